@@ -1,1 +1,21 @@
-//! cairn-server (skeleton)
+//! The Cairn server: configuration, catalog, the CloudTrail-compatible API on one port, and
+//! the self-audit of every call.
+//!
+//! `cairn serve` is [`serve::Server`]: it opens the data directory ([`state::AppState`]),
+//! binds the listener and serves [`http::router`] until shutdown. Tests build the same router
+//! around a temporary data directory.
+
+pub mod audit;
+pub mod authn;
+pub mod catalog;
+pub mod cloudtrail;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod journal;
+pub mod model;
+pub mod pipeline;
+pub mod secrets;
+pub mod serve;
+pub mod state;

@@ -1,1 +1,304 @@
-fn main() {}
+//! `cairn`: the server and the operator's tool.
+//!
+//! Exit codes: 0 success; 1 the command failed (one line on stderr says why); 2 usage error.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use cairn_server::config::{Config, Overrides, RawConfig};
+use clap::{Args, Parser, Subcommand};
+
+mod events;
+
+/// A self-hosted audit trail service that speaks AWS CloudTrail's API, log-file layout and
+/// integrity scheme.
+#[derive(Debug, Parser)]
+#[command(name = "cairn", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the state and configuration are.
+#[derive(Debug, Args, Clone)]
+struct Common {
+    /// State directory (catalog, journal, buckets, keys).
+    #[arg(long, env = "CAIRN_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML configuration file; unknown keys are rejected.
+    #[arg(long, env = "CAIRN_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: every API on one port, state under --data-dir (default ./cairn-data).
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on (IP:PORT; port 0 picks a free port).
+        #[arg(long, env = "CAIRN_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Manage local buckets.
+    Bucket {
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+    /// Read the event journal.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Show credentials for an account's root user.
+    Credentials {
+        #[command(flatten)]
+        common: Common,
+        /// Account ID (default: the configured default account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Endpoint to put in the export block.
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BucketCommand {
+    /// Create a local bucket that trails can deliver to.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Bucket name (3-63 lowercase letters, digits, '.' and '-').
+        name: String,
+        /// Owning account (default: the configured default account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Region (default: the configured home region).
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// List local buckets.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Print journal records as JSON lines, oldest first.
+    Tail {
+        #[command(flatten)]
+        common: Common,
+        /// Start at this sequence number.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Print only the last N records.
+        #[arg(short = 'n', long)]
+        last: Option<usize>,
+        /// Keep waiting for new records.
+        #[arg(short, long)]
+        follow: bool,
+    },
+}
+
+fn load_config(common: &Common, listen: Option<String>) -> Result<Config> {
+    let raw = match &common.config {
+        Some(p) => RawConfig::from_file(p)?,
+        None => RawConfig::default(),
+    };
+    let overrides = Overrides {
+        listen,
+        data_dir: common.data_dir.clone(),
+    };
+    Ok(raw.validate(&overrides)?)
+}
+
+fn env_pair() -> Result<Option<(String, String)>> {
+    let id = std::env::var("CAIRN_ROOT_ACCESS_KEY_ID").ok();
+    let secret = std::env::var("CAIRN_ROOT_SECRET_ACCESS_KEY").ok();
+    match (id, secret) {
+        (Some(i), Some(s)) => Ok(Some((i, s))),
+        (None, None) => Ok(None),
+        _ => {
+            bail!("set both CAIRN_ROOT_ACCESS_KEY_ID and CAIRN_ROOT_SECRET_ACCESS_KEY, or neither")
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                0
+            } else {
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve { common, listen } => serve(common, listen),
+        Command::Bucket { command } => match command {
+            BucketCommand::Create {
+                common,
+                name,
+                account,
+                region,
+            } => bucket_create(&common, &name, account, region),
+            BucketCommand::List { common } => {
+                let config = load_config(&common, None)?;
+                let catalog = open_catalog(&config)?;
+                let mut out = std::io::stdout().lock();
+                for b in catalog.buckets()? {
+                    writeln!(out, "{}\t{}\t{}", b.name, b.account_id, b.region)?;
+                }
+                Ok(())
+            }
+        },
+        Command::Events { command } => match command {
+            EventsCommand::Tail {
+                common,
+                from,
+                last,
+                follow,
+            } => {
+                let config = load_config(&common, None)?;
+                events::tail(&config, from, last, follow)
+            }
+        },
+        Command::Credentials {
+            common,
+            account,
+            endpoint_url,
+        } => {
+            let config = load_config(&common, None)?;
+            let account = account.unwrap_or_else(|| config.account_id.to_string());
+            let master = cairn_server::secrets::MasterKey::load_or_create(
+                &config.data_dir,
+                std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+            )?;
+            let catalog = open_catalog(&config)?;
+            let creds =
+                cairn_server::identity::Credentials::new(Arc::new(catalog), Arc::new(master));
+            match creds.root_of(&account)? {
+                Some((id, secret)) => {
+                    print!(
+                        "{}",
+                        cairn_server::identity::export_block(&id, &secret, endpoint_url.as_deref())
+                    );
+                    Ok(())
+                }
+                None => bail!(
+                    "account {account} has no root credentials (start `cairn serve` once with it configured)"
+                ),
+            }
+        }
+    }
+}
+
+fn open_catalog(config: &Config) -> Result<cairn_server::catalog::Catalog> {
+    if !config.data_dir.join("catalog.sqlite").exists() {
+        cairn_server::state::prepare_data_dir(&config.data_dir)?;
+    }
+    cairn_server::catalog::Catalog::open(&config.data_dir)
+        .with_context(|| format!("opening the catalog in {}", config.data_dir.display()))
+}
+
+fn bucket_create(
+    common: &Common,
+    name: &str,
+    account: Option<String>,
+    region: Option<String>,
+) -> Result<()> {
+    let config = load_config(common, None)?;
+    if let Some(problem) = cairn_server::cloudtrail::bucket_name_problem(name) {
+        bail!("bucket name `{name}` is not valid: it {problem}");
+    }
+    let account = account.unwrap_or_else(|| config.account_id.to_string());
+    if !config.accounts().iter().any(|a| a.as_str() == account) {
+        bail!(
+            "account {account} is not configured (accounts: the default account and organization members)"
+        );
+    }
+    let region = region.unwrap_or_else(|| config.home_region.to_string());
+    if !config.region_enabled(&region) {
+        bail!("region {region} is not enabled in the configuration");
+    }
+    let catalog = open_catalog(&config)?;
+    std::fs::create_dir_all(config.data_dir.join("buckets").join(name))
+        .with_context(|| format!("creating the bucket directory for {name}"))?;
+    catalog.create_bucket(&cairn_server::model::Bucket {
+        name: name.to_owned(),
+        account_id: account.clone(),
+        region: region.clone(),
+        created: time_now(),
+    })?;
+    println!("created bucket {name} (account {account}, region {region})");
+    Ok(())
+}
+
+fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn serve(common: Common, listen: Option<String>) -> Result<()> {
+    let config = load_config(&common, listen)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let data_dir = config.data_dir.clone();
+        let (state, boot) = cairn_server::state::AppState::open(
+            config,
+            env_pair()?,
+            std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+        )?;
+        let server = cairn_server::serve::Server::bind(Arc::new(state)).await?;
+        let addr = server.local_addr()?;
+        let shutdown =
+            cairn_server::serve::shutdown_signal().context("installing signal handlers")?;
+        if boot.generated {
+            eprintln!(
+                "generated root credentials for account {} (saved to {}):\n\n{}",
+                server.state().config.account_id,
+                data_dir.join("root-credentials").display(),
+                cairn_server::identity::export_block(
+                    &boot.access_key_id,
+                    &boot.secret,
+                    Some(&format!("http://{addr}"))
+                )
+            );
+        }
+        // A single machine-readable line on stdout: tests and scripts read the port here.
+        println!("listening on {addr}");
+        std::io::stdout().flush()?;
+        tracing::info!(%addr, data_dir = %data_dir.display(), "cairn serving");
+        server.run(shutdown).await?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    })
+}

@@ -1,0 +1,301 @@
+//! The SQLite catalog: trails, buckets and credentials.
+//!
+//! One file, `catalog.sqlite`, in WAL mode with `synchronous = FULL`: a control-plane change is
+//! durable when its call returns. The server keeps trails in memory and writes through; other
+//! processes (`cairn bucket create`) may write concurrently, which SQLite serialises.
+//! Secrets are stored sealed under the master key (`secrets.rs`), never in plain text.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::model::{Bucket, TRAIL_VERSION, Trail};
+
+/// Catalog failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// SQLite failed.
+    #[error("catalog database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored document does not parse.
+    #[error("catalog record {key} is corrupt: {message}")]
+    Corrupt {
+        /// Row key.
+        key: String,
+        /// Parser message.
+        message: String,
+    },
+    /// The row already exists.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The catalog was written by a newer Cairn.
+    #[error("catalog schema version {found} is newer than this binary supports ({supported})")]
+    TooNew {
+        /// Version on disk.
+        found: i64,
+        /// Version this binary knows.
+        supported: i64,
+    },
+}
+
+/// A stored credential row (the secret still sealed).
+#[derive(Debug, Clone)]
+pub struct CredentialRow {
+    /// Access key ID.
+    pub access_key_id: String,
+    /// Account of the principal.
+    pub account_id: String,
+    /// Principal document (JSON).
+    pub principal: String,
+    /// Secret sealed under the master key.
+    pub sealed_secret: Vec<u8>,
+    /// Session token for temporary credentials.
+    pub session_token: Option<String>,
+    /// Expiry (epoch seconds) for temporary credentials.
+    pub expires_at: Option<i64>,
+    /// `Active` or `Inactive`.
+    pub status: String,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+/// The catalog handle. Cheap operations; callers on the async runtime use `spawn_blocking`
+/// for writes.
+pub struct Catalog {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Catalog")
+    }
+}
+
+impl Catalog {
+    /// Opens (creating and migrating) `<data_dir>/catalog.sqlite`.
+    pub fn open(data_dir: &Path) -> Result<Self, CatalogError> {
+        let conn = Connection::open(data_dir.join("catalog.sqlite"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(CatalogError::TooNew {
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < 1 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS trails (
+                     account_id TEXT NOT NULL,
+                     home_region TEXT NOT NULL,
+                     name TEXT NOT NULL,
+                     doc TEXT NOT NULL,
+                     PRIMARY KEY (account_id, home_region, name));
+                 CREATE TABLE IF NOT EXISTS buckets (
+                     name TEXT PRIMARY KEY,
+                     account_id TEXT NOT NULL,
+                     region TEXT NOT NULL,
+                     created INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS credentials (
+                     access_key_id TEXT PRIMARY KEY,
+                     account_id TEXT NOT NULL,
+                     principal TEXT NOT NULL,
+                     sealed_secret BLOB NOT NULL,
+                     session_token TEXT,
+                     expires_at INTEGER,
+                     status TEXT NOT NULL,
+                     created INTEGER NOT NULL);
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves SQLite consistent (its own transactions), so
+        // a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// All trails.
+    pub fn trails(&self) -> Result<Vec<Trail>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT account_id, home_region, name, doc FROM trails")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                format!(
+                    "{}/{}/{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?
+                ),
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, doc) = row?;
+            let t: Trail = serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
+                key: key.clone(),
+                message: e.to_string(),
+            })?;
+            if t.v != TRAIL_VERSION {
+                return Err(CatalogError::Corrupt {
+                    key,
+                    message: format!("unknown trail shape version {}", t.v),
+                });
+            }
+            out.push(t);
+        }
+        Ok(out)
+    }
+
+    /// Inserts or replaces a trail.
+    pub fn put_trail(&self, t: &Trail) -> Result<(), CatalogError> {
+        let doc = serde_json::to_string(t).map_err(|e| CatalogError::Corrupt {
+            key: t.arn(),
+            message: e.to_string(),
+        })?;
+        self.conn().execute(
+            "INSERT INTO trails (account_id, home_region, name, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account_id, home_region, name) DO UPDATE SET doc = excluded.doc",
+            params![t.account_id, t.home_region, t.name, doc],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a trail; returns whether it existed.
+    pub fn delete_trail(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+    ) -> Result<bool, CatalogError> {
+        let n = self.conn().execute(
+            "DELETE FROM trails WHERE account_id = ?1 AND home_region = ?2 AND name = ?3",
+            params![account, region, name],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// Creates a bucket row; fails with `AlreadyExists` when the name is taken.
+    pub fn create_bucket(&self, b: &Bucket) -> Result<(), CatalogError> {
+        let n = self.conn().execute(
+            "INSERT INTO buckets (name, account_id, region, created) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+            params![b.name, b.account_id, b.region, b.created],
+        )?;
+        if n == 0 {
+            return Err(CatalogError::AlreadyExists(format!("bucket {}", b.name)));
+        }
+        Ok(())
+    }
+
+    /// Looks a bucket up by name.
+    pub fn bucket(&self, name: &str) -> Result<Option<Bucket>, CatalogError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT name, account_id, region, created FROM buckets WHERE name = ?1",
+                params![name],
+                |r| {
+                    Ok(Bucket {
+                        name: r.get(0)?,
+                        account_id: r.get(1)?,
+                        region: r.get(2)?,
+                        created: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// All buckets, by name.
+    pub fn buckets(&self) -> Result<Vec<Bucket>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT name, account_id, region, created FROM buckets ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Bucket {
+                name: r.get(0)?,
+                account_id: r.get(1)?,
+                region: r.get(2)?,
+                created: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores a credential.
+    pub fn put_credential(&self, c: &CredentialRow, created: i64) -> Result<(), CatalogError> {
+        let n = self.conn().execute(
+            "INSERT INTO credentials (access_key_id, account_id, principal, sealed_secret,
+                 session_token, expires_at, status, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (access_key_id) DO NOTHING",
+            params![
+                c.access_key_id,
+                c.account_id,
+                c.principal,
+                c.sealed_secret,
+                c.session_token,
+                c.expires_at,
+                c.status,
+                created
+            ],
+        )?;
+        if n == 0 {
+            return Err(CatalogError::AlreadyExists(format!(
+                "access key {}",
+                c.access_key_id
+            )));
+        }
+        Ok(())
+    }
+
+    /// Looks a credential up.
+    pub fn credential(&self, access_key_id: &str) -> Result<Option<CredentialRow>, CatalogError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT access_key_id, account_id, principal, sealed_secret, session_token,
+                        expires_at, status FROM credentials WHERE access_key_id = ?1",
+                params![access_key_id],
+                row_to_credential,
+            )
+            .optional()?)
+    }
+
+    /// The root credentials of an account (oldest first).
+    pub fn root_credentials(&self, account: &str) -> Result<Vec<CredentialRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT access_key_id, account_id, principal, sealed_secret, session_token,
+                    expires_at, status FROM credentials
+             WHERE account_id = ?1 AND json_extract(principal, '$.type') = 'Root'
+             ORDER BY created, access_key_id",
+        )?;
+        let rows = stmt.query_map(params![account], row_to_credential)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+fn row_to_credential(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
+    Ok(CredentialRow {
+        access_key_id: r.get(0)?,
+        account_id: r.get(1)?,
+        principal: r.get(2)?,
+        sealed_secret: r.get(3)?,
+        session_token: r.get(4)?,
+        expires_at: r.get(5)?,
+        status: r.get(6)?,
+    })
+}

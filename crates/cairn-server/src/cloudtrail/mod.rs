@@ -1,0 +1,10 @@
+//! The CloudTrail control plane: the JSON 1.1 operations on trails, selectors, insights and
+//! tags, with CloudTrail's defaults, validation and error codes (`spec/cloudtrail-api.md`).
+
+mod operation;
+mod trails;
+pub(crate) mod validate;
+
+pub use operation::{Operation, TARGET_PREFIX};
+pub use trails::{CallContext, ControlPlane, DeliveryStatus, TrailView};
+pub use validate::bucket_name_problem;

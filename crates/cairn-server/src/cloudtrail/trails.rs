@@ -1,0 +1,1205 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use cairn_select::{Context as SelectorContext, Selectors};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use super::operation::Operation;
+use super::validate;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::model::{InsightSelector, TRAIL_VERSION, Tag, Trail};
+
+/// Who is calling, from where, and when.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The caller's account.
+    pub account: String,
+    /// The region of the request (from the SigV4 credential scope).
+    pub region: String,
+    /// Request time.
+    pub now: OffsetDateTime,
+}
+
+/// Delivery state of one (trail, region, account) as the pipeline reports it; feeds
+/// `GetTrailStatus`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryStatus {
+    /// Last successful log-file delivery (epoch seconds).
+    pub latest_delivery_time: Option<f64>,
+    /// Last delivery attempt (epoch seconds).
+    pub latest_delivery_attempt_time: Option<f64>,
+    /// Whether the last attempt succeeded.
+    pub latest_delivery_attempt_succeeded: Option<bool>,
+    /// Last delivery error (e.g. an S3 error code).
+    pub latest_delivery_error: Option<String>,
+    /// Last digest delivery (epoch seconds).
+    pub latest_digest_delivery_time: Option<f64>,
+    /// Last digest delivery error.
+    pub latest_digest_delivery_error: Option<String>,
+    /// Last notification (epoch seconds).
+    pub latest_notification_time: Option<f64>,
+    /// Last notification attempt (epoch seconds).
+    pub latest_notification_attempt_time: Option<f64>,
+    /// Whether the last notification attempt succeeded.
+    pub latest_notification_attempt_succeeded: Option<bool>,
+    /// Last notification error.
+    pub latest_notification_error: Option<String>,
+}
+
+/// How a trail appears to one caller in one region.
+#[derive(Debug, Clone)]
+pub struct TrailView {
+    /// The trail.
+    pub trail: Trail,
+    /// Whether this is a shadow copy (other region or member account).
+    pub shadow: bool,
+}
+
+type TrailKey = (String, String, String); // (account, home region, name)
+
+const MAX_TRAILS_PER_REGION: usize = 5;
+
+/// The control plane state: trails in memory, written through to the catalog.
+pub struct ControlPlane {
+    config: Arc<Config>,
+    catalog: Arc<Catalog>,
+    trails: RwLock<BTreeMap<TrailKey, Trail>>,
+    status: RwLock<HashMap<(String, String, String), DeliveryStatus>>,
+    list_page_size: usize,
+}
+
+impl std::fmt::Debug for ControlPlane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlPlane").finish_non_exhaustive()
+    }
+}
+
+fn epoch(t: OffsetDateTime) -> f64 {
+    t.unix_timestamp_nanos() as f64 / 1e9
+}
+
+fn iso(epoch_secs: Option<f64>) -> String {
+    epoch_secs
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s.floor() as i64).ok())
+        .map(cairn_event::format_event_time)
+        .unwrap_or_default()
+}
+
+fn key(t: &Trail) -> TrailKey {
+    (t.account_id.clone(), t.home_region.clone(), t.name.clone())
+}
+
+/// A parsed reference to a trail: a bare name or the parts of an ARN.
+enum TrailRef {
+    Name(String),
+    Arn {
+        region: String,
+        account: String,
+        name: String,
+    },
+}
+
+fn parse_trail_ref(text: &str) -> Result<TrailRef, ApiError> {
+    if !text.starts_with("arn:") {
+        validate::trail_name(text)?;
+        return Ok(TrailRef::Name(text.to_owned()));
+    }
+    let invalid = || {
+        ApiError::client(
+            "CloudTrailARNInvalidException",
+            format!(
+                "ARN {text} is invalid. A trail ARN has the form arn:aws:cloudtrail:region:account-id:trail/trail-name."
+            ),
+        )
+    };
+    let arn: cairn_event::Arn = text.parse().map_err(|_| invalid())?;
+    let name = arn.resource().strip_prefix("trail/").ok_or_else(invalid)?;
+    if arn.service() != "cloudtrail"
+        || cairn_event::AccountId::parse(arn.account_id()).is_err()
+        || cairn_event::Region::parse(arn.region()).is_err()
+        || validate::trail_name(name).is_err()
+    {
+        return Err(invalid());
+    }
+    Ok(TrailRef::Arn {
+        region: arn.region().to_owned(),
+        account: arn.account_id().to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+fn not_found(what: &str, account: &str) -> ApiError {
+    ApiError::client(
+        "TrailNotFoundException",
+        format!("Unknown trail: {what} for the user: {account}"),
+    )
+}
+
+/// Request members are PascalCase; CloudTrail ignores members it does not model.
+fn parse<T: for<'de> Deserialize<'de>>(body: &Value) -> Result<T, ApiError> {
+    T::deserialize(body).map_err(|e| {
+        ApiError::client(
+            "SerializationException",
+            format!("the request body does not match the operation's input shape: {e}"),
+        )
+    })
+}
+
+fn require<'a>(v: &'a Option<String>, member: &str) -> Result<&'a str, ApiError> {
+    v.as_deref().ok_or_else(|| {
+        ApiError::invalid_parameter(format!("the required member {member} is missing"))
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct TrailSettings {
+    name: Option<String>,
+    s3_bucket_name: Option<String>,
+    s3_key_prefix: Option<String>,
+    sns_topic_name: Option<String>,
+    include_global_service_events: Option<bool>,
+    is_multi_region_trail: Option<bool>,
+    enable_log_file_validation: Option<bool>,
+    cloud_watch_logs_log_group_arn: Option<String>,
+    cloud_watch_logs_role_arn: Option<String>,
+    kms_key_id: Option<String>,
+    is_organization_trail: Option<bool>,
+    tags_list: Option<Vec<Tag>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NameOnly {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TrailNameOnly {
+    trail_name: Option<String>,
+}
+
+impl ControlPlane {
+    /// Loads trails from the catalog.
+    pub fn load(
+        config: Arc<Config>,
+        catalog: Arc<Catalog>,
+    ) -> Result<Self, crate::catalog::CatalogError> {
+        let trails = catalog
+            .trails()?
+            .into_iter()
+            .map(|t| (key(&t), t))
+            .collect();
+        Ok(Self {
+            config,
+            catalog,
+            trails: RwLock::new(trails),
+            status: RwLock::new(HashMap::new()),
+            list_page_size: 50,
+        })
+    }
+
+    /// Sets the `ListTrails` page size (tests use small pages).
+    pub fn set_list_page_size(&mut self, n: usize) {
+        self.list_page_size = n.max(1);
+    }
+
+    fn read_trails(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<TrailKey, Trail>> {
+        self.trails.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_trails(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<TrailKey, Trail>> {
+        self.trails.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every trail, as stored (for the pipeline's router).
+    pub fn all_trails(&self) -> Vec<Trail> {
+        self.read_trails().values().cloned().collect()
+    }
+
+    /// Records delivery state reported by the pipeline.
+    pub fn set_delivery_status(
+        &self,
+        trail_arn: &str,
+        region: &str,
+        account: &str,
+        s: DeliveryStatus,
+    ) {
+        self.status
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                (trail_arn.to_owned(), region.to_owned(), account.to_owned()),
+                s,
+            );
+    }
+
+    /// Whether a trail is visible to `account` in `region`, and as a shadow or not.
+    fn visibility(&self, t: &Trail, account: &str, region: &str) -> Option<bool> {
+        if !self.config.region_enabled(region) {
+            return None;
+        }
+        let in_region = t.home_region == region || t.is_multi_region;
+        if !in_region {
+            return None;
+        }
+        if t.account_id == account {
+            return Some(t.home_region != region);
+        }
+        if t.is_organization
+            && self.config.organization.as_ref().is_some_and(|o| {
+                o.management_account.as_str() == t.account_id && o.contains(account)
+            })
+        {
+            return Some(true);
+        }
+        None
+    }
+
+    /// Trails visible to the caller in the caller's region.
+    pub fn visible(&self, ctx: &CallContext) -> Vec<TrailView> {
+        self.read_trails()
+            .values()
+            .filter_map(|t| {
+                self.visibility(t, &ctx.account, &ctx.region)
+                    .map(|shadow| TrailView {
+                        trail: t.clone(),
+                        shadow,
+                    })
+            })
+            .collect()
+    }
+
+    /// Resolves a name or ARN. `write` requires the caller's own trail in its home region.
+    fn resolve(&self, ctx: &CallContext, text: &str, write: bool) -> Result<Trail, ApiError> {
+        let r = parse_trail_ref(text)?;
+        let trails = self.read_trails();
+        let found = match &r {
+            TrailRef::Arn {
+                region,
+                account,
+                name,
+            } => trails
+                .get(&(account.clone(), region.clone(), name.clone()))
+                .filter(|t| self.visibility(t, &ctx.account, &ctx.region).is_some()),
+            TrailRef::Name(name) => {
+                let own_home = trails.get(&(ctx.account.clone(), ctx.region.clone(), name.clone()));
+                own_home.or_else(|| {
+                    trails.values().find(|t| {
+                        &t.name == name
+                            && t.account_id == ctx.account
+                            && self.visibility(t, &ctx.account, &ctx.region).is_some()
+                    })
+                })
+            }
+        };
+        let t = found.ok_or_else(|| not_found(text, &ctx.account))?.clone();
+        if write {
+            if t.account_id != ctx.account {
+                return Err(ApiError::client(
+                    "OperationNotPermittedException",
+                    format!(
+                        "trail {} belongs to the organization's management account {}; member accounts cannot change it",
+                        t.arn(),
+                        t.account_id
+                    ),
+                ));
+            }
+            if t.home_region != ctx.region {
+                return Err(ApiError::client(
+                    "InvalidHomeRegionException",
+                    format!(
+                        "This operation must be called from the trail's home region. The trail {} was created in {}; the request was made in {}.",
+                        t.arn(),
+                        t.home_region,
+                        ctx.region
+                    ),
+                ));
+            }
+        }
+        Ok(t)
+    }
+
+    fn store(&self, t: &Trail) -> Result<(), ApiError> {
+        self.catalog.put_trail(t).map_err(ApiError::internal)
+    }
+
+    /// Executes one operation. Returns the response body.
+    pub fn call(&self, op: Operation, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        if !self.config.region_enabled(&ctx.region) {
+            return Err(ApiError::client(
+                "UnrecognizedClientException",
+                format!(
+                    "the region {} is not enabled on this Cairn server",
+                    ctx.region
+                ),
+            ));
+        }
+        match op {
+            Operation::CreateTrail => self.create_trail(ctx, body),
+            Operation::UpdateTrail => self.update_trail(ctx, body),
+            Operation::DeleteTrail => self.delete_trail(ctx, body),
+            Operation::GetTrail => {
+                let req: NameOnly = parse(body)?;
+                let t = self.resolve(ctx, require(&req.name, "Name")?, false)?;
+                Ok(json!({ "Trail": trail_json(&t, true) }))
+            }
+            Operation::DescribeTrails => self.describe_trails(ctx, body),
+            Operation::ListTrails => self.list_trails(ctx, body),
+            Operation::GetTrailStatus => self.get_trail_status(ctx, body),
+            Operation::StartLogging => self.set_logging(ctx, body, true),
+            Operation::StopLogging => self.set_logging(ctx, body, false),
+            Operation::PutEventSelectors => self.put_event_selectors(ctx, body),
+            Operation::GetEventSelectors => {
+                let req: TrailNameOnly = parse(body)?;
+                let t = self.resolve(ctx, require(&req.trail_name, "TrailName")?, false)?;
+                Ok(selectors_response(&t))
+            }
+            Operation::PutInsightSelectors => self.put_insight_selectors(ctx, body),
+            Operation::GetInsightSelectors => {
+                let req: TrailNameOnly = parse(body)?;
+                if body.get("EventDataStore").is_some() {
+                    return Err(ApiError::not_implemented(
+                        "GetInsightSelectors on event data stores",
+                    ));
+                }
+                let t = self.resolve(ctx, require(&req.trail_name, "TrailName")?, false)?;
+                if t.insight_selectors.is_empty() {
+                    return Err(ApiError::client(
+                        "InsightNotEnabledException",
+                        format!(
+                            "Trail {} does not have Insights enabled. Enable Insights on the trail, and try again.",
+                            t.arn()
+                        ),
+                    ));
+                }
+                Ok(json!({"TrailARN": t.arn(), "InsightSelectors": t.insight_selectors}))
+            }
+            Operation::AddTags => self.add_tags(ctx, body),
+            Operation::RemoveTags => self.remove_tags(ctx, body),
+            Operation::ListTags => self.list_tags(ctx, body),
+            other => Err(ApiError::not_implemented(other.name())),
+        }
+    }
+
+    fn check_bucket(&self, name: &str) -> Result<(), ApiError> {
+        validate::bucket_name(name)?;
+        match self.catalog.bucket(name).map_err(ApiError::internal)? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::client(
+                "S3BucketDoesNotExistException",
+                format!("S3 bucket {name} does not exist!"),
+            )),
+        }
+    }
+
+    /// Applies create/update settings to `t`; validates references.
+    fn apply_settings(
+        &self,
+        ctx: &CallContext,
+        t: &mut Trail,
+        s: &TrailSettings,
+        create: bool,
+    ) -> Result<(), ApiError> {
+        if let Some(b) = &s.s3_bucket_name {
+            self.check_bucket(b)?;
+            t.s3_bucket_name = b.clone();
+        }
+        if let Some(p) = &s.s3_key_prefix {
+            t.s3_key_prefix = validate::key_prefix(p)?;
+        }
+        if let Some(topic) = &s.sns_topic_name {
+            if topic.chars().count() > 256 {
+                return Err(ApiError::client(
+                    "InvalidSnsTopicNameException",
+                    "SNS topic name must be at most 256 characters long",
+                ));
+            }
+            if topic.is_empty() {
+                t.sns_topic_arn = None;
+            } else {
+                return Err(ApiError::client(
+                    "InsufficientSnsTopicPolicyException",
+                    format!(
+                        "SNS Topic {topic} does not exist or the topic policy is incorrect! (no SNS topics are configured on this Cairn server)"
+                    ),
+                ));
+            }
+        }
+        if let Some(m) = s.is_multi_region_trail {
+            if m != t.is_multi_region && s.include_global_service_events.is_none() && !create {
+                t.include_global_service_events = m;
+            }
+            t.is_multi_region = m;
+        }
+        if let Some(g) = s.include_global_service_events {
+            t.include_global_service_events = g;
+        }
+        if t.is_multi_region && !t.include_global_service_events {
+            return Err(ApiError::client(
+                "InvalidParameterCombinationException",
+                "Multi-Region trail must include global service events.",
+            ));
+        }
+        if let Some(v) = s.enable_log_file_validation {
+            t.log_file_validation = v;
+        }
+        let lg = s.cloud_watch_logs_log_group_arn.as_deref();
+        let role = s.cloud_watch_logs_role_arn.as_deref();
+        match (lg, role) {
+            (None, None) => {}
+            (Some(""), Some("")) | (Some(""), None) | (None, Some("")) => {
+                t.cloud_watch_logs_log_group_arn = None;
+                t.cloud_watch_logs_role_arn = None;
+            }
+            (Some(g), r) => {
+                let ok = g
+                    .parse::<cairn_event::Arn>()
+                    .is_ok_and(|a| a.service() == "logs" && a.resource().starts_with("log-group:"));
+                if !ok {
+                    return Err(ApiError::client(
+                        "InvalidCloudWatchLogsLogGroupArnException",
+                        format!("CloudWatch Logs log group ARN {g} is not valid"),
+                    ));
+                }
+                let Some(r) = r.filter(|r| !r.is_empty()) else {
+                    return Err(ApiError::client(
+                        "InvalidParameterCombinationException",
+                        "You must specify a role ARN (CloudWatchLogsRoleArn) together with a log group ARN.",
+                    ));
+                };
+                let ok = r
+                    .parse::<cairn_event::Arn>()
+                    .is_ok_and(|a| a.service() == "iam" && a.resource().starts_with("role/"));
+                if !ok {
+                    return Err(ApiError::client(
+                        "InvalidCloudWatchLogsRoleArnException",
+                        format!("CloudWatch Logs role ARN {r} is not valid"),
+                    ));
+                }
+                return Err(ApiError::client(
+                    "CloudWatchLogsDeliveryUnavailableException",
+                    "delivery to CloudWatch Logs log groups is not implemented by this Cairn server yet",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ApiError::client(
+                    "InvalidParameterCombinationException",
+                    "You must specify a log group ARN (CloudWatchLogsLogGroupArn) together with a role ARN.",
+                ));
+            }
+        }
+        if let Some(k) = &s.kms_key_id {
+            if k.is_empty() {
+                t.kms_key_id = None;
+            } else if !validate::kms_key_id_shape(k) {
+                return Err(ApiError::client(
+                    "InvalidKmsKeyIdException",
+                    format!("KMS key ID {k} is not a key ID, key ARN, alias name or alias ARN"),
+                ));
+            } else {
+                return Err(ApiError::client(
+                    "KmsKeyNotFoundException",
+                    format!(
+                        "KMS key {k} does not exist in {} (this Cairn server has no KMS keys configured)",
+                        ctx.region
+                    ),
+                ));
+            }
+        }
+        if let Some(o) = s.is_organization_trail {
+            if o && !t.is_organization {
+                match &self.config.organization {
+                    None => {
+                        return Err(ApiError::client(
+                            "OrganizationsNotInUseException",
+                            "This account is not a member of an organization (no organization is configured).",
+                        ));
+                    }
+                    Some(org) if org.management_account.as_str() != ctx.account => {
+                        return Err(ApiError::client(
+                            "NotOrganizationMasterAccountException",
+                            format!(
+                                "Account {} is not the management account of organization {}; only the management account can create or convert organization trails.",
+                                ctx.account, org.id
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            t.is_organization = o;
+        }
+        Ok(())
+    }
+
+    /// Count of trails visible to `account` in `region` (home and shadow), excluding `skip`.
+    fn count_in_region(
+        &self,
+        trails: &BTreeMap<TrailKey, Trail>,
+        account: &str,
+        region: &str,
+        skip: Option<&TrailKey>,
+    ) -> usize {
+        trails
+            .iter()
+            .filter(|(k, _)| Some(*k) != skip)
+            .filter(|(_, t)| self.visibility(t, account, region).is_some())
+            .count()
+    }
+
+    fn check_quota(
+        &self,
+        trails: &BTreeMap<TrailKey, Trail>,
+        t: &Trail,
+        skip: Option<&TrailKey>,
+    ) -> Result<(), ApiError> {
+        let regions: Vec<String> = if t.is_multi_region {
+            self.config.regions.iter().map(|r| r.to_string()).collect()
+        } else {
+            vec![t.home_region.clone()]
+        };
+        for r in regions {
+            if self.count_in_region(trails, &t.account_id, &r, skip) >= MAX_TRAILS_PER_REGION {
+                return Err(ApiError::client(
+                    "MaximumNumberOfTrailsExceededException",
+                    format!(
+                        "User: {} already has {MAX_TRAILS_PER_REGION} trails in {r}.",
+                        t.account_id
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn create_trail(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let s: TrailSettings = parse(body)?;
+        let name = require(&s.name, "Name")?;
+        if name.starts_with("arn:") {
+            return Err(ApiError::client(
+                "InvalidTrailNameException",
+                "Trail name must not be an ARN.",
+            ));
+        }
+        validate::trail_name(name)?;
+        require(&s.s3_bucket_name, "S3BucketName")?;
+        let now = epoch(ctx.now);
+        let mut t = Trail {
+            v: TRAIL_VERSION,
+            name: name.to_owned(),
+            account_id: ctx.account.clone(),
+            home_region: ctx.region.clone(),
+            s3_bucket_name: String::new(),
+            s3_key_prefix: None,
+            sns_topic_arn: None,
+            include_global_service_events: true,
+            is_multi_region: false,
+            log_file_validation: false,
+            cloud_watch_logs_log_group_arn: None,
+            cloud_watch_logs_role_arn: None,
+            kms_key_id: None,
+            is_organization: false,
+            selectors: Selectors::default_for_trail(),
+            insight_selectors: Vec::new(),
+            tags: Vec::new(),
+            logging: false,
+            start_logging_time: None,
+            stop_logging_time: None,
+            created: now,
+        };
+        if let Some(tags) = &s.tags_list {
+            validate::tags(tags, &[])?;
+            t.tags = tags.clone();
+        }
+        let mut trails = self.write_trails();
+        // Names are unique among the trails an account sees in any region.
+        let clash = trails.values().any(|o| {
+            o.account_id == t.account_id
+                && o.name == t.name
+                && (o.home_region == t.home_region
+                    || o.is_multi_region
+                    || s.is_multi_region_trail == Some(true))
+        });
+        if clash {
+            return Err(ApiError::client(
+                "TrailAlreadyExistsException",
+                format!(
+                    "Trail {} already exists for customer: {}",
+                    t.name, t.account_id
+                ),
+            ));
+        }
+        self.apply_settings(ctx, &mut t, &s, true)?;
+        self.check_quota(&trails, &t, None)?;
+        self.store(&t)?;
+        let resp = trail_json(&t, false);
+        trails.insert(key(&t), t);
+        Ok(resp)
+    }
+
+    fn update_trail(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let s: TrailSettings = parse(body)?;
+        if s.tags_list.is_some() {
+            return Err(ApiError::invalid_parameter(
+                "UpdateTrail does not take TagsList; use AddTags",
+            ));
+        }
+        let t0 = self.resolve(ctx, require(&s.name, "Name")?, true)?;
+        let mut trails = self.write_trails();
+        let k = key(&t0);
+        let Some(cur) = trails.get(&k).cloned() else {
+            return Err(not_found(require(&s.name, "Name")?, &ctx.account));
+        };
+        let mut t = cur.clone();
+        self.apply_settings(ctx, &mut t, &s, false)?;
+        if t.is_multi_region && !cur.is_multi_region {
+            let clash = trails
+                .values()
+                .any(|o| o.account_id == t.account_id && o.name == t.name && key(o) != k);
+            if clash {
+                return Err(ApiError::client(
+                    "TrailAlreadyExistsException",
+                    format!(
+                        "A trail named {} already exists in another region of account {}",
+                        t.name, t.account_id
+                    ),
+                ));
+            }
+            self.check_quota(&trails, &t, Some(&k))?;
+        }
+        self.store(&t)?;
+        let resp = trail_json(&t, false);
+        trails.insert(k, t);
+        Ok(resp)
+    }
+
+    fn delete_trail(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let req: NameOnly = parse(body)?;
+        let t = self.resolve(ctx, require(&req.name, "Name")?, true)?;
+        let mut trails = self.write_trails();
+        self.catalog
+            .delete_trail(&t.account_id, &t.home_region, &t.name)
+            .map_err(ApiError::internal)?;
+        trails.remove(&key(&t));
+        Ok(json!({}))
+    }
+
+    fn describe_trails(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Req {
+            trail_name_list: Option<Vec<String>>,
+            include_shadow_trails: Option<bool>,
+        }
+        let req: Req = parse(body)?;
+        let include_shadow = req.include_shadow_trails.unwrap_or(true);
+        let mut views = self.visible(ctx);
+        views.sort_by(|a, b| {
+            a.trail
+                .name
+                .cmp(&b.trail.name)
+                .then(a.trail.arn().cmp(&b.trail.arn()))
+        });
+        let list: Vec<Value> = match req.trail_name_list.filter(|l| !l.is_empty()) {
+            None => views
+                .iter()
+                .filter(|v| include_shadow || !v.shadow)
+                .map(|v| trail_json(&v.trail, true))
+                .collect(),
+            Some(names) => {
+                let mut out = Vec::new();
+                for n in &names {
+                    match parse_trail_ref(n)? {
+                        TrailRef::Name(name) => out.extend(
+                            views
+                                .iter()
+                                .filter(|v| {
+                                    v.trail.name == name && v.trail.account_id == ctx.account
+                                })
+                                .filter(|v| include_shadow || !v.shadow)
+                                .map(|v| trail_json(&v.trail, true)),
+                        ),
+                        TrailRef::Arn {
+                            region,
+                            account,
+                            name,
+                        } => out.extend(
+                            views
+                                .iter()
+                                .filter(|v| {
+                                    v.trail.home_region == region
+                                        && v.trail.account_id == account
+                                        && v.trail.name == name
+                                })
+                                .map(|v| trail_json(&v.trail, true)),
+                        ),
+                    }
+                }
+                out
+            }
+        };
+        Ok(json!({ "trailList": list }))
+    }
+
+    fn list_trails(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Req {
+            next_token: Option<String>,
+        }
+        let req: Req = parse(body)?;
+        let mut all: Vec<(String, String, String)> = self
+            .read_trails()
+            .values()
+            .filter(|t| {
+                t.account_id == ctx.account
+                    || (t.is_organization
+                        && self.config.organization.as_ref().is_some_and(|o| {
+                            o.management_account.as_str() == t.account_id
+                                && o.contains(&ctx.account)
+                        }))
+            })
+            .map(|t| (t.arn(), t.name.clone(), t.home_region.clone()))
+            .collect();
+        all.sort();
+        let start = match &req.next_token {
+            None => 0,
+            Some(tok) => decode_token(tok, &ctx.account)?,
+        };
+        let end = (start + self.list_page_size).min(all.len());
+        let page: Vec<Value> = all
+            .get(start..end)
+            .unwrap_or(&[])
+            .iter()
+            .map(|(arn, name, home)| json!({"TrailARN": arn, "Name": name, "HomeRegion": home}))
+            .collect();
+        let mut out = json!({ "Trails": page });
+        if end < all.len() {
+            out["NextToken"] = Value::String(encode_token(end, &ctx.account));
+        }
+        Ok(out)
+    }
+
+    fn get_trail_status(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let req: NameOnly = parse(body)?;
+        let t = self.resolve(ctx, require(&req.name, "Name")?, false)?;
+        let st = self
+            .status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(t.arn(), ctx.region.clone(), ctx.account.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let mut m = Map::new();
+        m.insert("IsLogging".into(), json!(t.logging));
+        let mut put_num = |k: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                m.insert(k.into(), json!(v));
+            }
+        };
+        put_num("LatestDeliveryTime", st.latest_delivery_time);
+        put_num("LatestNotificationTime", st.latest_notification_time);
+        put_num("StartLoggingTime", t.start_logging_time);
+        put_num("StopLoggingTime", t.stop_logging_time);
+        put_num("LatestDigestDeliveryTime", st.latest_digest_delivery_time);
+        if let Some(e) = &st.latest_delivery_error {
+            m.insert("LatestDeliveryError".into(), json!(e));
+        }
+        if let Some(e) = &st.latest_notification_error {
+            m.insert("LatestNotificationError".into(), json!(e));
+        }
+        if let Some(e) = &st.latest_digest_delivery_error {
+            m.insert("LatestDigestDeliveryError".into(), json!(e));
+        }
+        let b = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
+        m.insert(
+            "LatestDeliveryAttemptTime".into(),
+            json!(iso(st.latest_delivery_attempt_time)),
+        );
+        m.insert(
+            "LatestNotificationAttemptTime".into(),
+            json!(iso(st.latest_notification_attempt_time)),
+        );
+        m.insert(
+            "LatestNotificationAttemptSucceeded".into(),
+            json!(b(st.latest_notification_attempt_succeeded)),
+        );
+        m.insert(
+            "LatestDeliveryAttemptSucceeded".into(),
+            json!(b(st.latest_delivery_attempt_succeeded)),
+        );
+        m.insert(
+            "TimeLoggingStarted".into(),
+            json!(iso(t.start_logging_time)),
+        );
+        m.insert("TimeLoggingStopped".into(), json!(iso(t.stop_logging_time)));
+        Ok(Value::Object(m))
+    }
+
+    fn set_logging(&self, ctx: &CallContext, body: &Value, on: bool) -> Result<Value, ApiError> {
+        let req: NameOnly = parse(body)?;
+        let t0 = self.resolve(ctx, require(&req.name, "Name")?, true)?;
+        self.mutate(&t0, |t| {
+            let now = epoch(ctx.now);
+            if on {
+                if !t.logging {
+                    t.start_logging_time = Some(now);
+                }
+                t.logging = true;
+            } else {
+                if t.logging {
+                    t.stop_logging_time = Some(now);
+                }
+                t.logging = false;
+            }
+            Ok(())
+        })?;
+        Ok(json!({}))
+    }
+
+    /// Applies `f` to the stored trail under the write lock and persists it.
+    fn mutate(
+        &self,
+        t0: &Trail,
+        f: impl FnOnce(&mut Trail) -> Result<(), ApiError>,
+    ) -> Result<Trail, ApiError> {
+        let mut trails = self.write_trails();
+        let k = key(t0);
+        let Some(cur) = trails.get(&k) else {
+            return Err(not_found(&t0.arn(), &t0.account_id));
+        };
+        let mut t = cur.clone();
+        f(&mut t)?;
+        self.store(&t)?;
+        trails.insert(k, t.clone());
+        Ok(t)
+    }
+
+    fn put_event_selectors(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let req: TrailNameOnly = parse(body)?;
+        let t0 = self.resolve(ctx, require(&req.trail_name, "TrailName")?, true)?;
+        let sel = Selectors::from_request(
+            body.get("EventSelectors"),
+            body.get("AdvancedEventSelectors"),
+        )
+        .and_then(|s| s.validate(SelectorContext::Trail).map(|()| s))
+        .map_err(|e| ApiError::client("InvalidEventSelectorsException", e.to_string()))?;
+        let t = self.mutate(&t0, |t| {
+            t.selectors = sel;
+            Ok(())
+        })?;
+        Ok(selectors_response(&t))
+    }
+
+    fn put_insight_selectors(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Req {
+            trail_name: Option<String>,
+            event_data_store: Option<String>,
+            insight_selectors: Option<Vec<InsightSelector>>,
+        }
+        let req: Req = parse(body)?;
+        if req.event_data_store.is_some() {
+            return Err(ApiError::not_implemented(
+                "PutInsightSelectors on event data stores",
+            ));
+        }
+        let t0 = self.resolve(ctx, require(&req.trail_name, "TrailName")?, true)?;
+        let Some(sels) = req.insight_selectors else {
+            return Err(ApiError::invalid_parameter(
+                "the required member InsightSelectors is missing",
+            ));
+        };
+        let invalid = |m: String| ApiError::client("InvalidInsightSelectorsException", m);
+        let mut seen = std::collections::HashSet::new();
+        let (mgmt_read, mgmt_write, data) = logged_categories(&t0.selectors);
+        for s in &sels {
+            if !matches!(
+                s.insight_type.as_str(),
+                "ApiCallRateInsight" | "ApiErrorRateInsight"
+            ) {
+                return Err(invalid(format!(
+                    "InsightType {} is not valid; valid values are ApiCallRateInsight and ApiErrorRateInsight",
+                    s.insight_type
+                )));
+            }
+            if !seen.insert(s.insight_type.clone()) {
+                return Err(invalid(format!(
+                    "InsightType {} is listed twice",
+                    s.insight_type
+                )));
+            }
+            let cats = s
+                .event_categories
+                .clone()
+                .unwrap_or_else(|| vec!["Management".into()]);
+            if cats.is_empty() {
+                return Err(invalid(
+                    "EventCategories must not be empty when present".into(),
+                ));
+            }
+            for c in &cats {
+                let ok = match (c.as_str(), s.insight_type.as_str()) {
+                    ("Management", "ApiCallRateInsight") => mgmt_write,
+                    ("Management", _) => mgmt_read || mgmt_write,
+                    ("Data", _) => data,
+                    _ => {
+                        return Err(invalid(format!(
+                            "EventCategory {c} is not valid; valid values are Management and Data"
+                        )));
+                    }
+                };
+                if !ok {
+                    return Err(invalid(format!(
+                        "{} on {c} events requires the trail to log {} events",
+                        s.insight_type,
+                        match (c.as_str(), s.insight_type.as_str()) {
+                            ("Management", "ApiCallRateInsight") => "write management",
+                            ("Management", _) => "read or write management",
+                            _ => "data",
+                        }
+                    )));
+                }
+            }
+        }
+        let t = self.mutate(&t0, |t| {
+            t.insight_selectors = sels;
+            Ok(())
+        })?;
+        Ok(json!({"TrailARN": t.arn(), "InsightSelectors": t.insight_selectors}))
+    }
+
+    /// Resolves a tag target ARN.
+    fn tag_target(&self, ctx: &CallContext, arn: &str, write: bool) -> Result<Trail, ApiError> {
+        let parsed: cairn_event::Arn = arn.parse().map_err(|_| {
+            ApiError::client(
+                "CloudTrailARNInvalidException",
+                format!("ARN {arn} is invalid."),
+            )
+        })?;
+        if parsed.service() != "cloudtrail" {
+            return Err(ApiError::client(
+                "ResourceTypeNotSupportedException",
+                format!(
+                    "Resource type of {arn} is not supported; tags apply to trails, event data stores and channels"
+                ),
+            ));
+        }
+        if !parsed.resource().starts_with("trail/") {
+            return Err(ApiError::client(
+                "ResourceNotFoundException",
+                format!("Resource {arn} does not exist"),
+            ));
+        }
+        self.resolve(ctx, arn, write).map_err(|e| {
+            if e.code == "TrailNotFoundException" {
+                ApiError::client(
+                    "ResourceNotFoundException",
+                    format!("Resource {arn} does not exist"),
+                )
+            } else {
+                e
+            }
+        })
+    }
+
+    fn add_tags(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Req {
+            resource_id: Option<String>,
+            tags_list: Option<Vec<Tag>>,
+        }
+        let req: Req = parse(body)?;
+        let t0 = self.tag_target(ctx, require(&req.resource_id, "ResourceId")?, true)?;
+        let tags = req.tags_list.unwrap_or_default();
+        self.mutate(&t0, |t| {
+            validate::tags(&tags, &t.tags)?;
+            for tag in tags {
+                match t.tags.iter_mut().find(|e| e.key == tag.key) {
+                    Some(e) => e.value = tag.value,
+                    None => t.tags.push(tag),
+                }
+            }
+            Ok(())
+        })?;
+        Ok(json!({}))
+    }
+
+    fn remove_tags(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Req {
+            resource_id: Option<String>,
+            tags_list: Option<Vec<Tag>>,
+        }
+        let req: Req = parse(body)?;
+        let t0 = self.tag_target(ctx, require(&req.resource_id, "ResourceId")?, true)?;
+        let tags = req.tags_list.unwrap_or_default();
+        self.mutate(&t0, |t| {
+            t.tags.retain(|e| {
+                !tags
+                    .iter()
+                    .any(|r| r.key == e.key && (r.value.is_none() || r.value == e.value))
+            });
+            Ok(())
+        })?;
+        Ok(json!({}))
+    }
+
+    fn list_tags(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Req {
+            resource_id_list: Option<Vec<String>>,
+        }
+        let req: Req = parse(body)?;
+        let ids = req.resource_id_list.unwrap_or_default();
+        if ids.is_empty() || ids.len() > 20 {
+            return Err(ApiError::invalid_parameter(
+                "ResourceIdList must contain between 1 and 20 ARNs",
+            ));
+        }
+        let mut out = Vec::new();
+        for id in &ids {
+            let t = self.tag_target(ctx, id, false)?;
+            out.push(json!({"ResourceId": id, "TagsList": t.tags}));
+        }
+        Ok(json!({ "ResourceTagList": out }))
+    }
+}
+
+/// Which management/data categories a selector set logs: (management read, management
+/// write, data).
+fn logged_categories(s: &Selectors) -> (bool, bool, bool) {
+    use cairn_select::ReadWriteType;
+    match s {
+        Selectors::Basic(list) => {
+            let mut r = (false, false, false);
+            for e in list {
+                if e.include_management_events {
+                    r.0 |= e.read_write_type != ReadWriteType::WriteOnly;
+                    r.1 |= e.read_write_type != ReadWriteType::ReadOnly;
+                }
+                r.2 |= !e.data_resources.is_empty();
+            }
+            r
+        }
+        Selectors::Advanced(list) => {
+            let mut r = (false, false, false);
+            for a in list {
+                let field = |name: &str| a.field_selectors.iter().find(|f| f.field == name);
+                let cat = field("eventCategory")
+                    .and_then(|f| f.equals.clone())
+                    .unwrap_or_default();
+                let ro = field("readOnly").and_then(|f| f.equals.clone());
+                let reads = ro.as_ref().is_none_or(|v| v.iter().any(|x| x == "true"));
+                let writes = ro.as_ref().is_none_or(|v| v.iter().any(|x| x == "false"));
+                if cat.iter().any(|c| c == "Management") {
+                    r.0 |= reads;
+                    r.1 |= writes;
+                }
+                if cat.iter().any(|c| c == "Data") {
+                    r.2 = true;
+                }
+            }
+            r
+        }
+    }
+}
+
+fn selectors_response(t: &Trail) -> Value {
+    let mut v = serde_json::to_value(&t.selectors).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut v {
+        m.insert("TrailARN".into(), json!(t.arn()));
+    }
+    v
+}
+
+fn token_mac(offset: usize, account: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("ListTrails/{account}/{offset}").as_bytes());
+    hex::encode(&d[..8])
+}
+
+fn encode_token(offset: usize, account: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("{offset}:{}", token_mac(offset, account)))
+}
+
+fn decode_token(tok: &str, account: &str) -> Result<usize, ApiError> {
+    let bad = || {
+        ApiError::client(
+            "InvalidNextTokenException",
+            "The NextToken is not valid for this request.",
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(tok)
+        .map_err(|_| bad())?;
+    let s = String::from_utf8(raw).map_err(|_| bad())?;
+    let (off, mac) = s.split_once(':').ok_or_else(bad)?;
+    let off: usize = off.parse().map_err(|_| bad())?;
+    if mac != token_mac(off, account) {
+        return Err(bad());
+    }
+    Ok(off)
+}
+
+/// The `Trail` shape. `full` adds the members GetTrail/DescribeTrails return but
+/// Create/UpdateTrail do not.
+pub(crate) fn trail_json(t: &Trail, full: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("Name".into(), json!(t.name));
+    m.insert("S3BucketName".into(), json!(t.s3_bucket_name));
+    if let Some(p) = &t.s3_key_prefix {
+        m.insert("S3KeyPrefix".into(), json!(p));
+    }
+    if let Some(arn) = &t.sns_topic_arn {
+        let name = arn.rsplit(':').next().unwrap_or(arn);
+        m.insert("SnsTopicName".into(), json!(name));
+        m.insert("SnsTopicARN".into(), json!(arn));
+    }
+    m.insert(
+        "IncludeGlobalServiceEvents".into(),
+        json!(t.include_global_service_events),
+    );
+    m.insert("IsMultiRegionTrail".into(), json!(t.is_multi_region));
+    if full {
+        m.insert("HomeRegion".into(), json!(t.home_region));
+    }
+    m.insert("TrailARN".into(), json!(t.arn()));
+    m.insert(
+        "LogFileValidationEnabled".into(),
+        json!(t.log_file_validation),
+    );
+    if let Some(g) = &t.cloud_watch_logs_log_group_arn {
+        m.insert("CloudWatchLogsLogGroupArn".into(), json!(g));
+    }
+    if let Some(r) = &t.cloud_watch_logs_role_arn {
+        m.insert("CloudWatchLogsRoleArn".into(), json!(r));
+    }
+    if let Some(k) = &t.kms_key_id {
+        m.insert("KmsKeyId".into(), json!(k));
+    }
+    if full {
+        m.insert(
+            "HasCustomEventSelectors".into(),
+            json!(t.selectors.has_custom()),
+        );
+        m.insert(
+            "HasInsightSelectors".into(),
+            json!(!t.insight_selectors.is_empty()),
+        );
+    }
+    m.insert("IsOrganizationTrail".into(), json!(t.is_organization));
+    Value::Object(m)
+}

@@ -1,0 +1,388 @@
+//! Configuration: a raw TOML shape (unknown keys rejected) validated into [`Config`].
+//!
+//! Runtime knobs (listen address, data directory) come from flags or `CAIRN_*` variables and
+//! override the file; everything that shapes the audit pipeline lives in the file.
+//!
+//! ```toml
+//! version = 1
+//! account_id = "123456789012"
+//! home_region = "us-east-1"
+//! regions = ["us-east-1", "eu-west-1"]
+//!
+//! [organization]
+//! id = "o-exampleorgid"
+//! member_accounts = ["210987654321"]
+//! ```
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cairn_event::{AccountId, OrganizationId, Region, default_regions};
+use serde::Deserialize;
+
+/// The configuration file as written, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Format version of this file; only `1` exists (the default).
+    pub version: Option<u32>,
+    /// Address to listen on (flag `--listen` wins).
+    pub listen: Option<String>,
+    /// State directory (flag `--data-dir` wins).
+    pub data_dir: Option<PathBuf>,
+    /// The default account: the one the bootstrap root credentials belong to.
+    pub account_id: Option<String>,
+    /// The home region for requests that do not name one.
+    pub home_region: Option<String>,
+    /// Enabled regions; default: the public AWS commercial regions.
+    pub regions: Option<Vec<String>>,
+    /// An AWS Organizations-style organization whose management account is `account_id`.
+    pub organization: Option<RawOrganization>,
+    /// Event pipeline settings.
+    #[serde(default)]
+    pub delivery: RawDelivery,
+}
+
+/// `[organization]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOrganization {
+    /// `o-` followed by 10..=32 lowercase letters or digits.
+    pub id: String,
+    /// Member accounts (12 digits each), besides the management account.
+    #[serde(default)]
+    pub member_accounts: Vec<String>,
+}
+
+/// `[delivery]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDelivery {
+    /// How often log files are delivered, e.g. `"5m"`, `"30s"`, `"1s"` (default 5 minutes).
+    pub interval: Option<String>,
+    /// Digest period, e.g. `"1h"` (default 1 hour).
+    pub digest_period: Option<String>,
+    /// Largest journal on disk before ingest is throttled, in MiB (default 4096).
+    pub journal_max_mib: Option<u64>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// State directory.
+    pub data_dir: PathBuf,
+    /// The default (management) account.
+    pub account_id: AccountId,
+    /// Default region.
+    pub home_region: Region,
+    /// Enabled regions (contains `home_region`).
+    pub regions: BTreeSet<Region>,
+    /// The organization, if any.
+    pub organization: Option<Organization>,
+    /// Log-file delivery interval.
+    pub delivery_interval: Duration,
+    /// Digest period.
+    pub digest_period: Duration,
+    /// Journal size limit in bytes.
+    pub journal_max_bytes: u64,
+}
+
+/// A validated organization.
+#[derive(Debug, Clone)]
+pub struct Organization {
+    /// `o-...`.
+    pub id: OrganizationId,
+    /// The management account (= the configured `account_id`).
+    pub management_account: AccountId,
+    /// Member accounts, excluding the management account.
+    pub member_accounts: BTreeSet<AccountId>,
+}
+
+impl Organization {
+    /// Whether `account` belongs to the organization (management or member).
+    pub fn contains(&self, account: &str) -> bool {
+        self.management_account.as_str() == account
+            || self.member_accounts.iter().any(|a| a.as_str() == account)
+    }
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// File path.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// File path.
+        path: PathBuf,
+        /// The TOML parser's message (names the key and line).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Overrides from flags and environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The default account ID when none is configured.
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4590";
+
+impl RawConfig {
+    /// Reads and parses a TOML file (unknown keys are errors).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+    }
+
+    /// Validates into a [`Config`], applying overrides.
+    pub fn validate(self, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        if let Some(v) = self.version.filter(|v| *v != 1) {
+            return Err(invalid(format!("version = {v} is not supported (only 1)")));
+        }
+        let listen_text = overrides
+            .listen
+            .clone()
+            .or(self.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(format!(
+                "listen address `{listen_text}` is not of the form IP:PORT"
+            ))
+        })?;
+        let data_dir = overrides
+            .data_dir
+            .clone()
+            .or(self.data_dir)
+            .unwrap_or_else(|| PathBuf::from("cairn-data"));
+        let account_id = AccountId::parse(self.account_id.as_deref().unwrap_or(DEFAULT_ACCOUNT_ID))
+            .map_err(|e| invalid(e.to_string()))?;
+        let regions: BTreeSet<Region> = match self.regions {
+            None => default_regions().into_iter().collect(),
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(invalid("regions must not be empty".into()));
+                }
+                list.iter()
+                    .map(|r| Region::parse(r).map_err(|e| invalid(e.to_string())))
+                    .collect::<Result<_, _>>()?
+            }
+        };
+        let home_region = Region::parse(self.home_region.as_deref().unwrap_or("us-east-1"))
+            .map_err(|e| invalid(e.to_string()))?;
+        if !regions.contains(&home_region) {
+            return Err(invalid(format!(
+                "home_region {home_region} is not in the configured regions"
+            )));
+        }
+        let organization = match self.organization {
+            None => None,
+            Some(o) => {
+                let id = OrganizationId::parse(&o.id).map_err(|e| invalid(e.to_string()))?;
+                let mut members = BTreeSet::new();
+                for m in &o.member_accounts {
+                    let a = AccountId::parse(m).map_err(|e| invalid(e.to_string()))?;
+                    if a == account_id {
+                        return Err(invalid(format!(
+                            "organization member {a} is the management account itself"
+                        )));
+                    }
+                    if !members.insert(a) {
+                        return Err(invalid(format!("organization member {m} is listed twice")));
+                    }
+                }
+                Some(Organization {
+                    id,
+                    management_account: account_id.clone(),
+                    member_accounts: members,
+                })
+            }
+        };
+        let delivery_interval = parse_duration(
+            self.delivery.interval.as_deref().unwrap_or("5m"),
+            "delivery.interval",
+        )?;
+        if delivery_interval < Duration::from_secs(1)
+            || delivery_interval > Duration::from_secs(3600)
+        {
+            return Err(invalid(
+                "delivery.interval must be between 1s and 1h".into(),
+            ));
+        }
+        let digest_period = parse_duration(
+            self.delivery.digest_period.as_deref().unwrap_or("1h"),
+            "delivery.digest_period",
+        )?;
+        if digest_period < Duration::from_secs(1) || digest_period > Duration::from_secs(86_400) {
+            return Err(invalid(
+                "delivery.digest_period must be between 1s and 24h".into(),
+            ));
+        }
+        let journal_max_mib = self.delivery.journal_max_mib.unwrap_or(4096);
+        if journal_max_mib < 16 {
+            return Err(invalid(
+                "delivery.journal_max_mib must be at least 16".into(),
+            ));
+        }
+        Ok(Config {
+            listen,
+            data_dir,
+            account_id,
+            home_region,
+            regions,
+            organization,
+            delivery_interval,
+            digest_period,
+            journal_max_bytes: journal_max_mib * 1024 * 1024,
+        })
+    }
+}
+
+/// Parses `90s`, `5m`, `1h`, `250ms` or a bare number of seconds.
+pub fn parse_duration(text: &str, what: &str) -> Result<Duration, ConfigError> {
+    let t = text.trim();
+    let (num, mult_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = t.strip_suffix('m') {
+        (n, 60_000)
+    } else if let Some(n) = t.strip_suffix('h') {
+        (n, 3_600_000)
+    } else {
+        (t, 1000)
+    };
+    let n: u64 = num.trim().parse().map_err(|_| {
+        ConfigError::Invalid(format!(
+            "{what} = `{text}` is not a duration (examples: 500ms, 30s, 5m, 1h)"
+        ))
+    })?;
+    Ok(Duration::from_millis(n.saturating_mul(mult_ms)))
+}
+
+impl Config {
+    /// A configuration with every default, rooted at `data_dir` (used by tests).
+    pub fn for_data_dir(data_dir: &Path) -> Config {
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some(data_dir.to_owned()),
+        };
+        // The defaults are valid by construction; a failure here is a bug in this module.
+        RawConfig::default()
+            .validate(&overrides)
+            .unwrap_or_else(|e| panic!("default config invalid: {e}"))
+    }
+
+    /// Whether `region` is enabled.
+    pub fn region_enabled(&self, region: &str) -> bool {
+        self.regions.iter().any(|r| r.as_str() == region)
+    }
+
+    /// Every account this server knows: the default one and organization members.
+    pub fn accounts(&self) -> Vec<AccountId> {
+        let mut v = vec![self.account_id.clone()];
+        if let Some(o) = &self.organization {
+            v.extend(o.member_accounts.iter().cloned());
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate() {
+        let c = RawConfig::default()
+            .validate(&Overrides::default())
+            .unwrap();
+        assert_eq!(c.account_id.as_str(), DEFAULT_ACCOUNT_ID);
+        assert_eq!(c.home_region.as_str(), "us-east-1");
+        assert!(c.regions.len() > 20);
+        assert_eq!(c.delivery_interval, Duration::from_secs(300));
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = RawConfig::from_toml("acount_id = \"123456789012\"").unwrap_err();
+        assert!(err.contains("acount_id"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        for (text, needle) in [
+            ("account_id = \"12\"", "12 digits"),
+            ("regions = []", "must not be empty"),
+            ("regions = [\"eu-west-1\"]", "home_region"),
+            ("version = 2", "version"),
+            ("[organization]\nid = \"o-x\"", "organization id"),
+            ("[delivery]\ninterval = \"soon\"", "not a duration"),
+            ("[delivery]\ninterval = \"2h\"", "between 1s and 1h"),
+            ("listen = \"localhost\"", "IP:PORT"),
+        ] {
+            let raw = RawConfig::from_toml(text).unwrap();
+            let err = raw.validate(&Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn organization() {
+        let raw = RawConfig::from_toml(
+            "account_id = \"111111111111\"\n[organization]\nid = \"o-exampleorgid\"\nmember_accounts = [\"222222222222\"]",
+        )
+        .unwrap();
+        let c = raw.validate(&Overrides::default()).unwrap();
+        let o = c.organization.as_ref().unwrap();
+        assert!(o.contains("111111111111"));
+        assert!(o.contains("222222222222"));
+        assert!(!o.contains("333333333333"));
+        assert_eq!(c.accounts().len(), 2);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("250ms", "x").unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(parse_duration("2m", "x").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7", "x").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("m", "x").is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! The HTTP front: one port, every API. Requests are authenticated with SigV4 and routed by
+//! the credential scope's service name (`cloudtrail`, later `s3`, `kms`, `logs`, ...) and, for
+//! JSON protocols, by `X-Amz-Target`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::audit::{CallRecord, event_for};
+use crate::cloudtrail::{CallContext, Operation, TARGET_PREFIX};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest request body accepted on the control plane.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// The router shared by `cairn serve` and the tests.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", axum::routing::get(healthz))
+        .fallback(dispatch)
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+fn json_error(e: &ApiError, request_id: &str) -> Response {
+    let body = serde_json::json!({"__type": e.code, "message": e.message}).to_string();
+    let mut r = (e.status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(e.code) {
+        h.insert("x-amzn-errortype", v);
+    }
+    r
+}
+
+fn json_ok(body: &Value, request_id: &str) -> Response {
+    let mut r = (StatusCode::OK, body.to_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: http::Request<Body>,
+) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return json_error(
+                &ApiError::with_status(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "RequestEntityTooLarge",
+                    format!("request bodies are limited to {MAX_BODY} bytes"),
+                ),
+                &request_id,
+            );
+        }
+    };
+    let now = OffsetDateTime::now_utc();
+    let auth = match crate::authn::authenticate(&state, &parts, &body, now) {
+        Ok(a) => a,
+        Err(e) => return json_error(&e, &request_id),
+    };
+    match auth.service.as_str() {
+        "cloudtrail" => {
+            cloudtrail(
+                &state,
+                &parts.headers,
+                &parts.method,
+                &body,
+                auth,
+                peer,
+                &request_id,
+                now,
+            )
+            .await
+        }
+        other => json_error(
+            &ApiError::with_status(
+                StatusCode::BAD_REQUEST,
+                "UnknownServiceException",
+                format!("the service `{other}` is not served by this Cairn server"),
+            ),
+            &request_id,
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn cloudtrail(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    method: &Method,
+    body: &Bytes,
+    auth: crate::authn::Caller,
+    peer: SocketAddr,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let op_name = target.strip_prefix(TARGET_PREFIX).unwrap_or("");
+    let Some(op) = Operation::from_name(op_name).filter(|_| method == Method::POST) else {
+        return json_error(
+            &ApiError::client(
+                "UnknownOperationException",
+                format!(
+                    "unknown operation `{target}`: CloudTrail operations are POST / with X-Amz-Target: {TARGET_PREFIX}<Operation>"
+                ),
+            ),
+            request_id,
+        );
+    };
+    let parsed: Result<Value, ApiError> = if body.is_empty() {
+        Ok(Value::Object(Default::default()))
+    } else {
+        serde_json::from_slice::<Value>(body)
+            .map_err(|e| {
+                ApiError::client(
+                    "SerializationException",
+                    format!("the request body is not valid JSON: {e}"),
+                )
+            })
+            .and_then(|v| {
+                if v.is_object() {
+                    Ok(v)
+                } else {
+                    Err(ApiError::client(
+                        "SerializationException",
+                        "the request body must be a JSON object",
+                    ))
+                }
+            })
+    };
+    let ctx = CallContext {
+        account: auth.account.clone(),
+        region: auth.region.clone(),
+        now,
+    };
+    let request = parsed.clone().unwrap_or(Value::Null);
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok(v) if op.is_read_only() => state.control.call(op, &ctx, &v),
+        Ok(v) => {
+            let st = state.clone();
+            let ctx2 = ctx.clone();
+            match tokio::task::spawn_blocking(move || st.control.call(op, &ctx2, &v)).await {
+                Ok(r) => r,
+                Err(e) => Err(ApiError::internal(e)),
+            }
+        }
+    };
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let call = CallRecord {
+        event_source: "cloudtrail.amazonaws.com",
+        event_name: op.name(),
+        region: &ctx.region,
+        principal: &auth.principal,
+        access_key_id: &auth.access_key_id,
+        source_ip: peer.ip().to_string(),
+        user_agent,
+        request: &request,
+        outcome: match &result {
+            Ok(v) => Ok(v),
+            Err(e) => Err((e.code, e.message.as_str())),
+        },
+        read_only: op.is_read_only(),
+        request_id,
+        time: OffsetDateTime::now_utc(),
+    };
+    let event = event_for(&call).to_json_bytes();
+    if let Err(e) = state.record(event).await {
+        // The change (if any) is applied but its audit record is not durable: fail the call
+        // loudly rather than return success for an unaudited change.
+        return json_error(&e, request_id);
+    }
+    match result {
+        Ok(v) => json_ok(&v, request_id),
+        Err(e) => json_error(&e, request_id),
+    }
+}

@@ -1,0 +1,290 @@
+//! Credentials: the bootstrap root keys and the store SigV4 verification reads.
+//!
+//! Secrets live sealed in the catalog (`secrets.rs`); the server keeps opened credentials in
+//! memory after the first lookup. The bootstrap root pair of the default account comes from
+//! `CAIRN_ROOT_ACCESS_KEY_ID` / `CAIRN_ROOT_SECRET_ACCESS_KEY`, or is generated on first start
+//! and written to `<data_dir>/root-credentials` (mode 0600) as an `export` block.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use cairn_auth::{Credential, CredentialStore, Principal, SecretKey};
+use serde_json::json;
+
+use crate::catalog::{Catalog, CredentialRow};
+use crate::secrets::{MasterKey, random_bytes, write_private_file};
+
+/// Failures creating or loading credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    /// Catalog failure.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// Sealing or opening a secret failed.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    /// Bad bootstrap variables.
+    #[error("{0}")]
+    Invalid(String),
+    /// Writing the credentials file failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+const KEY_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn random_string(prefix: &str, alphabet: &[u8], len: usize) -> Result<String, IdentityError> {
+    let bytes = random_bytes::<64>()?;
+    let mut s = String::from(prefix);
+    for b in bytes.iter().take(len) {
+        s.push(alphabet[usize::from(*b) % alphabet.len()] as char);
+    }
+    Ok(s)
+}
+
+/// A freshly generated long-term key pair: (`AKIA...`, secret).
+pub fn generate_key_pair() -> Result<(String, String), IdentityError> {
+    Ok((
+        random_string("AKIA", KEY_ALPHABET, 16)?,
+        random_string("", SECRET_ALPHABET, 40)?,
+    ))
+}
+
+fn principal_doc(p: &Principal) -> String {
+    match p {
+        Principal::Root { account_id } => json!({"type": "Root", "accountId": account_id}),
+        Principal::IamUser {
+            account_id,
+            user_name,
+            user_id,
+        } => json!({"type": "IAMUser", "accountId": account_id, "userName": user_name, "userId": user_id}),
+        other => json!({"type": other.identity_type(), "accountId": other.account_id()}),
+    }
+    .to_string()
+}
+
+fn principal_from_doc(doc: &str) -> Option<Principal> {
+    let v: serde_json::Value = serde_json::from_str(doc).ok()?;
+    let account_id = v["accountId"].as_str()?.to_owned();
+    match v["type"].as_str()? {
+        "Root" => Some(Principal::Root { account_id }),
+        "IAMUser" => Some(Principal::IamUser {
+            account_id,
+            user_name: v["userName"].as_str()?.to_owned(),
+            user_id: v["userId"].as_str()?.to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+fn seal_context(access_key_id: &str) -> String {
+    format!("credential:{access_key_id}")
+}
+
+/// The credential store the server verifies signatures against.
+pub struct Credentials {
+    catalog: Arc<Catalog>,
+    master: Arc<MasterKey>,
+    cache: RwLock<HashMap<String, Credential>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(<redacted>)")
+    }
+}
+
+impl Credentials {
+    /// A store over the catalog.
+    pub fn new(catalog: Arc<Catalog>, master: Arc<MasterKey>) -> Self {
+        Self {
+            catalog,
+            master,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Stores a new long-term credential for `principal`.
+    pub fn create(
+        &self,
+        access_key_id: &str,
+        secret: &str,
+        principal: &Principal,
+    ) -> Result<(), IdentityError> {
+        let row = CredentialRow {
+            access_key_id: access_key_id.to_owned(),
+            account_id: principal.account_id().unwrap_or_default().to_owned(),
+            principal: principal_doc(principal),
+            sealed_secret: self
+                .master
+                .seal(&seal_context(access_key_id), secret.as_bytes())?,
+            session_token: None,
+            expires_at: None,
+            status: "Active".into(),
+        };
+        self.catalog
+            .put_credential(&row, time::OffsetDateTime::now_utc().unix_timestamp())?;
+        Ok(())
+    }
+
+    fn open_row(&self, row: &CredentialRow) -> Result<Credential, IdentityError> {
+        let secret = self
+            .master
+            .open(&seal_context(&row.access_key_id), &row.sealed_secret)?;
+        let secret = String::from_utf8(secret.to_vec())
+            .map_err(|_| IdentityError::Invalid("stored secret is not UTF-8".into()))?;
+        let principal = principal_from_doc(&row.principal).ok_or_else(|| {
+            IdentityError::Invalid(format!(
+                "stored principal of {} is not understood",
+                row.access_key_id
+            ))
+        })?;
+        let mut c =
+            Credential::long_term(row.access_key_id.clone(), SecretKey::new(secret), principal);
+        c.enabled = row.status == "Active";
+        c.session_token = row.session_token.clone();
+        c.expires_at = row
+            .expires_at
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok());
+        Ok(c)
+    }
+
+    /// The root credential (access key, secret) of `account`, if any.
+    pub fn root_of(&self, account: &str) -> Result<Option<(String, String)>, IdentityError> {
+        let rows = self.catalog.root_credentials(account)?;
+        match rows.first() {
+            None => Ok(None),
+            Some(r) => {
+                let c = self.open_row(r)?;
+                Ok(Some((
+                    c.access_key_id.clone(),
+                    c.secret.expose().to_owned(),
+                )))
+            }
+        }
+    }
+
+    /// Makes sure every account has root credentials and the default account's match the
+    /// bootstrap variables when they are set. Returns the default account's pair and whether
+    /// it was generated now.
+    pub fn bootstrap(
+        &self,
+        data_dir: &Path,
+        default_account: &str,
+        other_accounts: &[String],
+        env_pair: Option<(String, String)>,
+    ) -> Result<((String, String), bool), IdentityError> {
+        let root = |a: &str| Principal::Root {
+            account_id: a.to_owned(),
+        };
+        let mut generated = false;
+        let pair = match env_pair {
+            Some((id, secret)) => {
+                if !(16..=128).contains(&id.len()) || !id.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return Err(IdentityError::Invalid(
+                        "CAIRN_ROOT_ACCESS_KEY_ID must be 16 to 128 letters or digits".into(),
+                    ));
+                }
+                if secret.len() < 16 {
+                    return Err(IdentityError::Invalid(
+                        "CAIRN_ROOT_SECRET_ACCESS_KEY must be at least 16 characters".into(),
+                    ));
+                }
+                match self.catalog.credential(&id)? {
+                    Some(row) => {
+                        let existing = self.open_row(&row)?;
+                        if existing.secret.expose() != secret
+                            || existing.principal != root(default_account)
+                        {
+                            return Err(IdentityError::Invalid(format!(
+                                "access key {id} is already stored with another secret or principal"
+                            )));
+                        }
+                    }
+                    None => self.create(&id, &secret, &root(default_account))?,
+                }
+                (id, secret)
+            }
+            None => match self.root_of(default_account)? {
+                Some(p) => p,
+                None => {
+                    let (id, secret) = generate_key_pair()?;
+                    self.create(&id, &secret, &root(default_account))?;
+                    let path = data_dir.join("root-credentials");
+                    let text = export_block(&id, &secret, None);
+                    if !path.exists() {
+                        write_private_file(&path, text.as_bytes()).map_err(|source| {
+                            IdentityError::Io {
+                                path: path.display().to_string(),
+                                source,
+                            }
+                        })?;
+                    }
+                    generated = true;
+                    (id, secret)
+                }
+            },
+        };
+        for a in other_accounts {
+            if self.root_of(a)?.is_none() {
+                let (id, secret) = generate_key_pair()?;
+                self.create(&id, &secret, &root(a))?;
+            }
+        }
+        Ok((pair, generated))
+    }
+}
+
+/// `export AWS_...` lines for a shell.
+pub fn export_block(access_key_id: &str, secret: &str, endpoint: Option<&str>) -> String {
+    let mut s = format!(
+        "export AWS_ACCESS_KEY_ID={access_key_id}\nexport AWS_SECRET_ACCESS_KEY={secret}\n"
+    );
+    if let Some(e) = endpoint {
+        s.push_str(&format!("export AWS_ENDPOINT_URL={e}\n"));
+    }
+    s
+}
+
+impl CredentialStore for Credentials {
+    fn lookup(&self, access_key_id: &str) -> Option<Credential> {
+        if let Some(c) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key_id)
+        {
+            return Some(c.clone());
+        }
+        let row = match self.catalog.credential(access_key_id) {
+            Ok(Some(row)) => row,
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::error!(error = %e, "credential lookup failed");
+                return None;
+            }
+        };
+        match self.open_row(&row) {
+            Ok(c) => {
+                self.cache
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(access_key_id.to_owned(), c.clone());
+                Some(c)
+            }
+            Err(e) => {
+                tracing::error!(access_key_id, error = %e, "stored credential cannot be opened");
+                None
+            }
+        }
+    }
+}

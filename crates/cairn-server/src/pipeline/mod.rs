@@ -1,0 +1,4 @@
+//! The event pipeline: journal records are routed to trails, batched per (trail, account,
+//! region) and delivered as CloudTrail log files.
+
+pub mod envelope;

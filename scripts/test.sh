@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need (idempotently), then
+# runs the gate (fmt, clippy), the Rust tests and the AWS CLI / boto3 compatibility tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "test dependencies"
+if ! python3 -c 'import boto3, botocore, pytest, moto' 2>/dev/null || ! command -v aws >/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check awscli boto3 'moto[server]' pytest
+fi
+if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+if [ ! -d ../shared/data ]; then
+  echo "error: ../shared/data is missing (the shared test corpus must sit beside the checkout)" >&2
+  exit 1
+fi
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo build"
+cargo build --workspace --locked --bins
+
+step "rust tests"
+cargo nextest run --workspace --locked --no-fail-fast
+cargo test --workspace --locked --doc --quiet
+
+step "fuzz targets compile"
+cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
+
+step "AWS CLI / boto3 compatibility tests"
+CAIRN_BIN="$PWD/target/debug/cairn" python3 -m pytest -q tests/compat
