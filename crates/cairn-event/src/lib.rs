@@ -13,9 +13,17 @@
 //! ```
 
 mod ids;
+mod ingest;
 mod record;
 mod timefmt;
 
 pub use ids::{AccountId, Arn, IdError, OrganizationId, Region, default_regions};
+pub use ingest::{
+    AuditEventEntry, AuditRequestError, FieldLimits, FileError, FormatHint, IngestPolicy,
+    MAX_AUDIT_EVENTS, MAX_AUDIT_REQUEST_BYTES, MAX_EVENT_BYTES, RawRecord, ReadOptions,
+    RecordError, RecordLocation, RecordReader, ResourceKey, RoutingKeys, ValidRecord,
+    is_global_service_event, read_records, read_records_with, validate_audit_event,
+    validate_audit_request, validate_record,
+};
 pub use record::{CloudTrailEvent, EVENT_VERSION, Resource};
 pub use timefmt::{format_event_time, parse_event_time};

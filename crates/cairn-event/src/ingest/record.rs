@@ -1,0 +1,1009 @@
+//! `validate_record`: one CloudTrail record in, compact JSON plus routing keys out.
+
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+use super::error::RecordError;
+use super::json::{self, Kind, Obj};
+use super::policy::IngestPolicy;
+use super::{activity, timeutil};
+use crate::{AccountId, Arn, Region};
+
+/// One item of a record's `resources` array, as the router needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceKey {
+    /// `type`, e.g. `AWS::S3::Object` (absent in some AWS records).
+    pub resource_type: Option<String>,
+    /// `ARN`, or `ARNPrefix` when [`arn_is_prefix`](Self::arn_is_prefix).
+    pub arn: String,
+    /// The item carried `ARNPrefix` (S3 `ListObjects` data events) instead of `ARN`.
+    pub arn_is_prefix: bool,
+    /// `accountId`, when present.
+    pub account_id: Option<String>,
+}
+
+/// The fields the pipeline routes on, extracted once so that nothing re-parses the record.
+///
+/// Derived values (documented on each field) are not written into the record's JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RoutingKeys {
+    /// `eventID`, possibly assigned ([`ValidRecord::event_id_assigned`]).
+    pub event_id: String,
+    /// `eventTime`, whole seconds, UTC.
+    pub event_time: OffsetDateTime,
+    /// `eventVersion`.
+    pub event_version: String,
+    /// `eventSource`; for Insights events `insightDetails.eventSource`; for activity
+    /// audit events `eventData.eventSource`.
+    pub event_source: String,
+    /// `eventName`, taken from the same place as `event_source`.
+    pub event_name: String,
+    /// `eventType`. Records older than `eventVersion` 1.02 have none: derived as
+    /// `AwsConsoleSignIn` for `signin.amazonaws.com` and `AwsApiCall` otherwise.
+    pub event_type: String,
+    /// `awsRegion`, one of the policy's regions.
+    pub aws_region: Region,
+    /// `recipientAccountId`, or the policy's default account when absent
+    /// ([`ValidRecord::recipient_defaulted`]).
+    pub recipient_account_id: AccountId,
+    /// `eventCategory`. Absent before `eventVersion` 1.07; then derived: `Insight` for
+    /// `AwsCloudTrailInsight` events; `Data` when `managementEvent` is `false` or the event
+    /// is a known data event (S3 object-level APIs on `s3.amazonaws.com`, Lambda `Invoke`);
+    /// `Management` otherwise.
+    pub event_category: String,
+    /// `readOnly`, when present.
+    pub read_only: Option<bool>,
+    /// `managementEvent`; when absent, whether `event_category` is `Management`.
+    pub management_event: bool,
+    /// Whether this is a global service event (see [`is_global_service_event`]).
+    pub is_global_service_event: bool,
+    /// The `resources` items.
+    pub resources: Vec<ResourceKey>,
+    /// `userIdentity.type` (activity audit events: `eventData.userIdentity.type`).
+    pub user_identity_type: Option<String>,
+    /// `userIdentity.arn`.
+    pub user_identity_arn: Option<String>,
+    /// `errorCode` (activity audit events: `eventData.errorCode`).
+    pub error_code: Option<String>,
+    /// `vpcEndpointId`.
+    pub vpc_endpoint_id: Option<String>,
+    /// `sessionCredentialFromConsole` is the string `"true"`.
+    pub session_credential_from_console: bool,
+    /// `sharedEventID`.
+    pub shared_event_id: Option<String>,
+}
+
+/// A record that passed validation: its compact JSON and its routing keys.
+///
+/// The JSON keeps the input's member order and values byte for byte (escapes included),
+/// without insignificant whitespace. It differs from the input only where Cairn assigned
+/// `eventID` (appended as the last member) or normalised `eventTime` to
+/// `YYYY-MM-DDTHH:MM:SSZ` (in place). It is at most the policy's event limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidRecord {
+    json: Vec<u8>,
+    keys: RoutingKeys,
+    event_id_assigned: bool,
+    event_time_normalised: bool,
+    recipient_defaulted: bool,
+}
+
+impl ValidRecord {
+    pub(crate) fn new(
+        json: Vec<u8>,
+        keys: RoutingKeys,
+        event_id_assigned: bool,
+        event_time_normalised: bool,
+        recipient_defaulted: bool,
+    ) -> Self {
+        Self {
+            json,
+            keys,
+            event_id_assigned,
+            event_time_normalised,
+            recipient_defaulted,
+        }
+    }
+
+    /// The record as compact JSON.
+    pub fn json(&self) -> &[u8] {
+        &self.json
+    }
+
+    /// The routing keys.
+    pub fn keys(&self) -> &RoutingKeys {
+        &self.keys
+    }
+
+    /// Splits into JSON and keys.
+    pub fn into_parts(self) -> (Vec<u8>, RoutingKeys) {
+        (self.json, self.keys)
+    }
+
+    /// Whether Cairn assigned `eventID` (a v4 UUID) because the input had none.
+    pub fn event_id_assigned(&self) -> bool {
+        self.event_id_assigned
+    }
+
+    /// Whether `eventTime` was rewritten to CloudTrail's format.
+    pub fn event_time_normalised(&self) -> bool {
+        self.event_time_normalised
+    }
+
+    /// Whether the recipient account came from the policy's default (the JSON has no
+    /// `recipientAccountId`).
+    pub fn recipient_defaulted(&self) -> bool {
+        self.recipient_defaulted
+    }
+}
+
+/// CloudTrail's global-service rule, decided from a record's `eventSource` and `awsRegion`
+/// (and, for STS, the TLS host header).
+///
+/// Global services record their events in `us-east-1` (`cloudtrail-formats.md` §3; since
+/// 2021-11-22 for all of them). An event is global when `awsRegion` is `us-east-1` and
+/// `eventSource` is `iam`, `cloudfront`, `route53`, `organizations` or `signin`
+/// `.amazonaws.com`, or `sts.amazonaws.com` called through the global endpoint. STS calls
+/// to a regional endpoint are regional: when `tlsDetails.clientProvidedHostHeader` is
+/// present it decides (`sts.amazonaws.com` is global); without it, an STS event in
+/// `us-east-1` is taken as global.
+///
+/// ```
+/// use cairn_event::is_global_service_event;
+/// assert!(is_global_service_event("iam.amazonaws.com", "us-east-1", None));
+/// assert!(!is_global_service_event("iam.amazonaws.com", "eu-west-1", None));
+/// assert!(!is_global_service_event("sts.amazonaws.com", "us-east-1", Some("sts.us-east-1.amazonaws.com")));
+/// ```
+pub fn is_global_service_event(
+    event_source: &str,
+    aws_region: &str,
+    tls_host_header: Option<&str>,
+) -> bool {
+    if aws_region != "us-east-1" {
+        return false;
+    }
+    match event_source {
+        "iam.amazonaws.com"
+        | "cloudfront.amazonaws.com"
+        | "route53.amazonaws.com"
+        | "organizations.amazonaws.com"
+        | "signin.amazonaws.com" => true,
+        "sts.amazonaws.com" => tls_host_header.is_none_or(|h| h == "sts.amazonaws.com"),
+        _ => false,
+    }
+}
+
+/// S3 object-level operations CloudTrail logs as data events.
+const S3_DATA_EVENTS: &[&str] = &[
+    "AbortMultipartUpload",
+    "CompleteMultipartUpload",
+    "CopyObject",
+    "CreateMultipartUpload",
+    "DeleteObject",
+    "DeleteObjectTagging",
+    "DeleteObjects",
+    "GetObject",
+    "GetObjectAcl",
+    "GetObjectAttributes",
+    "GetObjectLegalHold",
+    "GetObjectRetention",
+    "GetObjectTagging",
+    "GetObjectTorrent",
+    "HeadObject",
+    "ListMultipartUploadParts",
+    "ListObjectVersions",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListParts",
+    "PutObject",
+    "PutObjectAcl",
+    "PutObjectLegalHold",
+    "PutObjectRetention",
+    "PutObjectTagging",
+    "RestoreObject",
+    "SelectObjectContent",
+    "UploadPart",
+    "UploadPartCopy",
+];
+
+fn derive_category(
+    event_type: &str,
+    management_event: Option<bool>,
+    source: &str,
+    name: &str,
+) -> &'static str {
+    if event_type == "AwsCloudTrailInsight" {
+        "Insight"
+    } else if management_event == Some(false)
+        || (source == "s3.amazonaws.com" && S3_DATA_EVENTS.contains(&name))
+        || (source == "lambda.amazonaws.com" && name.starts_with("Invoke"))
+    {
+        "Data"
+    } else {
+        "Management"
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// top-level field table
+
+macro_rules! fields {
+    ($($v:ident = $n:literal),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[allow(clippy::enum_variant_names)]
+        enum F { $($v),* }
+        const NAMES: &[&str] = &[$($n),*];
+        fn lookup(name: &str) -> Option<F> {
+            match name { $($n => Some(F::$v),)* _ => None }
+        }
+    };
+}
+
+fields! {
+    EventVersion = "eventVersion",
+    UserIdentity = "userIdentity",
+    EventTime = "eventTime",
+    EventSource = "eventSource",
+    EventName = "eventName",
+    AwsRegion = "awsRegion",
+    SourceIp = "sourceIPAddress",
+    UserAgent = "userAgent",
+    ErrorCode = "errorCode",
+    ErrorMessage = "errorMessage",
+    RequestParameters = "requestParameters",
+    ResponseElements = "responseElements",
+    AdditionalEventData = "additionalEventData",
+    RequestId = "requestID",
+    EventId = "eventID",
+    ReadOnly = "readOnly",
+    Resources = "resources",
+    EventType = "eventType",
+    ApiVersion = "apiVersion",
+    ManagementEvent = "managementEvent",
+    RecipientAccountId = "recipientAccountId",
+    SharedEventId = "sharedEventID",
+    VpcEndpointId = "vpcEndpointId",
+    VpcEndpointAccountId = "vpcEndpointAccountId",
+    ServiceEventDetails = "serviceEventDetails",
+    EventCategory = "eventCategory",
+    Addendum = "addendum",
+    SessionCredentialFromConsole = "sessionCredentialFromConsole",
+    EdgeDeviceDetails = "edgeDeviceDetails",
+    TlsDetails = "tlsDetails",
+    InsightDetails = "insightDetails",
+    EventContext = "eventContext",
+    Metadata = "metadata",
+    EventData = "eventData",
+}
+
+const N: usize = NAMES.len();
+
+struct Slots<'a> {
+    raw: [Option<&'a RawValue>; N],
+    span: [(usize, usize); N],
+}
+
+impl<'a> Slots<'a> {
+    fn get(&self, f: F) -> Option<&'a RawValue> {
+        self.raw[f as usize]
+    }
+    fn name(f: F) -> &'static str {
+        NAMES[f as usize]
+    }
+    fn out_len(&self, f: F) -> usize {
+        let (a, b) = self.span[f as usize];
+        b - a
+    }
+
+    fn str_opt(&self, f: F) -> Result<Option<Cow<'a, str>>, RecordError> {
+        match self.get(f) {
+            None => Ok(None),
+            Some(raw) => json::string(raw)
+                .map(Some)
+                .ok_or_else(|| RecordError::invalid_type(Self::name(f), "a string")),
+        }
+    }
+
+    fn str_req(&self, f: F) -> Result<Cow<'a, str>, RecordError> {
+        self.str_opt(f)?
+            .ok_or_else(|| RecordError::missing(Self::name(f)))
+    }
+
+    fn bool_opt(&self, f: F) -> Result<Option<bool>, RecordError> {
+        match self.get(f) {
+            None => Ok(None),
+            Some(raw) => json::boolean(raw)
+                .map(Some)
+                .ok_or_else(|| RecordError::invalid_type(Self::name(f), "a boolean")),
+        }
+    }
+
+    /// Type-checks an object field (`null` allowed when `nullable`) and its compact size.
+    fn object_opt(&self, f: F, nullable: bool, limit: Option<usize>) -> Result<(), RecordError> {
+        let Some(raw) = self.get(f) else {
+            return Ok(());
+        };
+        match json::kind(raw) {
+            Kind::Object => {}
+            Kind::Null if nullable => return Ok(()),
+            _ => {
+                let expected = if nullable {
+                    "an object or null"
+                } else {
+                    "an object"
+                };
+                return Err(RecordError::invalid_type(Self::name(f), expected));
+            }
+        }
+        if let Some(limit) = limit {
+            let actual = self.out_len(f);
+            if actual > limit {
+                return Err(RecordError::too_long(Self::name(f), limit, actual));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// small value checks shared with the activity path
+
+pub(super) fn check_len(field: &str, s: &str, limit: usize) -> Result<(), RecordError> {
+    if s.len() > limit {
+        return Err(RecordError::too_long(field, limit, s.len()));
+    }
+    Ok(())
+}
+
+/// Non-empty, within `limit`, no control characters.
+pub(super) fn check_text(field: &str, s: &str, limit: usize) -> Result<(), RecordError> {
+    if s.is_empty() {
+        return Err(RecordError::invalid(field, "must not be empty"));
+    }
+    check_len(field, s, limit)?;
+    if s.chars().any(char::is_control) {
+        return Err(RecordError::invalid(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// An identifier such as `AwsApiCall` or `Management`: 1–64 ASCII letters and digits.
+fn check_word(field: &str, s: &str) -> Result<(), RecordError> {
+    if s.is_empty() || s.len() > 64 || !s.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(RecordError::invalid(
+            field,
+            "must be 1 to 64 ASCII letters and digits",
+        ));
+    }
+    Ok(())
+}
+
+fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+pub(super) fn check_event_id(field: &str, s: &str, guid: bool) -> Result<(), RecordError> {
+    if guid {
+        if !is_guid(s) {
+            return Err(RecordError::invalid(field, "must be a GUID"));
+        }
+    } else if s.is_empty()
+        || s.len() > 128
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(RecordError::invalid(
+            field,
+            "must be 1 to 128 characters of A-Z, a-z, 0-9, - and _",
+        ));
+    }
+    Ok(())
+}
+
+pub(super) fn parse_account(field: &str, s: &str) -> Result<AccountId, RecordError> {
+    AccountId::parse(s).map_err(|_| RecordError::invalid(field, "must be exactly 12 digits"))
+}
+
+pub(super) fn parse_region(s: &str, policy: &IngestPolicy) -> Result<Region, RecordError> {
+    match Region::parse(s) {
+        Ok(r) if policy.allows_region(s) => Ok(r),
+        _ => Err(RecordError::InvalidRegion {
+            region: s.to_owned(),
+        }),
+    }
+}
+
+pub(super) fn check_recipient(
+    account: &AccountId,
+    policy: &IngestPolicy,
+) -> Result<(), RecordError> {
+    if policy.allows_account(account.as_str()) {
+        Ok(())
+    } else {
+        Err(RecordError::InvalidRecipient {
+            account: account.as_str().to_owned(),
+            reason: "is not an account this ingest path accepts",
+        })
+    }
+}
+
+/// `major.minor`, both decimal. Returns (major, minor).
+fn parse_version(s: &str) -> Option<(u32, u32)> {
+    let (a, b) = s.split_once('.')?;
+    let ok = |p: &str| !p.is_empty() && p.len() <= 4 && p.bytes().all(|c| c.is_ascii_digit());
+    if !ok(a) || !ok(b) {
+        return None;
+    }
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+pub(super) fn object_of<'a>(raw: &'a RawValue, field: &str) -> Result<Obj<'a>, RecordError> {
+    let obj = Obj::of(raw).ok_or_else(|| RecordError::invalid_type(field, "an object"))?;
+    if let Some(k) = obj.duplicate_key() {
+        return Err(RecordError::DuplicateField {
+            field: format!("{field}.{k}"),
+        });
+    }
+    Ok(obj)
+}
+
+pub(super) fn sub_str<'a>(
+    obj: &Obj<'a>,
+    parent: &str,
+    name: &str,
+) -> Result<Option<Cow<'a, str>>, RecordError> {
+    match obj.get(name) {
+        None => Ok(None),
+        Some(raw) => json::string(raw)
+            .map(Some)
+            .ok_or_else(|| RecordError::invalid_type(&format!("{parent}.{name}"), "a string")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Input above this multiple of the event limit is refused before parsing (a pretty-printed
+/// record may be larger than its compact form, but not by this much).
+const RAW_SLACK: usize = 4;
+
+/// Parses and validates one CloudTrail record (`cloudtrail-formats.md` §4).
+///
+/// Checks, in order, stopping at the first failure: well-formed JSON object without
+/// repeated members; `eventVersion` (`major.minor`); `eventType` (required from 1.02);
+/// the fields each kind of record must have — API calls, service events, console events:
+/// `userIdentity` (object with `type`, or `invokedBy` for `AwsServiceEvent`),
+/// `eventSource`, `eventName`, `sourceIPAddress`; Insights events: `insightDetails` with
+/// `eventSource` and `eventName`; activity audit events (`ActivityLog`): `eventData` per
+/// the integrations schema and `metadata`; then `eventTime` (CloudTrail format or RFC 3339,
+/// normalised), `awsRegion` (configured), `recipientAccountId` (12 digits, allowed;
+/// defaulted when absent), `eventID` (assigned when absent), JSON types of every known
+/// field, the §4.4 field limits and the event limit.
+///
+/// Unknown members are kept: readers must ignore fields they do not know (§4).
+///
+/// ```
+/// use cairn_event::{AccountId, IngestPolicy, validate_record};
+/// let policy = IngestPolicy::new(AccountId::parse("111122223333").unwrap());
+/// let raw = br#"{"eventVersion":"1.11","userIdentity":{"type":"Root"},
+///   "eventTime":"2025-03-04T05:12:44.5+00:00","eventSource":"cloudtrail.amazonaws.com",
+///   "eventName":"StopLogging","awsRegion":"us-east-2","sourceIPAddress":"198.51.100.7",
+///   "requestParameters":null,"responseElements":null,"eventType":"AwsApiCall"}"#;
+/// let rec = validate_record(raw, &policy).unwrap();
+/// assert!(rec.event_id_assigned() && rec.event_time_normalised());
+/// assert_eq!(rec.keys().event_category, "Management");
+/// assert_eq!(rec.keys().recipient_account_id.as_str(), "111122223333");
+/// let json = std::str::from_utf8(rec.json()).unwrap();
+/// assert!(json.contains(r#""eventTime":"2025-03-04T05:12:44Z""#));
+/// ```
+pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord, RecordError> {
+    let max = policy.max_event_bytes();
+    if raw.len() > max.saturating_mul(RAW_SLACK) {
+        return Err(RecordError::EventTooLarge {
+            limit: max,
+            actual: raw.len(),
+        });
+    }
+    let first = raw
+        .iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'));
+    if first != Some(b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
+            Ok(_) => RecordError::NotAnObject,
+            Err(e) => RecordError::Malformed {
+                detail: e.to_string(),
+            },
+        });
+    }
+    let obj: Obj<'_> = serde_json::from_slice(raw).map_err(|e| RecordError::Malformed {
+        detail: e.to_string(),
+    })?;
+    if !json::surrogates_paired(raw) {
+        return Err(RecordError::Malformed {
+            detail: "lone UTF-16 surrogate escape".into(),
+        });
+    }
+
+    // One pass: file each member in its slot and write it out compact.
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    out.push(b'{');
+    let mut slots = Slots {
+        raw: [None; N],
+        span: [(0, 0); N],
+    };
+    let mut unknown: Vec<&str> = Vec::new();
+    for (i, (k, v)) in obj.0.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_key(&mut out, k, matches!(k, Cow::Owned(_)));
+        out.push(b':');
+        let start = out.len();
+        json::minify_into(v.get().as_bytes(), &mut out);
+        match lookup(k) {
+            Some(f) => {
+                if slots.raw[f as usize].is_some() {
+                    return Err(RecordError::DuplicateField {
+                        field: k.to_string(),
+                    });
+                }
+                slots.raw[f as usize] = Some(v);
+                slots.span[f as usize] = (start, out.len());
+            }
+            None => {
+                if unknown.contains(&k.as_ref()) {
+                    return Err(RecordError::DuplicateField {
+                        field: k.to_string(),
+                    });
+                }
+                unknown.push(k);
+            }
+        }
+    }
+
+    let limits = policy.field_limits();
+
+    // eventVersion
+    let event_version = slots.str_req(F::EventVersion)?;
+    let (major, minor) = parse_version(&event_version)
+        .ok_or_else(|| RecordError::invalid("eventVersion", "must be major.minor, e.g. 1.11"))?;
+    let before_1_02 = major < 1 || (major == 1 && minor < 2);
+
+    // eventType
+    let event_type_given = slots.str_opt(F::EventType)?;
+    if let Some(t) = &event_type_given {
+        check_word("eventType", t)?;
+    } else if !before_1_02 {
+        return Err(RecordError::missing("eventType"));
+    }
+    let category_given = slots.str_opt(F::EventCategory)?;
+    if let Some(c) = &category_given {
+        check_word("eventCategory", c)?;
+    }
+    let is_insight = event_type_given.as_deref() == Some("AwsCloudTrailInsight");
+    let is_activity = event_type_given.as_deref() == Some("ActivityLog")
+        || category_given.as_deref() == Some("ActivityAuditLog");
+    let is_service = event_type_given.as_deref() == Some("AwsServiceEvent");
+
+    // kind-specific required fields
+    let mut user_identity_type = None;
+    let mut user_identity_arn = None;
+    let mut activity_error_code = None;
+    let mut host_header = None;
+    let (event_source, event_name): (Cow<'_, str>, Cow<'_, str>);
+    if is_activity {
+        let data = slots
+            .get(F::EventData)
+            .ok_or_else(|| RecordError::missing("eventData"))?;
+        let data = object_of(data, "eventData")?;
+        let a = activity::check_event_data(&data, "eventData.", limits)?;
+        let meta = slots
+            .get(F::Metadata)
+            .ok_or_else(|| RecordError::missing("metadata"))?;
+        let meta = object_of(meta, "metadata")?;
+        for m in ["ingestionTime", "channelARN"] {
+            sub_str(&meta, "metadata", m)?
+                .ok_or_else(|| RecordError::missing(&format!("metadata.{m}")))?;
+        }
+        user_identity_type = Some(a.user_type.into_owned());
+        activity_error_code = a.error_code.map(Cow::into_owned);
+        // the top-level recipient must be the one the event names
+        let top = slots.str_req(F::RecipientAccountId)?;
+        if top != a.recipient {
+            return Err(RecordError::InvalidRecipient {
+                account: top.into_owned(),
+                reason: "differs from eventData.recipientAccountId",
+            });
+        }
+        event_source = a.event_source;
+        event_name = a.event_name;
+    } else if is_insight {
+        let details = slots
+            .get(F::InsightDetails)
+            .ok_or_else(|| RecordError::missing("insightDetails"))?;
+        let details = object_of(details, "insightDetails")?;
+        let src = sub_str(&details, "insightDetails", "eventSource")?
+            .ok_or_else(|| RecordError::missing("insightDetails.eventSource"))?;
+        let name = sub_str(&details, "insightDetails", "eventName")?
+            .ok_or_else(|| RecordError::missing("insightDetails.eventName"))?;
+        check_text("insightDetails.eventSource", &src, limits.name)?;
+        check_text("insightDetails.eventName", &name, limits.name)?;
+        event_source = src;
+        event_name = name;
+    } else {
+        let ui = slots
+            .get(F::UserIdentity)
+            .ok_or_else(|| RecordError::missing("userIdentity"))?;
+        let ui = object_of(ui, "userIdentity")?;
+        let ty = sub_str(&ui, "userIdentity", "type")?;
+        let invoked_by = sub_str(&ui, "userIdentity", "invokedBy")?;
+        match &ty {
+            Some(t) => check_text("userIdentity.type", t, limits.name)?,
+            None if is_service && invoked_by.is_some() => {}
+            None => return Err(RecordError::missing("userIdentity.type")),
+        }
+        if let Some(arn) = sub_str(&ui, "userIdentity", "arn")? {
+            arn.parse::<Arn>()
+                .map_err(|_| RecordError::invalid("userIdentity.arn", "not a valid ARN"))?;
+            user_identity_arn = Some(arn.into_owned());
+        }
+        for f in ["accountId", "principalId", "accessKeyId", "userName"] {
+            sub_str(&ui, "userIdentity", f)?;
+        }
+        user_identity_type = ty.map(Cow::into_owned);
+        event_source = slots.str_req(F::EventSource)?;
+        event_name = slots.str_req(F::EventName)?;
+        let ip = slots.str_req(F::SourceIp)?;
+        check_text("sourceIPAddress", &ip, limits.name)?;
+    }
+    // present top-level eventSource/eventName must be sane whatever the kind
+    for f in [F::EventSource, F::EventName] {
+        if let Some(s) = slots.str_opt(f)? {
+            check_text(Slots::name(f), &s, limits.name)?;
+        }
+    }
+    if !is_activity && !is_insight {
+        check_source_charset("eventSource", &event_source)?;
+    }
+
+    // eventTime
+    let time_text = slots.str_req(F::EventTime)?;
+    let (event_time, canonical) = timeutil::parse(&time_text)
+        .ok_or_else(|| RecordError::invalid("eventTime", timeutil::EXPECTED))?;
+
+    // awsRegion
+    let region_text = slots.str_req(F::AwsRegion)?;
+    let aws_region = parse_region(&region_text, policy)?;
+
+    // recipientAccountId
+    let (recipient_account_id, recipient_defaulted) = match slots.str_opt(F::RecipientAccountId)? {
+        Some(s) => (parse_account("recipientAccountId", &s)?, false),
+        None => (policy.default_account().clone(), true),
+    };
+    check_recipient(&recipient_account_id, policy)?;
+
+    // eventID, sharedEventID
+    let event_id_given = slots.str_opt(F::EventId)?;
+    if let Some(id) = &event_id_given {
+        check_event_id("eventID", id, policy.guid_event_ids())?;
+    }
+    let shared_event_id = slots.str_opt(F::SharedEventId)?;
+    if let Some(id) = &shared_event_id {
+        check_event_id("sharedEventID", id, policy.guid_event_ids())?;
+    }
+
+    // short strings with the 1 KB limit
+    for f in [F::UserAgent, F::ErrorCode, F::ErrorMessage, F::RequestId] {
+        if let Some(s) = slots.str_opt(f)? {
+            check_len(Slots::name(f), &s, limits.short_text)?;
+        }
+    }
+    let error_code = match slots.str_opt(F::ErrorCode)? {
+        Some(c) => Some(c.into_owned()),
+        None => activity_error_code,
+    };
+    // other strings
+    for f in [
+        F::ApiVersion,
+        F::VpcEndpointAccountId,
+        F::SessionCredentialFromConsole,
+    ] {
+        slots.str_opt(f)?;
+    }
+    let vpc_endpoint_id = slots.str_opt(F::VpcEndpointId)?.map(Cow::into_owned);
+    let session_credential_from_console =
+        slots.str_opt(F::SessionCredentialFromConsole)?.as_deref() == Some("true");
+    if let Some(a) = slots.str_opt(F::VpcEndpointAccountId)? {
+        parse_account("vpcEndpointAccountId", &a)?;
+    }
+
+    // booleans
+    let read_only = slots.bool_opt(F::ReadOnly)?;
+    let management_given = slots.bool_opt(F::ManagementEvent)?;
+
+    // objects and their limits
+    slots.object_opt(F::RequestParameters, true, Some(limits.large_object))?;
+    slots.object_opt(F::ResponseElements, true, Some(limits.large_object))?;
+    slots.object_opt(F::ServiceEventDetails, true, Some(limits.large_object))?;
+    slots.object_opt(F::AdditionalEventData, true, Some(limits.small_object))?;
+    slots.object_opt(F::EdgeDeviceDetails, true, Some(limits.small_object))?;
+    for f in [
+        F::Addendum,
+        F::TlsDetails,
+        F::InsightDetails,
+        F::EventContext,
+        F::Metadata,
+        F::EventData,
+    ] {
+        slots.object_opt(f, false, None)?;
+    }
+    if !is_activity && !is_insight {
+        slots.object_opt(F::UserIdentity, false, None)?;
+    }
+    if event_source == "sts.amazonaws.com"
+        && let Some(tls) = slots.get(F::TlsDetails)
+    {
+        let tls = object_of(tls, "tlsDetails")?;
+        host_header = sub_str(&tls, "tlsDetails", "clientProvidedHostHeader")?;
+    }
+
+    // resources
+    let resources = match slots.get(F::Resources) {
+        None => Vec::new(),
+        Some(raw) => parse_resources(raw)?,
+    };
+
+    // event size, then the rewrites
+    let mut event_time_normalised = false;
+    if !canonical {
+        let text = crate::format_event_time(event_time);
+        let (a, b) = slots.span[F::EventTime as usize];
+        let mut quoted = Vec::with_capacity(text.len() + 2);
+        json::write_str(&mut quoted, &text);
+        out.splice(a..b, quoted);
+        event_time_normalised = true;
+    }
+    let event_id_assigned = event_id_given.is_none();
+    let event_id = match event_id_given {
+        Some(id) => id.into_owned(),
+        None => {
+            let id = uuid::Uuid::new_v4().to_string();
+            if out.len() > 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"eventID\":");
+            json::write_str(&mut out, &id);
+            id
+        }
+    };
+    out.push(b'}');
+    if out.len() > max {
+        return Err(RecordError::EventTooLarge {
+            limit: max,
+            actual: out.len(),
+        });
+    }
+
+    let event_type = match event_type_given {
+        Some(t) => t.into_owned(),
+        None if event_source == "signin.amazonaws.com" => "AwsConsoleSignIn".to_owned(),
+        None => "AwsApiCall".to_owned(),
+    };
+    let event_category = match category_given {
+        Some(c) => c.into_owned(),
+        None => {
+            derive_category(&event_type, management_given, &event_source, &event_name).to_owned()
+        }
+    };
+    let management_event = management_given.unwrap_or(event_category == "Management");
+    let is_global = !is_activity
+        && !is_insight
+        && is_global_service_event(&event_source, aws_region.as_str(), host_header.as_deref());
+
+    let keys = RoutingKeys {
+        event_id,
+        event_time,
+        event_version: event_version.into_owned(),
+        event_source: event_source.into_owned(),
+        event_name: event_name.into_owned(),
+        event_type,
+        aws_region,
+        recipient_account_id,
+        event_category,
+        read_only,
+        management_event,
+        is_global_service_event: is_global,
+        resources,
+        user_identity_type,
+        user_identity_arn,
+        error_code,
+        vpc_endpoint_id,
+        session_credential_from_console,
+        shared_event_id: shared_event_id.map(Cow::into_owned),
+    };
+    Ok(ValidRecord::new(
+        out,
+        keys,
+        event_id_assigned,
+        event_time_normalised,
+        recipient_defaulted,
+    ))
+}
+
+/// Service host names: ASCII letters, digits, `.`, `-` and `_`.
+fn check_source_charset(field: &str, s: &str) -> Result<(), RecordError> {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        Ok(())
+    } else {
+        Err(RecordError::invalid(
+            field,
+            "must be a host name (letters, digits, '.', '-', '_')",
+        ))
+    }
+}
+
+fn parse_resources(raw: &RawValue) -> Result<Vec<ResourceKey>, RecordError> {
+    match json::kind(raw) {
+        Kind::Null => return Ok(Vec::new()),
+        Kind::Array => {}
+        _ => return Err(RecordError::invalid_type("resources", "an array")),
+    }
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+        .map_err(|_| RecordError::invalid_type("resources", "an array"))?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let path = format!("resources[{i}]");
+        let obj = object_of(item, &path)?;
+        let arn = sub_str(&obj, &path, "ARN")?;
+        let prefix = sub_str(&obj, &path, "ARNPrefix")?;
+        let (arn, arn_is_prefix, field) = match (arn, prefix) {
+            (Some(a), _) => (a, false, "ARN"),
+            (None, Some(p)) => (p, true, "ARNPrefix"),
+            (None, None) => return Err(RecordError::missing(&format!("{path}.ARN"))),
+        };
+        arn.parse::<Arn>()
+            .map_err(|_| RecordError::invalid(&format!("{path}.{field}"), "not a valid ARN"))?;
+        let account_id = sub_str(&obj, &path, "accountId")?;
+        if let Some(a) = &account_id {
+            parse_account(&format!("{path}.accountId"), a)?;
+        }
+        let resource_type = sub_str(&obj, &path, "type")?;
+        if let Some(t) = &resource_type {
+            check_text(&format!("{path}.type"), t, 256)?;
+        }
+        out.push(ResourceKey {
+            resource_type: resource_type.map(Cow::into_owned),
+            arn: arn.into_owned(),
+            arn_is_prefix,
+            account_id: account_id.map(Cow::into_owned),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> IngestPolicy {
+        IngestPolicy::new(AccountId::parse("111122223333").unwrap())
+    }
+
+    const BASE: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"},"eventTime":"2023-07-10T11:45:00Z","eventSource":"iam.amazonaws.com","eventName":"ListUsers","awsRegion":"us-east-1","sourceIPAddress":"192.0.2.1","requestParameters":null,"responseElements":null,"eventID":"3fcfb182-98f8-4744-bd45-10a395ab61cb","readOnly":true,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}"#;
+
+    #[test]
+    fn compact_input_is_kept_byte_for_byte() {
+        let r = validate_record(BASE.as_bytes(), &policy()).unwrap();
+        assert_eq!(r.json(), BASE.as_bytes());
+        assert!(!r.event_id_assigned() && !r.event_time_normalised() && !r.recipient_defaulted());
+        let k = r.keys();
+        assert!(k.is_global_service_event);
+        assert_eq!(k.read_only, Some(true));
+        assert_eq!(
+            k.user_identity_arn.as_deref(),
+            Some("arn:aws:iam::111122223333:user/a")
+        );
+    }
+
+    #[test]
+    fn whitespace_is_removed() {
+        let pretty =
+            serde_json::to_string_pretty(&serde_json::from_str::<serde_json::Value>(BASE).unwrap())
+                .unwrap();
+        let r = validate_record(pretty.as_bytes(), &policy()).unwrap();
+        assert_eq!(r.json(), BASE.as_bytes());
+    }
+
+    #[test]
+    fn category_rules() {
+        assert_eq!(
+            derive_category("AwsApiCall", None, "ec2.amazonaws.com", "RunInstances"),
+            "Management"
+        );
+        assert_eq!(
+            derive_category("AwsApiCall", Some(false), "x.amazonaws.com", "X"),
+            "Data"
+        );
+        assert_eq!(
+            derive_category("AwsApiCall", None, "s3.amazonaws.com", "GetObject"),
+            "Data"
+        );
+        assert_eq!(
+            derive_category("AwsApiCall", None, "s3.amazonaws.com", "ListBuckets"),
+            "Management"
+        );
+        assert_eq!(
+            derive_category("AwsApiCall", None, "lambda.amazonaws.com", "Invoke"),
+            "Data"
+        );
+        assert_eq!(
+            derive_category("AwsCloudTrailInsight", None, "", ""),
+            "Insight"
+        );
+    }
+
+    #[test]
+    fn global_rule() {
+        assert!(is_global_service_event(
+            "sts.amazonaws.com",
+            "us-east-1",
+            None
+        ));
+        assert!(is_global_service_event(
+            "sts.amazonaws.com",
+            "us-east-1",
+            Some("sts.amazonaws.com")
+        ));
+        assert!(!is_global_service_event(
+            "sts.amazonaws.com",
+            "us-east-1",
+            Some("sts.us-east-1.amazonaws.com")
+        ));
+        assert!(!is_global_service_event(
+            "ec2.amazonaws.com",
+            "us-east-1",
+            None
+        ));
+        assert!(is_global_service_event(
+            "cloudfront.amazonaws.com",
+            "us-east-1",
+            None
+        ));
+    }
+
+    #[test]
+    fn versions_and_ids() {
+        assert_eq!(parse_version("1.08"), Some((1, 8)));
+        assert_eq!(parse_version("1.0"), Some((1, 0)));
+        assert_eq!(parse_version("1"), None);
+        assert_eq!(parse_version("1.x"), None);
+        assert!(is_guid("3fcfb182-98f8-4744-bd45-10a395ab61cb"));
+        assert!(!is_guid("EXAMPLE8-9621-4d00-b913-beca2EXAMPLE"));
+        assert!(check_event_id("e", "EXAMPLE8-9621-4d00-b913-beca2EXAMPLE", false).is_ok());
+        assert!(check_event_id("e", "a b", false).is_err());
+    }
+
+    #[test]
+    fn assigned_event_id_is_appended() {
+        let raw = BASE.replace(r#""eventID":"3fcfb182-98f8-4744-bd45-10a395ab61cb","#, "");
+        let r = validate_record(raw.as_bytes(), &policy()).unwrap();
+        assert!(r.event_id_assigned());
+        let tail = format!(r#","eventID":"{}"}}"#, r.keys().event_id);
+        assert!(std::str::from_utf8(r.json()).unwrap().ends_with(&tail));
+        assert!(is_guid(&r.keys().event_id));
+    }
+}
