@@ -59,7 +59,7 @@ pub struct CredentialRow {
     pub status: String,
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The catalog handle. Cheap operations; callers on the async runtime use `spawn_blocking`
 /// for writes.
@@ -112,6 +112,46 @@ impl Catalog {
                      status TEXT NOT NULL,
                      created INTEGER NOT NULL);
                  PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        if version < 2 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS delivery_batches (
+                     id INTEGER PRIMARY KEY AUTOINCREMENT,
+                     trail_arn TEXT NOT NULL,
+                     account_id TEXT NOT NULL,
+                     region TEXT NOT NULL,
+                     bucket TEXT NOT NULL,
+                     object_key TEXT NOT NULL,
+                     first_seq INTEGER NOT NULL,
+                     last_seq INTEGER NOT NULL,
+                     seqs BLOB NOT NULL,
+                     state TEXT NOT NULL,
+                     created INTEGER NOT NULL,
+                     delivered INTEGER,
+                     sha256 TEXT,
+                     oldest_event_time INTEGER,
+                     newest_event_time INTEGER,
+                     record_count INTEGER NOT NULL);
+                 CREATE INDEX IF NOT EXISTS delivery_batches_partition
+                     ON delivery_batches (trail_arn, account_id, region, last_seq);
+                 CREATE INDEX IF NOT EXISTS delivery_batches_state
+                     ON delivery_batches (state, id);
+                 PRAGMA user_version = 2;
+                 COMMIT;",
+            )?;
+        }
+        if version < 3 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS channels (
+                     arn TEXT PRIMARY KEY,
+                     account_id TEXT NOT NULL,
+                     region TEXT NOT NULL,
+                     doc TEXT NOT NULL);
+                 PRAGMA user_version = 3;
                  COMMIT;",
             )?;
         }
@@ -284,6 +324,188 @@ impl Catalog {
              ORDER BY created, access_key_id",
         )?;
         let rows = stmt.query_map(params![account], row_to_credential)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// (trail ARN, account, region): one delivery partition.
+pub type PartitionId = (String, String, String);
+
+/// A sealed batch of a partition: the intent to store one log file, then its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRow {
+    /// Row id.
+    pub id: i64,
+    /// Trail ARN.
+    pub trail_arn: String,
+    /// Account whose events the file holds.
+    pub account_id: String,
+    /// Region whose events the file holds.
+    pub region: String,
+    /// Destination bucket.
+    pub bucket: String,
+    /// Object key (fixed when the batch is sealed, so a replay writes the same key).
+    pub object_key: String,
+    /// First journal sequence number in the batch.
+    pub first_seq: u64,
+    /// Last journal sequence number in the batch.
+    pub last_seq: u64,
+    /// Every sequence number in the batch (varint deltas).
+    pub seqs: Vec<u8>,
+    /// `pending` or `done`.
+    pub state: String,
+    /// Number of records.
+    pub record_count: u64,
+    /// Delivery time (unix seconds) once done.
+    pub delivered: Option<i64>,
+    /// SHA-256 hex of the uncompressed file once done.
+    pub sha256: Option<String>,
+    /// Oldest eventTime (unix seconds) once done.
+    pub oldest_event_time: Option<i64>,
+    /// Newest eventTime (unix seconds) once done.
+    pub newest_event_time: Option<i64>,
+}
+
+const BATCH_COLUMNS: &str = "id, trail_arn, account_id, region, bucket, object_key, first_seq, last_seq, seqs, state, record_count, delivered, sha256, oldest_event_time, newest_event_time";
+
+fn row_to_batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchRow> {
+    Ok(BatchRow {
+        id: r.get(0)?,
+        trail_arn: r.get(1)?,
+        account_id: r.get(2)?,
+        region: r.get(3)?,
+        bucket: r.get(4)?,
+        object_key: r.get(5)?,
+        first_seq: r.get::<_, i64>(6)? as u64,
+        last_seq: r.get::<_, i64>(7)? as u64,
+        seqs: r.get(8)?,
+        state: r.get(9)?,
+        record_count: r.get::<_, i64>(10)? as u64,
+        delivered: r.get(11)?,
+        sha256: r.get(12)?,
+        oldest_event_time: r.get(13)?,
+        newest_event_time: r.get(14)?,
+    })
+}
+
+impl Catalog {
+    /// Records a sealed batch (state `pending`); returns its id.
+    pub fn insert_batch(&self, b: &BatchRow, created: i64) -> Result<i64, CatalogError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO delivery_batches (trail_arn, account_id, region, bucket, object_key,
+                 first_seq, last_seq, seqs, state, created, record_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+            params![
+                b.trail_arn,
+                b.account_id,
+                b.region,
+                b.bucket,
+                b.object_key,
+                b.first_seq as i64,
+                b.last_seq as i64,
+                b.seqs,
+                created,
+                b.record_count as i64
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Marks a batch delivered.
+    pub fn complete_batch(
+        &self,
+        id: i64,
+        delivered: i64,
+        sha256: &str,
+        oldest: Option<i64>,
+        newest: Option<i64>,
+    ) -> Result<(), CatalogError> {
+        self.conn().execute(
+            "UPDATE delivery_batches SET state = 'done', delivered = ?2, sha256 = ?3,
+                 oldest_event_time = ?4, newest_event_time = ?5 WHERE id = ?1",
+            params![id, delivered, sha256, oldest, newest],
+        )?;
+        Ok(())
+    }
+
+    /// Batches not yet delivered, oldest first.
+    pub fn pending_batches(&self) -> Result<Vec<BatchRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {BATCH_COLUMNS} FROM delivery_batches WHERE state = 'pending' ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([], row_to_batch)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Per partition (trail ARN, account, region), the last journal sequence number already
+    /// sealed into a batch.
+    pub fn partition_watermarks(&self) -> Result<Vec<(PartitionId, u64)>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT trail_arn, account_id, region, MAX(last_seq) FROM delivery_batches
+             GROUP BY trail_arn, account_id, region",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                (r.get(0)?, r.get(1)?, r.get(2)?),
+                r.get::<_, i64>(3)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Delivered batches of one partition whose delivery time is in `[from, to)`.
+    pub fn delivered_batches(
+        &self,
+        trail_arn: &str,
+        account: &str,
+        region: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<BatchRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {BATCH_COLUMNS} FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'
+               AND delivered >= ?4 AND delivered < ?5 ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![trail_arn, account, region, from, to], row_to_batch)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+impl Catalog {
+    /// Stores (inserts or replaces) a channel document.
+    pub fn put_channel(
+        &self,
+        arn: &str,
+        account: &str,
+        region: &str,
+        doc: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn().execute(
+            "INSERT INTO channels (arn, account_id, region, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (arn) DO UPDATE SET doc = excluded.doc",
+            params![arn, account, region, doc],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a channel; returns whether it existed.
+    pub fn delete_channel(&self, arn: &str) -> Result<bool, CatalogError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM channels WHERE arn = ?1", params![arn])?
+            > 0)
+    }
+
+    /// Every channel document.
+    pub fn channels(&self) -> Result<Vec<String>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT doc FROM channels ORDER BY arn")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

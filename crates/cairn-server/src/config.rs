@@ -43,6 +43,10 @@ pub struct RawConfig {
     /// Event pipeline settings.
     #[serde(default)]
     pub delivery: RawDelivery,
+    /// Buckets on other storage (`[buckets.<name>]`, e.g. an S3-compatible service). Local
+    /// buckets made with `cairn bucket create` need no entry.
+    #[serde(default)]
+    pub buckets: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
 }
 
 /// `[organization]`.
@@ -89,6 +93,8 @@ pub struct Config {
     pub digest_period: Duration,
     /// Journal size limit in bytes.
     pub journal_max_bytes: u64,
+    /// Buckets configured on other storage, by name.
+    pub buckets: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
 }
 
 /// A validated organization.
@@ -257,7 +263,15 @@ impl RawConfig {
                 "delivery.journal_max_mib must be at least 16".into(),
             ));
         }
+        for name in self.buckets.keys() {
+            if let Some(problem) = crate::cloudtrail::bucket_name_problem(name) {
+                return Err(invalid(format!(
+                    "bucket name `{name}` is not valid: it {problem}"
+                )));
+            }
+        }
         Ok(Config {
+            buckets: self.buckets,
             listen,
             data_dir,
             account_id,

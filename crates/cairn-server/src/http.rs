@@ -19,8 +19,8 @@ use crate::cloudtrail::{CallContext, Operation, TARGET_PREFIX};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Largest request body accepted on the control plane.
-const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest request body accepted (bulk ingest takes whole CloudTrail log files, ≤ 50 MB).
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 /// The router shared by `cairn serve` and the tests.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -103,6 +103,7 @@ async fn dispatch(
             )
             .await
         }
+        "cloudtrail-data" => data_plane(state, parts, body, auth, request_id).await,
         other => json_error(
             &ApiError::with_status(
                 StatusCode::BAD_REQUEST,
@@ -111,6 +112,71 @@ async fn dispatch(
             ),
             &request_id,
         ),
+    }
+}
+
+fn rest_json_error(e: &ApiError, request_id: &str) -> Response {
+    let body = serde_json::json!({"message": e.message}).to_string();
+    let mut r = (e.status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(e.code) {
+        h.insert("x-amzn-errortype", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+async fn data_plane(
+    state: Arc<AppState>,
+    parts: http::request::Parts,
+    body: Bytes,
+    auth: crate::authn::Caller,
+    request_id: String,
+) -> Response {
+    if parts.method != Method::POST {
+        return rest_json_error(
+            &ApiError::with_status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "UnsupportedOperationException",
+                "use POST",
+            ),
+            &request_id,
+        );
+    }
+    let path = parts.uri.path().to_owned();
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || match path.as_str() {
+        "/PutAuditEvents" => crate::dataplane::put_audit_events(&st, &auth, &query, &body),
+        "/_cairn/ingest" => crate::dataplane::bulk_ingest(&st, &auth, &body),
+        other => Err(ApiError::client(
+            "UnsupportedOperationException",
+            format!(
+                "no cloudtrail-data operation at {other}; use /PutAuditEvents or /_cairn/ingest"
+            ),
+        )),
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(e)));
+    match result {
+        Ok(v) => {
+            let mut r = (StatusCode::OK, v.to_string()).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&request_id) {
+                r.headers_mut().insert("x-amzn-requestid", v);
+            }
+            r
+        }
+        Err(e) => rest_json_error(&e, &request_id),
     }
 }
 
@@ -129,7 +195,11 @@ async fn cloudtrail(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let op_name = target.strip_prefix(TARGET_PREFIX).unwrap_or("");
+    // botocore sends the long prefix, the newer Smithy models (AWS SDK for Rust) the short one.
+    let op_name = target
+        .strip_prefix(TARGET_PREFIX)
+        .or_else(|| target.strip_prefix("CloudTrail_20131101."))
+        .unwrap_or("");
     let Some(op) = Operation::from_name(op_name).filter(|_| method == Method::POST) else {
         return json_error(
             &ApiError::client(
@@ -200,8 +270,12 @@ async fn cloudtrail(
         request_id,
         time: OffsetDateTime::now_utc(),
     };
-    let event = event_for(&call).to_json_bytes();
-    if let Err(e) = state.record(event).await {
+    let event = event_for(&call);
+    let payload = crate::pipeline::envelope::encode(
+        &crate::pipeline::envelope::keys_for_event(&event),
+        &event.to_json_bytes(),
+    );
+    if let Err(e) = state.record(event.event_id.clone(), payload).await {
         // The change (if any) is applied but its audit record is not durable: fail the call
         // loudly rather than return success for an unaudited change.
         return json_error(&e, request_id);

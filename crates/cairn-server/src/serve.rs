@@ -49,18 +49,27 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Starts the pipeline, serves until `shutdown` completes, finishes in-flight requests,
+    /// then flushes open log-file batches (bounded by a 20 s deadline).
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.state
+            .start_pipeline(tokio::runtime::Handle::current())?;
         let app = crate::http::router(self.state.clone());
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let state = self.state.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            state.stop_pipeline(std::time::Duration::from_secs(20))
+        })
+        .await;
+        served
     }
 }
 

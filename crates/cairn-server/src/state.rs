@@ -20,13 +20,70 @@ pub struct AppState {
     /// The catalog.
     pub catalog: Arc<Catalog>,
     /// Trails and their operations.
-    pub control: ControlPlane,
+    pub control: Arc<ControlPlane>,
     /// Credentials for SigV4.
     pub credentials: Arc<Credentials>,
     /// The event journal.
     pub journal: Arc<Journal>,
+    /// Validated, deduplicated appends to the journal.
+    pub ingest: Arc<crate::ingest::Ingest>,
     /// SigV4 verifier with its signing-key cache.
     pub verifier: cairn_auth::Verifier,
+    /// The delivery pipeline, once started.
+    pipeline: std::sync::Mutex<Option<crate::pipeline::deliver::Pipeline>>,
+    /// Opened buckets.
+    pub buckets: Arc<Buckets>,
+}
+
+/// Resolves bucket names to configured buckets or the local buckets of the data directory
+/// (each opened once).
+#[derive(Debug)]
+pub struct Buckets {
+    data_dir: std::path::PathBuf,
+    catalog: Arc<Catalog>,
+    configured: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
+    open: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn cairn_store::Bucket>>>,
+}
+
+impl Buckets {
+    /// Local buckets under `data_dir/buckets`.
+    pub fn new(
+        data_dir: &Path,
+        catalog: Arc<Catalog>,
+        configured: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
+    ) -> Self {
+        Self {
+            data_dir: data_dir.to_owned(),
+            catalog,
+            configured,
+            open: Default::default(),
+        }
+    }
+}
+
+impl crate::pipeline::deliver::BucketResolver for Buckets {
+    fn bucket(&self, name: &str) -> Option<Arc<dyn cairn_store::Bucket>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = open.get(name) {
+            return Some(b.clone());
+        }
+        let configured = self.configured.get(name);
+        // Only configured buckets and buckets created through Cairn are served.
+        if configured.is_none() {
+            self.catalog.bucket(name).ok().flatten()?;
+        }
+        let default = cairn_store::BucketConfig::default();
+        match cairn_store::open_bucket(name, configured.unwrap_or(&default), &self.data_dir) {
+            Ok(b) => {
+                open.insert(name.to_owned(), b.clone());
+                Some(b)
+            }
+            Err(e) => {
+                tracing::error!(bucket = name, error = %e, "cannot open bucket");
+                None
+            }
+        }
+    }
 }
 
 /// Startup failures, each with the path or setting at fault.
@@ -104,8 +161,10 @@ impl AppState {
         let ((access_key_id, secret), generated) =
             credentials.bootstrap(&dir, config.account_id.as_str(), &others, root_env)?;
         let journal = Arc::new(crate::journal::open(&dir, &config)?);
+        let ingest = Arc::new(crate::ingest::Ingest::open(journal.clone())?);
         let config = Arc::new(config);
-        let control = ControlPlane::load(config.clone(), catalog.clone())?;
+        let control = Arc::new(ControlPlane::load(config.clone(), catalog.clone())?);
+        let buckets = Arc::new(Buckets::new(&dir, catalog.clone(), config.buckets.clone()));
         Ok((
             Self {
                 config,
@@ -113,7 +172,10 @@ impl AppState {
                 control,
                 credentials,
                 journal,
+                ingest,
                 verifier: cairn_auth::Verifier::with_cache(cairn_auth::SigningKeyCache::new(1024)),
+                pipeline: std::sync::Mutex::new(None),
+                buckets,
             },
             Bootstrap {
                 access_key_id,
@@ -123,16 +185,41 @@ impl AppState {
         ))
     }
 
-    /// Appends one event to the journal and waits until it is durable.
-    pub async fn record(&self, event: Vec<u8>) -> Result<(), ApiError> {
-        let journal = self.journal.clone();
-        let res = tokio::task::spawn_blocking(move || journal.append(&[event.as_slice()])).await;
-        match res {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) if e.class() == cairn_journal::ErrorClass::Throttled => Err(
-                ApiError::throttled(format!("the event journal is full: {e}")),
-            ),
-            Ok(Err(e)) => Err(ApiError::internal(format!("journal append failed: {e}"))),
+    /// Starts log-file delivery on `runtime` (idempotent).
+    pub fn start_pipeline(&self, runtime: tokio::runtime::Handle) -> std::io::Result<()> {
+        let mut p = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(crate::pipeline::deliver::Pipeline::start(
+                crate::pipeline::deliver::Deps {
+                    config: self.config.clone(),
+                    catalog: self.catalog.clone(),
+                    journal: self.journal.clone(),
+                    control: self.control.clone(),
+                    buckets: self.buckets.clone(),
+                    runtime,
+                },
+            )?);
+        }
+        Ok(())
+    }
+
+    /// Seals open batches and waits up to `deadline` for their upload.
+    pub fn stop_pipeline(&self, deadline: std::time::Duration) {
+        let p = self
+            .pipeline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(p) = p {
+            p.shutdown(deadline);
+        }
+    }
+
+    /// Appends one of Cairn's own events (an envelope) and waits until it is durable.
+    pub async fn record(&self, event_id: String, payload: Vec<u8>) -> Result<(), ApiError> {
+        let ingest = self.ingest.clone();
+        match tokio::task::spawn_blocking(move || ingest.append_own(&event_id, &payload)).await {
+            Ok(r) => r.map(|_| ()),
             Err(e) => Err(ApiError::internal(e)),
         }
     }

@@ -25,13 +25,13 @@ pub(crate) fn tail(config: &Config, from: u64, last: Option<usize>, follow: bool
         for rec in batch {
             match last {
                 Some(n) => {
-                    pending.push_back(rec.payload);
+                    pending.push_back(record_of(&rec.payload).to_vec());
                     if pending.len() > n {
                         pending.pop_front();
                     }
                 }
                 None => {
-                    out.write_all(&rec.payload)?;
+                    out.write_all(record_of(&rec.payload))?;
                     out.write_all(b"\n")?;
                 }
             }
@@ -50,11 +50,18 @@ pub(crate) fn tail(config: &Config, from: u64, last: Option<usize>, follow: bool
                 continue;
             }
             for rec in batch {
-                out.write_all(&rec.payload)?;
+                out.write_all(record_of(&rec.payload))?;
                 out.write_all(b"\n")?;
             }
             out.flush()?;
         }
     }
     Ok(())
+}
+
+/// The record JSON inside a journal payload (the payload itself if it is not an envelope).
+fn record_of(payload: &[u8]) -> &[u8] {
+    cairn_server::pipeline::envelope::decode(payload)
+        .map(|e| e.record)
+        .unwrap_or(payload)
 }

@@ -10,7 +10,10 @@ use anyhow::{Context, Result, bail};
 use cairn_server::config::{Config, Overrides, RawConfig};
 use clap::{Args, Parser, Subcommand};
 
+mod buckets;
+mod client;
 mod events;
+mod ingest;
 
 /// A self-hosted audit trail service that speaks AWS CloudTrail's API, log-file layout and
 /// integrity scheme.
@@ -52,6 +55,23 @@ enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+    /// Import CloudTrail records into a running server: log files as AWS delivers them
+    /// ({"Records":[...]}, plain or gzip) or NDJSON. Uses AWS_ACCESS_KEY_ID /
+    /// AWS_SECRET_ACCESS_KEY; exits 1 if any record was rejected (each is listed).
+    Ingest {
+        /// Files to import.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Server URL (default: AWS_ENDPOINT_URL, else http://127.0.0.1:4590).
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Region to sign for (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+        /// No progress bar.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Show credentials for an account's root user.
     Credentials {
         #[command(flatten)]
@@ -84,6 +104,28 @@ enum BucketCommand {
     List {
         #[command(flatten)]
         common: Common,
+    },
+    /// List the keys of a bucket (byte order), one per line.
+    Ls {
+        #[command(flatten)]
+        common: Common,
+        /// Bucket name.
+        bucket: String,
+        /// Only keys starting with this prefix.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// Write an object's bytes to stdout (or --output).
+    Get {
+        #[command(flatten)]
+        common: Common,
+        /// Bucket name.
+        bucket: String,
+        /// Object key.
+        key: String,
+        /// File to write instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -158,6 +200,22 @@ fn run(cli: Cli) -> Result<()> {
                 account,
                 region,
             } => bucket_create(&common, &name, account, region),
+            BucketCommand::Ls {
+                common,
+                bucket,
+                prefix,
+            } => buckets::ls(&load_config(&common, None)?, &bucket, &prefix),
+            BucketCommand::Get {
+                common,
+                bucket,
+                key,
+                output,
+            } => buckets::get(
+                &load_config(&common, None)?,
+                &bucket,
+                &key,
+                output.as_deref(),
+            ),
             BucketCommand::List { common } => {
                 let config = load_config(&common, None)?;
                 let catalog = open_catalog(&config)?;
@@ -179,6 +237,12 @@ fn run(cli: Cli) -> Result<()> {
                 events::tail(&config, from, last, follow)
             }
         },
+        Command::Ingest {
+            files,
+            endpoint_url,
+            region,
+            quiet,
+        } => ingest::run(&files, endpoint_url, region, quiet),
         Command::Credentials {
             common,
             account,

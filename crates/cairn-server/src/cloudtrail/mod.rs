@@ -1,6 +1,7 @@
 //! The CloudTrail control plane: the JSON 1.1 operations on trails, selectors, insights and
 //! tags, with CloudTrail's defaults, validation and error codes (`spec/cloudtrail-api.md`).
 
+pub mod channels;
 mod operation;
 mod trails;
 pub(crate) mod validate;

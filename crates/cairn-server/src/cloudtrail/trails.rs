@@ -71,6 +71,9 @@ pub struct ControlPlane {
     trails: RwLock<BTreeMap<TrailKey, Trail>>,
     status: RwLock<HashMap<(String, String, String), DeliveryStatus>>,
     list_page_size: usize,
+    generation: std::sync::atomic::AtomicU64,
+    /// `PutAuditEvents` channels.
+    pub channels: super::channels::Channels,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -196,12 +199,15 @@ impl ControlPlane {
             .into_iter()
             .map(|t| (key(&t), t))
             .collect();
+        let channels = super::channels::Channels::load(&catalog)?;
         Ok(Self {
             config,
             catalog,
             trails: RwLock::new(trails),
             status: RwLock::new(HashMap::new()),
             list_page_size: 50,
+            generation: std::sync::atomic::AtomicU64::new(0),
+            channels,
         })
     }
 
@@ -215,7 +221,15 @@ impl ControlPlane {
     }
 
     fn write_trails(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<TrailKey, Trail>> {
+        // Every writer may change the trail set: consumers recompile on a new generation.
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.trails.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Changes whenever the trail set may have changed (consumers recompile their routes).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every trail, as stored (for the pipeline's router).
@@ -223,21 +237,18 @@ impl ControlPlane {
         self.read_trails().values().cloned().collect()
     }
 
-    /// Records delivery state reported by the pipeline.
-    pub fn set_delivery_status(
+    /// Updates the delivery state of (trail, region, account) as the pipeline reports it.
+    pub fn update_delivery_status(
         &self,
         trail_arn: &str,
         region: &str,
         account: &str,
-        s: DeliveryStatus,
+        f: impl FnOnce(&mut DeliveryStatus),
     ) {
-        self.status
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                (trail_arn.to_owned(), region.to_owned(), account.to_owned()),
-                s,
-            );
+        let mut map = self.status.write().unwrap_or_else(|p| p.into_inner());
+        f(map
+            .entry((trail_arn.to_owned(), region.to_owned(), account.to_owned()))
+            .or_default());
     }
 
     /// Whether a trail is visible to `account` in `region`, and as a shadow or not.
@@ -384,12 +395,19 @@ impl ControlPlane {
             Operation::AddTags => self.add_tags(ctx, body),
             Operation::RemoveTags => self.remove_tags(ctx, body),
             Operation::ListTags => self.list_tags(ctx, body),
+            Operation::CreateChannel => self.channels.create(&self.catalog, ctx, body),
+            Operation::GetChannel => self.channels.get(ctx, body),
+            Operation::ListChannels => Ok(self.channels.list(ctx)),
+            Operation::DeleteChannel => self.channels.delete(&self.catalog, ctx, body),
             other => Err(ApiError::not_implemented(other.name())),
         }
     }
 
     fn check_bucket(&self, name: &str) -> Result<(), ApiError> {
         validate::bucket_name(name)?;
+        if self.config.buckets.contains_key(name) {
+            return Ok(());
+        }
         match self.catalog.bucket(name).map_err(ApiError::internal)? {
             Some(_) => Ok(()),
             None => Err(ApiError::client(

@@ -253,6 +253,34 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// Routing keys of a record Cairn built itself (its own API calls).
+pub fn keys_for_event(e: &cairn_event::CloudTrailEvent) -> RouteKeys {
+    RouteKeys {
+        event_id: e.event_id.clone(),
+        event_time: cairn_event::parse_event_time(&e.event_time)
+            .map(|t| t.unix_timestamp())
+            .unwrap_or_default(),
+        event_category: e.event_category.clone(),
+        event_source: e.event_source.clone(),
+        event_name: e.event_name.clone(),
+        event_type: Some(e.event_type.clone()),
+        aws_region: e.aws_region.clone(),
+        recipient_account_id: e.recipient_account_id.clone().unwrap_or_default(),
+        user_identity_arn: e.user_identity["arn"].as_str().map(str::to_owned),
+        session_credential_from_console: None,
+        error_code: e.error_code.clone(),
+        vpc_endpoint_id: None,
+        read_only: e.read_only,
+        global_service: is_global_service_event(&e.event_source, &e.aws_region),
+        resources: e
+            .resources
+            .iter()
+            .flatten()
+            .map(|r| (Some(r.resource_type.clone()), Some(r.arn.clone())))
+            .collect(),
+    }
+}
+
 /// Event sources whose events CloudTrail records as global service events (in `us-east-1`).
 pub const GLOBAL_SERVICES: &[&str] = &[
     "iam.amazonaws.com",

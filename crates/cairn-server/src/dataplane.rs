@@ -1,0 +1,186 @@
+//! The data plane: `PutAuditEvents` (the `cloudtrail-data` REST-JSON API) and Cairn's bulk
+//! ingest endpoint (`POST /_cairn/ingest`, signed for `cloudtrail-data`) that takes CloudTrail
+//! `{"Records":[...]}` files, plain or gzip, or NDJSON.
+
+use std::sync::Arc;
+
+use cairn_event::{
+    AccountId, AuditEventEntry, FormatHint, IngestPolicy, Region, validate_audit_event,
+    validate_audit_request, validate_record,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::authn::Caller;
+use crate::error::ApiError;
+use crate::ingest::Appended;
+use crate::state::AppState;
+
+/// The ingest policy for a caller: configured regions; records for the caller's own account,
+/// or for any configured account when the caller is the management account's root.
+pub fn policy_for(state: &AppState, caller: &Caller) -> Result<IngestPolicy, ApiError> {
+    let account = AccountId::parse(&caller.account).map_err(ApiError::internal)?;
+    let regions: Vec<Region> = state.config.regions.iter().cloned().collect();
+    let admin = matches!(caller.principal, cairn_auth::Principal::Root { .. })
+        && caller.account == state.config.account_id.as_str();
+    let allowed: Vec<AccountId> = if admin {
+        state.config.accounts()
+    } else {
+        vec![account.clone()]
+    };
+    Ok(IngestPolicy::new(account)
+        .with_regions(regions)
+        .with_allowed_accounts(allowed))
+}
+
+/// `PutAuditEvents`.
+pub fn put_audit_events(
+    state: &AppState,
+    caller: &Caller,
+    query: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    #[derive(Deserialize)]
+    struct Req {
+        #[serde(rename = "auditEvents")]
+        audit_events: Option<Vec<AuditEventEntry>>,
+    }
+    let mut channel = None;
+    for (k, v) in form_urlencoded(query) {
+        if k == "channelArn" {
+            channel = Some(v);
+        }
+    }
+    let Some(channel) = channel else {
+        return Err(ApiError::client(
+            "InvalidChannelARN",
+            "the channelArn query parameter is required",
+        ));
+    };
+    let ctx = crate::cloudtrail::CallContext {
+        account: caller.account.clone(),
+        region: caller.region.clone(),
+        now: OffsetDateTime::now_utc(),
+    };
+    if channel.starts_with("arn:") {
+        let ok = channel
+            .parse::<cairn_event::Arn>()
+            .is_ok_and(|a| a.service() == "cloudtrail" && a.resource().starts_with("channel/"));
+        if !ok {
+            return Err(ApiError::client(
+                "InvalidChannelARN",
+                format!("{channel} is not a channel ARN"),
+            ));
+        }
+        if let Ok(a) = channel.parse::<cairn_event::Arn>()
+            && a.account_id() != caller.account
+        {
+            return Err(ApiError::client(
+                "ChannelInsufficientPermission",
+                format!(
+                    "the caller's account {} does not own channel {channel}",
+                    caller.account
+                ),
+            ));
+        }
+    }
+    let ch = state
+        .control
+        .channels
+        .resolve(&ctx, &channel)
+        .map_err(|_| ApiError::client("ChannelNotFound", format!("channel {channel} not found")))?;
+    let req: Req = serde_json::from_slice(body).map_err(|e| {
+        ApiError::client(
+            "ValidationException",
+            format!("the request body is not valid: {e}"),
+        )
+    })?;
+    let entries = req.audit_events.unwrap_or_default();
+    validate_audit_request(&entries).map_err(|e| ApiError::client(e.code(), e.to_string()))?;
+    let policy = policy_for(state, caller)?;
+    let owner = AccountId::parse(&ch.account_id).map_err(ApiError::internal)?;
+    let now = OffsetDateTime::now_utc();
+    let mut failed = Vec::new();
+    let mut good = Vec::new();
+    let mut good_ids = Vec::new();
+    for e in &entries {
+        match validate_audit_event(e, &owner, &ch.arn, &policy, now) {
+            Ok(r) => {
+                good_ids.push((e.id.clone(), r.keys().event_id.clone()));
+                good.push(r);
+            }
+            Err(err) => failed.push(json!({
+                "id": e.id, "errorCode": err.audit_error_code(), "errorMessage": err.to_string(),
+            })),
+        }
+    }
+    let outcome = state.ingest.append(good)?;
+    let successful: Vec<Value> = good_ids
+        .into_iter()
+        .zip(outcome)
+        .map(|((id, event_id), _)| json!({"id": id, "eventID": event_id}))
+        .collect();
+    Ok(json!({ "successful": successful, "failed": failed }))
+}
+
+/// `POST /_cairn/ingest`: every record of the body, validated one by one.
+pub fn bulk_ingest(state: &Arc<AppState>, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
+    let policy = policy_for(state, caller)?;
+    let mut good = Vec::new();
+    let mut rejected = Vec::new();
+    let mut index = 0usize;
+    for item in cairn_event::read_records(body, FormatHint::Auto) {
+        match item {
+            Ok(raw) => {
+                match validate_record(&raw.bytes, &policy) {
+                    Ok(r) => good.push(r),
+                    Err(e) => rejected.push(json!({
+                        "index": index, "code": e.code(), "message": e.to_string(),
+                    })),
+                }
+                index += 1;
+            }
+            Err(e) if e.is_fatal() => {
+                return Err(ApiError::client(
+                    "InvalidData",
+                    format!("the body cannot be read as CloudTrail records: {e}"),
+                ));
+            }
+            Err(e) => {
+                rejected
+                    .push(json!({"index": index, "code": "InvalidData", "message": e.to_string()}));
+                index += 1;
+            }
+        }
+    }
+    let outcome = state.ingest.append(good)?;
+    let accepted = outcome
+        .iter()
+        .filter(|o| matches!(o, Appended::New(_)))
+        .count();
+    let duplicates = outcome.len() - accepted;
+    Ok(json!({
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": rejected,
+    }))
+}
+
+/// Decoded `k=v` pairs of a query string.
+pub fn form_urlencoded(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&s)
+        .decode_utf8_lossy()
+        .into_owned()
+}

@@ -1,0 +1,607 @@
+//! Delivery: journal → route → per-partition batches → gzip log files in buckets, exactly once.
+//!
+//! # Tasks and channels
+//!
+//! ```text
+//!  journal ──► router thread ──(UploadJob, bounded by MAX_IN_FLIGHT)──► tokio upload tasks
+//!               │  decode envelope, route, append to open batch           │ encode (blocking pool)
+//!               │  seal on interval / size cap:                           │ put-if-absent, retry
+//!               │    1. batch row 'pending' in the catalog (key fixed)    │   with backoff forever
+//!               │    2. hand the job to an upload task                    │ mark row 'done',
+//!               │  commit the journal cursor = min(open batches,          │ trail status
+//!               │    pending batches, read position)                      ▼
+//!               ◄──────────────────── completions (unbounded; one per job) ┘
+//! ```
+//!
+//! # Exactly once
+//!
+//! A record is delivered in exactly one file per partition (trail, account, region):
+//! - a batch's object key and its list of journal sequence numbers are durable (catalog row)
+//!   before the first upload attempt; a restart re-reads exactly those records from the
+//!   journal, re-encodes them (deterministically) and stores them under the same key with
+//!   put-if-absent, where an existing identical object counts as success;
+//! - records up to a partition's highest sealed sequence number are skipped when the journal
+//!   is replayed from the cursor, so an open batch lost in a crash is rebuilt without them;
+//! - the journal cursor never passes a record of an open or pending batch, so the journal
+//!   keeps it until its file is stored (which is also what bounds memory and disk: a bucket
+//!   that is down fills the journal, and ingest is throttled).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cairn_journal::Journal;
+use cairn_logfile::layout::LogFileKey;
+use cairn_logfile::logfile::LogFileEncoder;
+use cairn_store::{Bucket, PutOptions};
+use time::OffsetDateTime;
+
+use super::envelope;
+use super::route::RouteTable;
+use crate::catalog::{BatchRow, Catalog};
+use crate::cloudtrail::{ControlPlane, DeliveryStatus};
+use crate::config::Config;
+
+/// The journal cursor of the log-file delivery consumer.
+pub const CURSOR: &str = "delivery";
+/// Largest uncompressed log file (CloudTrail's quota).
+pub const MAX_FILE_BYTES: u64 = 50_000_000;
+/// Upload jobs in flight before the router stops reading the journal.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// Where buckets come from.
+pub trait BucketResolver: Send + Sync {
+    /// The bucket named `name`, if this server can write to it.
+    fn bucket(&self, name: &str) -> Option<Arc<dyn Bucket>>;
+}
+
+/// Varint-delta encoding of ascending sequence numbers.
+pub fn encode_seqs(seqs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(seqs.len() * 2);
+    let mut prev = 0u64;
+    for &s in seqs {
+        let mut d = s - prev;
+        prev = s;
+        loop {
+            let b = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(b);
+                break;
+            }
+            out.push(b | 0x80);
+        }
+    }
+    out
+}
+
+/// Inverse of [`encode_seqs`].
+pub fn decode_seqs(b: &[u8]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let (mut cur, mut shift, mut prev) = (0u64, 0u32, 0u64);
+    for &x in b {
+        cur |= u64::from(x & 0x7f) << shift;
+        if x & 0x80 == 0 {
+            prev += cur;
+            out.push(prev);
+            cur = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    out
+}
+
+type PartitionKey = (usize, String, String); // (trail index, account, region)
+/// A record inside a batch buffer: (offset, length, eventTime in unix seconds).
+type Span = (u32, u32, i64);
+
+struct OpenBatch {
+    opened: Instant,
+    seqs: Vec<u64>,
+    records: Vec<u8>,
+    spans: Vec<Span>,
+}
+
+struct UploadJob {
+    row: BatchRow,
+    records: Vec<u8>,
+    spans: Vec<Span>,
+    bucket: Option<Arc<dyn Bucket>>,
+}
+
+struct Completion {
+    id: i64,
+    first_seq: u64,
+}
+
+/// A handle on the running pipeline.
+pub struct Pipeline {
+    stop: Arc<AtomicBool>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pipeline")
+    }
+}
+
+/// What the router needs.
+pub struct Deps {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The catalog (batch rows).
+    pub catalog: Arc<Catalog>,
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// The trails (and their status).
+    pub control: Arc<ControlPlane>,
+    /// Buckets.
+    pub buckets: Arc<dyn BucketResolver>,
+    /// Runtime for uploads.
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl Pipeline {
+    /// Starts the router thread. Pending batches from a previous run are re-sent first.
+    pub fn start(deps: Deps) -> std::io::Result<Pipeline> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cairn-delivery".into())
+            .spawn(move || {
+                if let Err(e) = run(deps, &s) {
+                    tracing::error!(error = %e, "delivery stopped");
+                }
+            })?;
+        Ok(Pipeline {
+            stop,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Seals open batches, waits (up to `deadline`) for uploads, and stops.
+    pub fn shutdown(&self, deadline: Duration) {
+        self.stop.store(true, Ordering::SeqCst);
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let start = Instant::now();
+            while !h.is_finished() && start.elapsed() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            } else {
+                tracing::warn!(
+                    "delivery did not finish before the shutdown deadline; pending batches resume on restart"
+                );
+            }
+        }
+    }
+}
+
+fn now_secs() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn status_update(control: &ControlPlane, row: &BatchRow, f: impl FnOnce(&mut DeliveryStatus)) {
+    control.update_delivery_status(&row.trail_arn, &row.region, &row.account_id, f);
+}
+
+async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Completion>) {
+    let UploadJob {
+        row,
+        records,
+        spans,
+        bucket,
+    } = job;
+    let encoded = tokio::task::spawn_blocking(move || {
+        let mut enc = LogFileEncoder::default();
+        for (start, len, t) in &spans {
+            let rec = &records[*start as usize..(*start + *len) as usize];
+            let t = OffsetDateTime::from_unix_timestamp(*t).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+            enc.push(rec, t)?;
+        }
+        enc.finish()
+    })
+    .await;
+    let encoded = match encoded {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
+            tracing::error!(key = %row.object_key, error = %e, "log file encoding failed");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "encoder task failed");
+            return;
+        }
+    };
+    let body = Bytes::from(encoded.gzip);
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let attempt = now_secs() as f64;
+        let result = match &bucket {
+            Some(b) => {
+                let opts = PutOptions {
+                    content_type: Some("application/json".into()),
+                    ..PutOptions::default()
+                };
+                cairn_store::put_idempotent(b.as_ref(), &row.object_key, body.clone(), opts)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| {
+                        let code = match e.class() {
+                            cairn_store::ErrorClass::NotFound => "NoSuchBucket",
+                            cairn_store::ErrorClass::Unauthorized => "AccessDenied",
+                            cairn_store::ErrorClass::PreconditionFailed => "PreconditionFailed",
+                            _ => "ServiceUnavailable",
+                        };
+                        (code.to_owned(), e.to_string())
+                    })
+            }
+            None => Err((
+                "NoSuchBucket".to_owned(),
+                format!("bucket {} is not known to this server", row.bucket),
+            )),
+        };
+        match result {
+            Ok(()) => {
+                let delivered = now_secs();
+                let oldest = encoded.oldest_event_time.map(|t| t.unix_timestamp());
+                let newest = encoded.newest_event_time.map(|t| t.unix_timestamp());
+                let cat = deps.catalog.clone();
+                let (id, sha) = (row.id, encoded.sha256_hex.clone());
+                let stored = tokio::task::spawn_blocking(move || {
+                    cat.complete_batch(id, delivered, &sha, oldest, newest)
+                })
+                .await;
+                if !matches!(stored, Ok(Ok(()))) {
+                    tracing::error!(
+                        batch = row.id,
+                        "could not record a delivered batch; it will be re-sent (idempotently) on restart"
+                    );
+                }
+                status_update(&deps.control, &row, |s| {
+                    s.latest_delivery_time = Some(delivered as f64);
+                    s.latest_delivery_attempt_time = Some(attempt);
+                    s.latest_delivery_attempt_succeeded = Some(true);
+                    s.latest_delivery_error = None;
+                });
+                tracing::debug!(key = %row.object_key, records = row.record_count, "log file delivered");
+                let _ = done.send(Completion {
+                    id: row.id,
+                    first_seq: row.first_seq,
+                });
+                return;
+            }
+            Err((code, detail)) => {
+                tracing::warn!(bucket = %row.bucket, key = %row.object_key, error = %detail, "log file delivery failed; retrying");
+                status_update(&deps.control, &row, |s| {
+                    s.latest_delivery_attempt_time = Some(attempt);
+                    s.latest_delivery_attempt_succeeded = Some(false);
+                    s.latest_delivery_error = Some(code.clone());
+                });
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+struct UploadDeps {
+    catalog: Arc<Catalog>,
+    control: Arc<ControlPlane>,
+}
+
+fn read_records(journal: &Journal, seqs: &[u64]) -> Result<(Vec<u8>, Vec<Span>), String> {
+    let Some(&first) = seqs.first() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let want: BTreeSet<u64> = seqs.iter().copied().collect();
+    let last = *seqs.last().unwrap_or(&first);
+    let mut reader = journal.reader(first).map_err(|e| e.to_string())?;
+    let (mut records, mut spans) = (Vec::new(), Vec::new());
+    while reader.position() <= last {
+        let batch = reader.try_next_batch(1024).map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            return Err(format!("journal ends before sequence {last}"));
+        }
+        for r in batch {
+            if r.seq > last {
+                break;
+            }
+            if want.contains(&r.seq) {
+                let env = envelope::decode(&r.payload).map_err(|e| e.to_string())?;
+                spans.push((
+                    records.len() as u32,
+                    env.record.len() as u32,
+                    env.event_time,
+                ));
+                records.extend_from_slice(env.record);
+            }
+        }
+    }
+    if spans.len() != seqs.len() {
+        return Err(format!(
+            "journal holds {} of the {} records of the batch",
+            spans.len(),
+            seqs.len()
+        ));
+    }
+    Ok((records, spans))
+}
+
+fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
+    let Deps {
+        config,
+        catalog,
+        journal,
+        control,
+        buckets,
+        runtime,
+    } = deps;
+    let up = Arc::new(UploadDeps {
+        catalog: catalog.clone(),
+        control: control.clone(),
+    });
+    let (done_tx, done_rx) = mpsc::channel::<Completion>();
+    // first seq of every batch in flight, by batch id
+    let mut in_flight: HashMap<i64, u64> = HashMap::new();
+    let mut rng = rand::thread_rng();
+
+    // 1. Re-send what a previous run sealed but did not deliver.
+    for row in catalog.pending_batches().map_err(|e| e.to_string())? {
+        let seqs = decode_seqs(&row.seqs);
+        let (records, spans) = read_records(&journal, &seqs)?;
+        tracing::info!(key = %row.object_key, records = seqs.len(), "re-sending a batch sealed before restart");
+        in_flight.insert(row.id, row.first_seq);
+        let job = UploadJob {
+            bucket: buckets.bucket(&row.bucket),
+            row,
+            records,
+            spans,
+        };
+        runtime.spawn(upload(job, up.clone(), done_tx.clone()));
+    }
+    let mut watermarks: HashMap<(String, String, String), u64> = catalog
+        .partition_watermarks()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+
+    let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
+    let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
+    let mut generation = u64::MAX;
+    let mut table = RouteTable::default();
+    let mut open: HashMap<PartitionKey, OpenBatch> = HashMap::new();
+    let mut last_commit = Instant::now();
+    let mut committed = start;
+    let interval = config.delivery_interval;
+
+    loop {
+        let stopping = stop.load(Ordering::SeqCst);
+        while let Ok(c) = done_rx.try_recv() {
+            in_flight.remove(&c.id);
+            let _ = c.first_seq;
+        }
+        let g = control.generation();
+        if g != generation {
+            // Seal what was batched under the old configuration first: a batch belongs to the
+            // trail state it was routed with.
+            let keys: Vec<PartitionKey> = open.keys().cloned().collect();
+            for k in keys {
+                seal(
+                    &k,
+                    &mut open,
+                    &table,
+                    &catalog,
+                    &buckets,
+                    &runtime,
+                    &up,
+                    &done_tx,
+                    &mut in_flight,
+                    &mut watermarks,
+                    &mut rng,
+                )?;
+            }
+            table = RouteTable::build(&control.all_trails(), &config);
+            generation = g;
+        }
+        if !stopping && in_flight.len() < MAX_IN_FLIGHT {
+            let wait = Duration::from_millis(100).min(interval);
+            let batch = reader
+                .next_batch(4096, wait)
+                .map_err(|e| format!("journal read failed: {e}"))?;
+            for rec in batch {
+                let env = match envelope::decode(&rec.payload) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!(seq = rec.seq, error = %e, "skipping a malformed journal record");
+                        continue;
+                    }
+                };
+                for idx in table.route(&env) {
+                    let t = &table.trails[idx];
+                    let wkey = (
+                        t.arn.clone(),
+                        env.recipient_account_id.to_owned(),
+                        env.aws_region.to_owned(),
+                    );
+                    if watermarks.get(&wkey).is_some_and(|w| rec.seq <= *w) {
+                        continue; // already sealed before a restart
+                    }
+                    let key = (idx, wkey.1, wkey.2);
+                    let fits = open.get(&key).is_none_or(|b| {
+                        (b.records.len() + env.record.len() + 16) as u64 <= MAX_FILE_BYTES
+                    });
+                    if !fits {
+                        seal(
+                            &key,
+                            &mut open,
+                            &table,
+                            &catalog,
+                            &buckets,
+                            &runtime,
+                            &up,
+                            &done_tx,
+                            &mut in_flight,
+                            &mut watermarks,
+                            &mut rng,
+                        )?;
+                    }
+                    let b = open.entry(key).or_insert_with(|| OpenBatch {
+                        opened: Instant::now(),
+                        seqs: Vec::new(),
+                        records: Vec::new(),
+                        spans: Vec::new(),
+                    });
+                    b.seqs.push(rec.seq);
+                    b.spans.push((
+                        b.records.len() as u32,
+                        env.record.len() as u32,
+                        env.event_time,
+                    ));
+                    b.records.extend_from_slice(env.record);
+                }
+            }
+        } else if !stopping {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Seal batches whose interval has passed (all of them when stopping).
+        let due: Vec<PartitionKey> = open
+            .iter()
+            .filter(|(_, b)| stopping || b.opened.elapsed() >= interval)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in due {
+            seal(
+                &k,
+                &mut open,
+                &table,
+                &catalog,
+                &buckets,
+                &runtime,
+                &up,
+                &done_tx,
+                &mut in_flight,
+                &mut watermarks,
+                &mut rng,
+            )?;
+        }
+        // Commit the cursor: nothing before an open or in-flight batch may be released.
+        let floor = open
+            .values()
+            .filter_map(|b| b.seqs.first().copied())
+            .chain(in_flight.values().copied())
+            .min()
+            .unwrap_or(u64::MAX)
+            .min(reader.position());
+        if floor > committed && (stopping || last_commit.elapsed() >= Duration::from_millis(500)) {
+            journal
+                .commit_cursor(CURSOR, floor)
+                .map_err(|e| format!("committing the delivery cursor failed: {e}"))?;
+            committed = floor;
+            last_commit = Instant::now();
+        }
+        if stopping {
+            // Wait for uploads already handed out; the caller bounds the wait.
+            if in_flight.is_empty() {
+                return Ok(());
+            }
+            if let Ok(c) = done_rx.recv_timeout(Duration::from_millis(50)) {
+                in_flight.remove(&c.id);
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn seal(
+    key: &PartitionKey,
+    open: &mut HashMap<PartitionKey, OpenBatch>,
+    table: &RouteTable,
+    catalog: &Arc<Catalog>,
+    buckets: &Arc<dyn BucketResolver>,
+    runtime: &tokio::runtime::Handle,
+    up: &Arc<UploadDeps>,
+    done: &mpsc::Sender<Completion>,
+    in_flight: &mut HashMap<i64, u64>,
+    watermarks: &mut HashMap<(String, String, String), u64>,
+    rng: &mut impl rand::Rng,
+) -> Result<(), String> {
+    let Some(batch) = open.remove(key) else {
+        return Ok(());
+    };
+    let (Some(&first), Some(&last)) = (batch.seqs.first(), batch.seqs.last()) else {
+        return Ok(());
+    };
+    let t = &table.trails[key.0];
+    let object_key = LogFileKey {
+        prefix: t.prefix.clone(),
+        org_id: t.org_id.clone(),
+        account_id: key.1.clone(),
+        region: key.2.clone(),
+        delivery_time: OffsetDateTime::now_utc(),
+        unique: cairn_logfile::layout::unique_string(rng),
+    }
+    .to_key()
+    .map_err(|e| format!("cannot build a log file key for {}: {e}", t.arn))?;
+    let mut row = BatchRow {
+        id: 0,
+        trail_arn: t.arn.clone(),
+        account_id: key.1.clone(),
+        region: key.2.clone(),
+        bucket: t.bucket.clone(),
+        object_key,
+        first_seq: first,
+        last_seq: last,
+        seqs: encode_seqs(&batch.seqs),
+        state: "pending".into(),
+        record_count: batch.seqs.len() as u64,
+        delivered: None,
+        sha256: None,
+        oldest_event_time: None,
+        newest_event_time: None,
+    };
+    row.id = catalog
+        .insert_batch(&row, now_secs())
+        .map_err(|e| format!("recording a sealed batch failed: {e}"))?;
+    watermarks.insert(
+        (
+            row.trail_arn.clone(),
+            row.account_id.clone(),
+            row.region.clone(),
+        ),
+        last,
+    );
+    in_flight.insert(row.id, first);
+    let job = UploadJob {
+        bucket: buckets.bucket(&row.bucket),
+        row,
+        records: batch.records,
+        spans: batch.spans,
+    };
+    runtime.spawn(upload(job, up.clone(), done.clone()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_lists_round_trip() {
+        for seqs in [
+            vec![],
+            vec![0],
+            vec![5, 6, 7, 1000, 1_000_000, u64::MAX / 2],
+        ] {
+            assert_eq!(decode_seqs(&encode_seqs(&seqs)), seqs);
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! LocalBucket put (create-only, fsynced) and get of 1 KiB, 64 KiB and 5 MiB objects, against a
+//! baseline measured in the same run on the same file system: `File::create` + `write_all` +
+//! `sync_all` for puts, `std::fs::read` for gets.
+//!
+//! A put does more than the baseline: temporary file + fsync, `link`, fsync of the directory,
+//! unlink of the temporary name, plus MD5 and the header. Objects are deleted outside the timed
+//! section so the disk does not fill; the day folder already exists, as it does for all but the
+//! first file of a day. Set `CAIRN_BENCH_DIR` to measure another file system.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cairn_store::{Bucket, LocalBucket, PutOptions};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+const SIZES: &[(usize, &str)] = &[(1 << 10, "1KiB"), (64 << 10, "64KiB"), (5 << 20, "5MiB")];
+
+fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("CAIRN_BENCH_DIR") {
+        Some(dir) => tempfile::tempdir_in(PathBuf::from(dir)).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    }
+}
+
+fn body(size: usize) -> Bytes {
+    Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<_>>())
+}
+
+fn put(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = bench_dir();
+    let bucket = LocalBucket::open("bench", dir.path().join("bucket")).unwrap();
+    let raw_dir = dir.path().join("raw");
+    std::fs::create_dir_all(&raw_dir).unwrap();
+
+    // A resident object keeps the day folder alive: otherwise deleting each measured object
+    // would prune the folder and every put would also create (and fsync) seven directories.
+    rt.block_on(bucket.put(
+        "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/02/resident.json.gz",
+        Bytes::from_static(b"x"),
+        PutOptions::default(),
+    ))
+    .unwrap();
+
+    let mut group = c.benchmark_group("put");
+    for &(size, label) in SIZES {
+        let data = body(size);
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(
+            BenchmarkId::new("local_create_only", label),
+            &data,
+            |b, data| {
+                let mut n = 0u64;
+                b.iter_custom(|iters| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        n += 1;
+                        let key = format!(
+                            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/02/f{n}.json.gz"
+                        );
+                        let started = Instant::now();
+                        rt.block_on(bucket.put(&key, data.clone(), PutOptions::default()))
+                            .unwrap();
+                        spent += started.elapsed();
+                        rt.block_on(bucket.delete(&key)).unwrap();
+                    }
+                    spent
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("fs_write_sync_all", label),
+            &data,
+            |b, data| {
+                let mut n = 0u64;
+                b.iter_custom(|iters| {
+                    let mut spent = Duration::ZERO;
+                    for _ in 0..iters {
+                        n += 1;
+                        let path = raw_dir.join(format!("f{n}"));
+                        let started = Instant::now();
+                        let mut f = std::fs::File::create(&path).unwrap();
+                        f.write_all(data).unwrap();
+                        f.sync_all().unwrap();
+                        spent += started.elapsed();
+                        std::fs::remove_file(&path).unwrap();
+                    }
+                    spent
+                });
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("get");
+    for &(size, label) in SIZES {
+        let data = body(size);
+        let key = format!("get/{label}");
+        rt.block_on(bucket.put(&key, data.clone(), PutOptions::default()))
+            .unwrap();
+        let raw = raw_dir.join(label);
+        std::fs::write(&raw, &data).unwrap();
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_function(BenchmarkId::new("local", label), |b| {
+            b.iter(|| black_box(rt.block_on(bucket.get(&key)).unwrap()));
+        });
+        group.bench_function(BenchmarkId::new("fs_read", label), |b| {
+            b.iter(|| black_box(std::fs::read(&raw).unwrap()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, put);
+criterion_main!(benches);

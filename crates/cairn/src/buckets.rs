@@ -1,0 +1,69 @@
+//! `cairn bucket ls` / `cairn bucket get`: read a bucket the way the server writes it.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use cairn_server::config::Config;
+
+fn open(config: &Config, name: &str) -> Result<Arc<dyn cairn_store::Bucket>> {
+    if let Some(c) = config.buckets.get(name) {
+        return cairn_store::open_bucket(name, c, &config.data_dir)
+            .with_context(|| format!("opening bucket {name}"));
+    }
+    let root = config.data_dir.join("buckets").join(name);
+    if !root.is_dir() {
+        bail!(
+            "bucket {name} does not exist in {}",
+            config.data_dir.display()
+        );
+    }
+    Ok(Arc::new(
+        cairn_store::LocalBucket::open_read_only(name, root)
+            .with_context(|| format!("opening bucket {name}"))?,
+    ))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+pub(crate) fn ls(config: &Config, name: &str, prefix: &str) -> Result<()> {
+    let bucket = open(config, name)?;
+    let rt = runtime()?;
+    let mut out = std::io::stdout().lock();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = rt
+            .block_on(bucket.list(prefix, marker.as_deref(), 1000))
+            .with_context(|| format!("listing bucket {name}"))?;
+        for e in &page.entries {
+            writeln!(out, "{}", e.key)?;
+        }
+        if !page.is_truncated {
+            break;
+        }
+        marker = page
+            .next_marker
+            .or_else(|| page.entries.last().map(|e| e.key.clone()));
+    }
+    Ok(())
+}
+
+pub(crate) fn get(config: &Config, name: &str, key: &str, output: Option<&Path>) -> Result<()> {
+    let bucket = open(config, name)?;
+    let obj = runtime()?
+        .block_on(bucket.get(key))
+        .with_context(|| format!("reading s3://{name}/{key}"))?;
+    match output {
+        Some(p) => {
+            std::fs::write(p, &obj.bytes).with_context(|| format!("writing {}", p.display()))?
+        }
+        None => std::io::stdout().lock().write_all(&obj.bytes)?,
+    }
+    Ok(())
+}
