@@ -7,6 +7,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import urllib.error
 import sys
 import tempfile
 import time
@@ -163,3 +164,60 @@ def cairn():
 
 def error_code(exc):
     return exc.response["Error"]["Code"]
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class MotoS3:
+    """A real S3-compatible server (moto_server) on 127.0.0.1, for the S3 storage backend."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self):
+        import urllib.request
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(self.endpoint + "/", timeout=1)
+                return self
+            except urllib.error.HTTPError:
+                return self
+            except Exception:
+                time.sleep(0.1)
+        raise AssertionError("moto_server did not start (is moto[server] installed? run ./scripts/test.sh)")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def client(self):
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="moto", aws_secret_access_key="moto")
+
+    def bucket_config(self, name):
+        return (f'\n[buckets.{name}]\nbackend = "s3"\nendpoint_url = "{self.endpoint}"\n'
+                f'access_key_id = "moto"\nsecret_access_key = "moto"\nforce_path_style = true\n')
+
+
+@pytest.fixture
+def moto():
+    import urllib.error  # noqa: F401  (used by MotoS3.start)
+    m = MotoS3().start()
+    try:
+        yield m
+    finally:
+        m.stop()
