@@ -194,7 +194,7 @@ async fn list_trails_paginates() {
         for i in 0..5 {
             let out = c
                 .create_trail()
-                .name(format!("t{i}"))
+                .name(format!("trail-{i}"))
                 .s3_bucket_name("page-logs")
                 .send()
                 .await
