@@ -18,7 +18,10 @@ use cairn_server::config::{Overrides, RawConfig};
 use cairn_server::state::AppState;
 
 fn records() -> Vec<Vec<u8>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cloudtrail/invictus-ir-sigma-aws");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/cloudtrail/invictus-ir-sigma-aws"
+    );
     let mut out = Vec::new();
     for e in std::fs::read_dir(dir).expect("shared data") {
         let path = e.unwrap().path();
@@ -99,7 +102,10 @@ fn main() {
         .unwrap();
     let (state, _) = AppState::open(
         config,
-        Some(("AKIABENCHPIPELINE001".into(), "bench-secret-0123456789abcdef".into())),
+        Some((
+            "AKIABENCHPIPELINE001".into(),
+            "bench-secret-0123456789abcdef".into(),
+        )),
         None,
     )
     .unwrap();
@@ -122,7 +128,10 @@ fn main() {
             Operation::CreateTrail,
             serde_json::json!({"Name": "bench", "S3BucketName": "bench-logs", "IsMultiRegionTrail": true}),
         ),
-        (Operation::StartLogging, serde_json::json!({"Name": "bench"})),
+        (
+            Operation::StartLogging,
+            serde_json::json!({"Name": "bench"}),
+        ),
     ] {
         state.control.call(op, &ctx, &body).unwrap();
     }
@@ -172,12 +181,21 @@ fn main() {
             })
         })
         .collect();
-    let mut lat: Vec<Duration> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let mut lat: Vec<Duration> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let acked = start.elapsed();
     // Wait until every record is in a stored file.
     let delivered = |st: &AppState| -> u64 {
         st.catalog
-            .delivered_batches("arn:aws:cloudtrail:us-east-1:123837392027:trail/bench", "123837392027", "us-east-1", 0, i64::MAX)
+            .delivered_batches(
+                "arn:aws:cloudtrail:us-east-1:123837392027:trail/bench",
+                "123837392027",
+                "us-east-1",
+                0,
+                i64::MAX,
+            )
             .unwrap()
             .iter()
             .map(|b| b.record_count)
@@ -218,7 +236,13 @@ fn main() {
         "files: {}",
         state
             .catalog
-            .delivered_batches("arn:aws:cloudtrail:us-east-1:123837392027:trail/bench", "123837392027", "us-east-1", 0, i64::MAX)
+            .delivered_batches(
+                "arn:aws:cloudtrail:us-east-1:123837392027:trail/bench",
+                "123837392027",
+                "us-east-1",
+                0,
+                i64::MAX
+            )
             .unwrap()
             .len()
     );
