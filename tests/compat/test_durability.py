@@ -145,3 +145,21 @@ def test_storage_outage_is_reported_then_recovered(tmp_path):
         moto2.stop()
     finally:
         moto.stop()
+
+
+def test_trail_status_survives_a_restart(tmp_path):
+    c = Cairn(tmp_path / "data", config=CONFIG)
+    c.cli("bucket", "create", "status-logs")
+    c.start()
+    ct = c.client()
+    ct.create_trail(Name="status", S3BucketName="status-logs")
+    ct.start_logging(Name="status")
+    [(f, ids)] = make_batches(tmp_path, 1, 10)
+    assert ingest(c, f).returncode == 0
+    wait_for(lambda: ct.get_trail_status(Name="status").get("LatestDeliveryTime"), what="a delivery")
+    before = ct.get_trail_status(Name="status")["LatestDeliveryTime"]
+    c.restart()
+    after = c.client().get_trail_status(Name="status")
+    assert after["LatestDeliveryTime"] >= before.replace(microsecond=0) - __import__("datetime").timedelta(seconds=1)
+    assert after["IsLogging"] is True
+    c.stop()

@@ -59,7 +59,7 @@ pub struct CredentialRow {
     pub status: String,
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// The catalog handle. Cheap operations; callers on the async runtime use `spawn_blocking`
 /// for writes.
@@ -152,6 +152,31 @@ impl Catalog {
                      region TEXT NOT NULL,
                      doc TEXT NOT NULL);
                  PRAGMA user_version = 3;
+                 COMMIT;",
+            )?;
+        }
+        if version < 4 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS signing_keys (
+                     region TEXT NOT NULL,
+                     fingerprint TEXT NOT NULL,
+                     public_der BLOB NOT NULL,
+                     sealed_private BLOB NOT NULL,
+                     valid_from INTEGER NOT NULL,
+                     valid_to INTEGER NOT NULL,
+                     PRIMARY KEY (region, fingerprint));
+                 CREATE TABLE IF NOT EXISTS digest_chains (
+                     trail_arn TEXT NOT NULL,
+                     account_id TEXT NOT NULL,
+                     region TEXT NOT NULL,
+                     doc TEXT NOT NULL,
+                     pending_gzip BLOB,
+                     PRIMARY KEY (trail_arn, account_id, region));
+                 CREATE TABLE IF NOT EXISTS digest_members (
+                     batch_id INTEGER PRIMARY KEY,
+                     digest_key TEXT NOT NULL);
+                 PRAGMA user_version = 4;
                  COMMIT;",
             )?;
         }
@@ -456,6 +481,21 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Unix time of the latest delivered batch of a partition (status after a restart).
+    pub fn latest_delivery(
+        &self,
+        trail_arn: &str,
+        account: &str,
+        region: &str,
+    ) -> Result<Option<i64>, CatalogError> {
+        Ok(self.conn().query_row(
+            "SELECT MAX(delivered) FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'",
+            params![trail_arn, account, region],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Delivered batches of one partition whose delivery time is in `[from, to)`.
     pub fn delivered_batches(
         &self,
@@ -507,6 +547,234 @@ impl Catalog {
         let mut stmt = conn.prepare("SELECT doc FROM channels ORDER BY arn")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// A digest signing key as stored: the public half in clear, the private half sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    /// Region the key signs for.
+    pub region: String,
+    /// MD5 fingerprint (lowercase hex) of `public_der`.
+    pub fingerprint: String,
+    /// PKCS#1 `RSAPublicKey` DER.
+    pub public_der: Vec<u8>,
+    /// PKCS#8 private key sealed under the master key.
+    pub sealed_private: Vec<u8>,
+    /// Start of validity (unix seconds).
+    pub valid_from: i64,
+    /// End of validity (unix seconds).
+    pub valid_to: i64,
+}
+
+fn row_to_signing_key(r: &rusqlite::Row<'_>) -> rusqlite::Result<SigningKeyRow> {
+    Ok(SigningKeyRow {
+        region: r.get(0)?,
+        fingerprint: r.get(1)?,
+        public_der: r.get(2)?,
+        sealed_private: r.get(3)?,
+        valid_from: r.get(4)?,
+        valid_to: r.get(5)?,
+    })
+}
+
+/// A digest chain as stored: the writer's state document and the digest not yet uploaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestChainRow {
+    /// (trail ARN, account, region).
+    pub partition: PartitionId,
+    /// The chain state (JSON, owned by `pipeline::digest`).
+    pub doc: String,
+    /// The newest digest's gzip object while its upload is outstanding.
+    pub pending_gzip: Option<Vec<u8>>,
+}
+
+impl Catalog {
+    /// Stores a new signing key; fails with `AlreadyExists` on a duplicate fingerprint.
+    pub fn insert_signing_key(&self, k: &SigningKeyRow) -> Result<(), CatalogError> {
+        let n = self.conn().execute(
+            "INSERT INTO signing_keys (region, fingerprint, public_der, sealed_private, valid_from,
+                 valid_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            params![
+                k.region,
+                k.fingerprint,
+                k.public_der,
+                k.sealed_private,
+                k.valid_from,
+                k.valid_to
+            ],
+        )?;
+        if n == 0 {
+            return Err(CatalogError::AlreadyExists(format!(
+                "signing key {}",
+                k.fingerprint
+            )));
+        }
+        Ok(())
+    }
+
+    /// The keys of `region` whose validity overlaps `[from, to]`, oldest first.
+    pub fn signing_keys(
+        &self,
+        region: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<SigningKeyRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT region, fingerprint, public_der, sealed_private, valid_from, valid_to
+             FROM signing_keys WHERE region = ?1 AND valid_from <= ?3 AND valid_to >= ?2
+             ORDER BY valid_from, fingerprint",
+        )?;
+        let rows = stmt.query_map(params![region, from, to], row_to_signing_key)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The newest key of `region` (latest validity start).
+    pub fn latest_signing_key(&self, region: &str) -> Result<Option<SigningKeyRow>, CatalogError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT region, fingerprint, public_der, sealed_private, valid_from, valid_to
+                 FROM signing_keys WHERE region = ?1 ORDER BY valid_from DESC, fingerprint
+                 LIMIT 1",
+                params![region],
+                row_to_signing_key,
+            )
+            .optional()?)
+    }
+
+    /// Every digest chain.
+    pub fn digest_chains(&self) -> Result<Vec<DigestChainRow>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT trail_arn, account_id, region, doc, pending_gzip FROM digest_chains
+             ORDER BY trail_arn, account_id, region",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DigestChainRow {
+                partition: (r.get(0)?, r.get(1)?, r.get(2)?),
+                doc: r.get(3)?,
+                pending_gzip: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Stores a chain state and, in the same transaction, records `members` (batch ids) as
+    /// listed in the digest `digest_key`. A batch already listed in a digest makes the whole
+    /// call fail (a log file is listed in exactly one digest).
+    pub fn put_digest_chain(
+        &self,
+        row: &DigestChainRow,
+        digest_key: &str,
+        members: &[i64],
+    ) -> Result<(), CatalogError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut ins =
+                tx.prepare("INSERT INTO digest_members (batch_id, digest_key) VALUES (?1, ?2)")?;
+            for id in members {
+                ins.execute(params![id, digest_key])?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO digest_chains (trail_arn, account_id, region, doc, pending_gzip)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (trail_arn, account_id, region)
+             DO UPDATE SET doc = excluded.doc, pending_gzip = excluded.pending_gzip",
+            params![
+                row.partition.0,
+                row.partition.1,
+                row.partition.2,
+                row.doc,
+                row.pending_gzip
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Delivered batches of a partition not yet listed in any digest, with `id > floor` and
+    /// `chain_start <= delivered < end`, plus the floor to store once they are listed: the
+    /// highest id below which every batch of the partition is settled (listed, or delivered
+    /// before `chain_start`). Both come from one read, so a batch sealed meanwhile is never
+    /// skipped.
+    pub fn undigested_batches(
+        &self,
+        partition: &PartitionId,
+        floor: i64,
+        chain_start: i64,
+        end: i64,
+    ) -> Result<(Vec<BatchRow>, i64), CatalogError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let rows = {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {BATCH_COLUMNS} FROM delivery_batches b
+                 WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND id > ?4
+                   AND state = 'done' AND delivered >= ?5 AND delivered < ?6
+                   AND NOT EXISTS (SELECT 1 FROM digest_members m WHERE m.batch_id = b.id)
+                 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    partition.0,
+                    partition.1,
+                    partition.2,
+                    floor,
+                    chain_start,
+                    end
+                ],
+                row_to_batch,
+            )?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        // Unsettled after this digest: not done, or done at/after `end` and not listed.
+        let new_floor: i64 = tx.query_row(
+            "SELECT COALESCE(
+                 (SELECT MIN(id) - 1 FROM delivery_batches b
+                  WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND id > ?4
+                    AND (state != 'done'
+                         OR (delivered >= ?6
+                             AND NOT EXISTS (SELECT 1 FROM digest_members m
+                                             WHERE m.batch_id = b.id)))),
+                 (SELECT MAX(id) FROM delivery_batches
+                  WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND id > ?4),
+                 ?4)",
+            params![
+                partition.0,
+                partition.1,
+                partition.2,
+                floor,
+                chain_start,
+                end
+            ],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok((rows, new_floor))
+    }
+
+    /// Batches of a partition still waiting for upload.
+    pub fn pending_batch_count(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'pending'",
+            params![partition.0, partition.1, partition.2],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The highest batch id of a partition (0 when none).
+    pub fn max_batch_id(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(MAX(id), 0) FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3",
+            params![partition.0, partition.1, partition.2],
+            |r| r.get(0),
+        )?)
     }
 }
 

@@ -70,6 +70,9 @@ pub struct RawDelivery {
     pub digest_period: Option<String>,
     /// Largest journal on disk before ingest is throttled, in MiB (default 4096).
     pub journal_max_mib: Option<u64>,
+    /// Validity of each digest signing key, e.g. `"720h"` (default 30 days); a key is replaced
+    /// in the last tenth of its window (at most its last hour).
+    pub key_rotation: Option<String>,
 }
 
 /// The validated configuration.
@@ -93,6 +96,8 @@ pub struct Config {
     pub digest_period: Duration,
     /// Journal size limit in bytes.
     pub journal_max_bytes: u64,
+    /// Validity window of each digest signing key.
+    pub key_rotation: Duration,
     /// Buckets configured on other storage, by name.
     pub buckets: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
 }
@@ -257,6 +262,13 @@ impl RawConfig {
                 "delivery.digest_period must be between 1s and 24h".into(),
             ));
         }
+        let key_rotation = parse_duration(
+            self.delivery.key_rotation.as_deref().unwrap_or("720h"),
+            "delivery.key_rotation",
+        )?;
+        if key_rotation < Duration::from_secs(1) {
+            return Err(invalid("delivery.key_rotation must be at least 1s".into()));
+        }
         let journal_max_mib = self.delivery.journal_max_mib.unwrap_or(4096);
         if journal_max_mib < 16 {
             return Err(invalid(
@@ -280,6 +292,7 @@ impl RawConfig {
             organization,
             delivery_interval,
             digest_period,
+            key_rotation,
             journal_max_bytes: journal_max_mib * 1024 * 1024,
         })
     }

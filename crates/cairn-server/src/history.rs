@@ -89,7 +89,10 @@ impl History {
             next_token: Option<String>,
         }
         let req: Req = Req::deserialize(body).map_err(|e| {
-            ApiError::client("SerializationException", format!("invalid LookupEvents request: {e}"))
+            ApiError::client(
+                "SerializationException",
+                format!("invalid LookupEvents request: {e}"),
+            )
         })?;
         let err = |e: cairn_history::HistoryError| match e.code() {
             "InternalFailure" => ApiError::internal(e),

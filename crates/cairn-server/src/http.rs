@@ -240,6 +240,10 @@ async fn cloudtrail(
     let request = parsed.clone().unwrap_or(Value::Null);
     let result = match parsed {
         Err(e) => Err(e),
+        Ok(v) if op == Operation::LookupEvents => match state.history.get() {
+            Some(h) => h.lookup_events(&ctx, &v),
+            None => Err(ApiError::internal("the event history is not running")),
+        },
         Ok(v) if op.is_read_only() => state.control.call(op, &ctx, &v),
         Ok(v) => {
             let st = state.clone();

@@ -33,6 +33,12 @@ pub struct AppState {
     pipeline: std::sync::Mutex<Option<crate::pipeline::deliver::Pipeline>>,
     /// Opened buckets.
     pub buckets: Arc<Buckets>,
+    /// Event history (LookupEvents), once started.
+    pub history: std::sync::OnceLock<crate::history::History>,
+    /// The master key (seals credential secrets and digest signing keys).
+    pub master: Arc<MasterKey>,
+    /// The digest writer, once started.
+    digests: std::sync::Mutex<Option<crate::pipeline::digest::DigestWriter>>,
 }
 
 /// Resolves bucket names to configured buckets or the local buckets of the data directory
@@ -151,7 +157,7 @@ impl AppState {
         })?;
         let master = Arc::new(MasterKey::load_or_create(&dir, master_env)?);
         let catalog = Arc::new(Catalog::open(&dir)?);
-        let credentials = Arc::new(Credentials::new(catalog.clone(), master));
+        let credentials = Arc::new(Credentials::new(catalog.clone(), master.clone()));
         let others: Vec<String> = config
             .accounts()
             .into_iter()
@@ -175,7 +181,10 @@ impl AppState {
                 ingest,
                 verifier: cairn_auth::Verifier::with_cache(cairn_auth::SigningKeyCache::new(1024)),
                 pipeline: std::sync::Mutex::new(None),
+                history: std::sync::OnceLock::new(),
                 buckets,
+                master,
+                digests: std::sync::Mutex::new(None),
             },
             Bootstrap {
                 access_key_id,
@@ -187,6 +196,11 @@ impl AppState {
 
     /// Starts log-file delivery on `runtime` (idempotent).
     pub fn start_pipeline(&self, runtime: tokio::runtime::Handle) -> std::io::Result<()> {
+        if self.history.get().is_none() {
+            let h = crate::history::History::start(&self.config.data_dir, self.journal.clone())
+                .map_err(std::io::Error::other)?;
+            let _ = self.history.set(h);
+        }
         let mut p = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
         if p.is_none() {
             *p = Some(crate::pipeline::deliver::Pipeline::start(
@@ -196,6 +210,24 @@ impl AppState {
                     journal: self.journal.clone(),
                     control: self.control.clone(),
                     buckets: self.buckets.clone(),
+                    runtime: runtime.clone(),
+                },
+            )?);
+        }
+        drop(p);
+        let mut d = self.digests.lock().unwrap_or_else(|e| e.into_inner());
+        if d.is_none() {
+            *d = Some(crate::pipeline::digest::DigestWriter::start(
+                crate::pipeline::digest::DigestDeps {
+                    config: self.config.clone(),
+                    catalog: self.catalog.clone(),
+                    control: self.control.clone(),
+                    buckets: self.buckets.clone(),
+                    keys: Arc::new(crate::keys::KeyRing::new(
+                        self.catalog.clone(),
+                        self.master.clone(),
+                        self.config.key_rotation,
+                    )),
                     runtime,
                 },
             )?);
@@ -205,6 +237,9 @@ impl AppState {
 
     /// Seals open batches and waits up to `deadline` for their upload.
     pub fn stop_pipeline(&self, deadline: std::time::Duration) {
+        if let Some(h) = self.history.get() {
+            h.stop();
+        }
         let p = self
             .pipeline
             .lock()
@@ -212,6 +247,14 @@ impl AppState {
             .take();
         if let Some(p) = p {
             p.shutdown(deadline);
+        }
+        let d = self
+            .digests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(d) = d {
+            d.shutdown(deadline);
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod channels;
 mod operation;
+mod public_keys;
 mod trails;
 pub(crate) mod validate;
 

@@ -399,6 +399,9 @@ impl ControlPlane {
             Operation::GetChannel => self.channels.get(ctx, body),
             Operation::ListChannels => Ok(self.channels.list(ctx)),
             Operation::DeleteChannel => self.channels.delete(&self.catalog, ctx, body),
+            Operation::ListPublicKeys => {
+                super::public_keys::list_public_keys(&self.catalog, ctx, body)
+            }
             other => Err(ApiError::not_implemented(other.name())),
         }
     }
@@ -814,7 +817,22 @@ impl ControlPlane {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(t.arn(), ctx.region.clone(), ctx.account.clone()))
             .cloned()
-            .unwrap_or_default();
+            .unwrap_or_else(|| {
+                // Nothing reported since this process started: the catalog knows the last
+                // delivery.
+                let last = self
+                    .catalog
+                    .latest_delivery(&t.arn(), &ctx.account, &ctx.region)
+                    .ok()
+                    .flatten()
+                    .map(|d| d as f64);
+                DeliveryStatus {
+                    latest_delivery_time: last,
+                    latest_delivery_attempt_time: last,
+                    latest_delivery_attempt_succeeded: last.map(|_| true),
+                    ..DeliveryStatus::default()
+                }
+            });
         let mut m = Map::new();
         m.insert("IsLogging".into(), json!(t.logging));
         let mut put_num = |k: &str, v: Option<f64>| {

@@ -2,5 +2,6 @@
 //! region) and delivered as CloudTrail log files.
 
 pub mod deliver;
+pub mod digest;
 pub mod envelope;
 pub mod route;
