@@ -26,12 +26,27 @@ const MAX_BODY: usize = 64 * 1024 * 1024;
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
+        .route("/metrics", axum::routing::get(metrics))
         .fallback(dispatch)
         .with_state(state)
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// Prometheus text: the journal, the pipeline's consumers and the monitor.
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let st = state.clone();
+    let text = tokio::task::spawn_blocking(move || crate::monitoring::prometheus(&st))
+        .await
+        .unwrap_or_default();
+    let mut r = (StatusCode::OK, text).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
 }
 
 fn json_error(e: &ApiError, request_id: &str) -> Response {
@@ -104,6 +119,10 @@ async fn dispatch(
             .await
         }
         "cloudtrail-data" => data_plane(state, parts, body, auth, request_id).await,
+        "logs" | "monitoring" => {
+            let logs = auth.service == "logs";
+            monitor_service(&state, &parts, &body, auth, peer, &request_id, logs).await
+        }
         other => json_error(
             &ApiError::with_status(
                 StatusCode::BAD_REQUEST,
@@ -211,27 +230,7 @@ async fn cloudtrail(
             request_id,
         );
     };
-    let parsed: Result<Value, ApiError> = if body.is_empty() {
-        Ok(Value::Object(Default::default()))
-    } else {
-        serde_json::from_slice::<Value>(body)
-            .map_err(|e| {
-                ApiError::client(
-                    "SerializationException",
-                    format!("the request body is not valid JSON: {e}"),
-                )
-            })
-            .and_then(|v| {
-                if v.is_object() {
-                    Ok(v)
-                } else {
-                    Err(ApiError::client(
-                        "SerializationException",
-                        "the request body must be a JSON object",
-                    ))
-                }
-            })
-    };
+    let parsed = parse_json_body(body);
     let ctx = CallContext {
         account: auth.account.clone(),
         region: auth.region.clone(),
@@ -254,23 +253,81 @@ async fn cloudtrail(
             }
         }
     };
+    audit_and_respond(
+        state,
+        headers,
+        &auth,
+        peer,
+        request_id,
+        Audited {
+            event_source: "cloudtrail.amazonaws.com",
+            event_name: op.name(),
+            read_only: op.is_read_only(),
+            request: &request,
+            content_type: "application/x-amz-json-1.1",
+        },
+        result,
+    )
+    .await
+}
+
+/// The parsed JSON request body (`{}` when empty); only objects are accepted.
+fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::client(
+            "SerializationException",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err(ApiError::client(
+            "SerializationException",
+            "the request body must be a JSON object",
+        ))
+    }
+}
+
+/// What the audit record of a JSON-protocol call says about it.
+struct Audited<'a> {
+    event_source: &'static str,
+    event_name: &'a str,
+    read_only: bool,
+    request: &'a Value,
+    content_type: &'static str,
+}
+
+/// Records the call in the journal (durably), then answers it.
+async fn audit_and_respond(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    auth: &crate::authn::Caller,
+    peer: SocketAddr,
+    request_id: &str,
+    a: Audited<'_>,
+    result: Result<Value, ApiError>,
+) -> Response {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     let call = CallRecord {
-        event_source: "cloudtrail.amazonaws.com",
-        event_name: op.name(),
-        region: &ctx.region,
+        event_source: a.event_source,
+        event_name: a.event_name,
+        region: &auth.region,
         principal: &auth.principal,
         access_key_id: &auth.access_key_id,
         source_ip: peer.ip().to_string(),
         user_agent,
-        request: &request,
+        request: a.request,
         outcome: match &result {
             Ok(v) => Ok(v),
             Err(e) => Err((e.code, e.message.as_str())),
         },
-        read_only: op.is_read_only(),
+        read_only: a.read_only,
         request_id,
         time: OffsetDateTime::now_utc(),
     };
@@ -284,8 +341,115 @@ async fn cloudtrail(
         // loudly rather than return success for an unaudited change.
         return json_error(&e, request_id);
     }
-    match result {
+    let mut r = match result {
         Ok(v) => json_ok(&v, request_id),
         Err(e) => json_error(&e, request_id),
+    };
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(a.content_type),
+    );
+    r
+}
+
+/// CloudWatch Logs (`logs`, JSON 1.1 `Logs_20140328.*`) and CloudWatch (`monitoring`,
+/// JSON 1.0 `GraniteServiceVersion20100801.*`), served by `cairn-monitor`; plus Cairn's
+/// `POST /_cairn/monitor/enable-cis` (signed for `logs`).
+#[allow(clippy::too_many_arguments)]
+async fn monitor_service(
+    state: &Arc<AppState>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    auth: crate::authn::Caller,
+    peer: SocketAddr,
+    request_id: &str,
+    logs: bool,
+) -> Response {
+    let (prefix, source, content_type) = if logs {
+        (
+            "Logs_20140328.",
+            "logs.amazonaws.com",
+            "application/x-amz-json-1.1",
+        )
+    } else {
+        (
+            "GraniteServiceVersion20100801.",
+            "monitoring.amazonaws.com",
+            "application/x-amz-json-1.0",
+        )
+    };
+    let cis = logs && parts.uri.path() == "/_cairn/monitor/enable-cis";
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let op = if cis {
+        "EnableCisPack".to_owned()
+    } else {
+        match target.strip_prefix(prefix) {
+            Some(op) if parts.method == Method::POST && !op.is_empty() => op.to_owned(),
+            _ => {
+                return json_error(
+                    &ApiError::client(
+                        "UnknownOperationException",
+                        format!(
+                            "unknown operation `{target}`: use POST / with X-Amz-Target: {prefix}<Operation>"
+                        ),
+                    ),
+                    request_id,
+                );
+            }
+        }
+    };
+    let parsed = parse_json_body(body);
+    let request = parsed.clone().unwrap_or(Value::Null);
+    let read_only = ["Describe", "Get", "List", "Filter", "Test"]
+        .iter()
+        .any(|p| op.starts_with(p));
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok(v) => {
+            let (st, a, op2) = (state.clone(), auth.clone(), op.clone());
+            tokio::task::spawn_blocking(move || {
+                if cis {
+                    crate::monitoring::enable_cis(&st, &a, &v)
+                } else if logs {
+                    st.monitor
+                        .logs_call(&op2, &a.account, &a.region, &v)
+                        .map_err(crate::monitoring::api_error)
+                } else {
+                    st.monitor
+                        .cloudwatch_call(&op2, &a.account, &a.region, &v)
+                        .map_err(crate::monitoring::api_error)
+                }
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(e)))
+        }
+    };
+    let query_error = match &result {
+        Err(e) if !logs => Some(format!("{};Sender", e.code)),
+        _ => None,
+    };
+    let mut r = audit_and_respond(
+        state,
+        &parts.headers,
+        &auth,
+        peer,
+        request_id,
+        Audited {
+            event_source: source,
+            event_name: &op,
+            read_only,
+            request: &request,
+            content_type,
+        },
+        result,
+    )
+    .await;
+    if let Some(q) = query_error.and_then(|q| HeaderValue::from_str(&q).ok()) {
+        r.headers_mut().insert("x-amzn-query-error", q);
     }
+    r
 }

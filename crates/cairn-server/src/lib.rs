@@ -19,6 +19,7 @@ pub mod ingest;
 pub mod journal;
 pub mod keys;
 pub mod model;
+pub mod monitoring;
 pub mod pipeline;
 pub mod secrets;
 pub mod serve;

@@ -35,6 +35,11 @@ pub struct AppState {
     pub buckets: Arc<Buckets>,
     /// Event history (LookupEvents), once started.
     pub history: std::sync::OnceLock<crate::history::History>,
+    /// CloudWatch-style log groups, metric filters, alarms and notifications.
+    pub monitor: Arc<cairn_monitor::Monitor>,
+    /// Stops the monitor consumer thread.
+    monitor_stop: Arc<std::sync::atomic::AtomicBool>,
+    monitor_started: std::sync::atomic::AtomicBool,
     /// The master key (seals credential secrets and digest signing keys).
     pub master: Arc<MasterKey>,
     /// The digest writer, once started.
@@ -113,6 +118,9 @@ pub enum StartError {
     /// Credential bootstrap failure.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// The monitor's database cannot be opened.
+    #[error("monitor: {0}")]
+    Monitor(String),
     /// Journal failure.
     #[error("journal: {0}")]
     Journal(#[from] cairn_journal::JournalError),
@@ -171,6 +179,16 @@ impl AppState {
         let config = Arc::new(config);
         let control = Arc::new(ControlPlane::load(config.clone(), catalog.clone())?);
         let buckets = Arc::new(Buckets::new(&dir, catalog.clone(), config.buckets.clone()));
+        let monitor_dir = dir.join("monitor");
+        std::fs::create_dir_all(&monitor_dir).map_err(|source| StartError::DataDir {
+            path: monitor_dir.display().to_string(),
+            source,
+        })?;
+        let monitor = Arc::new(
+            cairn_monitor::Monitor::open(&monitor_dir, Arc::new(cairn_monitor::SystemClock))
+                .map_err(|e| StartError::Monitor(e.to_string()))?,
+        );
+        let _ = control.monitor.set(monitor.clone());
         Ok((
             Self {
                 config,
@@ -182,6 +200,9 @@ impl AppState {
                 verifier: cairn_auth::Verifier::with_cache(cairn_auth::SigningKeyCache::new(1024)),
                 pipeline: std::sync::Mutex::new(None),
                 history: std::sync::OnceLock::new(),
+                monitor,
+                monitor_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                monitor_started: std::sync::atomic::AtomicBool::new(false),
                 buckets,
                 master,
                 digests: std::sync::Mutex::new(None),
@@ -196,6 +217,32 @@ impl AppState {
 
     /// Starts log-file delivery on `runtime` (idempotent).
     pub fn start_pipeline(&self, runtime: tokio::runtime::Handle) -> std::io::Result<()> {
+        if !self
+            .monitor_started
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let (config, journal, control, monitor, rt, stop) = (
+                self.config.clone(),
+                self.journal.clone(),
+                self.control.clone(),
+                self.monitor.clone(),
+                runtime.clone(),
+                self.monitor_stop.clone(),
+            );
+            std::thread::Builder::new()
+                .name("cairn-monitor".into())
+                .spawn(move || {
+                    if let Err(e) =
+                        crate::pipeline::monitor::run(config, journal, control, monitor, rt, stop)
+                    {
+                        tracing::error!(error = %e, "log group streaming stopped");
+                    }
+                })?;
+            let _guard = runtime.enter();
+            self.monitor
+                .clone()
+                .spawn_background(std::time::Duration::from_secs(1));
+        }
         if self.history.get().is_none() {
             let h = crate::history::History::start(&self.config.data_dir, self.journal.clone())
                 .map_err(std::io::Error::other)?;
@@ -237,6 +284,8 @@ impl AppState {
 
     /// Seals open batches and waits up to `deadline` for their upload.
     pub fn stop_pipeline(&self, deadline: std::time::Duration) {
+        self.monitor_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(h) = self.history.get() {
             h.stop();
         }

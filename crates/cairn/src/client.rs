@@ -74,6 +74,54 @@ impl Client {
         content_type: &str,
         body: &[u8],
     ) -> Result<Reply> {
+        self.post_with(service, path, content_type, &[], body)
+    }
+
+    /// Calls one operation of an AWS JSON 1.1 API (`X-Amz-Target: {target_prefix}.{operation}`)
+    /// and returns the parsed reply body; a non-200 reply is an error naming the service's
+    /// error type and message.
+    pub(crate) fn call_json(
+        &self,
+        service: &str,
+        target_prefix: &str,
+        operation: &str,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let body = serde_json::to_vec(request).context("encoding the request")?;
+        let target = format!("{target_prefix}.{operation}");
+        let reply = self.post_with(
+            service,
+            "/",
+            "application/x-amz-json-1.1",
+            &[("x-amz-target", target.as_str())],
+            &body,
+        )?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+        if reply.status != 200 {
+            let message = value
+                .get("message")
+                .or_else(|| value.get("Message"))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("");
+            bail!(
+                "{operation} failed (HTTP {}, {}): {message}",
+                reply.status,
+                reply.error_type.as_deref().unwrap_or("unknown error")
+            );
+        }
+        Ok(value)
+    }
+
+    /// Signs (including `extra` headers) and POSTs `body` to `path` for `service`.
+    pub(crate) fn post_with(
+        &self,
+        service: &str,
+        path: &str,
+        content_type: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Reply> {
         let mut parts = RequestParts {
             method: "POST".into(),
             path: path.into(),
@@ -83,6 +131,9 @@ impl Client {
                 ("content-type".into(), content_type.into()),
             ],
         };
+        for (k, v) in extra {
+            parts.headers.push(((*k).to_owned(), (*v).to_owned()));
+        }
         if let Some(t) = &self.credential.session_token {
             parts
                 .headers

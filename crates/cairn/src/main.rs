@@ -14,6 +14,7 @@ mod buckets;
 mod client;
 mod events;
 mod ingest;
+mod validate;
 
 /// A self-hosted audit trail service that speaks AWS CloudTrail's API, log-file layout and
 /// integrity scheme.
@@ -72,6 +73,16 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Validate a trail's log files against its signed digest chain (the `aws cloudtrail
+    /// validate-logs` checks, plus stricter ones), online through Cairn or offline from a
+    /// bucket directory. Exit status: 0 all valid; 1 something invalid or missing; 2 usage,
+    /// configuration or connection error.
+    Validate(Box<validate::ValidateArgs>),
+    /// Real-time monitoring: alarm packs on a trail's log group.
+    Monitor {
+        #[command(subcommand)]
+        command: MonitorCommand,
+    },
     /// Show credentials for an account's root user.
     Credentials {
         #[command(flatten)]
@@ -127,6 +138,43 @@ enum BucketCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum MonitorCommand {
+    /// Create an alarm pack's metric filters, alarms and notification topic on a log group
+    /// (idempotent). `cis`: the 14 CIS AWS Foundations / Security Hub CloudWatch.1-14 filters
+    /// with their exact pattern strings, one alarm each (Sum >= 1 over 300 s).
+    Enable {
+        /// The pack.
+        #[arg(value_enum)]
+        pack: Pack,
+        /// Log group the trail streams to (its CloudWatchLogsLogGroupArn).
+        #[arg(long, value_name = "NAME")]
+        log_group: String,
+        /// Topic the alarms notify.
+        #[arg(long, default_value = "cis-alarms")]
+        topic: String,
+        /// Subscribe this endpoint to the topic (URL, or address for email).
+        #[arg(long, value_name = "URL")]
+        subscribe: Option<String>,
+        /// Subscription protocol: http, https, webhook-slack, webhook-json.
+        #[arg(long, default_value = "http")]
+        protocol: String,
+        /// Server URL (default: AWS_ENDPOINT_URL, else http://127.0.0.1:4590).
+        #[arg(long, value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).
+        #[arg(long)]
+        region: Option<String>,
+    },
+}
+
+/// Alarm packs.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Pack {
+    /// CIS AWS Foundations Benchmark / Security Hub CloudWatch.1-14.
+    Cis,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +291,46 @@ fn run(cli: Cli) -> Result<()> {
             region,
             quiet,
         } => ingest::run(&files, endpoint_url, region, quiet),
+        Command::Validate(args) => {
+            let code = validate::run(&args);
+            std::process::exit(code)
+        }
+        Command::Monitor {
+            command:
+                MonitorCommand::Enable {
+                    pack: Pack::Cis,
+                    log_group,
+                    topic,
+                    subscribe,
+                    protocol,
+                    endpoint_url,
+                    region,
+                },
+        } => {
+            let client = client::Client::from_env(endpoint_url, region)?;
+            let mut body = serde_json::json!({
+                "logGroupName": log_group, "topicName": topic, "subscriberProtocol": protocol,
+            });
+            if let Some(s) = subscribe {
+                body["subscriberEndpoint"] = serde_json::Value::String(s);
+            }
+            let reply = client.post(
+                "logs",
+                "/_cairn/monitor/enable-cis",
+                "application/json",
+                body.to_string().as_bytes(),
+            )?;
+            let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+            if reply.status != 200 {
+                bail!(
+                    "the server refused: {} {}",
+                    reply.error_type.unwrap_or_default(),
+                    v["message"].as_str().unwrap_or("")
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+            Ok(())
+        }
         Command::Credentials {
             common,
             account,

@@ -74,6 +74,8 @@ pub struct ControlPlane {
     generation: std::sync::atomic::AtomicU64,
     /// `PutAuditEvents` channels.
     pub channels: super::channels::Channels,
+    /// Log groups live here (CloudWatchLogsLogGroupArn must name one).
+    pub monitor: std::sync::OnceLock<std::sync::Arc<cairn_monitor::Monitor>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -208,6 +210,7 @@ impl ControlPlane {
             list_page_size: 50,
             generation: std::sync::atomic::AtomicU64::new(0),
             channels,
+            monitor: std::sync::OnceLock::new(),
         })
     }
 
@@ -406,6 +409,25 @@ impl ControlPlane {
         }
     }
 
+    fn log_group_exists(&self, account: &str, region: &str, name: &str) -> bool {
+        let Some(m) = self.monitor.get() else {
+            return false;
+        };
+        m.logs_call(
+            "DescribeLogGroups",
+            account,
+            region,
+            &json!({"logGroupNamePrefix": name}),
+        )
+        .ok()
+        .and_then(|v| {
+            v["logGroups"]
+                .as_array()
+                .map(|a| a.iter().any(|g| g["logGroupName"] == name))
+        })
+        .unwrap_or(false)
+    }
+
     fn check_bucket(&self, name: &str) -> Result<(), ApiError> {
         validate::bucket_name(name)?;
         if self.config.buckets.contains_key(name) {
@@ -504,10 +526,23 @@ impl ControlPlane {
                         format!("CloudWatch Logs role ARN {r} is not valid"),
                     ));
                 }
-                return Err(ApiError::client(
-                    "CloudWatchLogsDeliveryUnavailableException",
-                    "delivery to CloudWatch Logs log groups is not implemented by this Cairn server yet",
-                ));
+                let arn: cairn_event::Arn = g.parse().map_err(ApiError::internal)?;
+                let name = arn
+                    .resource()
+                    .trim_start_matches("log-group:")
+                    .trim_end_matches(":*");
+                if !self.log_group_exists(arn.account_id(), arn.region(), name) {
+                    return Err(ApiError::client(
+                        "InvalidCloudWatchLogsLogGroupArnException",
+                        format!(
+                            "Log group {name} does not exist in account {} region {}",
+                            arn.account_id(),
+                            arn.region()
+                        ),
+                    ));
+                }
+                t.cloud_watch_logs_log_group_arn = Some(g.to_owned());
+                t.cloud_watch_logs_role_arn = Some(r.to_owned());
             }
             (None, Some(_)) => {
                 return Err(ApiError::client(

@@ -4,4 +4,5 @@
 pub mod deliver;
 pub mod digest;
 pub mod envelope;
+pub mod monitor;
 pub mod route;

@@ -43,6 +43,8 @@ pub struct RouteTrail {
     pub log_file_validation: bool,
     /// KMS key for SSE-KMS.
     pub kms_key_id: Option<String>,
+    /// CloudWatch Logs log group the trail streams to.
+    pub log_group_arn: Option<String>,
     multi_region: bool,
     include_global: bool,
     logging: bool,
@@ -88,6 +90,7 @@ impl RouteTable {
                         .flatten(),
                     log_file_validation: t.log_file_validation,
                     kms_key_id: t.kms_key_id.clone(),
+                    log_group_arn: t.cloud_watch_logs_log_group_arn.clone(),
                     multi_region: t.is_multi_region,
                     include_global: t.include_global_service_events,
                     logging: t.logging,

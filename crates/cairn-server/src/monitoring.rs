@@ -1,0 +1,113 @@
+//! Glue between the HTTP front and `cairn-monitor`: error mapping, the CIS pack endpoint, and
+//! the Prometheus page.
+
+use std::fmt::Write;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::authn::Caller;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A monitor error as the API returns it (internal detail logged, not sent).
+pub fn api_error(e: cairn_monitor::MonitorError) -> ApiError {
+    e.log_if_internal();
+    ApiError::with_status(
+        http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::BAD_REQUEST),
+        e.code(),
+        e.message(),
+    )
+}
+
+/// `POST /_cairn/monitor/enable-cis`: the 14 CIS metric filters and alarms on a log group,
+/// notifying a topic (and optionally subscribing an endpoint to it). Idempotent.
+pub fn enable_cis(state: &AppState, caller: &Caller, body: &Value) -> Result<Value, ApiError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Req {
+        log_group_name: String,
+        #[serde(default = "default_topic")]
+        topic_name: String,
+        subscriber_endpoint: Option<String>,
+        #[serde(default = "default_protocol")]
+        subscriber_protocol: String,
+    }
+    fn default_topic() -> String {
+        "cis-alarms".into()
+    }
+    fn default_protocol() -> String {
+        "http".into()
+    }
+    let req = Req::deserialize(body)
+        .map_err(|e| ApiError::invalid_parameter(format!("invalid request: {e}")))?;
+    let subscriber = match req.subscriber_endpoint {
+        None => None,
+        Some(endpoint) => {
+            let protocol = cairn_monitor::Protocol::parse(&req.subscriber_protocol).ok_or_else(|| {
+                ApiError::invalid_parameter(format!(
+                    "subscriberProtocol `{}` is not one of http, https, webhook-slack, webhook-json, email",
+                    req.subscriber_protocol
+                ))
+            })?;
+            Some(cairn_monitor::Subscription { protocol, endpoint })
+        }
+    };
+    let report = state
+        .monitor
+        .enable_cis(
+            &caller.account,
+            &caller.region,
+            &req.log_group_name,
+            &req.topic_name,
+            subscriber,
+        )
+        .map_err(api_error)?;
+    Ok(json!({
+        "topicArn": report.topic_arn,
+        "subscriptionArn": report.subscription_arn,
+        "metricFilters": report.filters,
+        "alarms": report.alarms,
+    }))
+}
+
+/// The Prometheus text page.
+pub fn prometheus(state: &AppState) -> String {
+    let mut out = String::new();
+    let j = state.journal.stats();
+    let _ = writeln!(
+        out,
+        "# HELP cairn_journal_bytes Bytes of journal segments on disk."
+    );
+    let _ = writeln!(out, "# TYPE cairn_journal_bytes gauge");
+    let _ = writeln!(out, "cairn_journal_bytes {}", j.total_bytes);
+    let _ = writeln!(
+        out,
+        "# HELP cairn_journal_max_bytes Journal size at which ingest is throttled."
+    );
+    let _ = writeln!(out, "# TYPE cairn_journal_max_bytes gauge");
+    let _ = writeln!(out, "cairn_journal_max_bytes {}", j.max_total_bytes);
+    let _ = writeln!(
+        out,
+        "# HELP cairn_events_ingested_total Events committed to the journal."
+    );
+    let _ = writeln!(out, "# TYPE cairn_events_ingested_total counter");
+    let _ = writeln!(out, "cairn_events_ingested_total {}", j.next_seq);
+    let _ = writeln!(
+        out,
+        "# HELP cairn_consumer_lag_events Journal records a consumer has not processed yet."
+    );
+    let _ = writeln!(out, "# TYPE cairn_consumer_lag_events gauge");
+    for c in &j.cursors {
+        let _ = writeln!(
+            out,
+            "cairn_consumer_lag_events{{consumer=\"{}\"}} {}",
+            c.name, c.lag
+        );
+    }
+    match state.monitor.prometheus_text() {
+        Ok(t) => out.push_str(&t),
+        Err(e) => tracing::warn!(error = %e, "monitor metrics unavailable"),
+    }
+    out
+}
