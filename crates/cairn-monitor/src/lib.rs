@@ -10,7 +10,7 @@
 //! * [`Monitor::cloudwatch_call`]: the CloudWatch alarms/metrics API in the
 //!   JSON 1.0 protocol botocore 1.43 sends (`X-Amz-Target:
 //!   GraniteServiceVersion20100801.<Op>`, `x-amzn-query-mode: true`); see
-//!   `ADR-alarms-protocol.md`.
+//!   `docs/adr/0004-cloudwatch-alarms-protocol.md`.
 //! * [`Monitor::ingest_trail_events`]: the CloudTrail → log group path
 //!   (stream `{account}_CloudTrail_{region}`), evaluating every metric filter
 //!   and the affected alarms on ingest.
