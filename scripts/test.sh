@@ -35,4 +35,4 @@ step "fuzz targets compile"
 cargo check --quiet --manifest-path fuzz/Cargo.toml --bins
 
 step "AWS CLI / boto3 compatibility tests"
-CAIRN_BIN="$PWD/target/debug/cairn" python3 -m pytest -q tests/compat
+CAIRN_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/cairn" python3 -m pytest -q tests/compat
