@@ -41,7 +41,7 @@ use time::OffsetDateTime;
 
 use super::envelope;
 use super::route::RouteTable;
-use crate::catalog::{BatchRow, Catalog};
+use crate::catalog::{BatchRow, Catalog, PartitionId};
 use crate::cloudtrail::{ControlPlane, DeliveryStatus};
 use crate::config::Config;
 
@@ -116,7 +116,6 @@ struct UploadJob {
 
 struct Completion {
     id: i64,
-    first_seq: u64,
 }
 
 /// A handle on the running pipeline.
@@ -273,10 +272,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
                     s.latest_delivery_error = None;
                 });
                 tracing::debug!(key = %row.object_key, records = row.record_count, "log file delivered");
-                let _ = done.send(Completion {
-                    id: row.id,
-                    first_seq: row.first_seq,
-                });
+                let _ = done.send(Completion { id: row.id });
                 return;
             }
             Err((code, detail)) => {
@@ -350,29 +346,38 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
         control: control.clone(),
     });
     let (done_tx, done_rx) = mpsc::channel::<Completion>();
-    // first seq of every batch in flight, by batch id
-    let mut in_flight: HashMap<i64, u64> = HashMap::new();
-    let mut rng = rand::thread_rng();
+    let watermarks = catalog
+        .partition_watermarks()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    let mut sealer = Sealer {
+        catalog: catalog.clone(),
+        buckets,
+        runtime,
+        up,
+        done: done_tx,
+        in_flight: HashMap::new(),
+        watermarks,
+        rng: rand::thread_rng(),
+    };
 
     // 1. Re-send what a previous run sealed but did not deliver.
     for row in catalog.pending_batches().map_err(|e| e.to_string())? {
         let seqs = decode_seqs(&row.seqs);
         let (records, spans) = read_records(&journal, &seqs)?;
         tracing::info!(key = %row.object_key, records = seqs.len(), "re-sending a batch sealed before restart");
-        in_flight.insert(row.id, row.first_seq);
+        sealer.in_flight.insert(row.id, row.first_seq);
         let job = UploadJob {
-            bucket: buckets.bucket(&row.bucket),
+            bucket: sealer.buckets.bucket(&row.bucket),
             row,
             records,
             spans,
         };
-        runtime.spawn(upload(job, up.clone(), done_tx.clone()));
+        sealer
+            .runtime
+            .spawn(upload(job, sealer.up.clone(), sealer.done.clone()));
     }
-    let mut watermarks: HashMap<(String, String, String), u64> = catalog
-        .partition_watermarks()
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .collect();
 
     let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
     let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
@@ -386,8 +391,7 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         while let Ok(c) = done_rx.try_recv() {
-            in_flight.remove(&c.id);
-            let _ = c.first_seq;
+            sealer.in_flight.remove(&c.id);
         }
         let g = control.generation();
         if g != generation {
@@ -395,24 +399,12 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
             // trail state it was routed with.
             let keys: Vec<PartitionKey> = open.keys().cloned().collect();
             for k in keys {
-                seal(
-                    &k,
-                    &mut open,
-                    &table,
-                    &catalog,
-                    &buckets,
-                    &runtime,
-                    &up,
-                    &done_tx,
-                    &mut in_flight,
-                    &mut watermarks,
-                    &mut rng,
-                )?;
+                sealer.seal(&k, &mut open, &table)?;
             }
             table = RouteTable::build(&control.all_trails(), &config);
             generation = g;
         }
-        if !stopping && in_flight.len() < MAX_IN_FLIGHT {
+        if !stopping && sealer.in_flight.len() < MAX_IN_FLIGHT {
             let wait = Duration::from_millis(100).min(interval);
             let batch = reader
                 .next_batch(4096, wait)
@@ -432,7 +424,7 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
                         env.recipient_account_id.to_owned(),
                         env.aws_region.to_owned(),
                     );
-                    if watermarks.get(&wkey).is_some_and(|w| rec.seq <= *w) {
+                    if sealer.watermarks.get(&wkey).is_some_and(|w| rec.seq <= *w) {
                         continue; // already sealed before a restart
                     }
                     let key = (idx, wkey.1, wkey.2);
@@ -440,19 +432,7 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
                         (b.records.len() + env.record.len() + 16) as u64 <= MAX_FILE_BYTES
                     });
                     if !fits {
-                        seal(
-                            &key,
-                            &mut open,
-                            &table,
-                            &catalog,
-                            &buckets,
-                            &runtime,
-                            &up,
-                            &done_tx,
-                            &mut in_flight,
-                            &mut watermarks,
-                            &mut rng,
-                        )?;
+                        sealer.seal(&key, &mut open, &table)?;
                     }
                     let b = open.entry(key).or_insert_with(|| OpenBatch {
                         opened: Instant::now(),
@@ -479,25 +459,13 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
-            seal(
-                &k,
-                &mut open,
-                &table,
-                &catalog,
-                &buckets,
-                &runtime,
-                &up,
-                &done_tx,
-                &mut in_flight,
-                &mut watermarks,
-                &mut rng,
-            )?;
+            sealer.seal(&k, &mut open, &table)?;
         }
         // Commit the cursor: nothing before an open or in-flight batch may be released.
         let floor = open
             .values()
             .filter_map(|b| b.seqs.first().copied())
-            .chain(in_flight.values().copied())
+            .chain(sealer.in_flight.values().copied())
             .min()
             .unwrap_or(u64::MAX)
             .min(reader.position());
@@ -510,84 +478,97 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
         }
         if stopping {
             // Wait for uploads already handed out; the caller bounds the wait.
-            if in_flight.is_empty() {
+            if sealer.in_flight.is_empty() {
                 return Ok(());
             }
             if let Ok(c) = done_rx.recv_timeout(Duration::from_millis(50)) {
-                in_flight.remove(&c.id);
+                sealer.in_flight.remove(&c.id);
             }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn seal(
-    key: &PartitionKey,
-    open: &mut HashMap<PartitionKey, OpenBatch>,
-    table: &RouteTable,
-    catalog: &Arc<Catalog>,
-    buckets: &Arc<dyn BucketResolver>,
-    runtime: &tokio::runtime::Handle,
-    up: &Arc<UploadDeps>,
-    done: &mpsc::Sender<Completion>,
-    in_flight: &mut HashMap<i64, u64>,
-    watermarks: &mut HashMap<(String, String, String), u64>,
-    rng: &mut impl rand::Rng,
-) -> Result<(), String> {
-    let Some(batch) = open.remove(key) else {
-        return Ok(());
-    };
-    let (Some(&first), Some(&last)) = (batch.seqs.first(), batch.seqs.last()) else {
-        return Ok(());
-    };
-    let t = &table.trails[key.0];
-    let object_key = LogFileKey {
-        prefix: t.prefix.clone(),
-        org_id: t.org_id.clone(),
-        account_id: key.1.clone(),
-        region: key.2.clone(),
-        delivery_time: OffsetDateTime::now_utc(),
-        unique: cairn_logfile::layout::unique_string(rng),
+/// What sealing a batch needs besides the batch, and the router's bookkeeping of sealed
+/// batches.
+struct Sealer {
+    catalog: Arc<Catalog>,
+    buckets: Arc<dyn BucketResolver>,
+    runtime: tokio::runtime::Handle,
+    up: Arc<UploadDeps>,
+    done: mpsc::Sender<Completion>,
+    /// First sequence number of every batch in flight, by batch id.
+    in_flight: HashMap<i64, u64>,
+    /// Per partition, the highest sequence number already sealed into a batch.
+    watermarks: HashMap<PartitionId, u64>,
+    rng: rand::rngs::ThreadRng,
+}
+
+impl Sealer {
+    /// Seals the open batch of `key` (if any): records it durably, then hands it to an upload
+    /// task.
+    fn seal(
+        &mut self,
+        key: &PartitionKey,
+        open: &mut HashMap<PartitionKey, OpenBatch>,
+        table: &RouteTable,
+    ) -> Result<(), String> {
+        let Some(batch) = open.remove(key) else {
+            return Ok(());
+        };
+        let (Some(&first), Some(&last)) = (batch.seqs.first(), batch.seqs.last()) else {
+            return Ok(());
+        };
+        let t = &table.trails[key.0];
+        let object_key = LogFileKey {
+            prefix: t.prefix.clone(),
+            org_id: t.org_id.clone(),
+            account_id: key.1.clone(),
+            region: key.2.clone(),
+            delivery_time: OffsetDateTime::now_utc(),
+            unique: cairn_logfile::layout::unique_string(&mut self.rng),
+        }
+        .to_key()
+        .map_err(|e| format!("cannot build a log file key for {}: {e}", t.arn))?;
+        let mut row = BatchRow {
+            id: 0,
+            trail_arn: t.arn.clone(),
+            account_id: key.1.clone(),
+            region: key.2.clone(),
+            bucket: t.bucket.clone(),
+            object_key,
+            first_seq: first,
+            last_seq: last,
+            seqs: encode_seqs(&batch.seqs),
+            state: "pending".into(),
+            record_count: batch.seqs.len() as u64,
+            delivered: None,
+            sha256: None,
+            oldest_event_time: None,
+            newest_event_time: None,
+        };
+        row.id = self
+            .catalog
+            .insert_batch(&row, now_secs())
+            .map_err(|e| format!("recording a sealed batch failed: {e}"))?;
+        self.watermarks.insert(
+            (
+                row.trail_arn.clone(),
+                row.account_id.clone(),
+                row.region.clone(),
+            ),
+            last,
+        );
+        self.in_flight.insert(row.id, first);
+        let job = UploadJob {
+            bucket: self.buckets.bucket(&row.bucket),
+            row,
+            records: batch.records,
+            spans: batch.spans,
+        };
+        self.runtime
+            .spawn(upload(job, self.up.clone(), self.done.clone()));
+        Ok(())
     }
-    .to_key()
-    .map_err(|e| format!("cannot build a log file key for {}: {e}", t.arn))?;
-    let mut row = BatchRow {
-        id: 0,
-        trail_arn: t.arn.clone(),
-        account_id: key.1.clone(),
-        region: key.2.clone(),
-        bucket: t.bucket.clone(),
-        object_key,
-        first_seq: first,
-        last_seq: last,
-        seqs: encode_seqs(&batch.seqs),
-        state: "pending".into(),
-        record_count: batch.seqs.len() as u64,
-        delivered: None,
-        sha256: None,
-        oldest_event_time: None,
-        newest_event_time: None,
-    };
-    row.id = catalog
-        .insert_batch(&row, now_secs())
-        .map_err(|e| format!("recording a sealed batch failed: {e}"))?;
-    watermarks.insert(
-        (
-            row.trail_arn.clone(),
-            row.account_id.clone(),
-            row.region.clone(),
-        ),
-        last,
-    );
-    in_flight.insert(row.id, first);
-    let job = UploadJob {
-        bucket: buckets.bucket(&row.bucket),
-        row,
-        records: batch.records,
-        spans: batch.spans,
-    };
-    runtime.spawn(upload(job, up.clone(), done.clone()));
-    Ok(())
 }
 
 #[cfg(test)]
