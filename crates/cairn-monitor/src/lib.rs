@@ -16,7 +16,10 @@
 //!   and the affected alarms on ingest.
 //! * [`Monitor::deliver_notifications`] / [`Monitor::deliver_pending`]
 //!   (async): SNS-style HTTP(S) (signed, SignatureVersion 2), Slack and JSON
-//!   webhooks, with retries; failures are kept ([`Monitor::list_failed_notifications`]).
+//!   webhooks, and e-mail through the SMTP relay of [`MonitorConfig::smtp`],
+//!   with retries; failures are kept ([`Monitor::list_failed_notifications`]).
+//!   `https://` uses rustls (aws-lc-rs) trusting Mozilla's roots plus
+//!   [`MonitorConfig::extra_ca_pem`].
 //! * [`Monitor::flush_streams`] (async): subscription filters forwarding to
 //!   OpenSearch `_bulk` or HTTP NDJSON with batching, retries and a bounded,
 //!   persistent queue.
@@ -83,6 +86,7 @@ mod error;
 mod httpc;
 mod ingest;
 mod logs;
+mod mail;
 mod metrics;
 mod notify;
 mod stream;
@@ -220,6 +224,62 @@ pub struct MonitorConfig {
     pub sns_cert_url: String,
     /// Base of `UnsubscribeURL` (`{base}?SubscriptionArn=...`).
     pub unsubscribe_url_base: String,
+    /// Extra trusted CA certificates, PEM (each string may hold several
+    /// `CERTIFICATE` blocks), for `https://` endpoints and SMTP STARTTLS of
+    /// private servers. They are trusted in addition to Mozilla's root
+    /// program (webpki-roots). An unparsable PEM fails [`Monitor::open_with`].
+    pub extra_ca_pem: Vec<String>,
+    /// The SMTP server for `email` subscriptions; `None` (the default): e-mail
+    /// is not configured and subscribing with `email` answers
+    /// `UnsupportedOperationException`.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// An SMTP relay for e-mail notifications.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    /// Server host name or IP address.
+    pub host: String,
+    /// Server port (25 or 587 usually; any for local sinks).
+    pub port: u16,
+    /// `From` address of the notifications, e.g. `cairn@example.com` or
+    /// `Cairn Alarms <cairn@example.com>`.
+    pub from: String,
+    /// User name for SMTP AUTH (PLAIN/LOGIN); AUTH is used only when both
+    /// user name and password are set.
+    pub username: Option<String>,
+    /// Password for SMTP AUTH.
+    pub password: Option<String>,
+    /// Require STARTTLS (certificate checked against Mozilla's roots and
+    /// [`MonitorConfig::extra_ca_pem`]). `false` (the default) speaks plain
+    /// SMTP, for local relays.
+    pub starttls: bool,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("from", &self.from)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("starttls", &self.starttls)
+            .finish()
+    }
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            host: "127.0.0.1".to_string(),
+            port: 25,
+            from: "cairn@localhost".to_string(),
+            username: None,
+            password: None,
+            starttls: false,
+        }
+    }
 }
 
 impl Default for MonitorConfig {
@@ -231,6 +291,8 @@ impl Default for MonitorConfig {
             http_timeout_ms: 5_000,
             sns_cert_url: "http://127.0.0.1:8080/_cairn/sns-cert.pem".to_string(),
             unsubscribe_url_base: "http://127.0.0.1:8080/_cairn/sns-unsubscribe".to_string(),
+            extra_ca_pem: Vec::new(),
+            smtp: None,
         }
     }
 }
@@ -255,6 +317,8 @@ pub struct Monitor {
     config: MonitorConfig,
     filters: Mutex<HashMap<i64, Arc<ingest::GroupFilters>>>,
     signer: notify::Signer,
+    tls: Arc<rustls::ClientConfig>,
+    mailer: Option<Arc<mail::Mailer>>,
     instance: u64,
     counters: Counters,
 }
@@ -278,6 +342,16 @@ impl Monitor {
             }
         };
         let signer = notify::Signer::load_or_create(&conn)?;
+        let extra_ca = httpc::parse_pem_certs(&config.extra_ca_pem)?;
+        let tls = httpc::client_config(&extra_ca)?;
+        let mailer = match &config.smtp {
+            Some(smtp) => Some(Arc::new(mail::Mailer::new(
+                smtp,
+                &extra_ca,
+                std::time::Duration::from_millis(config.http_timeout_ms),
+            )?)),
+            None => None,
+        };
         // Deliveries interrupted by a crash are sent again (at least once).
         conn.execute(
             "UPDATE notifications SET status = 'pending' WHERE status = 'sending'",
@@ -289,6 +363,8 @@ impl Monitor {
             config,
             filters: Mutex::new(HashMap::new()),
             signer,
+            tls,
+            mailer,
             instance,
             counters: Counters::default(),
         })

@@ -18,13 +18,22 @@
 //! * `webhook-slack`: `{"text": "..."}` (Slack incoming-webhook format).
 //! * `webhook-json`: `{"source": "cairn", "type": "alarm", "topicArn", "subject",
 //!   "messageId", "timestamp", "message": <the CloudWatch alarm JSON>}`.
-//! * `email`: not built (see [`Protocol::Email`]).
+//! * `email`: a `text/plain; charset=utf-8` message through the SMTP relay of
+//!   [`crate::MonitorConfig::smtp`], `From` the configured address, `To` the
+//!   subscription endpoint, `Subject` CloudWatch's (`ALARM: "name" in US East
+//!   (N. Virginia)`), `Message-ID: <{MessageId}@cairn.monitor>`; the body is
+//!   CloudWatch's alarm e-mail text followed by the alarm notification JSON.
+//!
+//! `https://` endpoints (subscriptions and webhooks) are verified with rustls
+//! against Mozilla's roots plus [`crate::MonitorConfig::extra_ca_pem`]; a
+//! rejected certificate fails at once (no retries) and is kept as failed.
 //!
 //! A `Message` of an alarm is CloudWatch's alarm notification JSON
 //! (`AlarmName`, `NewStateValue`, `NewStateReason`, `StateChangeTime`,
 //! `Trigger{MetricName, Namespace, Statistic, Period, EvaluationPeriods,
 //! ComparisonOperator, Threshold, ...}`).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lc_rs::signature::{self, KeyPair as _, RsaKeyPair, UnparsedPublicKey};
@@ -35,6 +44,7 @@ use serde_json::{Value, json};
 use crate::alarms::AlarmRow;
 use crate::error::{MonitorError, Result};
 use crate::ingest::AlarmStateChange;
+use crate::mail::{self, Mailer};
 use crate::{Monitor, RetryPolicy, db, httpc, util};
 
 /// How a subscription receives messages.
@@ -42,14 +52,14 @@ use crate::{Monitor, RetryPolicy, db, httpc, util};
 pub enum Protocol {
     /// SNS HTTP notification (signed).
     Http,
-    /// SNS HTTPS notification (signed). Delivery needs TLS, which this build
-    /// does not include: attempts fail and are kept as failed notifications.
+    /// SNS HTTPS notification (signed), over TLS (rustls, aws-lc-rs).
     Https,
     /// Slack incoming webhook: `{"text": ...}`.
     WebhookSlack,
     /// Generic JSON webhook.
     WebhookJson,
-    /// E-mail over SMTP: not built; subscribing answers `UnsupportedOperationException`.
+    /// E-mail over SMTP ([`crate::MonitorConfig::smtp`]); without an SMTP
+    /// server configured, subscribing answers `UnsupportedOperationException`.
     Email,
 }
 
@@ -127,7 +137,7 @@ pub struct OutboundNotification {
 pub struct AttemptOutcome {
     /// 1-based attempt number.
     pub attempt: u32,
-    /// HTTP status, if a response arrived.
+    /// HTTP status (SMTP reply code for e-mail), if a response arrived.
     pub status: Option<u16>,
     /// Transport error or non-2xx explanation.
     pub error: Option<String>,
@@ -144,7 +154,7 @@ pub struct DeliveryReport {
     pub message_id: String,
     /// Endpoint.
     pub endpoint: String,
-    /// Whether a 2xx response was received.
+    /// Whether a 2xx response (e-mail: the relay's acceptance) was received.
     pub delivered: bool,
     /// Every attempt, in order.
     pub attempts: Vec<AttemptOutcome>,
@@ -427,8 +437,105 @@ fn body_for(
             "message": message,
         })
         .to_string(),
-        Protocol::Email => format!("Subject: {subject}\r\n\r\n{message:#}"),
+        Protocol::Email => email_body(mon, subject, message),
     })
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The plain-text body of an e-mail notification: CloudWatch's alarm e-mail
+/// text and the notification JSON (any other message: the subject and the
+/// message).
+pub(crate) fn email_body(mon: &Monitor, subject: &str, message: &Value) -> String {
+    let json = serde_json::to_string_pretty(message).unwrap_or_else(|_| message.to_string());
+    if message.get("AlarmName").is_none() {
+        let m = match message {
+            Value::String(s) => s.clone(),
+            _ => json,
+        };
+        return format!(
+            "{subject}
+
+{m}
+"
+        );
+    }
+    let t = &message["Trigger"];
+    let actions = |k: &str| {
+        message[k]
+            .as_array()
+            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(", "))
+            .map(|s| format!("[{s}]"))
+            .unwrap_or_default()
+    };
+    let dims = t["Dimensions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|d| format!("[{} = {}]", text(&d["name"]), text(&d["value"])))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default();
+    let unit = match &t["Unit"] {
+        Value::Null => "not specified".to_string(),
+        u => text(u),
+    };
+    format!(
+        "You are receiving this email because your Amazon CloudWatch Alarm \"{name}\" in the {region} region has entered the {new} state, because \"{reason}\" at \"{at}\".\n\n\
+         Alarm Details:\n\
+         - Name:                       {name}\n\
+         - Description:                {desc}\n\
+         - State Change:               {old} -> {new}\n\
+         - Reason for State Change:    {reason}\n\
+         - Timestamp:                  {at}\n\
+         - AWS Account:                {account}\n\
+         - Alarm Arn:                  {arn}\n\n\
+         Threshold:\n\
+         - The alarm is in the ALARM state when the metric is {op} {threshold} for {datapoints} datapoints within {periods} periods of {period} seconds.\n\n\
+         Monitored Metric:\n\
+         - MetricNamespace:                     {ns}\n\
+         - MetricName:                          {metric}\n\
+         - Dimensions:                          {dims}\n\
+         - Period:                              {period} seconds\n\
+         - Statistic:                           {stat}\n\
+         - Unit:                                {unit}\n\
+         - TreatMissingData:                    {missing}\n\n\
+         State Change Actions:\n\
+         - OK: {ok}\n\
+         - ALARM: {alarm}\n\
+         - INSUFFICIENT_DATA: {insufficient}\n\n\
+         Unsubscribe: {unsub}\n\n\
+         Notification JSON:\n{json}\n",
+        name = text(&message["AlarmName"]),
+        region = text(&message["Region"]),
+        new = text(&message["NewStateValue"]),
+        old = text(&message["OldStateValue"]),
+        reason = text(&message["NewStateReason"]),
+        at = text(&message["StateChangeTime"]),
+        desc = text(&message["AlarmDescription"]),
+        account = text(&message["AWSAccountId"]),
+        arn = text(&message["AlarmArn"]),
+        op = text(&t["ComparisonOperator"]),
+        threshold = text(&t["Threshold"]),
+        datapoints = text(&t["DatapointsToAlarm"]),
+        periods = text(&t["EvaluationPeriods"]),
+        period = text(&t["Period"]),
+        ns = text(&t["Namespace"]),
+        metric = text(&t["MetricName"]),
+        stat = text(&t["Statistic"]),
+        missing = text(&t["TreatMissingData"]),
+        ok = actions("OKActions"),
+        alarm = actions("AlarmActions"),
+        insufficient = actions("InsufficientDataActions"),
+        unsub = mon.config.unsubscribe_url_base,
+    )
 }
 
 /// Creates the notifications of one alarm action. An action that is not a
@@ -496,12 +603,60 @@ pub(crate) fn enqueue_for_action(
     Ok((out, None))
 }
 
-/// Sends one notification with retries (no store access).
-async fn send_with_retries(
-    n: &OutboundNotification,
+/// What a delivery task needs besides the notification (no store access).
+#[derive(Clone)]
+struct Transports {
     retry: RetryPolicy,
     timeout: Duration,
-) -> DeliveryReport {
+    tls: Arc<rustls::ClientConfig>,
+    mailer: Option<Arc<Mailer>>,
+}
+
+/// One attempt: `Ok(status)` or `Err((status, error, retryable))`.
+async fn attempt_once(
+    n: &OutboundNotification,
+    headers: &[(&str, String)],
+    t: &Transports,
+) -> std::result::Result<u16, (Option<u16>, String, bool)> {
+    if n.protocol == Protocol::Email {
+        let Some(mailer) = &t.mailer else {
+            return Err((
+                None,
+                "e-mail delivery needs an SMTP server (MonitorConfig::smtp), and none is configured"
+                    .into(),
+                false,
+            ));
+        };
+        return mailer
+            .send(&n.endpoint, &n.subject, &n.message_id, &n.body)
+            .await
+            .map_err(|e| (e.code, e.message, e.retryable));
+    }
+    match httpc::post(
+        &n.endpoint,
+        headers,
+        n.body.clone().into_bytes(),
+        t.timeout,
+        &t.tls,
+    )
+    .await
+    {
+        Ok(r) if (200..300).contains(&r.status) => Ok(r.status),
+        Ok(r) => Err((
+            Some(r.status),
+            format!("endpoint answered HTTP {}", r.status),
+            r.status == 429 || r.status >= 500,
+        )),
+        Err(e) => {
+            let retryable = e.retryable();
+            Err((None, e.to_string(), retryable))
+        }
+    }
+}
+
+/// Sends one notification with retries (no store access).
+async fn send_with_retries(n: &OutboundNotification, t: &Transports) -> DeliveryReport {
+    let retry = t.retry;
     let mut attempts = Vec::new();
     let mut delivered = false;
     let content_type = match n.protocol {
@@ -517,25 +672,11 @@ async fn send_with_retries(
     }
     for attempt in 1..=retry.max_attempts.max(1) {
         let started = Instant::now();
-        let res = if n.protocol == Protocol::Email {
-            Err(httpc::HttpError::Unsupported(
-                "e-mail delivery is not built in this Cairn server".into(),
-            ))
-        } else {
-            httpc::post(&n.endpoint, &headers, n.body.clone().into_bytes(), timeout).await
-        };
+        let res = attempt_once(n, &headers, t).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (status, error, retryable) = match res {
-            Ok(r) if (200..300).contains(&r.status) => (Some(r.status), None, false),
-            Ok(r) => (
-                Some(r.status),
-                Some(format!("endpoint answered HTTP {}", r.status)),
-                r.status == 429 || r.status >= 500,
-            ),
-            Err(e) => {
-                let retryable = e.retryable();
-                (None, Some(e.to_string()), retryable)
-            }
+            Ok(code) => (Some(code), None, false),
+            Err((code, e, retryable)) => (code, Some(e), retryable),
         };
         let ok = error.is_none();
         attempts.push(AttemptOutcome {
@@ -628,14 +769,18 @@ impl Monitor {
 
     /// Subscribes an endpoint (idempotent: the same protocol and endpoint give
     /// the same ARN). `http`/`https`/webhooks need an `http://` or `https://`
-    /// URL; `email` is not built.
+    /// URL; `email` needs an address (`local@domain`) and an SMTP server in
+    /// [`crate::MonitorConfig::smtp`] (without one: `UnsupportedOperationException`).
     pub fn subscribe(&self, topic_arn: &str, sub: &Subscription) -> Result<String> {
         match sub.protocol {
-            Protocol::Email => {
+            Protocol::Email if self.mailer.is_none() => {
                 return Err(MonitorError::NotImplemented {
-                    operation: "Subscribe(email)".into(),
+                    operation:
+                        "Subscribe(email) without an SMTP server configured (MonitorConfig::smtp)"
+                            .into(),
                 });
             }
+            Protocol::Email => mail::check_address(&sub.endpoint)?,
             Protocol::Https if !sub.endpoint.starts_with("https://") => {
                 return Err(MonitorError::invalid(
                     "an https subscription needs an https:// endpoint",
@@ -760,6 +905,12 @@ impl Monitor {
         &self,
         notes: &[OutboundNotification],
     ) -> Vec<DeliveryReport> {
+        let transports = Transports {
+            retry: self.config.retry,
+            timeout: Duration::from_millis(self.config.http_timeout_ms),
+            tls: self.tls.clone(),
+            mailer: self.mailer.clone(),
+        };
         let mut set = tokio::task::JoinSet::new();
         for n in notes {
             match self.claim(n.id) {
@@ -771,9 +922,8 @@ impl Monitor {
                 }
             }
             let n = n.clone();
-            let retry = self.config.retry;
-            let timeout = Duration::from_millis(self.config.http_timeout_ms);
-            set.spawn(async move { send_with_retries(&n, retry, timeout).await });
+            let t = transports.clone();
+            set.spawn(async move { send_with_retries(&n, &t).await });
         }
         let mut reports = Vec::new();
         while let Some(r) = set.join_next().await {

@@ -17,8 +17,8 @@
 //!   `{"id","timestamp","message","logGroup","logStream","owner","subscriptionFilter"}`.
 //!   Delivery is at least once; receivers deduplicate on `id`.
 //!
-//! `https://` destinations are accepted but cannot be reached by this build
-//! (no TLS client): their events stay queued.
+//! `https://` destinations are reached over TLS (rustls with aws-lc-rs),
+//! trusting Mozilla's roots and [`crate::MonitorConfig::extra_ca_pem`].
 //!
 //! # Delivery rules
 //!
@@ -341,7 +341,7 @@ impl Monitor {
             report.requests += 1;
             self.counters.stream_requests.fetch_add(1, Relaxed);
             let headers = [("content-type", "application/x-ndjson".to_string())];
-            let res = httpc::post(&url, &headers, body.into_bytes(), timeout).await;
+            let res = httpc::post(&url, &headers, body.into_bytes(), timeout, &self.tls).await;
             let fates: Vec<ItemFate> = match res {
                 Ok(r) if (200..300).contains(&r.status) => match destination {
                     Destination::OpenSearch { .. } => bulk_fates(&r.body, pending.len()),
