@@ -121,3 +121,100 @@ def test_cis_alarms_fire_and_notify(cairn, subscriber, tmp_path):
 
     page = urllib.request.urlopen(cairn.endpoint + "/metrics", timeout=5).read().decode()
     assert "cairn_journal_bytes" in page and 'cairn_consumer_lag_events{consumer="monitor"}' in page
+
+
+class SmtpSink:
+    """A minimal SMTP server on 127.0.0.1 that keeps every message it receives."""
+
+    def __init__(self):
+        import socketserver
+        self.messages = []
+        sink = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                w = lambda line: self.wfile.write(line.encode() + b"\r\n")
+                w("220 sink ESMTP")
+                mail = {"rcpt": [], "data": ""}
+                while True:
+                    line = self.rfile.readline().decode(errors="replace")
+                    if not line:
+                        return
+                    cmd = line.strip().upper()
+                    if cmd.startswith("EHLO") or cmd.startswith("HELO"):
+                        w("250-sink")
+                        w("250 8BITMIME")
+                    elif cmd.startswith("MAIL FROM"):
+                        mail["from"] = line.strip()[10:]
+                        w("250 ok")
+                    elif cmd.startswith("RCPT TO"):
+                        mail["rcpt"].append(line.strip()[8:])
+                        w("250 ok")
+                    elif cmd == "DATA":
+                        w("354 go ahead")
+                        data = []
+                        while True:
+                            l = self.rfile.readline().decode(errors="replace")
+                            if l in (".\r\n", ".\n", ""):
+                                break
+                            data.append(l)
+                        mail["data"] = "".join(data)
+                        sink.messages.append(dict(mail))
+                        mail = {"rcpt": [], "data": ""}
+                        w("250 queued")
+                    elif cmd == "QUIT":
+                        w("221 bye")
+                        return
+                    else:
+                        w("250 ok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def test_alarm_email_through_the_configured_smtp_relay(tmp_path):
+    from conftest import CONFIG, Cairn
+    sink = SmtpSink()
+    c = Cairn(tmp_path / "data", config=CONFIG + f"""
+[notifications.smtp]
+host = "127.0.0.1"
+port = {sink.port}
+from = "Cairn <cairn@example.com>"
+""")
+    c.cli("bucket", "create", "trail-logs")
+    c.cli("bucket", "create", "other-logs")
+    c.start()
+    try:
+        ct, logs = c.client(), c.client("logs")
+        logs.create_log_group(logGroupName=GROUP)
+        ct.create_trail(Name="monitored", S3BucketName="trail-logs", CloudWatchLogsLogGroupArn=GROUP_ARN,
+                        CloudWatchLogsRoleArn=ROLE_ARN)
+        ct.start_logging(Name="monitored")
+        ct.create_trail(Name="other", S3BucketName="other-logs")
+        ct.start_logging(Name="other")
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET,
+                   AWS_ENDPOINT_URL=c.endpoint)
+        run = lambda *a: json.loads(subprocess.run([CAIRN, "monitor", *a], env=env, capture_output=True,
+                                                   text=True, check=True).stdout)
+        topic = run("create-topic", "security-ops")["topicArn"]
+        run("subscribe", topic, "--protocol", "email", "--endpoint", "secops@example.com")
+        run("enable", "cis", "--log-group", GROUP, "--topic", "security-ops")
+        listed = run("topics")["topics"]
+        assert any(t["topicArn"] == topic and t["subscriptions"][0]["protocol"] == "email" for t in listed)
+        ct.stop_logging(Name="other")
+        deadline = time.time() + 15
+        while time.time() < deadline and not any("CloudWatch.5" in m["data"] for m in sink.messages):
+            time.sleep(0.1)
+        mails = [m for m in sink.messages if "CloudWatch.5" in m["data"]]
+        assert mails, f"no CloudWatch.5 e-mail among {len(sink.messages)} messages"
+        m = mails[0]
+        assert "<secops@example.com>" in m["rcpt"][0]
+        assert "Subject: ALARM:" in m["data"] and "From: Cairn <cairn@example.com>" in m["data"]
+    finally:
+        c.stop()
+        sink.stop()

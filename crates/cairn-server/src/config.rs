@@ -43,6 +43,9 @@ pub struct RawConfig {
     /// Event pipeline settings.
     #[serde(default)]
     pub delivery: RawDelivery,
+    /// Notification delivery for alarms (`[notifications]`).
+    #[serde(default)]
+    pub notifications: RawNotifications,
     /// Buckets on other storage (`[buckets.<name>]`, e.g. an S3-compatible service). Local
     /// buckets made with `cairn bucket create` need no entry.
     #[serde(default)]
@@ -58,6 +61,42 @@ pub struct RawOrganization {
     /// Member accounts (12 digits each), besides the management account.
     #[serde(default)]
     pub member_accounts: Vec<String>,
+}
+
+/// `[notifications]`: how alarm notifications reach e-mail and HTTPS subscribers.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotifications {
+    /// PEM files of extra CA certificates trusted for HTTPS subscribers and SMTP STARTTLS
+    /// (Mozilla's roots are always trusted).
+    #[serde(default)]
+    pub extra_ca_files: Vec<PathBuf>,
+    /// SMTP relay for `email` subscriptions; without it e-mail subscriptions are refused.
+    pub smtp: Option<RawSmtp>,
+}
+
+/// `[notifications.smtp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    /// Relay host.
+    pub host: String,
+    /// Relay port (default 25).
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    /// Sender, e.g. `Cairn <cairn@example.com>`.
+    pub from: String,
+    /// Login name, if the relay needs one.
+    pub username: Option<String>,
+    /// Environment variable holding the password (never the password itself).
+    pub password_env: Option<String>,
+    /// Require STARTTLS (default false, for local relays).
+    #[serde(default)]
+    pub starttls: bool,
+}
+
+fn default_smtp_port() -> u16 {
+    25
 }
 
 /// `[delivery]`.
@@ -100,6 +139,8 @@ pub struct Config {
     pub key_rotation: Duration,
     /// Buckets configured on other storage, by name.
     pub buckets: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
+    /// Alarm notification delivery settings.
+    pub notifications: RawNotifications,
 }
 
 /// A validated organization.
@@ -282,7 +323,24 @@ impl RawConfig {
                 )));
             }
         }
+        for f in &self.notifications.extra_ca_files {
+            if !f.is_file() {
+                return Err(invalid(format!(
+                    "notifications.extra_ca_files: {} is not a readable file",
+                    f.display()
+                )));
+            }
+        }
+        if let Some(smtp) = &self.notifications.smtp
+            && let Some(var) = &smtp.password_env
+            && std::env::var(var).is_err()
+        {
+            return Err(invalid(format!(
+                "notifications.smtp.password_env names {var}, which is not set"
+            )));
+        }
         Ok(Config {
+            notifications: self.notifications,
             buckets: self.buckets,
             listen,
             data_dir,

@@ -354,7 +354,7 @@ async fn audit_and_respond(
 
 /// CloudWatch Logs (`logs`, JSON 1.1 `Logs_20140328.*`) and CloudWatch (`monitoring`,
 /// JSON 1.0 `GraniteServiceVersion20100801.*`), served by `cairn-monitor`; plus Cairn's
-/// `POST /_cairn/monitor/enable-cis` (signed for `logs`).
+/// `POST /_cairn/monitor/<operation>` calls (signed for `logs`, see `monitoring.rs`).
 #[allow(clippy::too_many_arguments)]
 async fn monitor_service(
     state: &Arc<AppState>,
@@ -378,14 +378,19 @@ async fn monitor_service(
             "application/x-amz-json-1.0",
         )
     };
-    let cis = logs && parts.uri.path() == "/_cairn/monitor/enable-cis";
+    let cairn_op = if logs {
+        crate::monitoring::cairn_operation(parts.uri.path())
+    } else {
+        None
+    };
+    let cis = cairn_op.is_some();
     let target = parts
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let op = if cis {
-        "EnableCisPack".to_owned()
+    let op = if let Some(op) = cairn_op {
+        op.to_owned()
     } else {
         match target.strip_prefix(prefix) {
             Some(op) if parts.method == Method::POST && !op.is_empty() => op.to_owned(),
@@ -413,7 +418,7 @@ async fn monitor_service(
             let (st, a, op2) = (state.clone(), auth.clone(), op.clone());
             tokio::task::spawn_blocking(move || {
                 if cis {
-                    crate::monitoring::enable_cis(&st, &a, &v)
+                    crate::monitoring::cairn_call(&st, &a, &op2, &v)
                 } else if logs {
                     st.monitor
                         .logs_call(&op2, &a.account, &a.region, &v)

@@ -20,6 +20,77 @@ pub fn api_error(e: cairn_monitor::MonitorError) -> ApiError {
     )
 }
 
+/// Cairn's own monitor operations, by path: `POST /_cairn/monitor/<path>`.
+pub fn cairn_operation(path: &str) -> Option<&'static str> {
+    Some(match path.strip_prefix("/_cairn/monitor/")? {
+        "enable-cis" => "EnableCisPack",
+        "create-topic" => "CreateTopic",
+        "subscribe" => "Subscribe",
+        "list-topics" => "ListTopics",
+        _ => return None,
+    })
+}
+
+/// Runs one of Cairn's monitor operations (see [`cairn_operation`]).
+pub fn cairn_call(
+    state: &AppState,
+    caller: &Caller,
+    op: &str,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let field = |name: &str| -> Result<String, ApiError> {
+        body.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::invalid_parameter(format!("the member {name} is required")))
+    };
+    let m = &state.monitor;
+    match op {
+        "EnableCisPack" => enable_cis(state, caller, body),
+        "CreateTopic" => {
+            let arn = m
+                .create_topic(&caller.account, &caller.region, &field("name")?)
+                .map_err(api_error)?;
+            Ok(json!({ "topicArn": arn }))
+        }
+        "Subscribe" => {
+            let protocol_name = field("protocol")?;
+            let protocol = cairn_monitor::Protocol::parse(&protocol_name).ok_or_else(|| {
+                ApiError::invalid_parameter(format!(
+                    "protocol `{protocol_name}` is not one of http, https, webhook-slack, webhook-json, email"
+                ))
+            })?;
+            let arn = m
+                .subscribe(
+                    &field("topicArn")?,
+                    &cairn_monitor::Subscription {
+                        protocol,
+                        endpoint: field("endpoint")?,
+                    },
+                )
+                .map_err(api_error)?;
+            Ok(json!({ "subscriptionArn": arn }))
+        }
+        "ListTopics" => {
+            let mut topics = Vec::new();
+            for arn in m
+                .list_topics(&caller.account, &caller.region)
+                .map_err(api_error)?
+            {
+                let subs: Vec<Value> = m
+                    .list_subscriptions(&arn)
+                    .map_err(api_error)?
+                    .into_iter()
+                    .map(|s| json!({"subscriptionArn": s.arn, "protocol": s.protocol.as_str(), "endpoint": s.endpoint}))
+                    .collect();
+                topics.push(json!({"topicArn": arn, "subscriptions": subs}));
+            }
+            Ok(json!({ "topics": topics }))
+        }
+        other => Err(ApiError::not_implemented(other)),
+    }
+}
+
 /// `POST /_cairn/monitor/enable-cis`: the 14 CIS metric filters and alarms on a log group,
 /// notifying a topic (and optionally subscribing an endpoint to it). Idempotent.
 pub fn enable_cis(state: &AppState, caller: &Caller, body: &Value) -> Result<Value, ApiError> {

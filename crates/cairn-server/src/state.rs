@@ -137,6 +137,32 @@ pub struct Bootstrap {
     pub generated: bool,
 }
 
+/// The monitor's settings from `[notifications]`.
+fn monitor_config(config: &Config) -> Result<cairn_monitor::MonitorConfig, StartError> {
+    let n = &config.notifications;
+    let mut extra_ca_pem = Vec::new();
+    for f in &n.extra_ca_files {
+        extra_ca_pem.push(
+            std::fs::read_to_string(f).map_err(|e| {
+                StartError::Monitor(format!("reading CA file {}: {e}", f.display()))
+            })?,
+        );
+    }
+    let smtp = n.smtp.as_ref().map(|s| cairn_monitor::SmtpConfig {
+        host: s.host.clone(),
+        port: s.port,
+        from: s.from.clone(),
+        username: s.username.clone(),
+        password: s.password_env.as_ref().and_then(|v| std::env::var(v).ok()),
+        starttls: s.starttls,
+    });
+    Ok(cairn_monitor::MonitorConfig {
+        extra_ca_pem,
+        smtp,
+        ..cairn_monitor::MonitorConfig::default()
+    })
+}
+
 /// Checks that `dir` exists (creating it) and is writable.
 pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
     let err = |source| StartError::DataDir {
@@ -185,8 +211,12 @@ impl AppState {
             source,
         })?;
         let monitor = Arc::new(
-            cairn_monitor::Monitor::open(&monitor_dir, Arc::new(cairn_monitor::SystemClock))
-                .map_err(|e| StartError::Monitor(e.to_string()))?,
+            cairn_monitor::Monitor::open_with(
+                &monitor_dir,
+                Arc::new(cairn_monitor::SystemClock),
+                monitor_config(&config)?,
+            )
+            .map_err(|e| StartError::Monitor(e.to_string()))?,
         );
         let _ = control.monitor.set(monitor.clone());
         Ok((

@@ -161,13 +161,67 @@ enum MonitorCommand {
         /// Subscription protocol: http, https, webhook-slack, webhook-json.
         #[arg(long, default_value = "http")]
         protocol: String,
-        /// Server URL (default: AWS_ENDPOINT_URL, else http://127.0.0.1:4590).
-        #[arg(long, value_name = "URL")]
-        endpoint_url: Option<String>,
-        /// Region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).
-        #[arg(long)]
-        region: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
     },
+    /// Create a notification topic (alarm actions name its ARN).
+    CreateTopic {
+        /// Topic name.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Subscribe an endpoint to a topic: http/https (SNS-style signed JSON), webhook-slack,
+    /// webhook-json, or email (needs [notifications.smtp] in the server's config).
+    Subscribe {
+        /// Topic ARN.
+        topic_arn: String,
+        /// Protocol.
+        #[arg(long)]
+        protocol: String,
+        /// URL, or e-mail address.
+        #[arg(long)]
+        endpoint: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List topics and their subscriptions.
+    Topics {
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Where the CLI's monitor calls go.
+#[derive(Debug, Args, Clone)]
+struct Remote {
+    /// Server URL (default: AWS_ENDPOINT_URL, else http://127.0.0.1:4590).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Region (default: AWS_REGION / AWS_DEFAULT_REGION, else us-east-1).
+    #[arg(long)]
+    region: Option<String>,
+}
+
+/// Calls `POST /_cairn/monitor/<path>` and prints the JSON answer.
+fn monitor_call(remote: Remote, path: &str, body: serde_json::Value) -> Result<()> {
+    let client = client::Client::from_env(remote.endpoint_url, remote.region)?;
+    let reply = client.post(
+        "logs",
+        &format!("/_cairn/monitor/{path}"),
+        "application/json",
+        body.to_string().as_bytes(),
+    )?;
+    let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    if reply.status != 200 {
+        bail!(
+            "the server refused: {} {}",
+            reply.error_type.unwrap_or_default(),
+            v["message"].as_str().unwrap_or("")
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
 }
 
 /// Alarm packs.
@@ -295,42 +349,40 @@ fn run(cli: Cli) -> Result<()> {
             let code = validate::run(&args);
             std::process::exit(code)
         }
-        Command::Monitor {
-            command:
-                MonitorCommand::Enable {
-                    pack: Pack::Cis,
-                    log_group,
-                    topic,
-                    subscribe,
-                    protocol,
-                    endpoint_url,
-                    region,
-                },
-        } => {
-            let client = client::Client::from_env(endpoint_url, region)?;
-            let mut body = serde_json::json!({
-                "logGroupName": log_group, "topicName": topic, "subscriberProtocol": protocol,
-            });
-            if let Some(s) = subscribe {
-                body["subscriberEndpoint"] = serde_json::Value::String(s);
+        Command::Monitor { command } => match command {
+            MonitorCommand::Enable {
+                pack: Pack::Cis,
+                log_group,
+                topic,
+                subscribe,
+                protocol,
+                remote,
+            } => {
+                let mut body = serde_json::json!({
+                    "logGroupName": log_group, "topicName": topic, "subscriberProtocol": protocol,
+                });
+                if let Some(s) = subscribe {
+                    body["subscriberEndpoint"] = serde_json::Value::String(s);
+                }
+                monitor_call(remote, "enable-cis", body)
             }
-            let reply = client.post(
-                "logs",
-                "/_cairn/monitor/enable-cis",
-                "application/json",
-                body.to_string().as_bytes(),
-            )?;
-            let v: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-            if reply.status != 200 {
-                bail!(
-                    "the server refused: {} {}",
-                    reply.error_type.unwrap_or_default(),
-                    v["message"].as_str().unwrap_or("")
-                );
+            MonitorCommand::CreateTopic { name, remote } => {
+                monitor_call(remote, "create-topic", serde_json::json!({ "name": name }))
             }
-            println!("{}", serde_json::to_string_pretty(&v)?);
-            Ok(())
-        }
+            MonitorCommand::Subscribe {
+                topic_arn,
+                protocol,
+                endpoint,
+                remote,
+            } => monitor_call(
+                remote,
+                "subscribe",
+                serde_json::json!({"topicArn": topic_arn, "protocol": protocol, "endpoint": endpoint}),
+            ),
+            MonitorCommand::Topics { remote } => {
+                monitor_call(remote, "list-topics", serde_json::json!({}))
+            }
+        },
         Command::Credentials {
             common,
             account,
