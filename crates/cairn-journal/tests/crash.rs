@@ -1,4 +1,4 @@
-//! Crash test: a child process (this test binary, re-run in child mode) appends from several
+//! Crash test: a child process (`src/bin/cairn-journal-crash-child.rs`) appends from several
 //! threads and prints every acknowledged batch; the parent kills it with SIGKILL at a random
 //! moment, reopens the journal and checks that every acknowledged record is present exactly once
 //! and intact. (A process kill, not a power cut: the page cache survives.)
@@ -6,15 +6,13 @@
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cairn_journal::{Journal, JournalOptions};
 use rand::Rng;
 
-const CHILD_ENV: &str = "CAIRN_JOURNAL_CRASH_DIR";
 const THREADS: usize = 4;
 
 fn opts() -> JournalOptions {
@@ -42,37 +40,6 @@ fn parse(p: &[u8]) -> Option<(usize, u64, usize)> {
     (payload(t, b, i) == s).then_some((t, b, i))
 }
 
-/// Child mode: only does something when started by `kill9_preserves_every_acknowledged_record`.
-#[test]
-#[ignore = "helper run as a child process by the crash test"]
-fn crash_child() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let j = Arc::new(Journal::open(&dir, opts()).unwrap());
-    let start = Instant::now();
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let j = Arc::clone(&j);
-            thread::spawn(move || {
-                let mut b = 0u64;
-                // Safety net: stop on its own if never killed.
-                while start.elapsed() < Duration::from_secs(20) {
-                    let n = 1 + (b as usize % 9);
-                    let batch: Vec<String> = (0..n).map(|i| payload(t, b, i)).collect();
-                    let refs: Vec<&[u8]> = batch.iter().map(String::as_bytes).collect();
-                    let ack = j.append(&refs).unwrap();
-                    println!("ACK {} {} {t} {b}", ack.first_seq, ack.last_seq);
-                    b += 1;
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
-}
-
 fn run_once(round: usize) {
     let dir = tempfile::tempdir().unwrap();
     // Pre-existing content from an earlier "run" must survive too.
@@ -80,16 +47,8 @@ fn run_once(round: usize) {
         let j = Journal::open(dir.path(), opts()).unwrap();
         j.append(&[payload(99, 0, 0).as_bytes()]).unwrap();
     }
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "crash_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir.path())
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn-journal-crash-child"))
+        .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
