@@ -265,30 +265,26 @@ impl<'a> Parser<'a> {
     }
 
     fn json_or(&mut self) -> Result<JsonExpr, ParseError> {
-        let mut items = vec![self.json_and()?];
-        loop {
-            self.ws();
-            if self.starts_with("||") {
-                self.pos += 2;
-                items.push(self.json_and()?);
-            } else {
-                break;
-            }
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            JsonExpr::Or(items)
-        })
+        self.json_chain("||", Self::json_and, JsonExpr::Or)
     }
 
     fn json_and(&mut self) -> Result<JsonExpr, ParseError> {
-        let mut items = vec![self.json_unary()?];
+        self.json_chain("&&", Self::json_unary, JsonExpr::And)
+    }
+
+    /// `operand (op operand)*`, folded into `join` when there is more than one operand.
+    fn json_chain(
+        &mut self,
+        op: &str,
+        operand: fn(&mut Self) -> Result<JsonExpr, ParseError>,
+        join: fn(Vec<JsonExpr>) -> JsonExpr,
+    ) -> Result<JsonExpr, ParseError> {
+        let mut items = vec![operand(self)?];
         loop {
             self.ws();
-            if self.starts_with("&&") {
-                self.pos += 2;
-                items.push(self.json_unary()?);
+            if self.starts_with(op) {
+                self.pos += op.len();
+                items.push(operand(self)?);
             } else {
                 break;
             }
@@ -296,7 +292,7 @@ impl<'a> Parser<'a> {
         Ok(if items.len() == 1 {
             items.remove(0)
         } else {
-            JsonExpr::And(items)
+            join(items)
         })
     }
 

@@ -23,6 +23,16 @@ struct ByteIndex {
 }
 
 impl ByteIndex {
+    /// The index of sorted `items` on the first byte after their shared prefix (the shared
+    /// prefix of a sorted list is that of its first and last entries).
+    fn forward(items: &[Box<str>]) -> ByteIndex {
+        let common = match (items.first(), items.last()) {
+            (Some(a), Some(b)) => common_prefix(a.as_bytes(), b.as_bytes()),
+            _ => 0,
+        };
+        ByteIndex::new(items, common, |e| e.get(common).copied())
+    }
+
     fn new(items: &[Box<str>], common: usize, key: impl Fn(&[u8]) -> Option<u8>) -> ByteIndex {
         if items.len() <= LINEAR_MAX {
             return ByteIndex::default();
@@ -67,11 +77,7 @@ impl StrSet {
         let mut v: Vec<Box<str>> = values.into_iter().map(|s| s.as_str().into()).collect();
         v.sort_unstable();
         v.dedup();
-        let common = match (v.first(), v.last()) {
-            (Some(a), Some(b)) => common_prefix(a.as_bytes(), b.as_bytes()),
-            _ => 0,
-        };
-        let index = ByteIndex::new(&v, common, |e| e.get(common).copied());
+        let index = ByteIndex::forward(&v);
         StrSet {
             items: v.into_boxed_slice(),
             index,
@@ -129,11 +135,7 @@ impl PrefixSet {
             }
             kept.push(s.into());
         }
-        let common = match (kept.first(), kept.last()) {
-            (Some(a), Some(b)) => common_prefix(a.as_bytes(), b.as_bytes()),
-            _ => 0,
-        };
-        let index = ByteIndex::new(&kept, common, |e| e.get(common).copied());
+        let index = ByteIndex::forward(&kept);
         PrefixSet {
             items: kept.into_boxed_slice(),
             index,
