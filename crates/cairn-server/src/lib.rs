@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod authn;
+pub mod authz;
 pub mod catalog;
 pub mod cloudtrail;
 pub mod config;
