@@ -98,6 +98,21 @@ impl Credential {
 pub trait CredentialStore {
     /// The credential for `access_key_id`, or `None` when unknown.
     fn lookup(&self, access_key_id: &str) -> Option<Credential>;
+
+    /// The credential for `access_key_id` as presented with `session_token` (the
+    /// `X-Amz-Security-Token` of the request, if any). Stores whose temporary credentials
+    /// are self-contained (the token carries the sealed session) resolve them here; the
+    /// default ignores the token and calls [`CredentialStore::lookup`]. The verifier still
+    /// compares the returned credential's `session_token` with the presented one and checks
+    /// `expires_at`.
+    fn lookup_session(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Option<Credential> {
+        let _ = session_token;
+        self.lookup(access_key_id)
+    }
 }
 
 /// An in-memory store (bootstrap root credentials, tests).
@@ -136,6 +151,14 @@ impl CredentialStore for StaticCredentialStore {
 impl<T: CredentialStore + ?Sized> CredentialStore for &T {
     fn lookup(&self, access_key_id: &str) -> Option<Credential> {
         (**self).lookup(access_key_id)
+    }
+
+    fn lookup_session(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Option<Credential> {
+        (**self).lookup_session(access_key_id, session_token)
     }
 }
 

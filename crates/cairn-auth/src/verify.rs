@@ -254,11 +254,16 @@ impl Verifier {
 
         // 2. credential
         let akid = parsed.scope.access_key_id.clone();
-        let credential = store
-            .lookup(&akid)
-            .ok_or_else(|| AuthError::InvalidClientTokenId {
+        let presented = match &parsed.location {
+            AuthLocation::Query { security_token, .. } => security_token.as_deref(),
+            AuthLocation::Header => request.header("x-amz-security-token"),
+        }
+        .map(str::trim);
+        let credential = store.lookup_session(&akid, presented).ok_or_else(|| {
+            AuthError::InvalidClientTokenId {
                 access_key_id: akid.clone(),
-            })?;
+            }
+        })?;
         if !credential.enabled {
             return Err(AuthError::AccessDenied {
                 access_key_id: akid,
@@ -269,13 +274,9 @@ impl Verifier {
                 access_key_id: akid,
             });
         }
-        let presented = match &parsed.location {
-            AuthLocation::Query { security_token, .. } => security_token.as_deref(),
-            AuthLocation::Header => request.header("x-amz-security-token"),
-        };
         let token_ok = match (&credential.session_token, presented) {
             (None, None) => true,
-            (Some(expected), Some(got)) => ct_eq(expected.as_bytes(), got.trim().as_bytes()),
+            (Some(expected), Some(got)) => ct_eq(expected.as_bytes(), got.as_bytes()),
             _ => false,
         };
         if !token_ok {

@@ -101,8 +101,8 @@ pub fn principal_info(p: &Principal) -> PrincipalInfo {
 ///
 /// The identity store (IAM users, roles, policies) supplies them; account root users have
 /// none (AWS's rule 2: root is allowed everything in its own account).
-pub fn identity_policies(_state: &AppState, _principal: &Principal) -> Vec<(String, Policy)> {
-    Vec::new()
+pub fn identity_policies(state: &AppState, principal: &Principal) -> Vec<(String, Policy)> {
+    state.iam.identity_policies(principal)
 }
 
 /// Decides `access` for `caller`, with AWS's evaluation logic.
@@ -112,7 +112,16 @@ pub fn authorize(
     env: &Environment,
     access: &Access<'_>,
 ) -> Result<(), Denied> {
-    let principal = principal_info(&caller.principal);
+    // Only benchmarks turn authorization off (in code; no configuration file can).
+    if !state.config.iam.authorization {
+        return Ok(());
+    }
+    let mut principal = principal_info(&caller.principal);
+    if let Some(org) = &state.config.organization
+        && org.contains(&caller.account)
+    {
+        principal = principal.with_org_id(org.id.as_str());
+    }
     let mut context = access.context.clone();
     context.insert("aws:sourceip".into(), env.source_ip.to_string().into());
     context.insert("aws:securetransport".into(), env.secure_transport.into());
@@ -151,14 +160,57 @@ pub fn authorize(
     if decision.is_allowed() {
         return Ok(());
     }
-    let why = match decision.effect {
-        cairn_policy::DecisionEffect::ExplicitDeny => "with an explicit deny",
-        _ => "because no policy allows it",
-    };
     Err(Denied {
-        message: format!(
-            "User: {} is not authorized to perform: {} on resource: {} {why}",
-            request.principal.arn, access.action, access.resource
-        ),
+        message: denied_message(&request.principal.arn, access, &decision),
     })
+}
+
+/// AWS's wording: `User: <arn> is not authorized to perform: <action> on resource: <arn>`
+/// then `with an explicit deny in a(n) <kind> policy` or `because no <kind> policy allows
+/// the <action> action`.
+fn denied_message(
+    principal: &str,
+    access: &Access<'_>,
+    decision: &cairn_policy::Decision,
+) -> String {
+    use cairn_policy::{DecisionEffect, Effect, PolicySource};
+    let kind = |s: PolicySource| match s {
+        PolicySource::Resource => "resource-based",
+        PolicySource::PermissionBoundary => "permissions boundary",
+        PolicySource::Session => "session",
+        _ => "identity-based",
+    };
+    let why = if decision.effect == DecisionEffect::ExplicitDeny {
+        let source = decision
+            .matched
+            .iter()
+            .find(|m| m.effect == Effect::Deny)
+            .map_or(PolicySource::Identity, |m| m.source);
+        let k = kind(source);
+        let article = if k.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("with an explicit deny in {article} {k} policy")
+    } else if access
+        .resource_account
+        .is_some_and(|a| Some(a) != principal_account(principal))
+        && access.resource_policy.is_some()
+    {
+        "because no resource-based policy allows the action".to_owned()
+    } else {
+        format!(
+            "because no identity-based policy allows the {} action",
+            access.action
+        )
+    };
+    format!(
+        "User: {principal} is not authorized to perform: {} on resource: {} {why}",
+        access.action, access.resource
+    )
+}
+
+fn principal_account(arn: &str) -> Option<&str> {
+    arn.split(':').nth(4)
 }

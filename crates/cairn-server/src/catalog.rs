@@ -59,7 +59,7 @@ pub struct CredentialRow {
     pub status: String,
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// The catalog handle. Cheap operations; callers on the async runtime use `spawn_blocking`
 /// for writes.
@@ -180,12 +180,27 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
+        if version < 5 {
+            // IAM (`iam/store.rs`): users, roles and customer-managed policies as versioned
+            // JSON documents; access keys live in `credentials`.
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS iam_entities (
+                     account_id TEXT NOT NULL,
+                     kind TEXT NOT NULL,
+                     name TEXT NOT NULL,
+                     doc TEXT NOT NULL,
+                     PRIMARY KEY (account_id, kind, name));
+                 PRAGMA user_version = 5;
+                 COMMIT;",
+            )?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (its own transactions), so
         // a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())

@@ -50,6 +50,38 @@ pub struct RawConfig {
     /// buckets made with `cairn bucket create` need no entry.
     #[serde(default)]
     pub buckets: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
+    /// IAM and STS settings (`[iam]`).
+    #[serde(default)]
+    pub iam: RawIam,
+}
+
+/// `[iam]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIam {
+    /// TEST-ONLY override of the smallest `DurationSeconds` that `AssumeRole` accepts
+    /// (AWS's minimum, and the default, is 900). Lets tests see a session expire without
+    /// waiting 15 minutes; never set it in production.
+    pub min_session_seconds: Option<u32>,
+}
+
+/// Validated `[iam]` settings.
+#[derive(Debug, Clone)]
+pub struct IamConfig {
+    /// Smallest `DurationSeconds` accepted by `AssumeRole` (900 unless overridden for tests).
+    pub min_session_seconds: u32,
+    /// Whether requests are authorized against IAM policies. Always `true` from a config
+    /// file; only benchmarks set it to `false` (in code) to measure authorization's cost.
+    pub authorization: bool,
+}
+
+impl Default for IamConfig {
+    fn default() -> Self {
+        Self {
+            min_session_seconds: 900,
+            authorization: true,
+        }
+    }
 }
 
 /// `[organization]`.
@@ -141,6 +173,8 @@ pub struct Config {
     pub buckets: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
     /// Alarm notification delivery settings.
     pub notifications: RawNotifications,
+    /// IAM and STS settings.
+    pub iam: IamConfig,
 }
 
 /// A validated organization.
@@ -339,7 +373,17 @@ impl RawConfig {
                 "notifications.smtp.password_env names {var}, which is not set"
             )));
         }
+        let min_session_seconds = self.iam.min_session_seconds.unwrap_or(900);
+        if !(1..=900).contains(&min_session_seconds) {
+            return Err(invalid(
+                "iam.min_session_seconds must be between 1 and 900".into(),
+            ));
+        }
         Ok(Config {
+            iam: IamConfig {
+                min_session_seconds,
+                authorization: true,
+            },
             notifications: self.notifications,
             buckets: self.buckets,
             listen,

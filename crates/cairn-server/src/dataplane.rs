@@ -13,17 +13,45 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::authn::Caller;
+use crate::authz::{Access, Environment};
 use crate::error::ApiError;
 use crate::ingest::Appended;
 use crate::state::AppState;
 
+/// Cairn's action for bulk ingest (`POST /_cairn/ingest`).
+pub const BULK_INGEST_ACTION: &str = "cairn:BulkIngest";
+/// Cairn's action allowing a management-account principal to send records whose
+/// `recipientAccountId` is another configured account.
+pub const INGEST_FOR_ANY_ACCOUNT_ACTION: &str = "cairn:IngestForAnyAccount";
+
+/// `AccessDeniedException` (REST-JSON) from a refusal.
+pub fn access_denied(d: crate::authz::Denied) -> ApiError {
+    ApiError::with_status(
+        http::StatusCode::FORBIDDEN,
+        "AccessDeniedException",
+        d.message,
+    )
+}
+
 /// The ingest policy for a caller: configured regions; records for the caller's own account,
-/// or for any configured account when the caller is the management account's root.
-pub fn policy_for(state: &AppState, caller: &Caller) -> Result<IngestPolicy, ApiError> {
+/// or for any configured account when the caller belongs to the management account and is
+/// its root or is allowed [`INGEST_FOR_ANY_ACCOUNT_ACTION`].
+pub fn policy_for(
+    state: &AppState,
+    caller: &Caller,
+    env: &Environment,
+) -> Result<IngestPolicy, ApiError> {
     let account = AccountId::parse(&caller.account).map_err(ApiError::internal)?;
     let regions: Vec<Region> = state.config.regions.iter().cloned().collect();
-    let admin = matches!(caller.principal, cairn_auth::Principal::Root { .. })
-        && caller.account == state.config.account_id.as_str();
+    let admin = caller.account == state.config.account_id.as_str()
+        && (matches!(caller.principal, cairn_auth::Principal::Root { .. })
+            || crate::authz::authorize(
+                state,
+                caller,
+                env,
+                &Access::new(INGEST_FOR_ANY_ACCOUNT_ACTION, "*"),
+            )
+            .is_ok());
     let allowed: Vec<AccountId> = if admin {
         state.config.accounts()
     } else {
@@ -38,6 +66,7 @@ pub fn policy_for(state: &AppState, caller: &Caller) -> Result<IngestPolicy, Api
 pub fn put_audit_events(
     state: &AppState,
     caller: &Caller,
+    env: &Environment,
     query: &str,
     body: &[u8],
 ) -> Result<Value, ApiError> {
@@ -90,6 +119,13 @@ pub fn put_audit_events(
         .channels
         .resolve(&ctx, &channel)
         .map_err(|_| ApiError::client("ChannelNotFound", format!("channel {channel} not found")))?;
+    crate::authz::authorize(
+        state,
+        caller,
+        env,
+        &Access::new("cloudtrail-data:PutAuditEvents", &ch.arn),
+    )
+    .map_err(access_denied)?;
     let req: Req = serde_json::from_slice(body).map_err(|e| {
         ApiError::client(
             "ValidationException",
@@ -98,7 +134,7 @@ pub fn put_audit_events(
     })?;
     let entries = req.audit_events.unwrap_or_default();
     validate_audit_request(&entries).map_err(|e| ApiError::client(e.code(), e.to_string()))?;
-    let policy = policy_for(state, caller)?;
+    let policy = policy_for(state, caller, env)?;
     let owner = AccountId::parse(&ch.account_id).map_err(ApiError::internal)?;
     let now = OffsetDateTime::now_utc();
     let mut failed = Vec::new();
@@ -125,8 +161,15 @@ pub fn put_audit_events(
 }
 
 /// `POST /_cairn/ingest`: every record of the body, validated one by one.
-pub fn bulk_ingest(state: &Arc<AppState>, caller: &Caller, body: &[u8]) -> Result<Value, ApiError> {
-    let policy = policy_for(state, caller)?;
+pub fn bulk_ingest(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    env: &Environment,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    crate::authz::authorize(state, caller, env, &Access::new(BULK_INGEST_ACTION, "*"))
+        .map_err(access_denied)?;
+    let policy = policy_for(state, caller, env)?;
     let mut good = Vec::new();
     let mut rejected = Vec::new();
     let mut index = 0usize;

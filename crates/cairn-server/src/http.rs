@@ -15,8 +15,10 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::audit::{CallRecord, event_for};
+use crate::authz::{Access, Environment};
 use crate::cloudtrail::{CallContext, Operation, TARGET_PREFIX};
 use crate::error::ApiError;
+use crate::iam::api::Service as QueryService;
 use crate::state::AppState;
 
 /// Largest request body accepted (bulk ingest takes whole CloudTrail log files, ≤ 50 MB).
@@ -102,8 +104,25 @@ async fn dispatch(
     let now = OffsetDateTime::now_utc();
     let auth = match crate::authn::authenticate(&state, &parts, &body, now) {
         Ok(a) => a,
-        Err(e) => return json_error(&e, &request_id),
+        Err(e) => {
+            // Query-protocol clients (IAM, STS) read XML errors.
+            return match scope_service(&parts)
+                .as_deref()
+                .and_then(QueryService::from_scope)
+            {
+                Some(svc) => query_error(svc, &e, &request_id),
+                None => json_error(&e, &request_id),
+            };
+        }
     };
+    let env = Environment {
+        source_ip: peer.ip(),
+        secure_transport: false,
+        now,
+    };
+    if let Some(svc) = QueryService::from_scope(&auth.service) {
+        return query_service(&state, &parts, &body, auth, peer, &request_id, svc, env).await;
+    }
     match auth.service.as_str() {
         "cloudtrail" => {
             cloudtrail(
@@ -118,7 +137,7 @@ async fn dispatch(
             )
             .await
         }
-        "cloudtrail-data" => data_plane(state, parts, body, auth, request_id).await,
+        "cloudtrail-data" => data_plane(state, parts, body, auth, peer, request_id, env).await,
         "logs" | "monitoring" => {
             let logs = auth.service == "logs";
             monitor_service(&state, &parts, &body, auth, peer, &request_id, logs).await
@@ -156,7 +175,9 @@ async fn data_plane(
     parts: http::request::Parts,
     body: Bytes,
     auth: crate::authn::Caller,
+    peer: SocketAddr,
     request_id: String,
+    env: Environment,
 ) -> Response {
     if parts.method != Method::POST {
         return rest_json_error(
@@ -170,10 +191,11 @@ async fn data_plane(
     }
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or("").to_owned();
-    let st = state.clone();
+    let (st, caller) = (state.clone(), auth.clone());
+    let op_path = path.clone();
     let result = tokio::task::spawn_blocking(move || match path.as_str() {
-        "/PutAuditEvents" => crate::dataplane::put_audit_events(&st, &auth, &query, &body),
-        "/_cairn/ingest" => crate::dataplane::bulk_ingest(&st, &auth, &body),
+        "/PutAuditEvents" => crate::dataplane::put_audit_events(&st, &caller, &env, &query, &body),
+        "/_cairn/ingest" => crate::dataplane::bulk_ingest(&st, &caller, &env, &body),
         other => Err(ApiError::client(
             "UnsupportedOperationException",
             format!(
@@ -183,6 +205,36 @@ async fn data_plane(
     })
     .await
     .unwrap_or_else(|e| Err(ApiError::internal(e)));
+    // Refused ingest calls are recorded like any denied call (accepted ones are the events
+    // themselves).
+    if let Err(e) = &result
+        && e.code == "AccessDeniedException"
+    {
+        let event_name = match op_path.as_str() {
+            "/PutAuditEvents" => "PutAuditEvents",
+            _ => "BulkIngest",
+        };
+        let call = Audited {
+            event_source: "cloudtrail-data.amazonaws.com",
+            event_name,
+            read_only: false,
+            request: &Value::Null,
+            content_type: "application/json",
+        };
+        if let Err(e) = record_call(
+            &state,
+            &parts.headers,
+            &auth,
+            peer,
+            &request_id,
+            &call,
+            Err((e.code, e.message.as_str())),
+        )
+        .await
+        {
+            return rest_json_error(&e, &request_id);
+        }
+    }
     match result {
         Ok(v) => {
             let mut r = (StatusCode::OK, v.to_string()).into_response();
@@ -237,6 +289,18 @@ async fn cloudtrail(
         now,
     };
     let request = parsed.clone().unwrap_or(Value::Null);
+    let env = Environment {
+        source_ip: peer.ip(),
+        secure_transport: false,
+        now,
+    };
+    let parsed = parsed.and_then(|v| {
+        let action = format!("cloudtrail:{}", op.name());
+        let resource = op.resource_arn(&v, &auth.account, &auth.region);
+        crate::authz::authorize(state, &auth, &env, &Access::new(&action, &resource))
+            .map_err(json_access_denied)?;
+        Ok(v)
+    });
     let result = match parsed {
         Err(e) => Err(e),
         Ok(v) if op == Operation::LookupEvents => match state.history.get() {
@@ -301,16 +365,21 @@ struct Audited<'a> {
     content_type: &'static str,
 }
 
-/// Records the call in the journal (durably), then answers it.
-async fn audit_and_respond(
+/// `AccessDeniedException` for the JSON protocols.
+fn json_access_denied(d: crate::authz::Denied) -> ApiError {
+    ApiError::client("AccessDeniedException", d.message)
+}
+
+/// Records one call in the journal and waits until it is durable.
+async fn record_call(
     state: &Arc<AppState>,
     headers: &HeaderMap,
     auth: &crate::authn::Caller,
     peer: SocketAddr,
     request_id: &str,
-    a: Audited<'_>,
-    result: Result<Value, ApiError>,
-) -> Response {
+    a: &Audited<'_>,
+    outcome: Result<&Value, (&str, &str)>,
+) -> Result<(), ApiError> {
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
@@ -323,10 +392,7 @@ async fn audit_and_respond(
         source_ip: peer.ip().to_string(),
         user_agent,
         request: a.request,
-        outcome: match &result {
-            Ok(v) => Ok(v),
-            Err(e) => Err((e.code, e.message.as_str())),
-        },
+        outcome,
         read_only: a.read_only,
         request_id,
         time: OffsetDateTime::now_utc(),
@@ -336,7 +402,24 @@ async fn audit_and_respond(
         &crate::pipeline::envelope::keys_for_event(&event),
         &event.to_json_bytes(),
     );
-    if let Err(e) = state.record(event.event_id.clone(), payload).await {
+    state.record(event.event_id.clone(), payload).await
+}
+
+/// Records the call in the journal (durably), then answers it.
+async fn audit_and_respond(
+    state: &Arc<AppState>,
+    headers: &HeaderMap,
+    auth: &crate::authn::Caller,
+    peer: SocketAddr,
+    request_id: &str,
+    a: Audited<'_>,
+    result: Result<Value, ApiError>,
+) -> Response {
+    let outcome = match &result {
+        Ok(v) => Ok(v),
+        Err(e) => Err((e.code, e.message.as_str())),
+    };
+    if let Err(e) = record_call(state, headers, auth, peer, request_id, &a, outcome).await {
         // The change (if any) is applied but its audit record is not durable: fail the call
         // loudly rather than return success for an unaudited change.
         return json_error(&e, request_id);
@@ -407,7 +490,21 @@ async fn monitor_service(
             }
         }
     };
-    let parsed = parse_json_body(body);
+    let env = Environment {
+        source_ip: peer.ip(),
+        secure_transport: false,
+        now: OffsetDateTime::now_utc(),
+    };
+    let action = match (cis, logs) {
+        (true, _) => format!("cairn:{op}"),
+        (false, true) => format!("logs:{op}"),
+        (false, false) => format!("cloudwatch:{op}"),
+    };
+    let parsed = parse_json_body(body).and_then(|v| {
+        crate::authz::authorize(state, &auth, &env, &Access::new(&action, "*"))
+            .map_err(json_access_denied)?;
+        Ok(v)
+    });
     let request = parsed.clone().unwrap_or(Value::Null);
     let read_only = ["Describe", "Get", "List", "Filter", "Test"]
         .iter()
@@ -457,4 +554,111 @@ async fn monitor_service(
         r.headers_mut().insert("x-amzn-query-error", q);
     }
     r
+}
+
+/// The credential scope's service of a request that failed authentication, to answer in
+/// the protocol the client speaks.
+fn scope_service(parts: &http::request::Parts) -> Option<String> {
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+        .collect();
+    let req = cairn_auth::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        payload: cairn_auth::Payload::Body(&[]),
+    };
+    cairn_auth::parse(&req).ok().map(|p| p.scope.service)
+}
+
+fn query_error(svc: QueryService, e: &ApiError, request_id: &str) -> Response {
+    let body = crate::iam::wire::error_xml(
+        svc.namespace(),
+        e.code,
+        &e.message,
+        !e.status.is_server_error(),
+        request_id,
+    );
+    xml_response(e.status, body, request_id)
+}
+
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// IAM and STS (AWS query protocol): parse, authorize and run in `iam::api`, record the call
+/// (`iam.amazonaws.com` / `sts.amazonaws.com`, secrets left out), answer in XML.
+#[allow(clippy::too_many_arguments)]
+async fn query_service(
+    state: &Arc<AppState>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    auth: crate::authn::Caller,
+    peer: SocketAddr,
+    request_id: &str,
+    svc: QueryService,
+    env: Environment,
+) -> Response {
+    let parsed = crate::iam::api::parse_request(svc, parts.uri.query().unwrap_or(""), body);
+    let req = match parsed {
+        Ok(r) => r,
+        Err(e) => return query_error(svc, &e, request_id),
+    };
+    let (st, caller, req2) = (state.clone(), auth.clone(), req.clone());
+    let result =
+        tokio::task::spawn_blocking(move || crate::iam::api::call(&st, &caller, &env, svc, &req2))
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(e)));
+    let request = crate::iam::api::audit_parameters(&req);
+    let read_only = crate::iam::api::is_read_only(&req.action);
+    let audit_response = match &result {
+        Ok(node) => node.audit_json(),
+        Err(_) => Value::Null,
+    };
+    let outcome = match &result {
+        Ok(_) => Ok(&audit_response),
+        Err(e) => Err((e.code, e.message.as_str())),
+    };
+    let mut audited_caller = auth.clone();
+    // IAM is a global service: its events are recorded in us-east-1, as AWS does.
+    if svc == QueryService::Iam {
+        audited_caller.region = "us-east-1".into();
+    }
+    let a = Audited {
+        event_source: svc.event_source(),
+        event_name: &req.action,
+        read_only,
+        request: &request,
+        content_type: "text/xml",
+    };
+    if let Err(e) = record_call(
+        state,
+        &parts.headers,
+        &audited_caller,
+        peer,
+        request_id,
+        &a,
+        outcome,
+    )
+    .await
+    {
+        return query_error(svc, &e, request_id);
+    }
+    match result {
+        Ok(node) => xml_response(
+            StatusCode::OK,
+            crate::iam::wire::success_xml(svc.namespace(), &req.action, &node, request_id),
+            request_id,
+        ),
+        Err(e) => query_error(svc, &e, request_id),
+    }
 }

@@ -157,6 +157,14 @@ impl Credentials {
         Ok(c)
     }
 
+    /// Drops a cached credential after its row changed (status update, deletion).
+    pub fn forget(&self, access_key_id: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(access_key_id);
+    }
+
     /// The root credential (access key, secret) of `account`, if any.
     pub fn root_of(&self, account: &str) -> Result<Option<(String, String)>, IdentityError> {
         let rows = self.catalog.root_credentials(account)?;
@@ -256,6 +264,19 @@ pub fn export_block(access_key_id: &str, secret: &str, endpoint: Option<&str>) -
 }
 
 impl CredentialStore for Credentials {
+    /// `ASIA...` keys are role sessions: the credential is the sealed session token itself
+    /// (`iam/session.rs`); every other key is looked up in the catalog.
+    fn lookup_session(
+        &self,
+        access_key_id: &str,
+        session_token: Option<&str>,
+    ) -> Option<Credential> {
+        if access_key_id.starts_with("ASIA") {
+            return crate::iam::session::open(&self.master, access_key_id, session_token?);
+        }
+        self.lookup(access_key_id)
+    }
+
     fn lookup(&self, access_key_id: &str) -> Option<Credential> {
         if let Some(c) = self
             .cache

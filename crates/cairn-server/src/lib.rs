@@ -15,6 +15,7 @@ pub mod dataplane;
 pub mod error;
 pub mod history;
 pub mod http;
+pub mod iam;
 pub mod identity;
 pub mod ingest;
 pub mod journal;

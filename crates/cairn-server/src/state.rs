@@ -23,6 +23,8 @@ pub struct AppState {
     pub control: Arc<ControlPlane>,
     /// Credentials for SigV4.
     pub credentials: Arc<Credentials>,
+    /// IAM users, roles and policies.
+    pub iam: Arc<crate::iam::Iam>,
     /// The event journal.
     pub journal: Arc<Journal>,
     /// Validated, deduplicated appends to the journal.
@@ -200,6 +202,7 @@ impl AppState {
             .collect();
         let ((access_key_id, secret), generated) =
             credentials.bootstrap(&dir, config.account_id.as_str(), &others, root_env)?;
+        let iam = Arc::new(crate::iam::Iam::load(catalog.clone())?);
         let journal = Arc::new(crate::journal::open(&dir, &config)?);
         let ingest = Arc::new(crate::ingest::Ingest::open(journal.clone())?);
         let config = Arc::new(config);
@@ -225,6 +228,7 @@ impl AppState {
                 catalog,
                 control,
                 credentials,
+                iam,
                 journal,
                 ingest,
                 verifier: cairn_auth::Verifier::with_cache(cairn_auth::SigningKeyCache::new(1024)),

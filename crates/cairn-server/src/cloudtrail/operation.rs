@@ -64,9 +64,73 @@ impl Operation {
     }
 }
 
+impl Operation {
+    /// The resource IAM policies decide this call on: the ARN of the trail (or channel,
+    /// event data store, resource-policy target) the request names, else `*`. A trail named
+    /// by name gets the ARN of that name in the caller's account and region.
+    pub fn resource_arn(self, body: &serde_json::Value, account: &str, region: &str) -> String {
+        use Operation as O;
+        let (field, trail) = match self {
+            O::CreateTrail
+            | O::UpdateTrail
+            | O::DeleteTrail
+            | O::GetTrail
+            | O::GetTrailStatus
+            | O::StartLogging
+            | O::StopLogging => ("Name", true),
+            O::GetEventSelectors
+            | O::PutEventSelectors
+            | O::GetInsightSelectors
+            | O::PutInsightSelectors => ("TrailName", true),
+            O::AddTags | O::RemoveTags => ("ResourceId", false),
+            O::GetChannel | O::DeleteChannel | O::UpdateChannel => ("Channel", false),
+            O::GetResourcePolicy | O::PutResourcePolicy | O::DeleteResourcePolicy => {
+                ("ResourceArn", false)
+            }
+            O::GetEventDataStore
+            | O::UpdateEventDataStore
+            | O::DeleteEventDataStore
+            | O::RestoreEventDataStore
+            | O::StartEventDataStoreIngestion
+            | O::StopEventDataStoreIngestion => ("EventDataStore", false),
+            _ => return "*".to_owned(),
+        };
+        match body.get(field).and_then(serde_json::Value::as_str) {
+            Some(v) if v.starts_with("arn:") => v.to_owned(),
+            Some(v) if trail && !v.is_empty() => {
+                format!("arn:aws:cloudtrail:{region}:{account}:trail/{v}")
+            }
+            _ => "*".to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_arns() {
+        let body = serde_json::json!({"Name": "main"});
+        assert_eq!(
+            Operation::StopLogging.resource_arn(&body, "111111111111", "us-east-1"),
+            "arn:aws:cloudtrail:us-east-1:111111111111:trail/main"
+        );
+        let arn = "arn:aws:cloudtrail:eu-west-1:222222222222:trail/org";
+        let body = serde_json::json!({"TrailName": arn});
+        assert_eq!(
+            Operation::PutEventSelectors.resource_arn(&body, "111111111111", "us-east-1"),
+            arn
+        );
+        assert_eq!(
+            Operation::DescribeTrails.resource_arn(&body, "111111111111", "us-east-1"),
+            "*"
+        );
+        assert_eq!(
+            Operation::GetChannel.resource_arn(&serde_json::json!({"Channel": "c"}), "1", "r"),
+            "*"
+        );
+    }
 
     #[test]
     fn sixty_operations_round_trip_by_name() {
