@@ -407,3 +407,104 @@ def test_ingest_needs_permission_and_own_account(cairn):
     cairn.client("iam").put_user_policy(UserName="plain", PolicyName="any", PolicyDocument=allow("cairn:IngestForAnyAccount"))
     status, out = ingest(plain, [record(MEMBER)])
     assert status == 200 and out["accepted"] == 1, out
+
+
+def run_cairn(*args, env_extra=None):
+    import os
+    import subprocess
+    from conftest import CAIRN
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([CAIRN, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_policy_simulate_offline_and_from_the_server(cairn, tmp_path):
+    pol = tmp_path / "mfa-stop.json"
+    pol.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "StopWithMfa", "Effect": "Allow", "Action": "cloudtrail:StopLogging", "Resource": "*",
+         "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
+        {"Sid": "Read", "Effect": "Allow", "Action": "cloudtrail:Describe*", "Resource": "*"}]}))
+    trail = f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/main"
+    base = ["policy", "simulate", "--principal", f"arn:aws:iam::{MGMT}:user/ops",
+            "--action", "cloudtrail:StopLogging", "--resource", trail, "--policy-file", str(pol)]
+    out = run_cairn(*base, "--context", "aws:MultiFactorAuthPresent=false")
+    assert out.returncode == 0, out.stderr
+    assert "decision: IMPLICIT DENY" in out.stdout
+    assert "StopWithMfa" in out.stdout and "aws:MultiFactorAuthPresent" in out.stdout
+    out = run_cairn(*base, "--context", "aws:MultiFactorAuthPresent=true", "--json")
+    assert json.loads(out.stdout)["decision"] == "Allow"
+    out = run_cairn("policy", "simulate", "--principal", "arn:aws:s3:::x", "--action", "s3:GetObject")
+    assert out.returncode == 1 and out.stderr.startswith("error:") and len(out.stderr.strip().splitlines()) == 1
+
+    make_user(cairn, "ops", [READ_ONLY_CT])
+    cairn.client("iam").put_user_policy(UserName="ops", PolicyName="no-stop", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Sid": "NoStop", "Effect": "Deny", "Action": "cloudtrail:StopLogging", "Resource": "*"}]}))
+    from conftest import ROOT_KEY, ROOT_SECRET
+    env = {"AWS_ACCESS_KEY_ID": ROOT_KEY, "AWS_SECRET_ACCESS_KEY": ROOT_SECRET}
+    remote = ["policy", "simulate", "--server", "--endpoint-url", cairn.endpoint,
+              "--principal", f"arn:aws:iam::{MGMT}:user/ops", "--resource", trail]
+    out = run_cairn(*remote, "--action", "cloudtrail:DescribeTrails", env_extra=env)
+    assert out.returncode == 0, out.stderr
+    assert "decision: ALLOW" in out.stdout and "AWSCloudTrail_ReadOnlyAccess" in out.stdout
+    out = run_cairn(*remote, "--action", "cloudtrail:StopLogging", env_extra=env)
+    assert "decision: EXPLICIT DENY" in out.stdout and "NoStop" in out.stdout
+
+
+ORG_CONFIG = f"""
+version = 1
+account_id = "{MGMT}"
+home_region = "us-east-1"
+regions = ["us-east-1", "eu-west-1"]
+
+[organization]
+id = "o-cairntest01"
+member_accounts = ["{MEMBER}", "333333333333"]
+"""
+
+
+def test_init_org_layout(tmp_path):
+    server = Cairn(tmp_path / "data", config=ORG_CONFIG).start()
+    try:
+        out = server.cli("iam", "init-org", "--endpoint-url", server.endpoint)
+        assert f"created role arn:aws:iam::{MGMT}:role/OrganizationAdmin" in out.stdout
+        assert f"created bucket cairn-trail-logs-{MEMBER}" in out.stdout
+        assert "created role arn:aws:iam::333333333333:role/SecurityAuditor" in out.stdout
+        again = server.cli("iam", "init-org", "--endpoint-url", server.endpoint)
+        assert "already exists" in again.stdout
+        # an organization trail into the log-archive bucket
+        ct = server.client()
+        ct.create_trail(Name="org", S3BucketName=f"cairn-trail-logs-{MEMBER}", IsOrganizationTrail=True,
+                        IsMultiRegionTrail=True)
+        # the auditor role is assumable from the management account and reads but cannot change
+        iam = server.client("iam")
+        auditor_arn = "arn:aws:iam::333333333333:role/SecurityAuditor"
+        iam.create_user(UserName="auditor")
+        iam.put_user_policy(UserName="auditor", PolicyName="assume",
+                            PolicyDocument=allow("sts:AssumeRole", auditor_arn))
+        key = iam.create_access_key(UserName="auditor")["AccessKey"]
+        sts = server.client("sts", creds=(key["AccessKeyId"], key["SecretAccessKey"]))
+        sc = session_creds(sts.assume_role(RoleArn=auditor_arn, RoleSessionName="audit"))
+        sct = session_client(server, "cloudtrail", sc)
+        sct.describe_trails()
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sct.stop_logging(Name=f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/org")
+        assert error_code(e.value) == "AccessDeniedException"
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            sct.delete_trail(Name=f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/org")
+        assert error_code(e.value) == "AccessDeniedException"
+        # a workload (log-archive member) principal cannot assume the auditor role
+        member_iam = server.client("iam", creds=server.member_credentials())
+        member_iam.create_user(UserName="w")
+        member_iam.attach_user_policy(UserName="w", PolicyArn=ADMIN)
+        k = member_iam.create_access_key(UserName="w")["AccessKey"]
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            server.client("sts", creds=(k["AccessKeyId"], k["SecretAccessKey"])).assume_role(
+                RoleArn=auditor_arn, RoleSessionName="wk")
+        assert error_code(e.value) == "AccessDenied"
+    finally:
+        server.stop()
+
+
+def test_init_org_needs_two_members(cairn):
+    out = cairn.cli("iam", "init-org", "--endpoint-url", cairn.endpoint, check=False)
+    assert out.returncode == 1 and "security" in out.stderr

@@ -6,6 +6,10 @@
 //! call pays SigV4 signing (client) and verification (server), dispatch, and an fsync'd
 //! audit record in the journal (group-committed across concurrent requests).
 //!
+//! Authorization: the same calls signed by an IAM user (`AWSCloudTrail_ReadOnlyAccess`), on
+//! a server with authorization on and on a second server in the same process with it off
+//! (`Config::iam.authorization = false`, settable only in code, for this comparison).
+//!
 //! Run: `cargo bench -p cairn-server --bench control_plane` (env `CAIRN_BENCH_SECS`,
 //! `CAIRN_BENCH_CONNS` to change the defaults of 5 s and 16 connections).
 
@@ -98,6 +102,88 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
+struct Target {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    root: Credential,
+    user: Credential,
+    _dir: tempfile::TempDir,
+}
+
+/// A server with one multi-region trail and an IAM user allowed to read it.
+async fn start(authorization: bool) -> Target {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_data_dir(dir.path());
+    config.iam.authorization = authorization;
+    let (state, _) = AppState::open(config, Some((KEY.into(), SECRET.into())), None).unwrap();
+    let account = state.config.account_id.to_string();
+    state
+        .catalog
+        .create_bucket(&cairn_server::model::Bucket {
+            name: "bench-logs".into(),
+            account_id: account.clone(),
+            region: "us-east-1".into(),
+            created: 0,
+        })
+        .unwrap();
+    let user = state.iam.create_user(&account, "bench", "/").unwrap();
+    state
+        .iam
+        .attach_user_policy(
+            &account,
+            "bench",
+            "arn:aws:iam::aws:policy/AWSCloudTrail_ReadOnlyAccess",
+            true,
+        )
+        .unwrap();
+    let (key, secret) = state
+        .iam
+        .create_access_key(&state.credentials, &account, "bench")
+        .unwrap();
+    let user = Credential::long_term(
+        key.access_key_id,
+        secret,
+        Principal::IamUser {
+            account_id: account.clone(),
+            user_name: "bench".into(),
+            user_id: user.user_id,
+        },
+    );
+    let root = Credential::long_term(
+        KEY,
+        SECRET,
+        Principal::Root {
+            account_id: account.clone(),
+        },
+    );
+    let state = Arc::new(state);
+    let server = cairn_server::serve::Server::bind(state.clone())
+        .await
+        .unwrap();
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run(std::future::pending()));
+    let ctx = cairn_server::cloudtrail::CallContext {
+        account,
+        region: "us-east-1".into(),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    state
+        .control
+        .call(
+            cairn_server::cloudtrail::Operation::CreateTrail,
+            &ctx,
+            &serde_json::json!({"Name": "bench-trail", "S3BucketName": "bench-logs", "IsMultiRegionTrail": true}),
+        )
+        .unwrap();
+    Target {
+        addr,
+        state,
+        root,
+        user,
+        _dir: dir,
+    }
+}
+
 fn main() {
     let secs: u64 = std::env::var("CAIRN_BENCH_SECS")
         .ok()
@@ -107,62 +193,51 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(16);
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::for_data_dir(dir.path());
-    let (state, _) = AppState::open(config, Some((KEY.into(), SECRET.into())), None).unwrap();
-    state
-        .catalog
-        .create_bucket(&cairn_server::model::Bucket {
-            name: "bench-logs".into(),
-            account_id: state.config.account_id.to_string(),
-            region: "us-east-1".into(),
-            created: 0,
-        })
-        .unwrap();
-    let account = state.config.account_id.to_string();
-    let state = Arc::new(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    let cred = Credential::long_term(
-        KEY,
-        SECRET,
-        Principal::Root {
-            account_id: account.clone(),
-        },
-    );
     rt.block_on(async move {
-        let server = cairn_server::serve::Server::bind(state.clone()).await.unwrap();
-        let addr = server.local_addr().unwrap();
-        tokio::spawn(server.run(std::future::pending()));
-        // one trail to describe
-        let ctx = cairn_server::cloudtrail::CallContext {
-            account,
-            region: "us-east-1".into(),
-            now: time::OffsetDateTime::now_utc(),
-        };
-        state
-            .control
-            .call(
-                cairn_server::cloudtrail::Operation::CreateTrail,
-                &ctx,
-                &serde_json::json!({"Name": "bench-trail", "S3BucketName": "bench-logs", "IsMultiRegionTrail": true}),
-            )
-            .unwrap();
+        let on = start(true).await;
+        let off = start(false).await;
         println!("| call | connections | requests/s | p50 ms | p99 ms | vs /healthz |");
         println!("|---|---|---|---|---|---|");
         let mut baseline = 0.0;
-        for (name, call) in [
-            ("GET /healthz (baseline)", Call::Healthz),
-            ("DescribeTrails", Call::DescribeTrails),
-            ("GetTrailStatus", Call::GetTrailStatus),
-        ] {
+        let runs: [(&str, Call, &Target, &Credential); 7] = [
+            ("GET /healthz (baseline)", Call::Healthz, &on, &on.root),
+            ("DescribeTrails, root", Call::DescribeTrails, &on, &on.root),
+            ("GetTrailStatus, root", Call::GetTrailStatus, &on, &on.root),
+            (
+                "DescribeTrails, IAM user, authorization on",
+                Call::DescribeTrails,
+                &on,
+                &on.user,
+            ),
+            (
+                "DescribeTrails, IAM user, authorization off",
+                Call::DescribeTrails,
+                &off,
+                &off.user,
+            ),
+            (
+                "GetTrailStatus, IAM user, authorization on",
+                Call::GetTrailStatus,
+                &on,
+                &on.user,
+            ),
+            (
+                "GetTrailStatus, IAM user, authorization off",
+                Call::GetTrailStatus,
+                &off,
+                &off.user,
+            ),
+        ];
+        for (name, call, target, cred) in runs {
             let until = Instant::now() + Duration::from_secs(secs);
             let start = Instant::now();
             let handles: Vec<_> = (0..conns)
-                .map(|_| tokio::spawn(worker(addr, call, until, cred.clone())))
+                .map(|_| tokio::spawn(worker(target.addr, call, until, cred.clone())))
                 .collect();
             let mut all = Vec::new();
             for h in handles {
@@ -181,10 +256,12 @@ fn main() {
                 rps / baseline
             );
         }
-        let stats = state.journal.stats();
-        println!(
-            "\naudit records appended: {} ({} bytes in the journal)",
-            stats.next_seq, stats.total_bytes
-        );
+        for (label, t) in [("on", &on), ("off", &off)] {
+            let stats = t.state.journal.stats();
+            println!(
+                "\naudit records appended (authorization {label}): {} ({} bytes in the journal)",
+                stats.next_seq, stats.total_bytes
+            );
+        }
     });
 }

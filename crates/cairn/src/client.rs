@@ -66,6 +66,45 @@ impl Client {
         })
     }
 
+    /// With explicit long-term keys (e.g. an account's root pair read from the data
+    /// directory) instead of the environment's.
+    pub(crate) fn with_keys(
+        endpoint: Option<String>,
+        region: &str,
+        key: String,
+        secret: String,
+    ) -> Result<Client> {
+        let endpoint = endpoint
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
+            .unwrap_or_else(|| "http://127.0.0.1:4590".to_owned());
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        let Some(host) = endpoint.strip_prefix("http://") else {
+            bail!(
+                "endpoint {endpoint} must be an http:// URL (put a TLS proxy in front for https)"
+            );
+        };
+        let host = host.split('/').next().unwrap_or(host).to_owned();
+        let credential = Credential::long_term(
+            key,
+            secret,
+            Principal::Root {
+                account_id: String::new(),
+            },
+        );
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(120)))
+            .build()
+            .into();
+        Ok(Client {
+            endpoint,
+            host,
+            region: region.to_owned(),
+            credential,
+            agent,
+        })
+    }
+
     /// Signs and POSTs `body` to `path` for `service`.
     pub(crate) fn post(
         &self,

@@ -14,6 +14,7 @@ mod buckets;
 mod client;
 mod events;
 mod ingest;
+mod policy;
 mod validate;
 
 /// A self-hosted audit trail service that speaks AWS CloudTrail's API, log-file layout and
@@ -83,6 +84,16 @@ enum Command {
         #[command(subcommand)]
         command: MonitorCommand,
     },
+    /// IAM policies: explain a decision.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+    /// IAM set-up helpers.
+    Iam {
+        #[command(subcommand)]
+        command: IamCommand,
+    },
     /// Show credentials for an account's root user.
     Credentials {
         #[command(flatten)]
@@ -93,6 +104,27 @@ enum Command {
         /// Endpoint to put in the export block.
         #[arg(long, value_name = "URL")]
         endpoint_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Decide one request (principal, action, resource, condition keys) with AWS's
+    /// evaluation logic and explain it: verdict, reason, matching statements, near misses.
+    /// Exit status 0 whatever the decision.
+    Simulate(Box<policy::SimulateArgs>),
+}
+
+#[derive(Debug, Subcommand)]
+enum IamCommand {
+    /// Create the recommended organization layout on a running server: an admin role in the
+    /// management account, the trail bucket in a log-archive account, and a read-only
+    /// auditor role in a security account assumable from the management account.
+    InitOrg {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: policy::InitOrgArgs,
     },
 }
 
@@ -383,6 +415,33 @@ fn run(cli: Cli) -> Result<()> {
                 monitor_call(remote, "list-topics", serde_json::json!({}))
             }
         },
+        Command::Policy {
+            command: PolicyCommand::Simulate(args),
+        } => policy::simulate(&args),
+        Command::Iam {
+            command: IamCommand::InitOrg { common, args },
+        } => {
+            let config = load_config(&common, None)?;
+            let master = cairn_server::secrets::MasterKey::load_or_create(
+                &config.data_dir,
+                std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+            )?;
+            let catalog = Arc::new(open_catalog(&config)?);
+            let creds = cairn_server::identity::Credentials::new(catalog.clone(), Arc::new(master));
+            let root_of = |account: &str| -> Result<(String, String)> {
+                creds.root_of(account)?.with_context(|| {
+                    format!("account {account} has no root credentials (start `cairn serve` once with it configured)")
+                })
+            };
+            let create_bucket = |name: &str, account: &str| -> Result<bool> {
+                if catalog.bucket(name)?.is_some() {
+                    return Ok(false);
+                }
+                bucket_create(&common, name, Some(account.to_owned()), None)?;
+                Ok(true)
+            };
+            policy::init_org(&config, &root_of, &create_bucket, &args)
+        }
         Command::Credentials {
             common,
             account,
