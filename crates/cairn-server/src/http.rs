@@ -138,6 +138,7 @@ async fn dispatch(
             .await
         }
         "cloudtrail-data" => data_plane(state, parts, body, auth, peer, request_id, env).await,
+        "kms" => kms_service(&state, &parts, &body, auth, peer, &request_id, now).await,
         "logs" | "monitoring" => {
             let logs = auth.service == "logs";
             monitor_service(&state, &parts, &body, auth, peer, &request_id, logs).await
@@ -661,4 +662,64 @@ async fn query_service(
         ),
         Err(e) => query_error(svc, &e, request_id),
     }
+}
+
+/// KMS (`kms`, JSON 1.1 `TrentService.*`), served by `crate::kms`; audited without plaintext
+/// or ciphertext (see `crate::kms::audit_request`).
+async fn kms_service(
+    state: &Arc<AppState>,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    auth: crate::authn::Caller,
+    peer: SocketAddr,
+    request_id: &str,
+    now: OffsetDateTime,
+) -> Response {
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let op = match target.strip_prefix(crate::kms::TARGET_PREFIX) {
+        Some(op) if parts.method == Method::POST && !op.is_empty() => op.to_owned(),
+        _ => {
+            return json_error(
+                &ApiError::client(
+                    "UnknownOperationException",
+                    format!(
+                        "unknown operation `{target}`: KMS operations are POST / with X-Amz-Target: {}<Operation>",
+                        crate::kms::TARGET_PREFIX
+                    ),
+                ),
+                request_id,
+            );
+        }
+    };
+    let parsed = parse_json_body(body);
+    let request = crate::kms::audit_request(parsed.as_ref().unwrap_or(&Value::Null));
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok(v) => {
+            let (st, a, op2) = (state.clone(), auth.clone(), op.clone());
+            tokio::task::spawn_blocking(move || crate::kms::call(&st, &a, peer.ip(), &op2, &v, now))
+                .await
+                .unwrap_or_else(|e| Err(ApiError::internal(e)))
+        }
+    };
+    audit_and_respond(
+        state,
+        &parts.headers,
+        &auth,
+        peer,
+        request_id,
+        Audited {
+            event_source: "kms.amazonaws.com",
+            event_name: &op,
+            read_only: crate::kms::is_read_only(&op),
+            request: &request,
+            content_type: "application/x-amz-json-1.1",
+        },
+        result,
+    )
+    .await
 }

@@ -20,6 +20,7 @@ pub mod identity;
 pub mod ingest;
 pub mod journal;
 pub mod keys;
+pub mod kms;
 pub mod model;
 pub mod monitoring;
 pub mod pipeline;

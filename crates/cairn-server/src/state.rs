@@ -46,6 +46,8 @@ pub struct AppState {
     pub master: Arc<MasterKey>,
     /// The digest writer, once started.
     digests: std::sync::Mutex<Option<crate::pipeline::digest::DigestWriter>>,
+    /// The built-in KMS (`<data_dir>/kms.db`, key material sealed under `master`).
+    pub kms: Arc<cairn_kms::Kms>,
 }
 
 /// Resolves bucket names to configured buckets or the local buckets of the data directory
@@ -126,6 +128,9 @@ pub enum StartError {
     /// Journal failure.
     #[error("journal: {0}")]
     Journal(#[from] cairn_journal::JournalError),
+    /// The KMS database cannot be opened.
+    #[error("kms: {0}")]
+    Kms(#[from] cairn_kms::KmsError),
 }
 
 /// Bootstrap outcome worth telling the operator.
@@ -222,6 +227,12 @@ impl AppState {
             .map_err(|e| StartError::Monitor(e.to_string()))?,
         );
         let _ = control.monitor.set(monitor.clone());
+        let kms = Arc::new(cairn_kms::Kms::open(
+            &dir,
+            master.clone(),
+            config.home_region.as_str(),
+        )?);
+        let _ = control.kms.set(kms.clone());
         Ok((
             Self {
                 config,
@@ -240,6 +251,7 @@ impl AppState {
                 buckets,
                 master,
                 digests: std::sync::Mutex::new(None),
+                kms,
             },
             Bootstrap {
                 access_key_id,
@@ -276,6 +288,23 @@ impl AppState {
             self.monitor
                 .clone()
                 .spawn_background(std::time::Duration::from_secs(1));
+            // KMS deletions and rotations fall due with time, not only with calls.
+            let (kms, stop) = (self.kms.clone(), self.monitor_stop.clone());
+            runtime.spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    every.tick().await;
+                    let k = kms.clone();
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    match tokio::task::spawn_blocking(move || k.tick(now)).await {
+                        Ok(Err(e)) => tracing::error!(error = %e, "kms tick failed"),
+                        Ok(Ok(r)) if !r.deleted.is_empty() || !r.rotated.is_empty() => {
+                            tracing::info!(deleted = ?r.deleted, rotated = ?r.rotated, "kms keys deleted or rotated");
+                        }
+                        _ => {}
+                    }
+                }
+            });
         }
         if self.history.get().is_none() {
             let h = crate::history::History::start(&self.config.data_dir, self.journal.clone())

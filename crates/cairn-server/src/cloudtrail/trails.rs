@@ -76,6 +76,8 @@ pub struct ControlPlane {
     pub channels: super::channels::Channels,
     /// Log groups live here (CloudWatchLogsLogGroupArn must name one).
     pub monitor: std::sync::OnceLock<std::sync::Arc<cairn_monitor::Monitor>>,
+    /// KMS keys live here (KmsKeyId must name one).
+    pub kms: std::sync::OnceLock<std::sync::Arc<cairn_kms::Kms>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -211,6 +213,7 @@ impl ControlPlane {
             generation: std::sync::atomic::AtomicU64::new(0),
             channels,
             monitor: std::sync::OnceLock::new(),
+            kms: std::sync::OnceLock::new(),
         })
     }
 
@@ -442,6 +445,70 @@ impl ControlPlane {
         }
     }
 
+    /// Resolves a trail's `KmsKeyId` (key id, key ARN, alias name or alias ARN) to the key
+    /// ARN, as CloudTrail does: the key must exist in the trail's account and home region
+    /// (`KmsKeyNotFoundException`), be enabled (`KmsException`; CloudTrail's
+    /// `KmsKeyDisabledException` is documented as no longer used), and its key policy must
+    /// let `cloudtrail.amazonaws.com` call `kms:GenerateDataKey*` for this trail
+    /// (`InsufficientEncryptionPolicyException`).
+    fn trail_key_arn(&self, t: &Trail, key_id: &str) -> Result<String, ApiError> {
+        let Some(kms) = self.kms.get() else {
+            return Err(ApiError::client(
+                "KmsKeyNotFoundException",
+                format!("KMS key {key_id} does not exist (this server has no KMS)"),
+            ));
+        };
+        let (meta, policy) = kms
+            .key_and_policy(&t.account_id, &t.home_region, key_id, false)
+            .map_err(|e| match e {
+                cairn_kms::KmsError::NotFound(_) => ApiError::client(
+                    "KmsKeyNotFoundException",
+                    format!(
+                        "KMS key {key_id} does not exist in account {} region {}",
+                        t.account_id, t.home_region
+                    ),
+                ),
+                other => ApiError::internal(other),
+            })?;
+        if meta.state != cairn_kms::KeyState::Enabled {
+            return Err(ApiError::client(
+                "KmsException",
+                format!("KMS key {} is {}", meta.arn, meta.state),
+            ));
+        }
+        let trail_arn = t.arn();
+        let request = cairn_policy::Request::new(
+            cairn_policy::PrincipalInfo::service("cloudtrail.amazonaws.com"),
+            "kms:GenerateDataKey",
+            &meta.arn,
+        )
+        .with_resource_account(&meta.account)
+        .with_context("aws:SourceArn", trail_arn.as_str())
+        .with_context("aws:SourceAccount", t.account_id.as_str())
+        .with_context(
+            "kms:EncryptionContext:aws:cloudtrail:arn",
+            trail_arn.as_str(),
+        )
+        .with_context(
+            "kms:EncryptionContextKeys",
+            vec!["aws:cloudtrail:arn".to_owned()],
+        );
+        let set = cairn_policy::PolicySet {
+            resource: Some(("key-policy".to_owned(), (*policy).clone())),
+            ..cairn_policy::PolicySet::default()
+        };
+        if !cairn_policy::evaluate(&request, &set).is_allowed() {
+            return Err(ApiError::client(
+                "InsufficientEncryptionPolicyException",
+                format!(
+                    "Insufficient permissions to access S3 bucket or KMS key {}: its key policy does not allow cloudtrail.amazonaws.com to call kms:GenerateDataKey* for {trail_arn}",
+                    meta.arn
+                ),
+            ));
+        }
+        Ok(meta.arn)
+    }
+
     /// Applies create/update settings to `t`; validates references.
     fn apply_settings(
         &self,
@@ -560,13 +627,7 @@ impl ControlPlane {
                     format!("KMS key ID {k} is not a key ID, key ARN, alias name or alias ARN"),
                 ));
             } else {
-                return Err(ApiError::client(
-                    "KmsKeyNotFoundException",
-                    format!(
-                        "KMS key {k} does not exist in {} (this Cairn server has no KMS keys configured)",
-                        ctx.region
-                    ),
-                ));
+                t.kms_key_id = Some(self.trail_key_arn(t, k)?);
             }
         }
         if let Some(o) = s.is_organization_trail {

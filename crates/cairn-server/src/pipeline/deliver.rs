@@ -112,6 +112,26 @@ struct UploadJob {
     records: Vec<u8>,
     spans: Vec<Span>,
     bucket: Option<Arc<dyn Bucket>>,
+    /// SSE-KMS with the trail's key when it has one.
+    sse: cairn_store::Sse,
+}
+
+/// The encryption of a trail's log and digest files: SSE-KMS under the trail's `KmsKeyId`
+/// (a key ARN), else the bucket's default.
+pub fn trail_sse(kms_key_id: Option<&str>) -> cairn_store::Sse {
+    match kms_key_id {
+        Some(k) => cairn_store::Sse::Kms {
+            key_id: k.to_owned(),
+        },
+        None => cairn_store::Sse::None,
+    }
+}
+
+/// [`trail_sse`] of the trail `trail_arn` as the control plane has it now.
+pub fn trail_sse_by_arn(control: &ControlPlane, trail_arn: &str) -> cairn_store::Sse {
+    let trails = control.all_trails();
+    let t = trails.iter().find(|t| t.arn() == trail_arn);
+    trail_sse(t.and_then(|t| t.kms_key_id.as_deref()))
 }
 
 struct Completion {
@@ -198,6 +218,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
         records,
         spans,
         bucket,
+        sse,
     } = job;
     let encoded = tokio::task::spawn_blocking(move || {
         let mut enc = LogFileEncoder::default();
@@ -228,6 +249,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
             Some(b) => {
                 let opts = PutOptions {
                     content_type: Some("application/json".into()),
+                    sse: sse.clone(),
                     ..PutOptions::default()
                 };
                 cairn_store::put_idempotent(b.as_ref(), &row.object_key, body.clone(), opts)
@@ -370,6 +392,7 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
         sealer.in_flight.insert(row.id, row.first_seq);
         let job = UploadJob {
             bucket: sealer.buckets.bucket(&row.bucket),
+            sse: trail_sse_by_arn(&control, &row.trail_arn),
             row,
             records,
             spans,
@@ -561,6 +584,7 @@ impl Sealer {
         self.in_flight.insert(row.id, first);
         let job = UploadJob {
             bucket: self.buckets.bucket(&row.bucket),
+            sse: trail_sse(t.kms_key_id.as_deref()),
             row,
             records: batch.records,
             spans: batch.spans,

@@ -604,6 +604,7 @@ impl Writer {
             ]
             .into_iter()
             .collect(),
+            sse: crate::pipeline::deliver::trail_sse_by_arn(&self.deps.control, &p.0),
             ..PutOptions::default()
         };
         let body = Bytes::from(gzip.clone());
