@@ -102,6 +102,9 @@ async fn dispatch(
     let now = OffsetDateTime::now_utc();
     let auth = match crate::authn::authenticate(&state, &parts, &body, now) {
         Ok(a) => a,
+        Err(e) if crate::s3::signed_for_s3(&parts) => {
+            return crate::s3::auth_error(&e, &parts.method, &request_id);
+        }
         Err(e) => return json_error(&e, &request_id),
     };
     match auth.service.as_str() {
@@ -119,6 +122,7 @@ async fn dispatch(
             .await
         }
         "cloudtrail-data" => data_plane(state, parts, body, auth, request_id).await,
+        "s3" => crate::s3::handle(&state, parts, body, auth, peer, &request_id).await,
         "logs" | "monitoring" => {
             let logs = auth.service == "logs";
             monitor_service(&state, &parts, &body, auth, peer, &request_id, logs).await
