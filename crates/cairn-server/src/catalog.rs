@@ -59,7 +59,7 @@ pub struct CredentialRow {
     pub status: String,
 }
 
-const SCHEMA_VERSION: i64 = 5;
+const SCHEMA_VERSION: i64 = 6;
 
 /// The catalog handle. Cheap operations; callers on the async runtime use `spawn_blocking`
 /// for writes.
@@ -195,6 +195,23 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
+        if version < 6 {
+            // Virtual MFA devices (mfa.rs): the TOTP secret sealed under the master key;
+            // `last_step` is the newest accepted time step, so a code is never reused.
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS mfa_devices (
+                     account_id TEXT NOT NULL,
+                     serial TEXT NOT NULL,
+                     sealed_secret BLOB NOT NULL,
+                     enabled INTEGER NOT NULL DEFAULT 0,
+                     created INTEGER NOT NULL,
+                     last_step INTEGER NOT NULL DEFAULT 0,
+                     PRIMARY KEY (account_id, serial));
+                 PRAGMA user_version = 6;
+                 COMMIT;",
+            )?;
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -204,6 +221,22 @@ impl Catalog {
         // A panic while holding the lock leaves SQLite consistent (its own transactions), so
         // a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the catalog connection (for modules owning their own tables, e.g. `mfa`).
+    pub(crate) fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, CatalogError> {
+        Ok(f(&mut self.conn())?)
+    }
+
+    /// Deletes a bucket row; returns whether it existed.
+    pub fn delete_bucket(&self, name: &str) -> Result<bool, CatalogError> {
+        let n = self
+            .conn()
+            .execute("DELETE FROM buckets WHERE name = ?1", params![name])?;
+        Ok(n > 0)
     }
 
     /// All trails.

@@ -53,6 +53,9 @@ pub struct RawConfig {
     /// IAM and STS settings (`[iam]`).
     #[serde(default)]
     pub iam: RawIam,
+    /// Lifecycle worker of local buckets (`[lifecycle]`).
+    #[serde(default)]
+    pub lifecycle: RawLifecycle,
 }
 
 /// `[iam]`.
@@ -82,6 +85,16 @@ impl Default for IamConfig {
             authorization: true,
         }
     }
+}
+
+/// `[lifecycle]`: how the lifecycle worker of local buckets runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLifecycle {
+    /// How often lifecycle rules are applied, e.g. `"1h"` (default 1 hour).
+    pub interval: Option<String>,
+    /// The length of a rule "day" (default `"24h"`; tests shrink it to seconds).
+    pub day: Option<String>,
 }
 
 /// `[organization]`.
@@ -171,6 +184,10 @@ pub struct Config {
     pub key_rotation: Duration,
     /// Buckets configured on other storage, by name.
     pub buckets: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
+    /// How often the lifecycle worker applies local buckets' rules.
+    pub lifecycle_interval: Duration,
+    /// The length of a lifecycle-rule day.
+    pub lifecycle_day: Duration,
     /// Alarm notification delivery settings.
     pub notifications: RawNotifications,
     /// IAM and STS settings.
@@ -344,6 +361,19 @@ impl RawConfig {
         if key_rotation < Duration::from_secs(1) {
             return Err(invalid("delivery.key_rotation must be at least 1s".into()));
         }
+        let lifecycle_interval = parse_duration(
+            self.lifecycle.interval.as_deref().unwrap_or("1h"),
+            "lifecycle.interval",
+        )?;
+        let lifecycle_day = parse_duration(
+            self.lifecycle.day.as_deref().unwrap_or("24h"),
+            "lifecycle.day",
+        )?;
+        if lifecycle_interval < Duration::from_secs(1) || lifecycle_day < Duration::from_secs(1) {
+            return Err(invalid(
+                "lifecycle.interval and lifecycle.day must be at least 1s".into(),
+            ));
+        }
         let journal_max_mib = self.delivery.journal_max_mib.unwrap_or(4096);
         if journal_max_mib < 16 {
             return Err(invalid(
@@ -386,6 +416,8 @@ impl RawConfig {
             },
             notifications: self.notifications,
             buckets: self.buckets,
+            lifecycle_interval,
+            lifecycle_day,
             listen,
             data_dir,
             account_id,

@@ -104,6 +104,9 @@ async fn dispatch(
     let now = OffsetDateTime::now_utc();
     let auth = match crate::authn::authenticate(&state, &parts, &body, now) {
         Ok(a) => a,
+        Err(e) if crate::s3::signed_for_s3(&parts) => {
+            return crate::s3::auth_error(&e, &parts.method, &request_id);
+        }
         Err(e) => {
             // Query-protocol clients (IAM, STS) read XML errors.
             return match scope_service(&parts)
@@ -139,6 +142,7 @@ async fn dispatch(
         }
         "cloudtrail-data" => data_plane(state, parts, body, auth, peer, request_id, env).await,
         "kms" => kms_service(&state, &parts, &body, auth, peer, &request_id, now).await,
+        "s3" => crate::s3::handle(&state, parts, body, auth, peer, &request_id).await,
         "logs" | "monitoring" => {
             let logs = auth.service == "logs";
             monitor_service(&state, &parts, &body, auth, peer, &request_id, logs).await

@@ -48,6 +48,8 @@ pub struct AppState {
     digests: std::sync::Mutex<Option<crate::pipeline::digest::DigestWriter>>,
     /// The built-in KMS (`<data_dir>/kms.db`, key material sealed under `master`).
     pub kms: Arc<cairn_kms::Kms>,
+    /// The lifecycle worker of local buckets, once started.
+    lifecycle: std::sync::Mutex<Option<crate::s3::lifecycle::LifecycleWorker>>,
 }
 
 /// Resolves bucket names to configured buckets or the local buckets of the data directory
@@ -58,21 +60,35 @@ pub struct Buckets {
     catalog: Arc<Catalog>,
     configured: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
     open: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn cairn_store::Bucket>>>,
+    /// Local buckets (made with `cairn bucket create` or S3 CreateBucket) live here.
+    vault: Arc<cairn_vault::Vault>,
 }
 
 impl Buckets {
-    /// Local buckets under `data_dir/buckets`.
+    /// Configured buckets, and local buckets in `vault` (under `data_dir/buckets`).
     pub fn new(
         data_dir: &Path,
         catalog: Arc<Catalog>,
         configured: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
+        vault: Arc<cairn_vault::Vault>,
     ) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
             catalog,
             configured,
             open: Default::default(),
+            vault,
         }
+    }
+
+    /// The vault of local buckets.
+    pub fn vault(&self) -> &cairn_vault::Vault {
+        &self.vault
+    }
+
+    /// The vault, shared.
+    pub fn vault_arc(&self) -> Arc<cairn_vault::Vault> {
+        self.vault.clone()
     }
 }
 
@@ -82,13 +98,24 @@ impl crate::pipeline::deliver::BucketResolver for Buckets {
         if let Some(b) = open.get(name) {
             return Some(b.clone());
         }
-        let configured = self.configured.get(name);
-        // Only configured buckets and buckets created through Cairn are served.
-        if configured.is_none() {
-            self.catalog.bucket(name).ok().flatten()?;
-        }
-        let default = cairn_store::BucketConfig::default();
-        match cairn_store::open_bucket(name, configured.unwrap_or(&default), &self.data_dir) {
+        let Some(configured) = self.configured.get(name) else {
+            // Buckets created through Cairn are vault buckets (encrypted, versioned, locked
+            // as their settings say); unknown names are not served.
+            return match crate::s3::local_bucket(&self.vault, &self.catalog, name) {
+                Ok(_) => {
+                    let b: Arc<dyn cairn_store::Bucket> =
+                        Arc::new(cairn_vault::VaultBucket::new(self.vault.clone(), name));
+                    open.insert(name.to_owned(), b.clone());
+                    Some(b)
+                }
+                Err(cairn_vault::VaultError::NoSuchBucket { .. }) => None,
+                Err(e) => {
+                    tracing::error!(bucket = name, error = %e, "cannot open bucket");
+                    None
+                }
+            };
+        };
+        match cairn_store::open_bucket(name, configured, &self.data_dir) {
             Ok(b) => {
                 open.insert(name.to_owned(), b.clone());
                 Some(b)
@@ -131,6 +158,9 @@ pub enum StartError {
     /// The KMS database cannot be opened.
     #[error("kms: {0}")]
     Kms(#[from] cairn_kms::KmsError),
+    /// The vault of local buckets cannot be opened.
+    #[error("local buckets: {0}")]
+    Vault(#[from] cairn_vault::VaultError),
 }
 
 /// Bootstrap outcome worth telling the operator.
@@ -212,7 +242,13 @@ impl AppState {
         let ingest = Arc::new(crate::ingest::Ingest::open(journal.clone())?);
         let config = Arc::new(config);
         let control = Arc::new(ControlPlane::load(config.clone(), catalog.clone())?);
-        let buckets = Arc::new(Buckets::new(&dir, catalog.clone(), config.buckets.clone()));
+        let vault = Arc::new(crate::s3::open_vault(&dir, master.clone())?);
+        let buckets = Arc::new(Buckets::new(
+            &dir,
+            catalog.clone(),
+            config.buckets.clone(),
+            vault,
+        ));
         let monitor_dir = dir.join("monitor");
         std::fs::create_dir_all(&monitor_dir).map_err(|source| StartError::DataDir {
             path: monitor_dir.display().to_string(),
@@ -252,6 +288,7 @@ impl AppState {
                 master,
                 digests: std::sync::Mutex::new(None),
                 kms,
+                lifecycle: std::sync::Mutex::new(None),
             },
             Bootstrap {
                 access_key_id,
@@ -325,6 +362,15 @@ impl AppState {
             )?);
         }
         drop(p);
+        let mut l = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
+        if l.is_none() {
+            *l = Some(crate::s3::lifecycle::LifecycleWorker::start(
+                self.buckets.vault_arc(),
+                self.config.lifecycle_interval,
+                self.config.lifecycle_day,
+            )?);
+        }
+        drop(l);
         let mut d = self.digests.lock().unwrap_or_else(|e| e.into_inner());
         if d.is_none() {
             *d = Some(crate::pipeline::digest::DigestWriter::start(
@@ -367,6 +413,14 @@ impl AppState {
             .take();
         if let Some(d) = d {
             d.shutdown(deadline);
+        }
+        let l = self
+            .lifecycle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(l) = l {
+            l.stop();
         }
     }
 

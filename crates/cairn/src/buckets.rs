@@ -12,17 +12,35 @@ fn open(config: &Config, name: &str) -> Result<Arc<dyn cairn_store::Bucket>> {
         return cairn_store::open_bucket(name, c, &config.data_dir)
             .with_context(|| format!("opening bucket {name}"));
     }
-    let root = config.data_dir.join("buckets").join(name);
-    if !root.is_dir() {
+    open_local(config, name)
+}
+
+/// A local bucket: the server's vault under `<data_dir>/buckets` (decrypted with the master
+/// key, so this needs `CAIRN_MASTER_KEY` or the data directory's `master.key`).
+pub(crate) fn open_local(config: &Config, name: &str) -> Result<Arc<dyn cairn_store::Bucket>> {
+    if !config.data_dir.join("catalog.sqlite").exists() {
         bail!(
             "bucket {name} does not exist in {}",
             config.data_dir.display()
         );
     }
-    Ok(Arc::new(
-        cairn_store::LocalBucket::open_read_only(name, root)
-            .with_context(|| format!("opening bucket {name}"))?,
-    ))
+    let catalog = cairn_server::catalog::Catalog::open(&config.data_dir)?;
+    let master = Arc::new(cairn_server::secrets::MasterKey::load_or_create(
+        &config.data_dir,
+        std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+    )?);
+    let vault = Arc::new(
+        cairn_server::s3::open_vault(&config.data_dir, master)
+            .context("opening the local buckets")?,
+    );
+    match cairn_server::s3::local_bucket(&vault, &catalog, name) {
+        Ok(_) => Ok(Arc::new(cairn_vault::VaultBucket::new(vault, name))),
+        Err(cairn_vault::VaultError::NoSuchBucket { .. }) => bail!(
+            "bucket {name} does not exist in {}",
+            config.data_dir.display()
+        ),
+        Err(e) => Err(e).with_context(|| format!("opening bucket {name}")),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -94,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: IamCommand,
     },
+    /// Virtual MFA devices (TOTP) for MFA delete on local buckets.
+    Mfa {
+        #[command(subcommand)]
+        command: MfaCommand,
+    },
     /// Show credentials for an account's root user.
     Credentials {
         #[command(flatten)]
@@ -125,6 +130,40 @@ enum IamCommand {
         common: Common,
         #[command(flatten)]
         args: policy::InitOrgArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MfaCommand {
+    /// Without --serial: create a virtual MFA device and print its secret as an otpauth://
+    /// URI and a QR code for authenticator apps. With --serial and two consecutive codes
+    /// (--code twice): activate it.
+    Enable {
+        #[command(flatten)]
+        common: Common,
+        /// Account ID (default: the configured default account).
+        #[arg(long)]
+        account: Option<String>,
+        /// Device name (default: root-account-mfa-device).
+        #[arg(long, default_value = "root-account-mfa-device")]
+        name: String,
+        /// Serial (ARN) of the device to activate.
+        #[arg(long, requires = "code")]
+        serial: Option<String>,
+        /// Two consecutive codes from the device.
+        #[arg(long, num_args = 1, action = clap::ArgAction::Append)]
+        code: Vec<String>,
+        /// Do not print the QR code.
+        #[arg(long)]
+        no_qr: bool,
+    },
+    /// List an account's MFA devices.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Account ID (default: the configured default account).
+        #[arg(long)]
+        account: Option<String>,
     },
 }
 
@@ -442,6 +481,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             policy::init_org(&config, &root_of, &create_bucket, &args)
         }
+        Command::Mfa { command } => mfa(command),
         Command::Credentials {
             common,
             account,
@@ -468,6 +508,75 @@ fn run(cli: Cli) -> Result<()> {
                     "account {account} has no root credentials (start `cairn serve` once with it configured)"
                 ),
             }
+        }
+    }
+}
+
+fn mfa(command: MfaCommand) -> Result<()> {
+    use cairn_server::mfa;
+    let (common, account) = match &command {
+        MfaCommand::Enable {
+            common, account, ..
+        }
+        | MfaCommand::List { common, account } => (common, account),
+    };
+    let config = load_config(common, None)?;
+    let account = account
+        .clone()
+        .unwrap_or_else(|| config.account_id.to_string());
+    let catalog = open_catalog(&config)?;
+    let master = cairn_server::secrets::MasterKey::load_or_create(
+        &config.data_dir,
+        std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+    )?;
+    let now = time::OffsetDateTime::now_utc();
+    match command {
+        MfaCommand::List { .. } => {
+            for d in mfa::list_devices(&catalog, &account)? {
+                println!(
+                    "{}\t{}",
+                    d.serial,
+                    if d.enabled { "enabled" } else { "pending" }
+                );
+            }
+            Ok(())
+        }
+        MfaCommand::Enable {
+            serial: Some(serial),
+            code,
+            ..
+        } => {
+            let [c1, c2] = code.as_slice() else {
+                bail!("give two consecutive codes: --code CODE1 --code CODE2");
+            };
+            mfa::enable_device(&catalog, &master, &account, &serial, c1, c2, now)?;
+            println!("enabled MFA device {serial}");
+            Ok(())
+        }
+        MfaCommand::Enable {
+            serial: None,
+            name,
+            no_qr,
+            ..
+        } => {
+            let d = mfa::create_virtual_device(&catalog, &master, &account, &name, now)?;
+            println!("serial: {}", d.serial);
+            println!("uri: {}", d.otpauth_uri);
+            if !no_qr {
+                let qr = qrcode::QrCode::new(d.otpauth_uri.as_bytes())
+                    .context("rendering the QR code")?;
+                println!(
+                    "{}",
+                    qr.render::<qrcode::render::unicode::Dense1x2>()
+                        .quiet_zone(true)
+                        .build()
+                );
+            }
+            println!(
+                "activate with: cairn mfa enable --account {account} --serial {} --code CODE1 --code CODE2",
+                d.serial
+            );
+            Ok(())
         }
     }
 }

@@ -423,7 +423,8 @@ fn setup(args: &ValidateArgs, rt: &tokio::runtime::Handle) -> Result<Setup> {
                     c,
                     &config.data_dir,
                 )?)),
-                None => Backend::open_dir(name, &config.data_dir.join("buckets").join(name)),
+                // Local buckets live in the server's encrypted vault.
+                None => Ok(Backend::Remote(crate::buckets::open_local(&config, name)?)),
             }
         };
         let first = open(&bucket)?;

@@ -1,0 +1,520 @@
+//! The S3 endpoint: Cairn's local buckets (the `cairn-vault` store) through S3's REST-XML
+//! API on Cairn's one port.
+//!
+//! Requests arrive from [`crate::http`] already authenticated (SigV4 with S3's canonical URI,
+//! `UNSIGNED-PAYLOAD`, presigned URLs) when the credential scope's service is `s3`. Here
+//! they are addressed (path style, or virtual host `<bucket>.localhost`), classified into an
+//! [`S3Op`], authorized through [`crate::authz::authorize`] with the bucket policy as the
+//! resource policy, executed against the vault on the blocking pool, recorded as a
+//! CloudTrail event (object operations and listings as data events, bucket configuration as
+//! management events, denied attempts included), and answered in S3's XML shapes.
+//! Operations Cairn does not implement answer `501 NotImplemented`. See
+//! `docs/adr/0005-s3-endpoint.md` for why this front is ours rather than `s3s`.
+
+pub mod lifecycle;
+mod ops;
+pub mod xml;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use cairn_vault::{BucketInfo, Vault, VaultError};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use percent_encoding::percent_decode_str;
+use serde_json::Value;
+use time::OffsetDateTime;
+use zeroize::Zeroizing;
+
+use crate::authn::Caller;
+use crate::secrets::MasterKey;
+use crate::state::AppState;
+
+pub use ops::S3Op;
+
+/// The master key as the vault's SSE-S3 root.
+#[derive(Debug, Clone)]
+pub struct MasterSealer(pub Arc<MasterKey>);
+
+impl cairn_vault::Sealer for MasterSealer {
+    fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+        self.0.seal(context, plaintext).map_err(|e| e.to_string())
+    }
+    fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        self.0.open(context, sealed).map_err(|e| e.to_string())
+    }
+}
+
+/// Opens the vault of `<data_dir>/buckets` with the master key as SSE-S3 root.
+pub fn open_vault(data_dir: &Path, master: Arc<MasterKey>) -> Result<Vault, VaultError> {
+    Vault::open(
+        &data_dir.join("buckets"),
+        Arc::new(MasterSealer(master)),
+        None,
+    )
+}
+
+/// A local bucket's settings: the vault's, or — for a bucket made by `cairn bucket create`
+/// that the vault has not seen yet — registered in the vault from the catalog row.
+pub fn local_bucket(
+    vault: &Vault,
+    catalog: &crate::catalog::Catalog,
+    name: &str,
+) -> Result<BucketInfo, VaultError> {
+    match vault.bucket(name) {
+        Err(VaultError::NoSuchBucket { .. }) => {
+            let row = catalog
+                .bucket(name)
+                .map_err(|e| VaultError::Corrupt(e.to_string()))?
+                .ok_or_else(|| VaultError::NoSuchBucket {
+                    bucket: name.to_owned(),
+                })?;
+            let created = OffsetDateTime::from_unix_timestamp(row.created)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            vault.ensure_bucket(name, &row.account_id, &row.region, created)
+        }
+        other => other,
+    }
+}
+
+/// An S3 error as it goes on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Error {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// S3 error code.
+    pub code: &'static str,
+    /// Message.
+    pub message: String,
+    /// Extra response headers (e.g. `x-amz-delete-marker`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl S3Error {
+    /// An error with status and code.
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+            code,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// `AccessDenied`.
+    pub fn access_denied(message: impl Into<String>) -> Self {
+        Self::new(403, "AccessDenied", message)
+    }
+
+    /// `InvalidArgument`.
+    pub fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(400, "InvalidArgument", message)
+    }
+
+    /// `InvalidRequest`.
+    pub fn invalid_request(message: impl Into<String>) -> Self {
+        Self::new(400, "InvalidRequest", message)
+    }
+
+    /// `MalformedXML`.
+    pub fn malformed_xml(message: impl Into<String>) -> Self {
+        Self::new(400, "MalformedXML", message)
+    }
+
+    /// `NotImplemented` for an operation Cairn does not serve.
+    pub fn not_implemented(what: &str) -> Self {
+        Self::new(
+            501,
+            "NotImplemented",
+            format!("{what} is not implemented by this Cairn server"),
+        )
+    }
+
+    /// `InternalError`, detail logged only.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        let id = uuid::Uuid::new_v4();
+        tracing::error!(error_id = %id, detail = %detail, "s3 internal error");
+        Self::new(
+            500,
+            "InternalError",
+            format!("we encountered an internal error, please try again (error id {id})"),
+        )
+    }
+}
+
+impl From<VaultError> for S3Error {
+    fn from(e: VaultError) -> Self {
+        if e.is_internal() {
+            return S3Error::internal(&e);
+        }
+        let mut err = S3Error::new(e.http_status(), e.s3_code(), e.to_string());
+        if let VaultError::DeleteMarker { version_id, .. } = &e {
+            err.headers.push(("x-amz-delete-marker", "true".into()));
+            err.headers.push(("x-amz-version-id", version_id.clone()));
+        }
+        err
+    }
+}
+
+/// A successful S3 answer.
+#[derive(Debug, Default)]
+pub struct S3Response {
+    /// Status (200 when zero).
+    pub status: u16,
+    /// Headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Bytes,
+    /// `responseElements` of the audit record (`null` when empty).
+    pub audit: Value,
+}
+
+impl S3Response {
+    fn xml(doc: String) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body: Bytes::from(doc),
+            audit: Value::Null,
+        }
+    }
+
+    fn empty(status: u16) -> Self {
+        Self {
+            status,
+            ..Self::default()
+        }
+    }
+
+    fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+}
+
+/// Where a request points: bucket and key, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Bucket, if any.
+    pub bucket: Option<String>,
+    /// Key, if any (non-empty).
+    pub key: Option<String>,
+}
+
+/// Splits a request into bucket and key: virtual-host style when `Host` is
+/// `<bucket>.localhost` (or `<bucket>.s3.localhost`), path style otherwise.
+pub fn target(host: Option<&str>, path: &str) -> Result<Target, S3Error> {
+    let decode = |s: &str| -> Result<String, S3Error> {
+        percent_decode_str(s)
+            .decode_utf8()
+            .map(|c| c.into_owned())
+            .map_err(|_| S3Error::invalid_argument("the request path is not valid UTF-8"))
+    };
+    let host = host.map(|h| {
+        h.rsplit_once(':').map_or(h, |(n, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                n
+            } else {
+                h
+            }
+        })
+    });
+    let vhost = host.and_then(|h| {
+        let b = h.strip_suffix(".localhost")?;
+        let b = b.strip_suffix(".s3").unwrap_or(b);
+        (!b.is_empty() && b != "s3").then(|| b.to_owned())
+    });
+    let path = path.strip_prefix('/').unwrap_or(path);
+    if let Some(bucket) = vhost {
+        let key = (!path.is_empty()).then(|| decode(path)).transpose()?;
+        return Ok(Target {
+            bucket: Some(bucket),
+            key,
+        });
+    }
+    if path.is_empty() {
+        return Ok(Target {
+            bucket: None,
+            key: None,
+        });
+    }
+    let (b, k) = path.split_once('/').unwrap_or((path, ""));
+    Ok(Target {
+        bucket: Some(decode(b)?),
+        key: (!k.is_empty()).then(|| decode(k)).transpose()?,
+    })
+}
+
+/// Parses a query string into a map (values percent-decoded; `?versioning` → `""`).
+pub fn query_map(query: &str) -> BTreeMap<String, String> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let d = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
+            (d(k), d(v))
+        })
+        .collect()
+}
+
+/// Everything a handler needs about the request.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) op: S3Op,
+    pub(crate) target: Target,
+    pub(crate) query: BTreeMap<String, String>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) caller: Caller,
+    pub(crate) peer: SocketAddr,
+    pub(crate) now: OffsetDateTime,
+}
+
+impl Request {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// What the audit record needs beyond the request.
+#[derive(Debug, Default)]
+pub(crate) struct AuditInfo {
+    /// Owner of the bucket (the event's recipient), when known.
+    pub(crate) owner: Option<String>,
+    /// The bucket's region.
+    pub(crate) region: Option<String>,
+    /// Bytes in and out.
+    pub(crate) bytes_out: u64,
+}
+
+fn error_response(e: &S3Error, head: bool, resource: &str, request_id: &str) -> Response {
+    let mut w = xml::XmlWriter::bare("Error");
+    w.elem("Code", e.code)
+        .elem("Message", &e.message)
+        .elem("Resource", resource)
+        .elem("RequestId", request_id);
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(w.finish())
+    };
+    let mut r = Response::new(body);
+    *r.status_mut() = e.status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    for (k, v) in &e.headers {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(*k, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amz-request-id", v);
+    }
+    r
+}
+
+fn ok_response(resp: S3Response, request_id: &str) -> Response {
+    let mut r = Response::new(Body::from(resp.body));
+    *r.status_mut() = StatusCode::from_u16(if resp.status == 0 { 200 } else { resp.status })
+        .unwrap_or(StatusCode::OK);
+    let h = r.headers_mut();
+    for (k, v) in &resp.headers {
+        if let (Ok(k), Ok(v)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.append(k, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amz-request-id", v);
+    }
+    r
+}
+
+/// Whether an (unauthenticated) request was signed for S3, so its errors go out as XML.
+pub(crate) fn signed_for_s3(parts: &http::request::Parts) -> bool {
+    let auth = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let query = parts.uri.query().unwrap_or("");
+    auth.contains("/s3/aws4_request") || query.contains("%2Fs3%2Faws4_request")
+}
+
+/// An authentication failure in S3's XML shape.
+pub(crate) fn auth_error(
+    e: &crate::error::ApiError,
+    method: &Method,
+    request_id: &str,
+) -> Response {
+    let err = S3Error {
+        status: e.status,
+        code: e.code,
+        message: e.message.clone(),
+        headers: Vec::new(),
+    };
+    error_response(&err, method == Method::HEAD, "", request_id)
+}
+
+/// Serves one authenticated S3 request.
+pub(crate) async fn handle(
+    state: &Arc<AppState>,
+    parts: http::request::Parts,
+    body: Bytes,
+    caller: Caller,
+    peer: SocketAddr,
+    request_id: &str,
+) -> Response {
+    let head = parts.method == Method::HEAD;
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let resource = parts.uri.path().to_owned();
+    let target = match target(host, parts.uri.path()) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e, head, &resource, request_id),
+    };
+    let query = query_map(parts.uri.query().unwrap_or(""));
+    let op = ops::classify(&parts.method, &target, &query, &parts.headers);
+    let req = Request {
+        op,
+        target,
+        query,
+        headers: parts.headers,
+        body,
+        caller,
+        peer,
+        now: OffsetDateTime::now_utc(),
+    };
+    let st = state.clone();
+    let (req, result, info) = match tokio::task::spawn_blocking(move || {
+        let mut info = AuditInfo::default();
+        let r = ops::execute(&st, &req, &mut info);
+        (req, r, info)
+    })
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => {
+            return error_response(&S3Error::internal(e), head, &resource, request_id);
+        }
+    };
+    if let Err(e) = record(state, &req, &result, &info, request_id).await {
+        return error_response(&e, head, &resource, request_id);
+    }
+    match result {
+        Ok(resp) => ok_response(resp, request_id),
+        Err(e) => error_response(&e, head, &resource, request_id),
+    }
+}
+
+/// Appends the call's CloudTrail record (durably) before the answer goes out.
+async fn record(
+    state: &Arc<AppState>,
+    req: &Request,
+    result: &Result<S3Response, S3Error>,
+    info: &AuditInfo,
+    request_id: &str,
+) -> Result<(), S3Error> {
+    let event = audit_event(req, result, info, request_id);
+    let payload = crate::pipeline::envelope::encode(
+        &crate::pipeline::envelope::keys_for_event(&event),
+        &event.to_json_bytes(),
+    );
+    state
+        .record(event.event_id.clone(), payload)
+        .await
+        .map_err(|e| match e.code {
+            "ThrottlingException" => S3Error::new(503, "SlowDown", e.message),
+            _ => S3Error::internal(e),
+        })
+}
+
+/// The CloudTrail record of an S3 call (`eventSource: s3.amazonaws.com`).
+pub(crate) fn audit_event(
+    req: &Request,
+    result: &Result<S3Response, S3Error>,
+    info: &AuditInfo,
+    request_id: &str,
+) -> cairn_event::CloudTrailEvent {
+    let op = req.op;
+    let mut params = serde_json::Map::new();
+    if let Some(b) = &req.target.bucket {
+        params.insert("bucketName".into(), Value::from(b.as_str()));
+    }
+    if let Some(h) = req.header("host") {
+        params.insert("Host".into(), Value::from(h));
+    }
+    if let Some(k) = &req.target.key {
+        params.insert("key".into(), Value::from(k.as_str()));
+    }
+    for (k, v) in &req.query {
+        params.insert(k.clone(), Value::from(v.as_str()));
+    }
+    let empty = Value::Null;
+    let call = crate::audit::CallRecord {
+        event_source: "s3.amazonaws.com",
+        event_name: op.event_name(),
+        region: info.region.as_deref().unwrap_or(&req.caller.region),
+        principal: &req.caller.principal,
+        access_key_id: &req.caller.access_key_id,
+        source_ip: req.peer.ip().to_string(),
+        user_agent: req.header("user-agent"),
+        request: &empty,
+        outcome: match result {
+            Ok(_) => Ok(&empty),
+            Err(e) => Err((e.code, e.message.as_str())),
+        },
+        read_only: op.read_only(),
+        request_id,
+        time: OffsetDateTime::now_utc(),
+    };
+    let mut event = crate::audit::event_for(&call);
+    event.request_parameters = Value::Object(params);
+    if let Ok(r) = result
+        && !op.read_only()
+    {
+        event.response_elements = r.audit.clone();
+    }
+    let owner = info.owner.clone();
+    if let Some(o) = &owner {
+        event.recipient_account_id = Some(o.clone());
+    }
+    let mut resources = Vec::new();
+    if let Some(b) = &req.target.bucket {
+        if op.is_object_level()
+            && let Some(k) = &req.target.key
+        {
+            resources.push(cairn_event::Resource {
+                arn: format!("arn:aws:s3:::{b}/{k}"),
+                account_id: None,
+                resource_type: "AWS::S3::Object".into(),
+            });
+        }
+        resources.push(cairn_event::Resource {
+            arn: format!("arn:aws:s3:::{b}"),
+            account_id: owner,
+            resource_type: "AWS::S3::Bucket".into(),
+        });
+    }
+    event.resources = (!resources.is_empty()).then_some(resources);
+    if op.is_data_event() {
+        event.event_category = "Data".into();
+        event.management_event = Some(false);
+        event.additional_event_data = Some(serde_json::json!({
+            "bytesTransferredIn": req.body.len(),
+            "bytesTransferredOut": info.bytes_out,
+        }));
+    }
+    event
+}

@@ -1,0 +1,417 @@
+//! Vault behaviour: conformance as a `cairn_store::Bucket`, versioning, object lock,
+//! lifecycle, SSE-KMS through a fake key service, and no plaintext on disk.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use cairn_vault::*;
+use time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+/// A fake KMS: data keys "wrapped" by XOR with a per-key byte, plus a disabled switch.
+#[derive(Debug, Default)]
+struct FakeKms {
+    disabled: Mutex<bool>,
+}
+
+impl KeyService for FakeKms {
+    fn generate_data_key(
+        &self,
+        account: &str,
+        key_id: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>, String), KeyServiceError> {
+        if *self.disabled.lock().unwrap() {
+            return Err(KeyServiceError::Disabled(key_id.into()));
+        }
+        if key_id == "missing" {
+            return Err(KeyServiceError::NotFound(key_id.into()));
+        }
+        let pt = Zeroizing::new([0x5au8; 32]);
+        let mut blob = b"fake:".to_vec();
+        blob.extend(pt.iter().map(|b| b ^ 0xff));
+        blob.extend(serde_json::to_vec(context).unwrap());
+        let arn = if key_id.starts_with("arn:") {
+            key_id.to_owned()
+        } else {
+            format!("arn:aws:kms:us-east-1:{account}:key/{key_id}")
+        };
+        Ok((pt, blob, arn))
+    }
+
+    fn decrypt_data_key(
+        &self,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<[u8; 32]>, KeyServiceError> {
+        if *self.disabled.lock().unwrap() {
+            return Err(KeyServiceError::Disabled("key".into()));
+        }
+        let rest = blob
+            .strip_prefix(b"fake:")
+            .ok_or_else(|| KeyServiceError::InvalidCiphertext("prefix".into()))?;
+        if rest.len() < 32 || rest[32..] != serde_json::to_vec(context).unwrap()[..] {
+            return Err(KeyServiceError::InvalidCiphertext("context".into()));
+        }
+        let mut k = Zeroizing::new([0u8; 32]);
+        for (o, b) in k.iter_mut().zip(&rest[..32]) {
+            *o = b ^ 0xff;
+        }
+        Ok(k)
+    }
+}
+
+fn vault(dir: &std::path::Path) -> (Arc<Vault>, Arc<FakeKms>) {
+    let kms = Arc::new(FakeKms::default());
+    let v = Vault::open(
+        dir,
+        Arc::new(AesSealer::new(&[9u8; 32]).unwrap()),
+        Some(kms.clone()),
+    )
+    .unwrap();
+    (Arc::new(v), kms)
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_as_a_store_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    v.create_bucket("conformance", "111122223333", "us-east-1", false, now())
+        .unwrap();
+    let b = VaultBucket::new(v.clone(), "conformance");
+    cairn_store::testkit::conformance(&b).await.unwrap();
+    // And in a versioned bucket (deletes leave delete markers, puts after them succeed).
+    v.create_bucket("versioned", "111122223333", "us-east-1", false, now())
+        .unwrap();
+    v.set_versioning("versioned", Versioning::Enabled, None)
+        .unwrap();
+    let b = VaultBucket::new(v, "versioned");
+    cairn_store::testkit::conformance(&b).await.unwrap();
+}
+
+#[test]
+fn versioning_delete_markers_and_null_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    let t = now();
+    v.create_bucket("b", "1", "us-east-1", false, t).unwrap();
+    let req = PutRequest::default();
+    // Unversioned: one null version, overwritten in place.
+    let p = v.put_object("b", "k", b"a", &req, t).unwrap();
+    assert_eq!(p.version_id, NULL_VERSION);
+    v.put_object("b", "k", b"b", &req, t).unwrap();
+    let l = v.list_versions("b", "", None, None, None, 1000).unwrap();
+    assert_eq!(l.versions.len(), 1);
+    // Enabled: versions pile up, delete makes a marker.
+    v.set_versioning("b", Versioning::Enabled, Some(true))
+        .unwrap();
+    assert!(v.bucket("b").unwrap().mfa_delete);
+    let v2 = v.put_object("b", "k", b"c", &req, t).unwrap();
+    assert_ne!(v2.version_id, NULL_VERSION);
+    let d = v.delete_object("b", "k", None, false, t).unwrap();
+    assert!(d.delete_marker);
+    assert!(matches!(
+        v.get_object("b", "k", None),
+        Err(VaultError::DeleteMarker { .. })
+    ));
+    assert_eq!(
+        v.get_object("b", "k", Some(&v2.version_id)).unwrap().1,
+        b"c"
+    );
+    assert_eq!(v.get_object("b", "k", Some("null")).unwrap().1, b"b");
+    let l = v.list_versions("b", "", None, None, None, 1000).unwrap();
+    let ids: Vec<_> = l
+        .versions
+        .iter()
+        .map(|x| (x.delete_marker, x.is_latest))
+        .collect();
+    assert_eq!(ids, [(true, true), (false, false), (false, false)]);
+    assert!(
+        v.list_objects("b", "", None, None, 1000)
+            .unwrap()
+            .objects
+            .is_empty()
+    );
+    // Removing the marker brings the object back.
+    v.delete_object("b", "k", d.version_id.as_deref(), false, t)
+        .unwrap();
+    assert_eq!(v.get_object("b", "k", None).unwrap().1, b"c");
+    // Suspended: puts replace the null version, older versions stay.
+    v.set_versioning("b", Versioning::Suspended, None).unwrap();
+    v.put_object("b", "k", b"d", &req, t).unwrap();
+    let l = v.list_versions("b", "", None, None, None, 1000).unwrap();
+    assert_eq!(l.versions.len(), 2);
+    assert_eq!(v.get_object("b", "k", None).unwrap().1, b"d");
+    // Version listing pages with markers.
+    let p1 = v.list_versions("b", "", None, None, None, 1).unwrap();
+    assert!(p1.is_truncated);
+    let p2 = v
+        .list_versions(
+            "b",
+            "",
+            p1.next_key_marker.as_deref(),
+            p1.next_version_id_marker.as_deref(),
+            None,
+            1,
+        )
+        .unwrap();
+    assert_eq!(p2.versions[0].version_id, v2.version_id);
+    assert!(matches!(
+        v.delete_bucket("b"),
+        Err(VaultError::BucketNotEmpty { .. })
+    ));
+}
+
+#[test]
+fn object_lock_refuses_overwrite_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    let t = now();
+    v.create_bucket("locked", "1", "us-east-1", true, t)
+        .unwrap();
+    let cfg = ObjectLockConfig {
+        enabled: true,
+        default_retention: Some(DefaultRetention {
+            mode: RetentionMode::Governance,
+            days: Some(1),
+            years: None,
+        }),
+    };
+    v.put_doc(
+        "locked",
+        DocKind::ObjectLock,
+        &serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
+    let p = v
+        .put_object("locked", "log", b"x", &PutRequest::default(), t)
+        .unwrap();
+    let err = v
+        .put_object("locked", "log", b"y", &PutRequest::default(), t)
+        .unwrap_err();
+    assert_eq!(err.s3_code(), "AccessDenied");
+    let err = v
+        .delete_object("locked", "log", Some(&p.version_id), false, t)
+        .unwrap_err();
+    assert!(matches!(err, VaultError::ObjectLocked { .. }));
+    // Governance bypass allows it; compliance never does.
+    let c = v
+        .put_object(
+            "locked",
+            "c",
+            b"x",
+            &PutRequest {
+                retention: Some(Retention {
+                    mode: RetentionMode::Compliance,
+                    retain_until: t + Duration::days(3),
+                }),
+                ..PutRequest::default()
+            },
+            t,
+        )
+        .unwrap();
+    assert!(
+        v.delete_object("locked", "c", Some(&c.version_id), true, t)
+            .is_err()
+    );
+    assert!(
+        v.set_retention("locked", "c", None, None, true, t).is_err(),
+        "compliance retention cannot be removed"
+    );
+    v.delete_object("locked", "log", Some(&p.version_id), true, t)
+        .unwrap();
+    // After retention ends the version can go.
+    v.delete_object(
+        "locked",
+        "c",
+        Some(&c.version_id),
+        false,
+        t + Duration::days(4),
+    )
+    .unwrap();
+    assert!(
+        v.set_versioning("locked", Versioning::Suspended, None)
+            .is_err()
+    );
+}
+
+#[test]
+fn sse_kms_and_disabled_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, kms) = vault(dir.path());
+    let t = now();
+    v.create_bucket("k", "111122223333", "us-east-1", false, t)
+        .unwrap();
+    let req = PutRequest {
+        sse: SseRequest::Kms(Some("key-1".into())),
+        ..PutRequest::default()
+    };
+    let p = v.put_object("k", "obj", b"kms secret", &req, t).unwrap();
+    assert_eq!(p.sse, "aws:kms");
+    assert_eq!(
+        p.kms_key_arn.as_deref(),
+        Some("arn:aws:kms:us-east-1:111122223333:key/key-1")
+    );
+    assert_eq!(v.get_object("k", "obj", None).unwrap().1, b"kms secret");
+    *kms.disabled.lock().unwrap() = true;
+    let err = v.get_object("k", "obj", None).unwrap_err();
+    assert_eq!(err.s3_code(), "KMS.DisabledException");
+    *kms.disabled.lock().unwrap() = false;
+    // Bucket default encryption picks SSE-KMS.
+    let enc = BucketEncryption {
+        algorithm: "aws:kms".into(),
+        kms_key_id: Some("key-2".into()),
+        bucket_key_enabled: false,
+    };
+    v.put_doc(
+        "k",
+        DocKind::Encryption,
+        &serde_json::to_string(&enc).unwrap(),
+    )
+    .unwrap();
+    let p = v
+        .put_object("k", "d", b"x", &PutRequest::default(), t)
+        .unwrap();
+    assert!(p.kms_key_arn.unwrap().ends_with("key/key-2"));
+    let err = v
+        .put_object(
+            "k",
+            "e",
+            b"x",
+            &PutRequest {
+                sse: SseRequest::Kms(Some("missing".into())),
+                ..PutRequest::default()
+            },
+            t,
+        )
+        .unwrap_err();
+    assert_eq!(err.s3_code(), "KMS.NotFoundException");
+}
+
+#[test]
+fn listing_v1_semantics() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    let t = now();
+    v.create_bucket("l", "1", "us-east-1", false, t).unwrap();
+    for k in ["a/1", "a/2", "a/b/3", "b", "a-", "é", "Z"] {
+        v.put_object("l", k, k.as_bytes(), &PutRequest::default(), t)
+            .unwrap();
+    }
+    let all = v.list_objects("l", "", None, None, 1000).unwrap();
+    let keys: Vec<_> = all.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["Z", "a-", "a/1", "a/2", "a/b/3", "b", "é"]);
+    let d = v.list_objects("l", "a/", None, Some("/"), 1000).unwrap();
+    assert_eq!(d.common_prefixes, ["a/b/"]);
+    assert_eq!(d.objects.len(), 2);
+    let p = v.list_objects("l", "", Some("a/1"), None, 2).unwrap();
+    let keys: Vec<_> = p.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["a/2", "a/b/3"]);
+    assert!(p.is_truncated);
+    assert_eq!(p.next_marker.as_deref(), Some("a/b/3"));
+    let top = v.list_objects("l", "", None, Some("/"), 2).unwrap();
+    assert_eq!(top.objects.len(), 2);
+    assert!(top.is_truncated);
+    let rest = v
+        .list_objects("l", "", top.next_marker.as_deref(), Some("/"), 10)
+        .unwrap();
+    assert_eq!(rest.common_prefixes, ["a/"]);
+}
+
+#[test]
+fn lifecycle_transitions_and_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    let t0 = now();
+    v.create_bucket("lc", "1", "us-east-1", false, t0).unwrap();
+    v.set_versioning("lc", Versioning::Enabled, None).unwrap();
+    let cfg = LifecycleConfig {
+        rules: vec![LifecycleRule {
+            id: Some("r".into()),
+            enabled: true,
+            prefix: "logs/".into(),
+            expiration_days: Some(10),
+            transitions: vec![(2, "GLACIER".into())],
+            noncurrent_expiration_days: Some(1),
+            ..LifecycleRule::default()
+        }],
+    };
+    v.put_doc(
+        "lc",
+        DocKind::Lifecycle,
+        &serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
+    let body = vec![b'z'; 10_000];
+    let old = v
+        .put_object("lc", "logs/a", b"old", &PutRequest::default(), t0)
+        .unwrap();
+    v.put_object("lc", "logs/a", &body, &PutRequest::default(), t0)
+        .unwrap();
+    v.put_object("lc", "keep/b", b"b", &PutRequest::default(), t0)
+        .unwrap();
+    let day = 60;
+    let acts = v
+        .apply_lifecycle(t0 + Duration::seconds(3 * day), day)
+        .unwrap();
+    let names: Vec<_> = acts.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(names, ["Transition:GLACIER", "NoncurrentVersionExpiration"]);
+    assert_eq!(acts[1].version_id, old.version_id);
+    let (meta, got) = v.get_object("lc", "logs/a", None).unwrap();
+    assert_eq!(meta.storage_class, "GLACIER");
+    assert_eq!(got, body, "archived objects stay readable");
+    let acts = v
+        .apply_lifecycle(t0 + Duration::seconds(11 * day), day)
+        .unwrap();
+    assert_eq!(acts[0].action, "Expiration");
+    assert!(v.get_object("lc", "logs/a", None).is_err());
+    assert!(v.get_object("lc", "keep/b", None).is_ok());
+    assert_eq!(v.lifecycle_log("lc").unwrap().len(), 3);
+}
+
+#[test]
+fn no_plaintext_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    let t = now();
+    v.create_bucket("p", "1", "us-east-1", false, t).unwrap();
+    let secret = b"PLAINTEXT-MARKER-a8f3e1c7-never-on-disk".repeat(20);
+    v.put_object("p", "x", &secret, &PutRequest::default(), t)
+        .unwrap();
+    v.put_object(
+        "p",
+        "y",
+        &secret,
+        &PutRequest {
+            sse: SseRequest::Kms(Some("k".into())),
+            ..PutRequest::default()
+        },
+        t,
+    )
+    .unwrap();
+    let needle = b"PLAINTEXT-MARKER-a8f3e1c7";
+    let mut files = 0;
+    let mut stack = vec![dir.path().to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files += 1;
+                let bytes = std::fs::read(&p).unwrap();
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "plaintext found in {}",
+                    p.display()
+                );
+            }
+        }
+    }
+    assert!(files >= 3);
+    assert_eq!(v.get_object("p", "y", None).unwrap().1, secret);
+}
