@@ -267,7 +267,7 @@ fn organization_coverage(facts: &Facts, trails: &[Trail]) -> CheckResult {
     let d = def("CT.3");
     if let Some(t) = trails
         .iter()
-        .find(|t| t.organization && t.multi_region && logging(t) == Some(true))
+        .find(|t| t.organization && logging(t) == Some(true))
     {
         let detail = match &facts.organization {
             Ok(Some(o)) => match &o.accounts {
@@ -278,7 +278,7 @@ fn organization_coverage(facts: &Facts, trails: &[Trail]) -> CheckResult {
                 ),
                 Err(f) => format!("organization trail, logging; {}", f.describe()),
             },
-            _ => "organization trail, multi-Region, logging".into(),
+            _ => "organization trail, logging".into(),
         };
         return CheckResult::new(d, Verdict::Pass, format!("organization trail {}", t.name))
             .with(vec![Evidence::new(&t.arn, detail)]);
@@ -286,12 +286,7 @@ fn organization_coverage(facts: &Facts, trails: &[Trail]) -> CheckResult {
     let evidence: Vec<Evidence> = trails
         .iter()
         .filter(|t| t.organization)
-        .map(|t| {
-            Evidence::new(
-                &t.arn,
-                "organization trail, but not both multi-Region and logging",
-            )
-        })
+        .map(|t| Evidence::new(&t.arn, "organization trail, not logging"))
         .collect();
     match &facts.organization {
         Ok(None) => CheckResult::new(
@@ -314,7 +309,7 @@ fn organization_coverage(facts: &Facts, trails: &[Trail]) -> CheckResult {
                 d,
                 Verdict::Fail,
                 format!(
-                    "organization {} has {} accounts and no logging multi-Region organization trail",
+                    "organization {} has {} accounts and no logging organization trail",
                     o.id,
                     a.len()
                 ),
@@ -339,7 +334,7 @@ fn organization_coverage(facts: &Facts, trails: &[Trail]) -> CheckResult {
             r.evidence.extend(evidence);
             r.evidence.push(Evidence::new(
                 "",
-                "no logging multi-Region organization trail; the organization's accounts cannot be listed",
+                "no logging organization trail; the organization's accounts cannot be listed",
             ));
             r
         }
@@ -619,26 +614,32 @@ fn with<T>(p: &mut Parts, res: &str, v: &Fetched<T>, ok: impl FnOnce(&mut Parts,
     }
 }
 
+/// S3.1: ListBuckets lists only the caller's own buckets, so a trail bucket in that list
+/// is in the account whose trails (and workloads) write to it.
 fn bucket_separate_account(facts: &Facts, b: &Bucket, p: &mut Parts) {
     let res = format!("arn:aws:s3:::{}", b.name);
-    match (&b.acl, &facts.own_canonical_id) {
-        (Ok(acl), Ok(me)) => {
-            if &acl.owner == me {
-                p.fail(
-                    &res,
-                    format!("owned by the calling account (canonical id {me}), the account whose trails write to it"),
-                );
-            } else {
-                p.pass(
-                    &res,
-                    format!(
-                        "owned by canonical id {}, not the calling account ({me})",
-                        acl.owner
-                    ),
-                );
-            }
+    match &facts.own_buckets {
+        Ok(own) if own.names.contains(&b.name) => p.fail(
+            &res,
+            format!(
+                "owned by the calling account (ListBuckets lists it; owner {})",
+                own.owner
+            ),
+        ),
+        Ok(own) => {
+            let owner = match &b.acl {
+                Ok(acl) => format!("owner canonical id {}", acl.owner),
+                Err(f) => f.describe(),
+            };
+            p.pass(
+                &res,
+                format!(
+                    "not among the calling account's buckets (owner {}); {owner}",
+                    own.owner
+                ),
+            );
         }
-        (Err(f), _) | (_, Err(f)) => p.unknown(&res, f),
+        Err(f) => p.unknown(&res, f),
     }
 }
 
@@ -1145,7 +1146,7 @@ fn full_access(facts: &Facts, t: &Thresholds) -> CheckResult {
         .map(|e| {
             Evidence::new(
                 format!("{} {}", e.kind, e.name),
-                "has AWSCloudTrail_FullAccess",
+                format!("has {}", e.policy),
             )
         })
         .collect();

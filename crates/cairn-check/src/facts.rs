@@ -27,8 +27,8 @@ pub struct Facts {
     pub organization: Fetched<Option<Organization>>,
     /// The trails' buckets, by name.
     pub buckets: BTreeMap<String, Bucket>,
-    /// ListBuckets' owner: the caller's canonical user id.
-    pub own_canonical_id: Fetched<String>,
+    /// ListBuckets: the caller's canonical user id and the buckets the caller owns.
+    pub own_buckets: Fetched<OwnBuckets>,
     /// The trails' KMS keys, by the trail's KmsKeyId.
     pub keys: BTreeMap<String, Key>,
     /// The trails' log groups, by log group ARN.
@@ -174,6 +174,15 @@ pub struct Organization {
     pub accounts: Fetched<Vec<String>>,
 }
 
+/// ListBuckets: the buckets the calling account owns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnBuckets {
+    /// Owner canonical id.
+    pub owner: String,
+    /// Bucket names.
+    pub names: Vec<String>,
+}
+
 /// A trail bucket's settings.
 #[derive(Debug, Clone)]
 pub struct Bucket {
@@ -298,6 +307,8 @@ pub struct PolicyEntity {
     pub kind: String,
     /// Name.
     pub name: String,
+    /// The managed policy's name.
+    pub policy: String,
 }
 
 /// The credential report's `<root_account>` row.
@@ -338,7 +349,7 @@ impl Facts {
             region_trails: BTreeMap::new(),
             organization: Err(err.clone()),
             buckets: BTreeMap::new(),
-            own_canonical_id: Err(err.clone()),
+            own_buckets: Err(err.clone()),
             keys: BTreeMap::new(),
             log_groups: BTreeMap::new(),
             alarms: BTreeMap::new(),

@@ -13,8 +13,8 @@ use crate::aws::xml::Element;
 use crate::aws::{ApiFailure, Aws, Fetched};
 use crate::facts::{
     Acl, AdvancedSelector, Alarm, BasicSelector, Bucket, Caller, Facts, FieldSelector, Key,
-    LogGroup, MetricFilter, ObjectLock, Organization, PolicyEntity, PublicAccessBlock, Regions,
-    RootEvent, RootReport, Selectors, Trail, TrailStatus, Versioning,
+    LogGroup, MetricFilter, ObjectLock, Organization, OwnBuckets, PolicyEntity, PublicAccessBlock,
+    Regions, RootEvent, RootReport, Selectors, Trail, TrailStatus, Versioning,
 };
 use crate::model::Thresholds;
 
@@ -682,8 +682,22 @@ impl Gatherer<'_> {
         }
     }
 
+    /// Holders of AWSCloudTrail_FullAccess and of its deprecated predecessor
+    /// AWSCloudTrailFullAccess (still attachable in older accounts).
     async fn full_access(&self, partition: &str) -> Fetched<Vec<PolicyEntity>> {
-        let arn = format!("arn:{partition}:iam::aws:policy/AWSCloudTrail_FullAccess");
+        let mut out = Vec::new();
+        for name in ["AWSCloudTrail_FullAccess", "AWSCloudTrailFullAccess"] {
+            let arn = format!("arn:{partition}:iam::aws:policy/{name}");
+            for mut e in self.policy_entities(&arn).await? {
+                name.clone_into(&mut e.policy);
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn policy_entities(&self, arn: &str) -> Fetched<Vec<PolicyEntity>> {
+        let arn = arn.to_owned();
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -715,6 +729,7 @@ impl Gatherer<'_> {
                     out.push(PolicyEntity {
                         kind: kind.into(),
                         name: n.text.trim().to_owned(),
+                        policy: String::new(),
                     });
                 }
             }
@@ -781,50 +796,73 @@ impl Gatherer<'_> {
         Ok(parse_credential_report(&String::from_utf8_lossy(&csv)))
     }
 
+    /// Root events in the window, newest first. Pages until five qualifying events are
+    /// found (at most 20 pages per Region). This run's own read-only calls are skipped when
+    /// it runs with root keys: they are not evidence of use before the check.
     async fn root_events(
         &self,
         regions: &[String],
-        now: OffsetDateTime,
+        started: OffsetDateTime,
     ) -> Fetched<Vec<RootEvent>> {
+        let now = OffsetDateTime::now_utc();
         let days = i64::from(self.thresholds.root_unused_days.min(90));
         let start = now - Duration::days(days);
         let mut out = Vec::new();
         let mut last_err = None;
         let mut any_ok = false;
         for region in regions {
-            let req = json!({
-                "LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "root"}],
-                "StartTime": start.unix_timestamp(),
-                "EndTime": now.unix_timestamp(),
-                "MaxResults": 50,
-            });
-            match self.ct(region, "LookupEvents", req).await {
-                Ok(v) => {
-                    any_ok = true;
-                    for e in v["Events"].as_array().into_iter().flatten() {
-                        // Username "root" could be an IAM user so named: keep only events whose
-                        // record says Root, not invoked by a service, not a service event (the
-                        // CIS CloudWatch.1 definition of root use).
-                        let record: Value = s(e, "CloudTrailEvent")
-                            .and_then(|c| serde_json::from_str(&c).ok())
-                            .unwrap_or(Value::Null);
-                        let ui = &record["userIdentity"];
-                        if ui["type"] != "Root"
-                            || ui.get("invokedBy").is_some()
-                            || record["eventType"] == "AwsServiceEvent"
-                        {
-                            continue;
-                        }
-                        if let Some(t) = time_of(e.get("EventTime")) {
-                            out.push(RootEvent {
-                                time: t,
-                                name: s(e, "EventName").unwrap_or_default(),
-                                source: s(e, "EventSource").unwrap_or_default(),
-                            });
-                        }
-                    }
+            let mut token: Option<String> = None;
+            for _page in 0..20 {
+                let mut req = json!({
+                    "LookupAttributes": [{"AttributeKey": "Username", "AttributeValue": "root"}],
+                    "StartTime": start.unix_timestamp(),
+                    "EndTime": now.unix_timestamp(),
+                    "MaxResults": 50,
+                });
+                if let Some(t) = &token {
+                    req["NextToken"] = json!(t);
                 }
-                Err(f) => last_err = Some(f),
+                let v = match self.ct(region, "LookupEvents", req).await {
+                    Ok(v) => v,
+                    Err(f) => {
+                        last_err = Some(f);
+                        break;
+                    }
+                };
+                any_ok = true;
+                for e in v["Events"].as_array().into_iter().flatten() {
+                    // Username "root" could be an IAM user so named: keep only events whose
+                    // record says Root, not invoked by a service, not a service event (the
+                    // CIS CloudWatch.1 definition of root use).
+                    let record: Value = s(e, "CloudTrailEvent")
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or(Value::Null);
+                    let ui = &record["userIdentity"];
+                    if ui["type"] != "Root"
+                        || ui.get("invokedBy").is_some()
+                        || record["eventType"] == "AwsServiceEvent"
+                    {
+                        continue;
+                    }
+                    let Some(t) = time_of(e.get("EventTime")) else {
+                        continue;
+                    };
+                    let own = ui["accessKeyId"].as_str() == Some(self.aws.access_key_id())
+                        && t >= started - Duration::seconds(1)
+                        && s(e, "ReadOnly").as_deref() == Some("true");
+                    if own {
+                        continue;
+                    }
+                    out.push(RootEvent {
+                        time: t,
+                        name: s(e, "EventName").unwrap_or_default(),
+                        source: s(e, "EventSource").unwrap_or_default(),
+                    });
+                }
+                token = s(&v, "NextToken");
+                if token.is_none() || out.len() >= 5 {
+                    break;
+                }
             }
         }
         out.sort_by_key(|e| std::cmp::Reverse(e.time));
@@ -997,9 +1035,19 @@ pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts 
         let bucket = g.bucket(&name).await;
         facts.buckets.insert(name, bucket);
     }
-    facts.own_canonical_id = g.aws.s3(&g.region, "ListBuckets", "", &[]).await.map(|e| {
-        e.and_then(|e| e.path(&["Owner", "ID"]).map(|x| x.text.trim().to_owned()))
-            .unwrap_or_default()
+    facts.own_buckets = g.aws.s3(&g.region, "ListBuckets", "", &[]).await.map(|e| {
+        let e = e.unwrap_or_default();
+        OwnBuckets {
+            owner: e
+                .path(&["Owner", "ID"])
+                .map(|x| x.text.trim().to_owned())
+                .unwrap_or_default(),
+            names: e
+                .descendants("Bucket")
+                .iter()
+                .filter_map(|b| b.child_text("Name").map(str::to_owned))
+                .collect(),
+        }
     });
     for t in &trails {
         if let Some(k) = &t.kms_key

@@ -187,6 +187,12 @@ impl Aws {
         Ok(Self { settings, http })
     }
 
+    /// The access key id the calls are signed with (never the secret).
+    #[must_use]
+    pub fn access_key_id(&self) -> &str {
+        &self.settings.credential.access_key_id
+    }
+
     /// The default region.
     #[must_use]
     pub fn region(&self) -> &str {

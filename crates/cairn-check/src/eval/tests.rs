@@ -175,7 +175,10 @@ pub(crate) fn compliant() -> Facts {
         accounts: Ok(vec![ACCT.into(), "222222222222".into()]),
     }));
     f.buckets.insert("trail-logs".into(), bucket());
-    f.own_canonical_id = Ok("workload-canonical".into());
+    f.own_buckets = Ok(crate::facts::OwnBuckets {
+        owner: "workload-canonical".into(),
+        names: vec!["app-data".into()],
+    });
     f.keys.insert(key().id.clone(), key());
     f.log_groups.insert(
         GROUP.into(),
@@ -191,6 +194,7 @@ pub(crate) fn compliant() -> Facts {
     f.full_access = Ok(vec![PolicyEntity {
         kind: "role".into(),
         name: "TrailAdmin".into(),
+        policy: "AWSCloudTrail_FullAccess".into(),
     }]);
     f.root_report = Ok(Some(RootReport {
         password_last_used: Some(datetime!(2025-01-01 00:00 UTC)),
@@ -545,7 +549,11 @@ fn bucket_failure_modes() {
 #[test]
 fn bucket_in_the_same_account() {
     let mut f = compliant();
-    f.own_canonical_id = Ok("log-archive-canonical".into());
+    f.own_buckets
+        .as_mut()
+        .unwrap()
+        .names
+        .push("trail-logs".into());
     let r = run(&f);
     assert_eq!(verdict(&r, "S3.1"), Verdict::Fail);
     assert!(evidence(&r, "S3.1").contains("owned by the calling account"));
@@ -697,6 +705,7 @@ fn full_access_limits() {
     f.full_access = Ok(vec![PolicyEntity {
         kind: "role".into(),
         name: "web-app-lambda-role".into(),
+        policy: "AWSCloudTrailFullAccess".into(),
     }]);
     let r = run(&f);
     assert_eq!(verdict(&r, "IAM.1"), Verdict::Fail);
