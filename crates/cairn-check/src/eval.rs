@@ -1229,7 +1229,9 @@ fn root_unused(facts: &Facts, t: &Thresholds) -> CheckResult {
     match &facts.root_events {
         Ok(ev) => {
             events_read = true;
-            let recent: Vec<_> = ev.iter().filter(|e| e.time >= since).collect();
+            // Changes first: they say more than reads (e.g. an earlier check run's).
+            let mut recent: Vec<_> = ev.iter().filter(|e| e.time >= since).collect();
+            recent.sort_by_key(|e| (e.read_only, std::cmp::Reverse(e.time)));
             for e in recent.iter().take(5) {
                 uses.push(Evidence::new(
                     "root (LookupEvents)",

@@ -331,6 +331,8 @@ pub struct RootEvent {
     pub name: String,
     /// EventSource.
     pub source: String,
+    /// ReadOnly (LookupEvents' answer).
+    pub read_only: bool,
 }
 
 impl Facts {

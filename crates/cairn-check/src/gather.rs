@@ -857,6 +857,7 @@ impl Gatherer<'_> {
                         time: t,
                         name: s(e, "EventName").unwrap_or_default(),
                         source: s(e, "EventSource").unwrap_or_default(),
+                        read_only: s(e, "ReadOnly").as_deref() == Some("true"),
                     });
                 }
                 token = s(&v, "NextToken");

@@ -741,6 +741,7 @@ fn root_use() {
         time: NOW - Duration::hours(1),
         name: "StopLogging".into(),
         source: "cloudtrail.amazonaws.com".into(),
+        read_only: false,
     }]);
     let r = run(&f);
     assert_eq!(verdict(&r, "IAM.2"), Verdict::Fail);
