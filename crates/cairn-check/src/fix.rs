@@ -1,0 +1,315 @@
+//! `--fix`: the settings that can be changed safely through the API. [`plan`] is pure
+//! (facts and verdicts → changes); [`apply`] makes one change.
+//!
+//! Safe means: turning a protection on, never off, and never touching data. The changes:
+//! StartLogging on a stopped trail (CT.1/CT.2), EnableLogFileValidation (CT.5),
+//! IsMultiRegionTrail + IncludeGlobalServiceEvents on the management-event trail (CT.1), the
+//! missing CIS metric filters (CW.2), and an alarm for each CIS filter without one when the
+//! existing CIS alarms name a topic to notify (CW.3).
+
+use serde_json::{Value, json};
+
+use crate::aws::{Aws, Fetched};
+use crate::eval::normalize_pattern;
+use crate::facts::{Facts, Trail};
+use crate::model::{CheckResult, Verdict};
+use crate::selectors::management_coverage;
+
+/// Namespace of metrics created by `--fix` (the same as `cairn monitor enable cis`).
+pub const CIS_NAMESPACE: &str = "CISBenchmark";
+
+/// One change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fix {
+    /// The check it addresses.
+    pub check: String,
+    /// What will be done, for the user to read before it is applied.
+    pub description: String,
+    /// SigV4 service.
+    pub service: &'static str,
+    /// Region to call.
+    pub region: String,
+    /// Operation.
+    pub operation: &'static str,
+    /// Request body.
+    pub request: Value,
+}
+
+fn failed(results: &[CheckResult], id: &str) -> bool {
+    results
+        .iter()
+        .any(|r| r.id == id && r.verdict == Verdict::Fail)
+}
+
+fn ct(check: &str, t: &Trail, description: String, operation: &'static str, request: Value) -> Fix {
+    Fix {
+        check: check.into(),
+        description,
+        service: "cloudtrail",
+        region: t.home_region.clone(),
+        operation,
+        request,
+    }
+}
+
+/// The changes that would fix what can be fixed safely.
+#[must_use]
+pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
+    let Ok(trails) = &facts.trails else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if failed(results, "CT.1") || failed(results, "CT.2") {
+        for t in trails {
+            if matches!(&t.status, Ok(s) if !s.is_logging) {
+                out.push(ct(
+                    "CT.1",
+                    t,
+                    format!("StartLogging on {}", t.arn),
+                    "StartLogging",
+                    json!({"Name": t.arn}),
+                ));
+            }
+        }
+    }
+    if failed(results, "CT.1") && !trails.iter().any(|t| t.multi_region) {
+        let candidate = trails.iter().find(|t| {
+            t.selectors
+                .as_ref()
+                .is_ok_and(|s| management_coverage(s).full())
+                && t.account
+                    == facts
+                        .caller
+                        .as_ref()
+                        .map_or(t.account.as_str(), |c| c.account.as_str())
+        });
+        if let Some(t) = candidate {
+            out.push(ct(
+                "CT.1",
+                t,
+                format!(
+                    "UpdateTrail {}: IsMultiRegionTrail=true, IncludeGlobalServiceEvents=true",
+                    t.arn
+                ),
+                "UpdateTrail",
+                json!({"Name": t.arn, "IsMultiRegionTrail": true, "IncludeGlobalServiceEvents": true}),
+            ));
+        }
+    }
+    if failed(results, "CT.5") {
+        for t in trails.iter().filter(|t| !t.validation) {
+            out.push(ct(
+                "CT.5",
+                t,
+                format!("UpdateTrail {}: EnableLogFileValidation=true", t.arn),
+                "UpdateTrail",
+                json!({"Name": t.arn, "EnableLogFileValidation": true}),
+            ));
+        }
+    }
+    out.extend(plan_cis(facts, trails, results));
+    out
+}
+
+fn plan_cis(facts: &Facts, trails: &[Trail], results: &[CheckResult]) -> Vec<Fix> {
+    if !failed(results, "CW.2") && !failed(results, "CW.3") {
+        return Vec::new();
+    }
+    // The trail log group closest to complete.
+    let mut best: Option<(&crate::facts::LogGroup, usize)> = None;
+    for t in trails {
+        let Some(g) = t
+            .log_group_arn
+            .as_ref()
+            .and_then(|a| facts.log_groups.get(a))
+        else {
+            continue;
+        };
+        let Ok(filters) = &g.filters else { continue };
+        let present = cairn_monitor::cis_filters()
+            .iter()
+            .filter(|(_, _, p)| {
+                filters
+                    .iter()
+                    .any(|f| normalize_pattern(&f.pattern) == normalize_pattern(p))
+            })
+            .count();
+        if best.is_none_or(|(_, n)| present > n) {
+            best = Some((g, present));
+        }
+    }
+    let Some((group, _)) = best else {
+        return Vec::new();
+    };
+    let Ok(filters) = &group.filters else {
+        return Vec::new();
+    };
+    let alarms = match facts.alarms.get(&group.region) {
+        Some(Ok(a)) => a.as_slice(),
+        _ => &[],
+    };
+    // The topic(s) existing CIS alarms notify: new alarms notify the same.
+    let cis_metrics: Vec<&str> = cairn_monitor::cis_filters().iter().map(|c| c.1).collect();
+    let actions: Vec<String> = alarms
+        .iter()
+        .find(|a| {
+            a.namespace == CIS_NAMESPACE
+                && cis_metrics.contains(&a.metric.as_str())
+                && !a.actions.is_empty()
+        })
+        .map(|a| a.actions.clone())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (control, metric, pattern) in cairn_monitor::cis_filters() {
+        let existing = filters
+            .iter()
+            .find(|f| normalize_pattern(&f.pattern) == normalize_pattern(pattern));
+        let (ns, m) = match existing {
+            Some(f) => match f.metrics.first() {
+                Some((ns, m)) => (ns.clone(), m.clone()),
+                None => continue,
+            },
+            None => {
+                let name = format!("CIS-{control}-{metric}");
+                out.push(Fix {
+                    check: "CW.2".into(),
+                    description: format!(
+                        "PutMetricFilter {name} on log group {} ({}): the exact {control} pattern",
+                        group.name, group.region
+                    ),
+                    service: "logs",
+                    region: group.region.clone(),
+                    operation: "PutMetricFilter",
+                    request: json!({
+                        "logGroupName": group.name,
+                        "filterName": name,
+                        "filterPattern": pattern,
+                        "metricTransformations": [{
+                            "metricName": metric, "metricNamespace": CIS_NAMESPACE, "metricValue": "1"
+                        }],
+                    }),
+                });
+                (CIS_NAMESPACE.to_owned(), (*metric).to_owned())
+            }
+        };
+        let alarmed = alarms.iter().any(|a| {
+            a.namespace == ns && a.metric == m && a.actions_enabled && !a.actions.is_empty()
+        });
+        if alarmed || actions.is_empty() {
+            continue;
+        }
+        let name = format!("CIS-{control}-{metric}");
+        out.push(Fix {
+            check: "CW.3".into(),
+            description: format!(
+                "PutMetricAlarm {name} on {ns}/{m} ({}), notifying {}",
+                group.region,
+                actions.join(", ")
+            ),
+            service: "monitoring",
+            region: group.region.clone(),
+            operation: "PutMetricAlarm",
+            request: json!({
+                "AlarmName": name,
+                "AlarmDescription": format!("CIS / Security Hub {control}: {metric}"),
+                "ActionsEnabled": true,
+                "AlarmActions": actions,
+                "MetricName": m,
+                "Namespace": ns,
+                "Statistic": "Sum",
+                "Period": 300,
+                "EvaluationPeriods": 1,
+                "Threshold": 1.0,
+                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+                "TreatMissingData": "notBreaching",
+            }),
+        });
+    }
+    out
+}
+
+/// Applies one change.
+///
+/// # Errors
+/// The service's error.
+pub async fn apply(aws: &Aws, fix: &Fix) -> Fetched<Value> {
+    let (prefix, version) = match fix.service {
+        "cloudtrail" => (
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101",
+            "1.1",
+        ),
+        "logs" => ("Logs_20140328", "1.1"),
+        _ => ("GraniteServiceVersion20100801", "1.0"),
+    };
+    aws.json(
+        fix.service,
+        &fix.region,
+        prefix,
+        version,
+        fix.operation,
+        &fix.request,
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{evaluate, tests::compliant};
+    use crate::model::Thresholds;
+
+    #[test]
+    fn nothing_to_fix_when_compliant() {
+        let f = compliant();
+        let r = evaluate(&f, &Thresholds::default());
+        assert!(plan(&f, &r).is_empty());
+    }
+
+    #[test]
+    fn stopped_trail_and_validation_and_region() {
+        let mut f = compliant();
+        {
+            let t = &mut f.trails.as_mut().unwrap()[0];
+            t.status.as_mut().unwrap().is_logging = false;
+            t.validation = false;
+            t.multi_region = false;
+        }
+        let r = evaluate(&f, &Thresholds::default());
+        let p = plan(&f, &r);
+        let ops: Vec<_> = p.iter().map(|x| (x.check.as_str(), x.operation)).collect();
+        assert!(ops.contains(&("CT.1", "StartLogging")), "{ops:?}");
+        assert!(ops.contains(&("CT.1", "UpdateTrail")), "{ops:?}");
+        assert!(ops.contains(&("CT.5", "UpdateTrail")), "{ops:?}");
+        assert!(p.iter().any(|x| x.request["IsMultiRegionTrail"] == true));
+    }
+
+    #[test]
+    fn missing_cis_filter_gets_filter_and_alarm() {
+        let mut f = compliant();
+        let g = f.log_groups.values_mut().next().unwrap();
+        g.filters
+            .as_mut()
+            .unwrap()
+            .retain(|x| !x.name.contains("CloudWatch.5-"));
+        f.alarms
+            .values_mut()
+            .next()
+            .unwrap()
+            .as_mut()
+            .unwrap()
+            .retain(|a| a.metric != "CloudTrailConfigChanges");
+        let r = evaluate(&f, &Thresholds::default());
+        let p = plan(&f, &r);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p[0].operation, "PutMetricFilter");
+        assert_eq!(
+            p[0].request["filterName"],
+            "CIS-CloudWatch.5-CloudTrailConfigChanges"
+        );
+        assert_eq!(p[1].operation, "PutMetricAlarm");
+        assert_eq!(
+            p[1].request["AlarmActions"][0],
+            "arn:aws:sns:us-east-1:111111111111:cis"
+        );
+    }
+}

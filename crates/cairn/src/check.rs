@@ -1,0 +1,256 @@
+//! `cairn check`: the posture check (crate `cairn-check`) as a command: resolve credentials
+//! like the AWS CLI, gather, evaluate, optionally fix, print, and exit with a status that
+//! tells pass, findings and errors apart. See `docs/CHECK.md`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use cairn_check::aws::Aws;
+use cairn_check::aws::config::{ProcessEnv, Requested, resolve};
+use cairn_check::facts::Facts;
+use cairn_check::gather::{Scope, gather};
+use cairn_check::model::{CheckResult, Thresholds};
+use cairn_check::{eval, fix, report};
+use clap::{Args, ValueEnum};
+
+/// Exit status: no finding (`pass`, `info`, and `unknown` unless `--strict`).
+pub(crate) const EXIT_PASS: i32 = 0;
+/// Exit status: at least one `fail` (or, with `--strict`, an `unknown`).
+pub(crate) const EXIT_FINDINGS: i32 = 1;
+/// Exit status: nothing could be concluded (no credentials, endpoint unreachable, trails
+/// unreadable, bad flags, a `--fix` that was refused or failed).
+pub(crate) const EXIT_ERROR: i32 = 2;
+
+const AFTER_HELP: &str = "\
+CREDENTIALS AND ENDPOINTS (as the AWS CLI)
+  --profile, else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the
+  AWS_PROFILE or default profile of ~/.aws/credentials and ~/.aws/config
+  (AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE). Region: --region, AWS_REGION,
+  AWS_DEFAULT_REGION, the profile's region, else us-east-1. Endpoint: --endpoint-url,
+  AWS_ENDPOINT_URL, per service AWS_ENDPOINT_URL_S3 / _IAM / _STS / _KMS / _CLOUDTRAIL /
+  _CLOUDWATCH_LOGS / _CLOUDWATCH / _SNS / _ORGANIZATIONS; without one, the AWS endpoints.
+
+VERDICTS
+  pass, fail, unknown (the target lacks the API or denied it: the evidence names the call
+  and its error), info (reported, never a finding).
+
+EXIT STATUS
+  0  no check failed (info and unknown allowed; with --strict unknown is a finding)
+  1  at least one check failed
+  2  error: nothing was concluded (credentials, endpoint, DescribeTrails unreadable,
+     bad flags, --fix refused or a change failed)";
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A table with the evidence under each check.
+    Table,
+    /// One JSON document (docs/CHECK.md).
+    Json,
+    /// SARIF 2.1.0.
+    Sarif,
+}
+
+/// `cairn check` arguments.
+#[derive(Debug, Args)]
+#[command(after_long_help = AFTER_HELP)]
+pub(crate) struct CheckArgs {
+    /// Endpoint for every service (default: AWS_ENDPOINT_URL, else the AWS endpoints).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Profile of ~/.aws/credentials and ~/.aws/config.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Region to start in.
+    #[arg(long)]
+    region: Option<String>,
+    /// Regions that must each have a logging trail, comma-separated (default: the current
+    /// Region and every trail's home Region; the evidence says which were used).
+    #[arg(long, value_delimiter = ',', value_name = "R1,R2")]
+    regions: Option<Vec<String>>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Count `unknown` verdicts as findings (exit 1).
+    #[arg(long)]
+    strict: bool,
+    /// Change the settings that can be changed safely (StartLogging, log file validation,
+    /// multi-Region, CIS metric filters and alarms); each change is printed first.
+    #[arg(long)]
+    fix: bool,
+    /// Apply --fix changes without asking (required when stdin is not a terminal).
+    #[arg(long, requires = "fix")]
+    yes: bool,
+    /// TOML file of thresholds (keys as the flags below, with underscores).
+    #[arg(long, value_name = "FILE")]
+    thresholds: Option<PathBuf>,
+    /// CT.6: a digest older than this is stale.
+    #[arg(long, value_name = "HOURS")]
+    digest_max_age_hours: Option<u32>,
+    /// CW.1: CloudWatch Logs delivery older than this is stale.
+    #[arg(long, value_name = "HOURS")]
+    cloudwatch_max_age_hours: Option<u32>,
+    /// IAM.2: root use within this many days is a finding.
+    #[arg(long, value_name = "DAYS")]
+    root_unused_days: Option<u32>,
+    /// IAM.1: most principals allowed to hold AWSCloudTrail_FullAccess.
+    #[arg(long, value_name = "N")]
+    max_full_access_principals: Option<usize>,
+    /// IAM.1: workload principal name pattern (`*` wildcard; repeatable; replaces the
+    /// defaults).
+    #[arg(long = "workload-role-pattern", value_name = "GLOB")]
+    workload_role_patterns: Vec<String>,
+}
+
+fn thresholds(args: &CheckArgs) -> Result<Thresholds> {
+    let mut t = match &args.thresholds {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            Thresholds::from_toml(&text).map_err(anyhow::Error::msg)?
+        }
+        None => Thresholds::default(),
+    };
+    if let Some(v) = args.digest_max_age_hours {
+        t.digest_max_age_hours = v;
+    }
+    if let Some(v) = args.cloudwatch_max_age_hours {
+        t.cloudwatch_max_age_hours = v;
+    }
+    if let Some(v) = args.root_unused_days {
+        t.root_unused_days = v;
+    }
+    if let Some(v) = args.max_full_access_principals {
+        t.max_full_access_principals = v;
+    }
+    if !args.workload_role_patterns.is_empty() {
+        t.workload_role_patterns = args.workload_role_patterns.clone();
+    }
+    Ok(t)
+}
+
+async fn gather_checked(aws: &Aws, scope: &Scope, t: &Thresholds) -> Result<Facts> {
+    let facts = gather(aws, scope, t).await;
+    if let Err(f) = &facts.trails {
+        bail!("cannot read the trails: {}", f.describe());
+    }
+    Ok(facts)
+}
+
+fn confirm(n: usize) -> Result<bool> {
+    eprint!("apply these {n} change(s)? [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the answer")?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+async fn run_fixes(
+    aws: &Aws,
+    args: &CheckArgs,
+    facts: &Facts,
+    results: &[CheckResult],
+) -> Result<bool> {
+    let plan = fix::plan(facts, results);
+    if plan.is_empty() {
+        eprintln!("fix: nothing that can be changed safely");
+        return Ok(false);
+    }
+    for f in &plan {
+        eprintln!("fix {}: {}", f.check, f.description);
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "refusing to apply {} change(s) without --yes (stdin is not a terminal)",
+                plan.len()
+            );
+        }
+        if !confirm(plan.len())? {
+            bail!("no change applied");
+        }
+    }
+    for f in &plan {
+        eprintln!("applying {}: {}", f.check, f.description);
+        fix::apply(aws, f)
+            .await
+            .map_err(|e| anyhow::anyhow!("{} failed: {}", f.description, e.describe()))?;
+    }
+    Ok(true)
+}
+
+fn run_inner(args: &CheckArgs) -> Result<i32> {
+    let t = thresholds(args)?;
+    let settings = resolve(
+        &Requested {
+            profile: args.profile.clone(),
+            region: args.region.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+        },
+        &ProcessEnv,
+    )?;
+    let endpoint = settings
+        .endpoint_url
+        .clone()
+        .unwrap_or_else(|| "aws".into());
+    let aws = Aws::new(settings).map_err(anyhow::Error::msg)?;
+    let scope = Scope {
+        regions: args.regions.clone(),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (facts, results) = rt.block_on(async {
+        let mut facts = gather_checked(&aws, &scope, &t).await?;
+        let mut results = eval::evaluate(&facts, &t);
+        if args.fix && run_fixes(&aws, args, &facts, &results).await? {
+            facts = gather_checked(&aws, &scope, &t).await?;
+            results = eval::evaluate(&facts, &t);
+        }
+        anyhow::Ok((facts, results))
+    })?;
+    let code = report::exit_code(&results, args.strict);
+    let run = report::RunInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        generated_at: facts
+            .now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        region: facts.region.clone(),
+        regions: facts.regions.list.clone(),
+        endpoint,
+    };
+    let text = match args.format {
+        Format::Table => report::table(&results),
+        Format::Json => {
+            serde_json::to_string_pretty(&report::json_report(&results, &run, code))? + "\n"
+        }
+        Format::Sarif => serde_json::to_string_pretty(&report::sarif(&results, &run))? + "\n",
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// Runs `cairn check`; returns the exit status.
+pub(crate) fn run(args: &CheckArgs) -> i32 {
+    match run_inner(args) {
+        Ok(0) => EXIT_PASS,
+        Ok(_) => EXIT_FINDINGS,
+        Err(e) => {
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return EXIT_PASS;
+            }
+            eprintln!("error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
