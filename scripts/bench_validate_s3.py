@@ -3,7 +3,9 @@ and `cairn validate` on the same data through a real S3 API (moto_server on loop
 the same run. A minimal CloudTrail stub on loopback answers the two calls the CLI makes
 (DescribeTrails, ListPublicKeys) with the bench's trail and test key.
 
-usage: bench_validate_s3.py TREE BUCKET ARN START END KEY_B64 CAIRN_BIN KEY_FILE
+usage: bench_validate_s3.py TREE BUCKET ARN START END KEY_B64 CAIRN_BIN KEY_FILE [moto|cairn]
+The last argument picks the S3 server: moto_server (default) or Cairn's own S3 endpoint
+(`cairn serve` on a temporary data directory, objects encrypted at rest, SigV4 checked).
 prints one JSON line: {"cli_s": .., "cairn_s": .., "cli_ok": bool, "cairn_ok": bool}
 """
 
@@ -23,6 +25,7 @@ import urllib.request
 import boto3
 
 tree, bucket, arn, start, end, key_b64, cairn_bin, key_file = sys.argv[1:9]
+target = sys.argv[9] if len(sys.argv) > 9 else "moto"
 root = pathlib.Path(tree) / bucket
 
 
@@ -35,19 +38,31 @@ def free_port():
 
 
 port = free_port()
-moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+key_id, secret = "x", "x"
+if target == "cairn":
+    import tempfile
+    data_dir = tempfile.mkdtemp(prefix="cairn-bench-s3-")
+    key_id, secret = "AKIABENCHVALIDATE001", "benchvalidatesecretkeybenchvalidatesecret"
+    server = subprocess.Popen([cairn_bin, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir],
+                              env=dict(os.environ, CAIRN_ROOT_ACCESS_KEY_ID=key_id,
+                                       CAIRN_ROOT_SECRET_ACCESS_KEY=secret),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready = "/healthz"
+else:
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ready = ""
 s3_url = f"http://127.0.0.1:{port}"
 for _ in range(300):
     try:
-        urllib.request.urlopen(s3_url, timeout=1)
+        urllib.request.urlopen(s3_url + ready, timeout=1)
         break
     except Exception as e:  # noqa: BLE001
         if hasattr(e, "code"):
             break
         time.sleep(0.1)
 s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1",
-                  aws_access_key_id="x", aws_secret_access_key="x")
+                  aws_access_key_id=key_id, aws_secret_access_key=secret)
 s3.create_bucket(Bucket=bucket)
 for p in sorted(root.rglob("*")):
     if p.is_dir() or p.name.endswith(".metadata.json"):
@@ -87,7 +102,7 @@ class Stub(http.server.BaseHTTPRequestHandler):
 
 stub = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
 threading.Thread(target=stub.serve_forever, daemon=True).start()
-env = dict(os.environ, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",
+env = dict(os.environ, AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION="us-east-1",
            AWS_ENDPOINT_URL_CLOUDTRAIL=f"http://127.0.0.1:{stub.server_address[1]}",
            AWS_ENDPOINT_URL_S3=s3_url, AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null")
 t = time.time()
@@ -99,7 +114,11 @@ cairn = subprocess.run([cairn_bin, "validate", "--trail-arn", arn, "--start-time
                         "--s3-bucket", bucket, "--s3-endpoint", s3_url, "--public-key", key_file,
                         "--format", "json", "-q"], env=env, capture_output=True, text=True)
 cairn_s = time.time() - t
-moto.kill()
+server.terminate()
+server.wait()
+if target == "cairn":
+    import shutil
+    shutil.rmtree(data_dir, ignore_errors=True)
 stub.shutdown()
 print(json.dumps({"cli_s": cli_s, "cairn_s": cairn_s, "cli_ok": cli.returncode == 0,
                   "cairn_ok": cairn.returncode == 0,

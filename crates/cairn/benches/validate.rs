@@ -412,43 +412,52 @@ fn main() {
         None => println!("aws cloudtrail validate-logs: not run"),
     }
     // 5. The stock CLI as users run it, against a real S3 API on loopback, and cairn
-    //    validate through the same S3 API, in the same run.
+    //    validate through the same S3 API, in the same run: first moto_server (a Python S3),
+    //    then Cairn's own S3 endpoint.
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/bench_validate_s3.py"
     );
     let key_b64 = base64::engine::general_purpose::STANDARD.encode(ds.key.public_key().der());
-    let out = Command::new("python3")
-        .args([
-            script,
-            ds.root.path().to_str().unwrap(),
-            BUCKET,
-            ARN,
-            &fmt_time(T0 - Duration::minutes(1)),
-            &fmt_time(ds.end),
-            &key_b64,
-            env!("CARGO_BIN_EXE_cairn"),
-            key_file.to_str().unwrap(),
-        ])
-        .output();
-    match out
-        .ok()
-        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
-    {
-        Some(v) if v["cli_ok"] == true && v["cairn_ok"] == true => {
-            let (a, c) = (
-                v["cli_s"].as_f64().unwrap_or(0.0),
-                v["cairn_s"].as_f64().unwrap_or(1.0),
-            );
-            println!(
-                "over S3 (moto_server on loopback): aws cloudtrail validate-logs {a:7.2} s ({:.1} MiB/s), cairn validate {c:7.2} s ({:.1} MiB/s): ratio {:.1}x",
-                rate(a),
-                rate(c),
-                a / c
-            );
+    for (target, label) in [
+        ("moto", "moto_server on loopback"),
+        ("cairn", "Cairn's S3 endpoint on loopback"),
+    ] {
+        let out = Command::new("python3")
+            .args([
+                script,
+                ds.root.path().to_str().unwrap(),
+                BUCKET,
+                ARN,
+                &fmt_time(T0 - Duration::minutes(1)),
+                &fmt_time(ds.end),
+                &key_b64,
+                env!("CARGO_BIN_EXE_cairn"),
+                key_file.to_str().unwrap(),
+                target,
+            ])
+            .output();
+        match out
+            .ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        {
+            Some(v) if v["cli_ok"] == true && v["cairn_ok"] == true => {
+                let (a, c) = (
+                    v["cli_s"].as_f64().unwrap_or(0.0),
+                    v["cairn_s"].as_f64().unwrap_or(1.0),
+                );
+                println!(
+                    "over S3 ({label}): aws cloudtrail validate-logs {a:7.2} s ({:.1} MiB/s), cairn validate {c:7.2} s ({:.1} MiB/s): ratio {:.1}x",
+                    rate(a),
+                    rate(c),
+                    a / c
+                );
+            }
+            Some(v) => println!("over S3 ({label}): a run failed: {v}"),
+            None => println!(
+                "over S3 ({label}): not run (needs python3 with boto3, moto[server], awscli)"
+            ),
         }
-        Some(v) => println!("over S3: a run failed: {v}"),
-        None => println!("over S3: not run (needs python3 with boto3, moto[server], awscli)"),
     }
     let path = ds.root.path().to_owned();
     drop(ds);
