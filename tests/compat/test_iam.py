@@ -343,8 +343,14 @@ def test_iam_api_with_the_aws_cli(cairn):
     assert p.returncode != 0 and "LimitExceeded" in p.stderr
     kid = k1["AccessKey"]["AccessKeyId"]
     secret = k1["AccessKey"]["SecretAccessKey"]
+    out, _ = cairn.aws("iam", "get-access-key-last-used", "--access-key-id", kid)
+    assert out["AccessKeyLastUsed"] == {"ServiceName": "N/A", "Region": "N/A"}
     ct = cairn.client(creds=(kid, secret))
     ct.describe_trails()
+    out, _ = cairn.aws("iam", "get-access-key-last-used", "--access-key-id", kid)
+    assert out["UserName"] == "carol"
+    assert out["AccessKeyLastUsed"]["ServiceName"] == "cloudtrail"
+    assert out["AccessKeyLastUsed"]["Region"] == "us-east-1" and "LastUsedDate" in out["AccessKeyLastUsed"]
     cairn.aws("iam", "update-access-key", "--user-name", "carol", "--access-key-id", kid, "--status", "Inactive")
     out, _ = cairn.aws("iam", "list-access-keys", "--user-name", "carol")
     assert {k["AccessKeyId"]: k["Status"] for k in out["AccessKeyMetadata"]}[kid] == "Inactive"

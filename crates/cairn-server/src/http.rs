@@ -118,6 +118,18 @@ async fn dispatch(
             };
         }
     };
+    if matches!(auth.principal, cairn_auth::Principal::IamUser { .. })
+        && let Some(write) = state.iam.note_key_use(
+            &auth.account,
+            &auth.access_key_id,
+            &auth.service,
+            &auth.region,
+            now.unix_timestamp(),
+        )
+    {
+        // Off the request path; the in-memory value is already current.
+        drop(tokio::task::spawn_blocking(write));
+    }
     let env = Environment {
         source_ip: peer.ip(),
         secure_transport: false,

@@ -485,6 +485,26 @@ fn iam_call(
             iam.delete_access_key(&state.credentials, acct, &name, key)?;
             Ok(Node::empty())
         }
+        "GetAccessKeyLastUsed" => {
+            let key = p.req("AccessKeyId")?;
+            let name = iam.key_owner(acct, key)?;
+            allow(&user_res(&name))?;
+            let used = match iam.key_last_used(key) {
+                Some(l) => Node::Struct(vec![
+                    ("LastUsedDate", Node::text(iso(l.date))),
+                    ("ServiceName", Node::text(l.service)),
+                    ("Region", Node::text(l.region)),
+                ]),
+                None => Node::Struct(vec![
+                    ("ServiceName", Node::text("N/A")),
+                    ("Region", Node::text("N/A")),
+                ]),
+            };
+            Ok(Node::Struct(vec![
+                ("UserName", Node::text(&name)),
+                ("AccessKeyLastUsed", used),
+            ]))
+        }
         "CreateRole" => {
             let name = p.name("RoleName", 64)?;
             let path = p.path()?;

@@ -248,11 +248,27 @@ struct Entities {
     policies: BTreeMap<String, PolicyEntry>,
 }
 
+/// How often a key's last use is written to the catalog.
+pub const LAST_USED_PERSIST_SECS: i64 = 300;
+
+/// When and where an access key was last used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastUsed {
+    /// Unix seconds.
+    pub date: i64,
+    /// The service the request was signed for (`cloudtrail`, `iam`, ...).
+    pub service: String,
+    /// The region it was signed for.
+    pub region: String,
+}
+
 /// The identity store.
 pub struct Iam {
     catalog: Arc<Catalog>,
     entities: RwLock<Entities>,
     builtins: BTreeMap<&'static str, Policy>,
+    /// Access key id → (last use, when last persisted).
+    last_used: std::sync::Mutex<std::collections::HashMap<String, (LastUsed, i64)>>,
 }
 
 impl std::fmt::Debug for Iam {
@@ -289,6 +305,7 @@ impl Iam {
             builtins.insert(b.arn, p);
         }
         let mut entities = Entities::default();
+        let mut last_used = std::collections::HashMap::new();
         for (account, kind, name, doc) in store::load_all(&catalog)? {
             let corrupt = |message: String| crate::catalog::CatalogError::Corrupt {
                 key: format!("iam {account} {kind} {name}"),
@@ -330,6 +347,12 @@ impl Iam {
                         .policies
                         .insert(arn, PolicyEntry { doc: d, policy });
                 }
+                "key-last-used" => {
+                    let l: LastUsed =
+                        serde_json::from_str(&doc).map_err(|e| corrupt(e.to_string()))?;
+                    let persisted = l.date;
+                    last_used.insert(name, (l, persisted));
+                }
                 other => return Err(corrupt(format!("unknown kind {other}"))),
             }
         }
@@ -337,6 +360,60 @@ impl Iam {
             catalog,
             entities: RwLock::new(entities),
             builtins,
+            last_used: std::sync::Mutex::new(last_used),
+        })
+    }
+
+    /// Notes that an access key signed a request. Kept in memory; returns a write to run
+    /// off the request path (`spawn_blocking`) when the stored value is more than
+    /// [`LAST_USED_PERSIST_SECS`] old, so a busy key costs one catalog write per interval.
+    pub fn note_key_use(
+        self: &Arc<Self>,
+        account: &str,
+        access_key_id: &str,
+        service: &str,
+        region: &str,
+        now: i64,
+    ) -> Option<impl FnOnce() + Send + 'static> {
+        let l = LastUsed {
+            date: now,
+            service: service.to_owned(),
+            region: region.to_owned(),
+        };
+        let mut map = self.last_used.lock().unwrap_or_else(|p| p.into_inner());
+        let persisted = map.get(access_key_id).map_or(i64::MIN, |(_, p)| *p);
+        let due = now.saturating_sub(persisted) >= LAST_USED_PERSIST_SECS;
+        map.insert(
+            access_key_id.to_owned(),
+            (l.clone(), if due { now } else { persisted }),
+        );
+        drop(map);
+        if !due {
+            return None;
+        }
+        let (me, account, key) = (self.clone(), account.to_owned(), access_key_id.to_owned());
+        Some(move || {
+            if let Err(e) = store::put(&me.catalog, &account, "key-last-used", &key, &l) {
+                tracing::warn!(access_key_id = %key, error = %e, "cannot store key last-used");
+            }
+        })
+    }
+
+    /// When and where an access key was last used (`None`: never, as far as recorded).
+    pub fn key_last_used(&self, access_key_id: &str) -> Option<LastUsed> {
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(access_key_id)
+            .map(|(l, _)| l.clone())
+    }
+
+    /// The user owning an access key of `account`.
+    pub fn key_owner(&self, account: &str, access_key_id: &str) -> Result<String, ApiError> {
+        store::key_owner(&self.catalog, account, access_key_id)?.ok_or_else(|| {
+            no_such_entity(format!(
+                "The Access Key with id {access_key_id} cannot be found."
+            ))
         })
     }
 
@@ -583,6 +660,11 @@ impl Iam {
         self.user(account, user)?;
         self.user_key(account, user, key)?;
         store::delete_key(&self.catalog, key)?;
+        store::delete(&self.catalog, account, "key-last-used", key)?;
+        self.last_used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
         credentials.forget(key);
         Ok(())
     }
@@ -1032,6 +1114,24 @@ mod tests {
                 .attachment_count,
             1
         );
+    }
+
+    #[test]
+    fn key_last_used_is_throttled_and_survives_reload() {
+        let (dir, iam) = iam();
+        let iam = Arc::new(iam);
+        assert!(iam.key_last_used("AKIAX").is_none());
+        let w = iam.note_key_use("111111111111", "AKIAX", "cloudtrail", "us-east-1", 1000);
+        w.expect("first use is written")();
+        assert!(
+            iam.note_key_use("111111111111", "AKIAX", "iam", "us-east-1", 1010)
+                .is_none()
+        );
+        assert_eq!(iam.key_last_used("AKIAX").unwrap().service, "iam");
+        drop(iam);
+        let iam = Iam::load(Arc::new(Catalog::open(dir.path()).unwrap())).unwrap();
+        let l = iam.key_last_used("AKIAX").unwrap();
+        assert_eq!((l.date, l.service.as_str()), (1000, "cloudtrail"));
     }
 
     #[test]

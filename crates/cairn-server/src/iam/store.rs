@@ -116,3 +116,22 @@ pub(super) fn delete_key(catalog: &Catalog, key: &str) -> Result<(), ApiError> {
         .map_err(ApiError::internal)?;
     Ok(())
 }
+
+/// The user name owning an IAM-user access key of `account`.
+pub(super) fn key_owner(
+    catalog: &Catalog,
+    account: &str,
+    key: &str,
+) -> Result<Option<String>, CatalogError> {
+    use rusqlite::OptionalExtension;
+    Ok(catalog
+        .conn()
+        .query_row(
+            "SELECT json_extract(principal, '$.userName') FROM credentials
+             WHERE access_key_id = ?1 AND account_id = ?2
+               AND json_extract(principal, '$.type') = 'IAMUser'",
+            params![key, account],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
