@@ -328,7 +328,9 @@ pub fn check_s3_header(
             tracing::error!(error = %e, "mfa verification failed");
             Err("MFA verification failed".to_owned())
         }
-        Err(_) => Err("Mfa Authentication must be used for this request: the MFA code is invalid".to_owned()),
+        Err(_) => Err(
+            "Mfa Authentication must be used for this request: the MFA code is invalid".to_owned(),
+        ),
     }
 }
 
@@ -354,7 +356,10 @@ mod tests {
     #[test]
     fn base32_known_answers() {
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
-        assert_eq!(base32(b"12345678901234567890"), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(
+            base32(b"12345678901234567890"),
+            "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+        );
     }
 
     #[test]
@@ -378,7 +383,14 @@ mod tests {
         let step = step_of(now);
         // Not enabled yet: codes are refused.
         assert!(matches!(
-            verify_code(&catalog, &master, "111", &d.serial, &totp(&secret, step), now),
+            verify_code(
+                &catalog,
+                &master,
+                "111",
+                &d.serial,
+                &totp(&secret, step),
+                now
+            ),
             Err(MfaError::NotEnabled(_))
         ));
         // Enabling needs two consecutive codes.
@@ -395,6 +407,14 @@ mod tests {
         assert!(verify_code(&catalog, &master, "222", &d.serial, &next, now).is_err());
         let later = now + time::Duration::seconds(PERIOD * 5);
         assert!(verify_code(&catalog, &master, "111", &d.serial, "000000", later).is_err());
-        verify_code(&catalog, &master, "111", &d.serial, &totp(&secret, step + 5), later).unwrap();
+        verify_code(
+            &catalog,
+            &master,
+            "111",
+            &d.serial,
+            &totp(&secret, step + 5),
+            later,
+        )
+        .unwrap();
     }
 }

@@ -255,6 +255,7 @@ impl AppState {
             .map_err(|e| StartError::Monitor(e.to_string()))?,
         );
         let _ = control.monitor.set(monitor.clone());
+        let _ = control.vault.set(buckets.vault_arc());
         Ok((
             Self {
                 config,

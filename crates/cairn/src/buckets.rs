@@ -19,7 +19,10 @@ fn open(config: &Config, name: &str) -> Result<Arc<dyn cairn_store::Bucket>> {
 /// key, so this needs `CAIRN_MASTER_KEY` or the data directory's `master.key`).
 pub(crate) fn open_local(config: &Config, name: &str) -> Result<Arc<dyn cairn_store::Bucket>> {
     if !config.data_dir.join("catalog.sqlite").exists() {
-        bail!("bucket {name} does not exist in {}", config.data_dir.display());
+        bail!(
+            "bucket {name} does not exist in {}",
+            config.data_dir.display()
+        );
     }
     let catalog = cairn_server::catalog::Catalog::open(&config.data_dir)?;
     let master = Arc::new(cairn_server::secrets::MasterKey::load_or_create(

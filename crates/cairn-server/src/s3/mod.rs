@@ -80,6 +80,73 @@ pub fn local_bucket(
     }
 }
 
+/// Refuses (`InsufficientS3BucketPolicyException`) a trail whose local bucket has a policy
+/// that would not let CloudTrail deliver: `s3:GetBucketAcl` on the bucket and `s3:PutObject`
+/// under `[prefix/]AWSLogs/<account>/` for principal `cloudtrail.amazonaws.com`, with
+/// `aws:SourceArn` = the trail's ARN, `aws:SourceAccount` and `s3:x-amz-acl:
+/// bucket-owner-full-control` in the context (CloudTrail's documented bucket policy). A
+/// bucket without a policy is Cairn's own and accepts its deliveries.
+pub fn check_delivery_policy(
+    vault: &Vault,
+    bucket: &str,
+    trail: &crate::model::Trail,
+    region: &str,
+) -> Result<(), crate::error::ApiError> {
+    let insufficient = || {
+        crate::error::ApiError::client(
+            "InsufficientS3BucketPolicyException",
+            format!("Incorrect S3 bucket policy is detected for bucket: {bucket}"),
+        )
+    };
+    let doc = match vault.get_doc(bucket, cairn_vault::DocKind::Policy) {
+        Ok(d) => d,
+        Err(VaultError::NoSuchConfiguration { .. }) | Err(VaultError::NoSuchBucket { .. }) => {
+            return Ok(());
+        }
+        Err(e) => return Err(crate::error::ApiError::internal(e)),
+    };
+    let owner = vault
+        .bucket(bucket)
+        .map_err(crate::error::ApiError::internal)?
+        .account;
+    let policy = cairn_policy::Policy::parse(&doc).map_err(|_| insufficient())?;
+    let source_arn = crate::model::trail_arn(region, &trail.account_id, &trail.name);
+    let prefix = trail
+        .s3_key_prefix
+        .as_deref()
+        .map(|p| format!("{p}/"))
+        .unwrap_or_default();
+    let probe = format!(
+        "arn:aws:s3:::{bucket}/{prefix}AWSLogs/{}/CloudTrail/{region}/probe.json.gz",
+        trail.account_id
+    );
+    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    for (action, resource) in [("s3:GetBucketAcl", &bucket_arn), ("s3:PutObject", &probe)] {
+        let mut context: BTreeMap<String, cairn_policy::ContextValue> = BTreeMap::new();
+        context.insert("aws:sourcearn".into(), source_arn.clone().into());
+        context.insert("aws:sourceaccount".into(), trail.account_id.clone().into());
+        context.insert(
+            "s3:x-amz-acl".into(),
+            "bucket-owner-full-control".to_owned().into(),
+        );
+        let request = cairn_policy::Request {
+            principal: cairn_policy::PrincipalInfo::service("cloudtrail.amazonaws.com"),
+            action: action.to_owned(),
+            resource: resource.clone(),
+            resource_account: Some(owner.clone()),
+            context,
+        };
+        let set = cairn_policy::PolicySet {
+            resource: Some(("bucket-policy".to_owned(), policy.clone())),
+            ..cairn_policy::PolicySet::default()
+        };
+        if !cairn_policy::evaluate(&request, &set).is_allowed() {
+            return Err(insufficient());
+        }
+    }
+    Ok(())
+}
+
 /// An S3 error as it goes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Error {
@@ -213,9 +280,15 @@ pub fn target(host: Option<&str>, path: &str) -> Result<Target, S3Error> {
             .map(|c| c.into_owned())
             .map_err(|_| S3Error::invalid_argument("the request path is not valid UTF-8"))
     };
-    let host = host.map(|h| h.rsplit_once(':').map_or(h, |(n, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) { n } else { h }
-    }));
+    let host = host.map(|h| {
+        h.rsplit_once(':').map_or(h, |(n, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                n
+            } else {
+                h
+            }
+        })
+    });
     let vhost = host.and_then(|h| {
         let b = h.strip_suffix(".localhost")?;
         let b = b.strip_suffix(".s3").unwrap_or(b);
@@ -291,7 +364,11 @@ fn error_response(e: &S3Error, head: bool, resource: &str, request_id: &str) -> 
         .elem("Message", &e.message)
         .elem("Resource", resource)
         .elem("RequestId", request_id);
-    let body = if head { Body::empty() } else { Body::from(w.finish()) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(w.finish())
+    };
     let mut r = Response::new(body);
     *r.status_mut() = e.status;
     let h = r.headers_mut();
@@ -341,7 +418,11 @@ pub(crate) fn signed_for_s3(parts: &http::request::Parts) -> bool {
 }
 
 /// An authentication failure in S3's XML shape.
-pub(crate) fn auth_error(e: &crate::error::ApiError, method: &Method, request_id: &str) -> Response {
+pub(crate) fn auth_error(
+    e: &crate::error::ApiError,
+    method: &Method,
+    request_id: &str,
+) -> Response {
     let err = S3Error {
         status: e.status,
         code: e.code,

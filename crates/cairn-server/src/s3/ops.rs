@@ -141,9 +141,7 @@ pub(crate) fn classify(
             Method::GET if has("object-lock") => GetObjectLockConfiguration,
             Method::GET if has("publicAccessBlock") => GetPublicAccessBlock,
             Method::GET if has("versions") => ListObjectVersions,
-            Method::GET if query.get("list-type").map(String::as_str) == Some("2") => {
-                ListObjectsV2
-            }
+            Method::GET if query.get("list-type").map(String::as_str) == Some("2") => ListObjectsV2,
             Method::GET if has("policyStatus") => NotImplemented("GetBucketPolicyStatus"),
             Method::GET => ListObjects,
             Method::PUT if has("versioning") => PutBucketVersioning,
@@ -313,7 +311,11 @@ fn vault(state: &AppState) -> &Vault {
     state.buckets.vault()
 }
 
-fn bucket_info(state: &AppState, req: &Request, info: &mut AuditInfo) -> Result<BucketInfo, S3Error> {
+fn bucket_info(
+    state: &AppState,
+    req: &Request,
+    info: &mut AuditInfo,
+) -> Result<BucketInfo, S3Error> {
     let b = local_bucket(vault(state), &state.catalog, bucket_name(req))?;
     info.owner = Some(b.account.clone());
     info.region = Some(b.region.clone());
@@ -325,7 +327,8 @@ fn parse_body(req: &Request) -> Result<Element, S3Error> {
 }
 
 fn flag(e: &Element, name: &str) -> bool {
-    e.text_of(name).is_some_and(|t| t.eq_ignore_ascii_case("true"))
+    e.text_of(name)
+        .is_some_and(|t| t.eq_ignore_ascii_case("true"))
 }
 
 fn owner_xml(w: &mut XmlWriter, account: &str) {
@@ -355,7 +358,10 @@ fn is_public_policy(doc: &str) -> bool {
         };
         let principal = &s["Principal"];
         let public = star(principal) || star(&principal["AWS"]);
-        allow && public && s.get("Condition").is_none_or(|c| c.as_object().is_none_or(|m| m.is_empty()))
+        allow
+            && public
+            && s.get("Condition")
+                .is_none_or(|c| c.as_object().is_none_or(|m| m.is_empty()))
     })
 }
 
@@ -397,7 +403,10 @@ fn authorize(
         context.insert("s3:x-amz-acl".into(), acl.to_owned().into());
     }
     if let Some(sse) = req.header("x-amz-server-side-encryption") {
-        context.insert("s3:x-amz-server-side-encryption".into(), sse.to_owned().into());
+        context.insert(
+            "s3:x-amz-server-side-encryption".into(),
+            sse.to_owned().into(),
+        );
     }
     let access = Access {
         action,
@@ -468,7 +477,9 @@ fn max_keys(req: &Request) -> Result<usize, S3Error> {
             .filter(|n| *n >= 0)
             .map(|n| n.min(1000) as usize)
             .ok_or_else(|| {
-                S3Error::invalid_argument("Provided max-keys not an integer or within integer range")
+                S3Error::invalid_argument(
+                    "Provided max-keys not an integer or within integer range",
+                )
             }),
     }
 }
@@ -490,11 +501,25 @@ pub(crate) fn execute(
             let b = bucket_info(state, req, info)?;
             match op {
                 HeadBucket => {
-                    authorize(state, req, Some(&b), "s3:ListBucket", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:ListBucket",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     Ok(S3Response::empty(200).header("x-amz-bucket-region", b.region.clone()))
                 }
                 DeleteBucket => {
-                    authorize(state, req, Some(&b), "s3:DeleteBucket", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:DeleteBucket",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     vault(state).delete_bucket(&b.name)?;
                     state
                         .catalog
@@ -503,7 +528,14 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(204))
                 }
                 GetBucketLocation => {
-                    authorize(state, req, Some(&b), "s3:GetBucketLocation", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:GetBucketLocation",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     // us-east-1 is the empty constraint, as S3 answers.
                     let region = if b.region == "us-east-1" {
                         String::new()
@@ -519,7 +551,14 @@ pub(crate) fn execute(
                 ListObjects | ListObjectsV2 => list_objects(state, req, &b),
                 ListObjectVersions => list_versions(state, req, &b),
                 GetBucketVersioning => {
-                    authorize(state, req, Some(&b), "s3:GetBucketVersioning", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:GetBucketVersioning",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let mut w = XmlWriter::new("VersioningConfiguration");
                     if b.versioning != Versioning::Unversioned {
                         w.elem(
@@ -530,31 +569,63 @@ pub(crate) fn execute(
                                 "Suspended"
                             },
                         );
-                        w.elem("MfaDelete", if b.mfa_delete { "Enabled" } else { "Disabled" });
+                        w.elem(
+                            "MfaDelete",
+                            if b.mfa_delete { "Enabled" } else { "Disabled" },
+                        );
                     }
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutBucketVersioning => put_versioning(state, req, &b),
                 GetBucketLifecycleConfiguration => {
-                    authorize(state, req, Some(&b), "s3:GetLifecycleConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:GetLifecycleConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let doc = vault(state).get_doc(&b.name, DocKind::Lifecycle)?;
-                    let cfg: LifecycleConfig = serde_json::from_str(&doc).map_err(S3Error::internal)?;
+                    let cfg: LifecycleConfig =
+                        serde_json::from_str(&doc).map_err(S3Error::internal)?;
                     Ok(S3Response::xml(lifecycle_xml(&cfg)))
                 }
                 PutBucketLifecycleConfiguration => {
-                    authorize(state, req, Some(&b), "s3:PutLifecycleConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutLifecycleConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let cfg = parse_lifecycle(&parse_body(req)?)?;
                     let doc = serde_json::to_string(&cfg).map_err(S3Error::internal)?;
                     vault(state).put_doc(&b.name, DocKind::Lifecycle, &doc)?;
                     Ok(S3Response::empty(200))
                 }
                 DeleteBucketLifecycle => {
-                    authorize(state, req, Some(&b), "s3:PutLifecycleConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutLifecycleConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     vault(state).delete_doc(&b.name, DocKind::Lifecycle)?;
                     Ok(S3Response::empty(204))
                 }
                 GetBucketPolicy => {
-                    authorize(state, req, Some(&b), "s3:GetBucketPolicy", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:GetBucketPolicy",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let doc = vault(state).get_doc(&b.name, DocKind::Policy)?;
                     Ok(S3Response {
                         status: 200,
@@ -565,12 +636,26 @@ pub(crate) fn execute(
                 }
                 PutBucketPolicy => put_policy(state, req, &b),
                 DeleteBucketPolicy => {
-                    authorize(state, req, Some(&b), "s3:DeleteBucketPolicy", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:DeleteBucketPolicy",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     vault(state).delete_doc(&b.name, DocKind::Policy)?;
                     Ok(S3Response::empty(204))
                 }
                 GetBucketEncryption => {
-                    authorize(state, req, Some(&b), "s3:GetEncryptionConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:GetEncryptionConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let enc = match vault(state).get_doc(&b.name, DocKind::Encryption) {
                         Ok(doc) => serde_json::from_str(&doc).map_err(S3Error::internal)?,
                         // Every object is encrypted: SSE-S3 is the default, as on S3 since 2023.
@@ -587,16 +672,34 @@ pub(crate) fn execute(
                         .elem("SSEAlgorithm", &enc.algorithm)
                         .opt("KMSMasterKeyID", enc.kms_key_id.as_deref())
                         .close()
-                        .elem("BucketKeyEnabled", if enc.bucket_key_enabled { "true" } else { "false" });
+                        .elem(
+                            "BucketKeyEnabled",
+                            if enc.bucket_key_enabled {
+                                "true"
+                            } else {
+                                "false"
+                            },
+                        );
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutBucketEncryption => {
-                    authorize(state, req, Some(&b), "s3:PutEncryptionConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutEncryptionConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let root = parse_body(req)?;
-                    let rule = root.child("Rule").ok_or_else(|| S3Error::malformed_xml("a Rule is required"))?;
+                    let rule = root
+                        .child("Rule")
+                        .ok_or_else(|| S3Error::malformed_xml("a Rule is required"))?;
                     let d = rule
                         .child("ApplyServerSideEncryptionByDefault")
-                        .ok_or_else(|| S3Error::malformed_xml("ApplyServerSideEncryptionByDefault is required"))?;
+                        .ok_or_else(|| {
+                            S3Error::malformed_xml("ApplyServerSideEncryptionByDefault is required")
+                        })?;
                     let algorithm = d.text_of("SSEAlgorithm").unwrap_or_default().to_owned();
                     if algorithm != "AES256" && algorithm != "aws:kms" {
                         return Err(if algorithm == "aws:kms:dsse" {
@@ -605,9 +708,14 @@ pub(crate) fn execute(
                             S3Error::malformed_xml("SSEAlgorithm must be AES256 or aws:kms")
                         });
                     }
-                    let kms_key_id = d.text_of("KMSMasterKeyID").filter(|k| !k.is_empty()).map(str::to_owned);
+                    let kms_key_id = d
+                        .text_of("KMSMasterKeyID")
+                        .filter(|k| !k.is_empty())
+                        .map(str::to_owned);
                     if kms_key_id.is_some() && algorithm != "aws:kms" {
-                        return Err(S3Error::invalid_argument("KMSMasterKeyID is only valid with aws:kms"));
+                        return Err(S3Error::invalid_argument(
+                            "KMSMasterKeyID is only valid with aws:kms",
+                        ));
                     }
                     let enc = BucketEncryption {
                         algorithm,
@@ -619,20 +727,37 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(200))
                 }
                 DeleteBucketEncryption => {
-                    authorize(state, req, Some(&b), "s3:PutEncryptionConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutEncryptionConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     vault(state).delete_doc(&b.name, DocKind::Encryption)?;
                     Ok(S3Response::empty(204))
                 }
                 GetObjectLockConfiguration => {
-                    authorize(state, req, Some(&b), "s3:GetBucketObjectLockConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:GetBucketObjectLockConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let doc = vault(state).get_doc(&b.name, DocKind::ObjectLock)?;
-                    let cfg: ObjectLockConfig = serde_json::from_str(&doc).map_err(S3Error::internal)?;
+                    let cfg: ObjectLockConfig =
+                        serde_json::from_str(&doc).map_err(S3Error::internal)?;
                     let mut w = XmlWriter::new("ObjectLockConfiguration");
                     if cfg.enabled {
                         w.elem("ObjectLockEnabled", "Enabled");
                     }
                     if let Some(d) = &cfg.default_retention {
-                        w.open("Rule").open("DefaultRetention").elem("Mode", d.mode.as_str());
+                        w.open("Rule")
+                            .open("DefaultRetention")
+                            .elem("Mode", d.mode.as_str());
                         if let Some(days) = d.days {
                             w.elem("Days", &days.to_string());
                         }
@@ -643,26 +768,46 @@ pub(crate) fn execute(
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutObjectLockConfiguration => {
-                    authorize(state, req, Some(&b), "s3:PutBucketObjectLockConfiguration", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutBucketObjectLockConfiguration",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let root = parse_body(req)?;
                     if root.text_of("ObjectLockEnabled") != Some("Enabled") {
                         return Err(S3Error::malformed_xml("ObjectLockEnabled must be Enabled"));
                     }
-                    let default_retention = match root.child("Rule").and_then(|r| r.child("DefaultRetention")) {
+                    let default_retention = match root
+                        .child("Rule")
+                        .and_then(|r| r.child("DefaultRetention"))
+                    {
                         None => None,
                         Some(d) => {
                             let mode = d
                                 .text_of("Mode")
                                 .and_then(RetentionMode::parse)
-                                .ok_or_else(|| S3Error::malformed_xml("Mode must be GOVERNANCE or COMPLIANCE"))?;
+                                .ok_or_else(|| {
+                                    S3Error::malformed_xml("Mode must be GOVERNANCE or COMPLIANCE")
+                                })?;
                             let num = |n: &str| -> Result<Option<u32>, S3Error> {
                                 d.text_of(n)
-                                    .map(|t| t.parse::<u32>().ok().filter(|x| *x > 0).ok_or_else(|| S3Error::invalid_argument(format!("{n} must be a positive integer"))))
+                                    .map(|t| {
+                                        t.parse::<u32>().ok().filter(|x| *x > 0).ok_or_else(|| {
+                                            S3Error::invalid_argument(format!(
+                                                "{n} must be a positive integer"
+                                            ))
+                                        })
+                                    })
                                     .transpose()
                             };
                             let (days, years) = (num("Days")?, num("Years")?);
                             if days.is_some() == years.is_some() {
-                                return Err(S3Error::malformed_xml("DefaultRetention needs exactly one of Days and Years"));
+                                return Err(S3Error::malformed_xml(
+                                    "DefaultRetention needs exactly one of Days and Years",
+                                ));
                             }
                             Some(DefaultRetention { mode, days, years })
                         }
@@ -676,9 +821,17 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(200))
                 }
                 GetPublicAccessBlock => {
-                    authorize(state, req, Some(&b), "s3:GetBucketPublicAccessBlock", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:GetBucketPublicAccessBlock",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let doc = vault(state).get_doc(&b.name, DocKind::PublicAccessBlock)?;
-                    let p: PublicAccessBlock = serde_json::from_str(&doc).map_err(S3Error::internal)?;
+                    let p: PublicAccessBlock =
+                        serde_json::from_str(&doc).map_err(S3Error::internal)?;
                     let tf = |x: bool| if x { "true" } else { "false" };
                     let mut w = XmlWriter::new("PublicAccessBlockConfiguration");
                     w.elem("BlockPublicAcls", tf(p.block_public_acls))
@@ -688,7 +841,14 @@ pub(crate) fn execute(
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutPublicAccessBlock => {
-                    authorize(state, req, Some(&b), "s3:PutBucketPublicAccessBlock", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutBucketPublicAccessBlock",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     let root = parse_body(req)?;
                     let p = PublicAccessBlock {
                         block_public_acls: flag(&root, "BlockPublicAcls"),
@@ -701,7 +861,14 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(200))
                 }
                 DeletePublicAccessBlock => {
-                    authorize(state, req, Some(&b), "s3:PutBucketPublicAccessBlock", &bucket_arn(&b.name), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutBucketPublicAccessBlock",
+                        &bucket_arn(&b.name),
+                        &[],
+                    )?;
                     vault(state).delete_doc(&b.name, DocKind::PublicAccessBlock)?;
                     Ok(S3Response::empty(204))
                 }
@@ -712,36 +879,74 @@ pub(crate) fn execute(
                 DeleteObject => delete_object(state, req, &b),
                 GetObjectRetention => {
                     let action = "s3:GetObjectRetention";
-                    authorize(state, req, Some(&b), action, &object_arn(&b.name, key_name(req)), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        action,
+                        &object_arn(&b.name, key_name(req)),
+                        &[],
+                    )?;
                     let v = vault(state).head_object(&b.name, key_name(req), version_param(req))?;
                     let r = v.retention.ok_or_else(|| {
-                        S3Error::new(404, "NoSuchObjectLockConfiguration", "the specified object does not have a ObjectLock configuration")
+                        S3Error::new(
+                            404,
+                            "NoSuchObjectLockConfiguration",
+                            "the specified object does not have a ObjectLock configuration",
+                        )
                     })?;
                     let mut w = XmlWriter::new("Retention");
-                    w.elem("Mode", r.mode.as_str()).elem("RetainUntilDate", &iso(r.retain_until));
+                    w.elem("Mode", r.mode.as_str())
+                        .elem("RetainUntilDate", &iso(r.retain_until));
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutObjectRetention => {
-                    authorize(state, req, Some(&b), "s3:PutObjectRetention", &object_arn(&b.name, key_name(req)), &[])?;
+                    authorize(
+                        state,
+                        req,
+                        Some(&b),
+                        "s3:PutObjectRetention",
+                        &object_arn(&b.name, key_name(req)),
+                        &[],
+                    )?;
                     let root = parse_body(req)?;
                     let retention = match (root.text_of("Mode"), root.text_of("RetainUntilDate")) {
                         (None, None) => None,
                         (Some(m), Some(d)) => Some(Retention {
-                            mode: RetentionMode::parse(m).ok_or_else(|| S3Error::malformed_xml("Mode must be GOVERNANCE or COMPLIANCE"))?,
-                            retain_until: OffsetDateTime::parse(d, &Rfc3339).map_err(|_| S3Error::invalid_argument("RetainUntilDate is not an ISO 8601 date"))?,
+                            mode: RetentionMode::parse(m).ok_or_else(|| {
+                                S3Error::malformed_xml("Mode must be GOVERNANCE or COMPLIANCE")
+                            })?,
+                            retain_until: OffsetDateTime::parse(d, &Rfc3339).map_err(|_| {
+                                S3Error::invalid_argument("RetainUntilDate is not an ISO 8601 date")
+                            })?,
                         }),
-                        _ => return Err(S3Error::malformed_xml("Mode and RetainUntilDate go together")),
+                        _ => {
+                            return Err(S3Error::malformed_xml(
+                                "Mode and RetainUntilDate go together",
+                            ));
+                        }
                     };
                     if let Some(r) = &retention
                         && r.retain_until <= req.now
                     {
-                        return Err(S3Error::invalid_argument("The retain until date must be in the future!"));
+                        return Err(S3Error::invalid_argument(
+                            "The retain until date must be in the future!",
+                        ));
                     }
                     let bypass = bypass(state, req, &b)?;
-                    let vid = vault(state).set_retention(&b.name, key_name(req), version_param(req), retention, bypass, req.now)?;
+                    let vid = vault(state).set_retention(
+                        &b.name,
+                        key_name(req),
+                        version_param(req),
+                        retention,
+                        bypass,
+                        req.now,
+                    )?;
                     Ok(S3Response::empty(200).header("x-amz-version-id", vid))
                 }
-                NotImplemented(_) | ListBuckets | CreateBucket => Err(S3Error::internal("unreachable S3 operation")),
+                NotImplemented(_) | ListBuckets | CreateBucket => {
+                    Err(S3Error::internal("unreachable S3 operation"))
+                }
             }
         }
     }
@@ -769,14 +974,26 @@ fn list_buckets(state: &AppState, req: &Request) -> Result<S3Response, S3Error> 
     Ok(S3Response::xml(w.finish()))
 }
 
-fn create_bucket(state: &AppState, req: &Request, info: &mut AuditInfo) -> Result<S3Response, S3Error> {
+fn create_bucket(
+    state: &AppState,
+    req: &Request,
+    info: &mut AuditInfo,
+) -> Result<S3Response, S3Error> {
     let name = bucket_name(req);
     authorize(state, req, None, "s3:CreateBucket", &bucket_arn(name), &[])?;
     if let Some(problem) = crate::cloudtrail::bucket_name_problem(name) {
-        return Err(S3Error::new(400, "InvalidBucketName", format!("the bucket name {name} is not valid: it {problem}")));
+        return Err(S3Error::new(
+            400,
+            "InvalidBucketName",
+            format!("the bucket name {name} is not valid: it {problem}"),
+        ));
     }
     if state.config.buckets.contains_key(name) {
-        return Err(S3Error::new(409, "BucketAlreadyExists", "the requested bucket name is configured on other storage"));
+        return Err(S3Error::new(
+            409,
+            "BucketAlreadyExists",
+            "the requested bucket name is configured on other storage",
+        ));
     }
     let region = if req.body.is_empty() {
         req.caller.region.clone()
@@ -794,9 +1011,13 @@ fn create_bucket(state: &AppState, req: &Request, info: &mut AuditInfo) -> Resul
     match local_bucket(vault(state), &state.catalog, name) {
         Ok(b) => {
             return Err(if b.account == req.caller.account {
-                VaultError::BucketAlreadyOwnedByYou { bucket: name.into() }
+                VaultError::BucketAlreadyOwnedByYou {
+                    bucket: name.into(),
+                }
             } else {
-                VaultError::BucketAlreadyExists { bucket: name.into() }
+                VaultError::BucketAlreadyExists {
+                    bucket: name.into(),
+                }
             }
             .into());
         }
@@ -819,19 +1040,34 @@ fn create_bucket(state: &AppState, req: &Request, info: &mut AuditInfo) -> Resul
 }
 
 fn put_versioning(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Response, S3Error> {
-    authorize(state, req, Some(b), "s3:PutBucketVersioning", &bucket_arn(&b.name), &[])?;
+    authorize(
+        state,
+        req,
+        Some(b),
+        "s3:PutBucketVersioning",
+        &bucket_arn(&b.name),
+        &[],
+    )?;
     let root = parse_body(req)?;
     let status = match root.text_of("Status") {
         Some("Enabled") => Versioning::Enabled,
         Some("Suspended") => Versioning::Suspended,
         None if b.versioning != Versioning::Unversioned => b.versioning,
-        _ => return Err(S3Error::malformed_xml("Status must be Enabled or Suspended")),
+        _ => {
+            return Err(S3Error::malformed_xml(
+                "Status must be Enabled or Suspended",
+            ));
+        }
     };
     let mfa_delete = match root.text_of("MfaDelete") {
         None => None,
         Some("Enabled") => Some(true),
         Some("Disabled") => Some(false),
-        Some(_) => return Err(S3Error::malformed_xml("MfaDelete must be Enabled or Disabled")),
+        Some(_) => {
+            return Err(S3Error::malformed_xml(
+                "MfaDelete must be Enabled or Disabled",
+            ));
+        }
     };
     // Changing MFA delete, or versioning while MFA delete is on, needs the device's code.
     if b.mfa_delete || mfa_delete.is_some() {
@@ -842,15 +1078,24 @@ fn put_versioning(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3R
 }
 
 fn put_policy(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Response, S3Error> {
-    authorize(state, req, Some(b), "s3:PutBucketPolicy", &bucket_arn(&b.name), &[])?;
+    authorize(
+        state,
+        req,
+        Some(b),
+        "s3:PutBucketPolicy",
+        &bucket_arn(&b.name),
+        &[],
+    )?;
     let doc = std::str::from_utf8(&req.body)
         .map_err(|_| S3Error::new(400, "MalformedPolicy", "the policy is not UTF-8"))?;
-    let policy = Policy::parse(doc).map_err(|e| S3Error::new(400, "MalformedPolicy", e.to_string()))?;
+    let policy =
+        Policy::parse(doc).map_err(|e| S3Error::new(400, "MalformedPolicy", e.to_string()))?;
     policy
         .validate_as(cairn_policy::PolicyType::Resource)
         .map_err(|e| S3Error::new(400, "MalformedPolicy", e.to_string()))?;
     // Every resource must be this bucket or its objects.
-    let value: Value = serde_json::from_str(doc).map_err(|e| S3Error::new(400, "MalformedPolicy", e.to_string()))?;
+    let value: Value = serde_json::from_str(doc)
+        .map_err(|e| S3Error::new(400, "MalformedPolicy", e.to_string()))?;
     let stmts = match &value["Statement"] {
         Value::Array(a) => a.clone(),
         s => vec![s.clone()],
@@ -859,11 +1104,21 @@ fn put_policy(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Respo
     for s in &stmts {
         let res: Vec<String> = match &s["Resource"] {
             Value::String(r) => vec![r.clone()],
-            Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
             _ => Vec::new(),
         };
-        if let Some(bad) = res.iter().find(|r| **r != arn && !r.starts_with(&format!("{arn}/"))) {
-            return Err(S3Error::new(400, "MalformedPolicy", format!("Policy has invalid resource: {bad}")));
+        if let Some(bad) = res
+            .iter()
+            .find(|r| **r != arn && !r.starts_with(&format!("{arn}/")))
+        {
+            return Err(S3Error::new(
+                400,
+                "MalformedPolicy",
+                format!("Policy has invalid resource: {bad}"),
+            ));
         }
     }
     if public_access_block(state, &b.name)?.block_public_policy && is_public_policy(doc) {
@@ -877,14 +1132,29 @@ fn put_policy(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Respo
 
 fn list_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Response, S3Error> {
     let prefix = req.query.get("prefix").cloned().unwrap_or_default();
-    authorize(state, req, Some(b), "s3:ListBucket", &bucket_arn(&b.name), &[("s3:prefix", prefix.clone())])?;
+    authorize(
+        state,
+        req,
+        Some(b),
+        "s3:ListBucket",
+        &bucket_arn(&b.name),
+        &[("s3:prefix", prefix.clone())],
+    )?;
     let v2 = req.op == S3Op::ListObjectsV2;
     let url = match req.query.get("encoding-type").map(String::as_str) {
         None => false,
         Some("url") => true,
-        Some(_) => return Err(S3Error::invalid_argument("Invalid Encoding Method specified in Request")),
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "Invalid Encoding Method specified in Request",
+            ));
+        }
     };
-    let delimiter = req.query.get("delimiter").cloned().filter(|d| !d.is_empty());
+    let delimiter = req
+        .query
+        .get("delimiter")
+        .cloned()
+        .filter(|d| !d.is_empty());
     let max = max_keys(req)?;
     let marker = if v2 {
         match req.query.get("continuation-token") {
@@ -892,7 +1162,9 @@ fn list_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Res
                 hex::decode(t)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| S3Error::invalid_argument("The continuation token provided is incorrect"))?,
+                    .ok_or_else(|| {
+                        S3Error::invalid_argument("The continuation token provided is incorrect")
+                    })?,
             ),
             None => req.query.get("start-after").cloned(),
         }
@@ -902,19 +1174,37 @@ fn list_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Res
     let l = if max == 0 {
         cairn_vault::ObjectListing::default()
     } else {
-        vault(state).list_objects(&b.name, &prefix, marker.as_deref(), delimiter.as_deref(), max)?
+        vault(state).list_objects(
+            &b.name,
+            &prefix,
+            marker.as_deref(),
+            delimiter.as_deref(),
+            max,
+        )?
     };
     let mut w = XmlWriter::new("ListBucketResult");
     w.elem("Name", &b.name).elem("Prefix", &enc(&prefix, url));
     if v2 {
-        w.opt("StartAfter", req.query.get("start-after").map(|s| enc(s, url)).as_deref())
-            .opt("ContinuationToken", req.query.get("continuation-token").map(String::as_str))
-            .elem("KeyCount", &(l.objects.len() + l.common_prefixes.len()).to_string());
+        w.opt(
+            "StartAfter",
+            req.query.get("start-after").map(|s| enc(s, url)).as_deref(),
+        )
+        .opt(
+            "ContinuationToken",
+            req.query.get("continuation-token").map(String::as_str),
+        )
+        .elem(
+            "KeyCount",
+            &(l.objects.len() + l.common_prefixes.len()).to_string(),
+        );
     } else {
         w.elem("Marker", &enc(marker.as_deref().unwrap_or(""), url));
     }
     w.elem("MaxKeys", &max.to_string())
-        .opt("Delimiter", delimiter.as_deref().map(|d| enc(d, url)).as_deref())
+        .opt(
+            "Delimiter",
+            delimiter.as_deref().map(|d| enc(d, url)).as_deref(),
+        )
         .elem("IsTruncated", if l.is_truncated { "true" } else { "false" });
     if l.is_truncated
         && let Some(next) = &l.next_marker
@@ -941,29 +1231,55 @@ fn list_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Res
         w.elem("StorageClass", &o.storage_class).close();
     }
     for p in &l.common_prefixes {
-        w.open("CommonPrefixes").elem("Prefix", &enc(p, url)).close();
+        w.open("CommonPrefixes")
+            .elem("Prefix", &enc(p, url))
+            .close();
     }
     Ok(S3Response::xml(w.finish()))
 }
 
 fn list_versions(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Response, S3Error> {
     let prefix = req.query.get("prefix").cloned().unwrap_or_default();
-    authorize(state, req, Some(b), "s3:ListBucketVersions", &bucket_arn(&b.name), &[("s3:prefix", prefix.clone())])?;
+    authorize(
+        state,
+        req,
+        Some(b),
+        "s3:ListBucketVersions",
+        &bucket_arn(&b.name),
+        &[("s3:prefix", prefix.clone())],
+    )?;
     let url = req.query.get("encoding-type").is_some_and(|e| e == "url");
-    let delimiter = req.query.get("delimiter").cloned().filter(|d| !d.is_empty());
+    let delimiter = req
+        .query
+        .get("delimiter")
+        .cloned()
+        .filter(|d| !d.is_empty());
     let max = max_keys(req)?;
     let km = req.query.get("key-marker").cloned();
     let vm = req.query.get("version-id-marker").cloned();
-    let l = vault(state).list_versions(&b.name, &prefix, km.as_deref(), vm.as_deref(), delimiter.as_deref(), max.max(1))?;
+    let l = vault(state).list_versions(
+        &b.name,
+        &prefix,
+        km.as_deref(),
+        vm.as_deref(),
+        delimiter.as_deref(),
+        max.max(1),
+    )?;
     let mut w = XmlWriter::new("ListVersionsResult");
     w.elem("Name", &b.name)
         .elem("Prefix", &enc(&prefix, url))
         .elem("KeyMarker", &enc(km.as_deref().unwrap_or(""), url))
         .elem("VersionIdMarker", vm.as_deref().unwrap_or(""))
         .elem("MaxKeys", &max.to_string())
-        .opt("Delimiter", delimiter.as_deref().map(|d| enc(d, url)).as_deref())
+        .opt(
+            "Delimiter",
+            delimiter.as_deref().map(|d| enc(d, url)).as_deref(),
+        )
         .elem("IsTruncated", if l.is_truncated { "true" } else { "false" })
-        .opt("NextKeyMarker", l.next_key_marker.as_deref().map(|k| enc(k, url)).as_deref())
+        .opt(
+            "NextKeyMarker",
+            l.next_key_marker.as_deref().map(|k| enc(k, url)).as_deref(),
+        )
         .opt("NextVersionIdMarker", l.next_version_id_marker.as_deref());
     if url {
         w.elem("EncodingType", "url");
@@ -991,7 +1307,9 @@ fn list_versions(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Re
         }
     }
     for p in &l.common_prefixes {
-        w.open("CommonPrefixes").elem("Prefix", &enc(p, url)).close();
+        w.open("CommonPrefixes")
+            .elem("Prefix", &enc(p, url))
+            .close();
     }
     Ok(S3Response::xml(w.finish()))
 }
@@ -1001,10 +1319,11 @@ fn list_versions(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Re
 fn parse_days(e: &Element, name: &str) -> Result<Option<u32>, S3Error> {
     e.text_of(name)
         .map(|t| {
-            t.parse::<u32>()
-                .ok()
-                .filter(|d| *d > 0)
-                .ok_or_else(|| S3Error::invalid_argument(format!("'{name}' for lifecycle must be a positive integer")))
+            t.parse::<u32>().ok().filter(|d| *d > 0).ok_or_else(|| {
+                S3Error::invalid_argument(format!(
+                    "'{name}' for lifecycle must be a positive integer"
+                ))
+            })
         })
         .transpose()
 }
@@ -1047,8 +1366,18 @@ pub(crate) fn parse_lifecycle(root: &Element) -> Result<LifecycleConfig, S3Error
             }
             let days = parse_days(t, "Days")?.unwrap_or(0);
             let class = t.text_of("StorageClass").unwrap_or_default();
-            if !matches!(class, "GLACIER" | "DEEP_ARCHIVE" | "GLACIER_IR" | "STANDARD_IA" | "ONEZONE_IA" | "INTELLIGENT_TIERING") {
-                return Err(S3Error::invalid_argument(format!("unknown storage class {class}")));
+            if !matches!(
+                class,
+                "GLACIER"
+                    | "DEEP_ARCHIVE"
+                    | "GLACIER_IR"
+                    | "STANDARD_IA"
+                    | "ONEZONE_IA"
+                    | "INTELLIGENT_TIERING"
+            ) {
+                return Err(S3Error::invalid_argument(format!(
+                    "unknown storage class {class}"
+                )));
             }
             rule.transitions.push((days, class.to_owned()));
         }
@@ -1060,12 +1389,16 @@ pub(crate) fn parse_lifecycle(root: &Element) -> Result<LifecycleConfig, S3Error
             && rule.transitions.is_empty()
             && rule.noncurrent_expiration_days.is_none()
         {
-            return Err(S3Error::malformed_xml("a lifecycle rule needs at least one action"));
+            return Err(S3Error::malformed_xml(
+                "a lifecycle rule needs at least one action",
+            ));
         }
         rules.push(rule);
     }
     if rules.is_empty() {
-        return Err(S3Error::malformed_xml("a lifecycle configuration needs at least one Rule"));
+        return Err(S3Error::malformed_xml(
+            "a lifecycle configuration needs at least one Rule",
+        ));
     }
     Ok(LifecycleConfig { rules })
 }
@@ -1077,7 +1410,10 @@ fn lifecycle_xml(cfg: &LifecycleConfig) -> String {
         w.open("Filter").elem("Prefix", &r.prefix).close();
         w.elem("Status", if r.enabled { "Enabled" } else { "Disabled" });
         for (d, c) in &r.transitions {
-            w.open("Transition").elem("Days", &d.to_string()).elem("StorageClass", c).close();
+            w.open("Transition")
+                .elem("Days", &d.to_string())
+                .elem("StorageClass", c)
+                .close();
         }
         if r.expiration_days.is_some() || r.expired_object_delete_marker {
             w.open("Expiration");
@@ -1090,7 +1426,9 @@ fn lifecycle_xml(cfg: &LifecycleConfig) -> String {
             w.close();
         }
         if let Some(d) = r.noncurrent_expiration_days {
-            w.open("NoncurrentVersionExpiration").elem("NoncurrentDays", &d.to_string()).close();
+            w.open("NoncurrentVersionExpiration")
+                .elem("NoncurrentDays", &d.to_string())
+                .close();
         }
         w.close();
     }
@@ -1129,7 +1467,11 @@ fn object_headers(mut r: S3Response, v: &ObjectVersion, versioned: bool) -> S3Re
 fn range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, S3Error> {
     let Some(h) = header else { return Ok(None) };
     let bad = || {
-        let mut e = S3Error::new(416, "InvalidRange", "The requested range is not satisfiable");
+        let mut e = S3Error::new(
+            416,
+            "InvalidRange",
+            "The requested range is not satisfiable",
+        );
         e.headers.push(("content-range", format!("bytes */{size}")));
         e
     };
@@ -1163,10 +1505,19 @@ fn range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, S3Error>
     Ok(Some((start, end)))
 }
 
-fn get_object(state: &AppState, req: &Request, b: &BucketInfo, info: &mut AuditInfo) -> Result<S3Response, S3Error> {
+fn get_object(
+    state: &AppState,
+    req: &Request,
+    b: &BucketInfo,
+    info: &mut AuditInfo,
+) -> Result<S3Response, S3Error> {
     let key = key_name(req);
     let vid = version_param(req);
-    let action = if vid.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
+    let action = if vid.is_some() {
+        "s3:GetObjectVersion"
+    } else {
+        "s3:GetObject"
+    };
     authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
     let versioned = b.versioning != Versioning::Unversioned;
     let head = req.op == S3Op::HeadObject;
@@ -1181,7 +1532,11 @@ fn get_object(state: &AppState, req: &Request, b: &BucketInfo, info: &mut AuditI
         Ok(x) => x,
         // A GET naming a delete marker's version is "method not allowed", as on S3.
         Err(VaultError::DeleteMarker { version_id, .. }) if vid.is_some() => {
-            let mut e = S3Error::new(405, "MethodNotAllowed", "The specified method is not allowed against this resource.");
+            let mut e = S3Error::new(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            );
             e.headers.push(("x-amz-delete-marker", "true".into()));
             e.headers.push(("x-amz-version-id", version_id));
             return Err(e);
@@ -1197,10 +1552,17 @@ fn get_object(state: &AppState, req: &Request, b: &BucketInfo, info: &mut AuditI
         && im.trim_matches('"') != v.etag
         && im != "*"
     {
-        return Err(S3Error::new(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"));
+        return Err(S3Error::new(
+            412,
+            "PreconditionFailed",
+            "At least one of the pre-conditions you specified did not hold",
+        ));
     }
     let mut r = S3Response::empty(200);
-    let ct = v.content_type.clone().unwrap_or_else(|| "binary/octet-stream".into());
+    let ct = v
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "binary/octet-stream".into());
     r = r.header("content-type", ct);
     let size = v.size;
     match range(req.header("range"), size)? {
@@ -1244,7 +1606,10 @@ fn put_request(req: &Request, b: &BucketInfo, bypass: bool) -> Result<PutRequest
     })?;
     let sse = match req.header("x-amz-server-side-encryption") {
         None => {
-            if req.header("x-amz-server-side-encryption-aws-kms-key-id").is_some() {
+            if req
+                .header("x-amz-server-side-encryption-aws-kms-key-id")
+                .is_some()
+            {
                 return Err(S3Error::invalid_argument(
                     "x-amz-server-side-encryption-aws-kms-key-id requires x-amz-server-side-encryption: aws:kms",
                 ));
@@ -1252,23 +1617,45 @@ fn put_request(req: &Request, b: &BucketInfo, bypass: bool) -> Result<PutRequest
             SseRequest::BucketDefault
         }
         Some("AES256") => SseRequest::S3,
-        Some("aws:kms") => SseRequest::Kms(req.header("x-amz-server-side-encryption-aws-kms-key-id").map(str::to_owned)),
+        Some("aws:kms") => SseRequest::Kms(
+            req.header("x-amz-server-side-encryption-aws-kms-key-id")
+                .map(str::to_owned),
+        ),
         Some("aws:kms:dsse") => return Err(S3Error::not_implemented("DSSE-KMS")),
-        Some(_) => return Err(S3Error::invalid_argument("the encryption method specified is not supported")),
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "the encryption method specified is not supported",
+            ));
+        }
     };
-    if req.header("x-amz-server-side-encryption-customer-algorithm").is_some() {
+    if req
+        .header("x-amz-server-side-encryption-customer-algorithm")
+        .is_some()
+    {
         return Err(S3Error::not_implemented("SSE-C"));
     }
-    let retention = match (req.header("x-amz-object-lock-mode"), req.header("x-amz-object-lock-retain-until-date")) {
+    let retention = match (
+        req.header("x-amz-object-lock-mode"),
+        req.header("x-amz-object-lock-retain-until-date"),
+    ) {
         (None, None) => None,
         (Some(m), Some(d)) => {
-            let mode = RetentionMode::parse(m).ok_or_else(|| S3Error::invalid_argument("Unknown wormMode directive."))?;
-            let until = OffsetDateTime::parse(d, &Rfc3339)
-                .map_err(|_| S3Error::invalid_argument("The retain until date must be provided in ISO 8601 format"))?;
+            let mode = RetentionMode::parse(m)
+                .ok_or_else(|| S3Error::invalid_argument("Unknown wormMode directive."))?;
+            let until = OffsetDateTime::parse(d, &Rfc3339).map_err(|_| {
+                S3Error::invalid_argument(
+                    "The retain until date must be provided in ISO 8601 format",
+                )
+            })?;
             if until <= req.now {
-                return Err(S3Error::invalid_argument("The retain until date must be in the future!"));
+                return Err(S3Error::invalid_argument(
+                    "The retain until date must be in the future!",
+                ));
             }
-            Some(Retention { mode, retain_until: until })
+            Some(Retention {
+                mode,
+                retain_until: until,
+            })
         }
         _ => {
             return Err(S3Error::invalid_argument(
@@ -1279,12 +1666,20 @@ fn put_request(req: &Request, b: &BucketInfo, bypass: bool) -> Result<PutRequest
     let legal_hold = match req.header("x-amz-object-lock-legal-hold") {
         None | Some("OFF") => false,
         Some("ON") => true,
-        Some(_) => return Err(S3Error::invalid_argument("Legal Hold must be either of 'ON' or 'OFF'")),
+        Some(_) => {
+            return Err(S3Error::invalid_argument(
+                "Legal Hold must be either of 'ON' or 'OFF'",
+            ));
+        }
     };
     let if_none_match = match req.header("if-none-match") {
         None => false,
         Some("*") => true,
-        Some(_) => return Err(S3Error::not_implemented("If-None-Match with an ETag on PUT")),
+        Some(_) => {
+            return Err(S3Error::not_implemented(
+                "If-None-Match with an ETag on PUT",
+            ));
+        }
     };
     Ok(PutRequest {
         content_type: req.header("content-type").map(str::to_owned),
@@ -1294,7 +1689,10 @@ fn put_request(req: &Request, b: &BucketInfo, bypass: bool) -> Result<PutRequest
         retention,
         legal_hold,
         bypass_governance: bypass,
-        storage_class: req.header("x-amz-storage-class").map(str::to_owned).filter(|s| s != "STANDARD"),
+        storage_class: req
+            .header("x-amz-storage-class")
+            .map(str::to_owned)
+            .filter(|s| s != "STANDARD"),
         account: b.account.clone(),
     })
 }
@@ -1307,7 +1705,10 @@ fn put_outcome(o: &cairn_vault::PutOutcome, versioned: bool) -> S3Response {
     audit.insert("x-amz-server-side-encryption".into(), json!(o.sse));
     if let Some(k) = &o.kms_key_arn {
         r = r.header("x-amz-server-side-encryption-aws-kms-key-id", k.clone());
-        audit.insert("x-amz-server-side-encryption-aws-kms-key-id".into(), json!(k));
+        audit.insert(
+            "x-amz-server-side-encryption-aws-kms-key-id".into(),
+            json!(k),
+        );
     }
     if versioned {
         r = r.header("x-amz-version-id", o.version_id.clone());
@@ -1319,15 +1720,33 @@ fn put_outcome(o: &cairn_vault::PutOutcome, versioned: bool) -> S3Response {
 
 fn put_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Response, S3Error> {
     let key = key_name(req);
-    authorize(state, req, Some(b), "s3:PutObject", &object_arn(&b.name, key), &[])?;
-    cairn_store::validate_key(key).map_err(|e| S3Error::new(400, "KeyTooLongError", e.to_string()).with_code_for_key(key))?;
+    authorize(
+        state,
+        req,
+        Some(b),
+        "s3:PutObject",
+        &object_arn(&b.name, key),
+        &[],
+    )?;
+    cairn_store::validate_key(key)
+        .map_err(|e| S3Error::new(400, "KeyTooLongError", e.to_string()).with_code_for_key(key))?;
     if let Some(md5) = req.header("content-md5") {
         use base64::Engine;
         let want = base64::engine::general_purpose::STANDARD
             .decode(md5)
-            .map_err(|_| S3Error::new(400, "InvalidDigest", "The Content-MD5 you specified was invalid."))?;
+            .map_err(|_| {
+                S3Error::new(
+                    400,
+                    "InvalidDigest",
+                    "The Content-MD5 you specified was invalid.",
+                )
+            })?;
         if hex::encode(want) != cairn_store::md5_hex(&req.body) {
-            return Err(S3Error::new(400, "BadDigest", "The Content-MD5 you specified did not match what we received."));
+            return Err(S3Error::new(
+                400,
+                "BadDigest",
+                "The Content-MD5 you specified did not match what we received.",
+            ));
         }
     }
     let bypass = bypass(state, req, b)?;
@@ -1346,27 +1765,64 @@ impl S3Error {
     }
 }
 
-fn copy_object(state: &AppState, req: &Request, b: &BucketInfo, info: &mut AuditInfo) -> Result<S3Response, S3Error> {
+fn copy_object(
+    state: &AppState,
+    req: &Request,
+    b: &BucketInfo,
+    info: &mut AuditInfo,
+) -> Result<S3Response, S3Error> {
     let key = key_name(req);
     let src = req.header("x-amz-copy-source").unwrap_or_default();
     let (path, q) = src.split_once('?').unwrap_or((src, ""));
-    let t = super::target(None, if path.starts_with('/') { path.to_owned() } else { format!("/{path}") }.as_str())?;
+    let t = super::target(
+        None,
+        if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        }
+        .as_str(),
+    )?;
     let (Some(sb), Some(sk)) = (t.bucket, t.key) else {
-        return Err(S3Error::invalid_argument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey"));
+        return Err(S3Error::invalid_argument(
+            "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
+        ));
     };
     let sq = super::query_map(q);
     let svid = sq.get("versionId").map(String::as_str);
     let source = local_bucket(vault(state), &state.catalog, &sb)?;
-    let action = if svid.is_some() { "s3:GetObjectVersion" } else { "s3:GetObject" };
-    authorize(state, req, Some(&source), action, &object_arn(&sb, &sk), &[])?;
-    authorize(state, req, Some(b), "s3:PutObject", &object_arn(&b.name, key), &[])?;
+    let action = if svid.is_some() {
+        "s3:GetObjectVersion"
+    } else {
+        "s3:GetObject"
+    };
+    authorize(
+        state,
+        req,
+        Some(&source),
+        action,
+        &object_arn(&sb, &sk),
+        &[],
+    )?;
+    authorize(
+        state,
+        req,
+        Some(b),
+        "s3:PutObject",
+        &object_arn(&b.name, key),
+        &[],
+    )?;
     let (sv, body) = vault(state).get_object(&sb, &sk, svid)?;
     info.bytes_out = 0;
     let bypass = bypass(state, req, b)?;
     let mut p = put_request(req, b, bypass)?;
     let replace = req.header("x-amz-metadata-directive") == Some("REPLACE");
     if !replace {
-        if sb == b.name && sk == key && p.sse == SseRequest::BucketDefault && p.storage_class.is_none() {
+        if sb == b.name
+            && sk == key
+            && p.sse == SseRequest::BucketDefault
+            && p.storage_class.is_none()
+        {
             return Err(S3Error::invalid_request(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
             ));
@@ -1376,10 +1832,12 @@ fn copy_object(state: &AppState, req: &Request, b: &BucketInfo, info: &mut Audit
     }
     let o = vault(state).put_object(&b.name, key, &body, &p, req.now)?;
     let mut w = XmlWriter::new("CopyObjectResult");
-    w.elem("ETag", &format!("\"{}\"", o.etag)).elem("LastModified", &iso(req.now));
+    w.elem("ETag", &format!("\"{}\"", o.etag))
+        .elem("LastModified", &iso(req.now));
     let mut r = put_outcome(&o, b.versioning != Versioning::Unversioned);
     r.body = w.finish().into();
-    r.headers.push(("content-type".into(), "application/xml".into()));
+    r.headers
+        .push(("content-type".into(), "application/xml".into()));
     if source.versioning != Versioning::Unversioned {
         r = r.header("x-amz-copy-source-version-id", sv.version_id.clone());
     }
@@ -1389,7 +1847,11 @@ fn copy_object(state: &AppState, req: &Request, b: &BucketInfo, info: &mut Audit
 fn delete_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Response, S3Error> {
     let key = key_name(req);
     let vid = version_param(req);
-    let action = if vid.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+    let action = if vid.is_some() {
+        "s3:DeleteObjectVersion"
+    } else {
+        "s3:DeleteObject"
+    };
     authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
     if vid.is_some() && b.mfa_delete {
         require_mfa(state, req, b)?;
@@ -1406,7 +1868,11 @@ fn delete_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Re
         audit.insert("x-amz-version-id".into(), json!(v));
         r = r.header("x-amz-version-id", v);
     }
-    r.audit = if audit.is_empty() { Value::Null } else { Value::Object(audit) };
+    r.audit = if audit.is_empty() {
+        Value::Null
+    } else {
+        Value::Object(audit)
+    };
     Ok(r)
 }
 
@@ -1415,15 +1881,26 @@ fn delete_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3R
     let quiet = flag(&root, "Quiet");
     let objects: Vec<(String, Option<String>)> = root
         .children_named("Object")
-        .map(|o| (o.text_of("Key").unwrap_or_default().to_owned(), o.text_of("VersionId").map(str::to_owned)))
+        .map(|o| {
+            (
+                o.text_of("Key").unwrap_or_default().to_owned(),
+                o.text_of("VersionId").map(str::to_owned),
+            )
+        })
         .collect();
     if objects.is_empty() || objects.len() > 1000 {
-        return Err(S3Error::malformed_xml("a Delete request names 1 to 1000 objects"));
+        return Err(S3Error::malformed_xml(
+            "a Delete request names 1 to 1000 objects",
+        ));
     }
     let mut w = XmlWriter::new("DeleteResult");
     for (key, vid) in &objects {
         let attempt = || -> Result<cairn_vault::DeleteOutcome, S3Error> {
-            let action = if vid.is_some() { "s3:DeleteObjectVersion" } else { "s3:DeleteObject" };
+            let action = if vid.is_some() {
+                "s3:DeleteObjectVersion"
+            } else {
+                "s3:DeleteObject"
+            };
             authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
             if vid.is_some() && b.mfa_delete {
                 require_mfa(state, req, b)?;
@@ -1434,7 +1911,9 @@ fn delete_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3R
         match attempt() {
             Ok(o) => {
                 if !quiet {
-                    w.open("Deleted").elem("Key", key).opt("VersionId", vid.as_deref());
+                    w.open("Deleted")
+                        .elem("Key", key)
+                        .opt("VersionId", vid.as_deref());
                     if o.delete_marker {
                         w.elem("DeleteMarker", "true");
                         if vid.is_none() {
@@ -1472,30 +1951,68 @@ mod tests {
     fn classification() {
         let q = |s: &str| super::super::query_map(s);
         let h = HeaderMap::new();
-        assert_eq!(classify(&Method::GET, &t(None, None), &q(""), &h), S3Op::ListBuckets);
-        assert_eq!(classify(&Method::GET, &t(Some("b"), None), &q("versioning"), &h), S3Op::GetBucketVersioning);
-        assert_eq!(classify(&Method::GET, &t(Some("b"), None), &q("list-type=2&prefix=a"), &h), S3Op::ListObjectsV2);
-        assert_eq!(classify(&Method::GET, &t(Some("b"), None), &q("prefix=a&marker=x"), &h), S3Op::ListObjects);
-        assert_eq!(classify(&Method::POST, &t(Some("b"), None), &q("delete"), &h), S3Op::DeleteObjects);
-        assert_eq!(classify(&Method::PUT, &t(Some("b"), Some("k")), &q("acl"), &h), S3Op::NotImplemented("the acl subresource (ACLs)"));
-        assert_eq!(classify(&Method::POST, &t(Some("b"), Some("k")), &q("uploads"), &h), S3Op::NotImplemented("multipart upload"));
+        assert_eq!(
+            classify(&Method::GET, &t(None, None), &q(""), &h),
+            S3Op::ListBuckets
+        );
+        assert_eq!(
+            classify(&Method::GET, &t(Some("b"), None), &q("versioning"), &h),
+            S3Op::GetBucketVersioning
+        );
+        assert_eq!(
+            classify(
+                &Method::GET,
+                &t(Some("b"), None),
+                &q("list-type=2&prefix=a"),
+                &h
+            ),
+            S3Op::ListObjectsV2
+        );
+        assert_eq!(
+            classify(
+                &Method::GET,
+                &t(Some("b"), None),
+                &q("prefix=a&marker=x"),
+                &h
+            ),
+            S3Op::ListObjects
+        );
+        assert_eq!(
+            classify(&Method::POST, &t(Some("b"), None), &q("delete"), &h),
+            S3Op::DeleteObjects
+        );
+        assert_eq!(
+            classify(&Method::PUT, &t(Some("b"), Some("k")), &q("acl"), &h),
+            S3Op::NotImplemented("the acl subresource (ACLs)")
+        );
+        assert_eq!(
+            classify(&Method::POST, &t(Some("b"), Some("k")), &q("uploads"), &h),
+            S3Op::NotImplemented("multipart upload")
+        );
         let mut copy = HeaderMap::new();
         copy.insert("x-amz-copy-source", "/a/b".parse().unwrap());
-        assert_eq!(classify(&Method::PUT, &t(Some("b"), Some("k")), &q(""), &copy), S3Op::CopyObject);
+        assert_eq!(
+            classify(&Method::PUT, &t(Some("b"), Some("k")), &q(""), &copy),
+            S3Op::CopyObject
+        );
         assert!(S3Op::GetObject.is_data_event() && S3Op::ListObjects.is_data_event());
         assert!(!S3Op::PutBucketPolicy.is_data_event());
     }
 
     #[test]
     fn addressing() {
-        let p = super::super::target(Some("127.0.0.1:4590"), "/logs/AWSLogs/a%20b/c.json.gz").unwrap();
+        let p =
+            super::super::target(Some("127.0.0.1:4590"), "/logs/AWSLogs/a%20b/c.json.gz").unwrap();
         assert_eq!(p, t(Some("logs"), Some("AWSLogs/a b/c.json.gz")));
         let v = super::super::target(Some("logs.localhost:4590"), "/x/y").unwrap();
         assert_eq!(v, t(Some("logs"), Some("x/y")));
         let v = super::super::target(Some("logs.s3.localhost"), "/").unwrap();
         assert_eq!(v, t(Some("logs"), None));
         assert_eq!(super::super::target(None, "/").unwrap(), t(None, None));
-        assert_eq!(super::super::target(None, "/b/").unwrap(), t(Some("b"), None));
+        assert_eq!(
+            super::super::target(None, "/b/").unwrap(),
+            t(Some("b"), None)
+        );
     }
 
     #[test]
@@ -1504,16 +2021,27 @@ mod tests {
         assert_eq!(range(Some("bytes=90-"), 100).unwrap(), Some((90, 99)));
         assert_eq!(range(Some("bytes=-10"), 100).unwrap(), Some((90, 99)));
         assert_eq!(range(Some("bytes=50-500"), 100).unwrap(), Some((50, 99)));
-        assert_eq!(range(Some("bytes=100-"), 100).unwrap_err().code, "InvalidRange");
+        assert_eq!(
+            range(Some("bytes=100-"), 100).unwrap_err().code,
+            "InvalidRange"
+        );
         assert_eq!(range(None, 100).unwrap(), None);
     }
 
     #[test]
     fn public_policies() {
-        assert!(is_public_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#));
-        assert!(is_public_policy(r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":"s3:*","Resource":"*"}}"#));
-        assert!(!is_public_policy(r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}]}"#));
-        assert!(!is_public_policy(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"1"}}}]}"#));
+        assert!(is_public_policy(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#
+        ));
+        assert!(is_public_policy(
+            r#"{"Statement":{"Effect":"Allow","Principal":{"AWS":["*"]},"Action":"s3:*","Resource":"*"}}"#
+        ));
+        assert!(!is_public_policy(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*"}]}"#
+        ));
+        assert!(!is_public_policy(
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"*","Condition":{"StringEquals":{"aws:SourceAccount":"1"}}}]}"#
+        ));
     }
 
     #[test]

@@ -160,9 +160,7 @@ pub fn parse(body: &[u8]) -> Result<Element, String> {
                 }
             }
             Event::Text(t) => {
-                let s = t
-                    .decode()
-                    .map_err(|e| format!("text is not valid: {e}"))?;
+                let s = t.decode().map_err(|e| format!("text is not valid: {e}"))?;
                 if let Some(top) = stack.last_mut() {
                     top.text.push_str(&s);
                 } else if !s.trim().is_empty() {
