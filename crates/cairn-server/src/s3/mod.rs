@@ -13,7 +13,8 @@
 
 pub mod lifecycle;
 mod ops;
-pub mod xml;
+
+pub use cairn_s3wire::{Target, query_map, xml};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,7 +25,6 @@ use axum::body::{Body, Bytes};
 use axum::response::Response;
 use cairn_vault::{BucketInfo, Vault, VaultError};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use percent_encoding::percent_decode_str;
 use serde_json::Value;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -262,70 +262,9 @@ impl S3Response {
     }
 }
 
-/// Where a request points: bucket and key, decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Bucket, if any.
-    pub bucket: Option<String>,
-    /// Key, if any (non-empty).
-    pub key: Option<String>,
-}
-
-/// Splits a request into bucket and key: virtual-host style when `Host` is
-/// `<bucket>.localhost` (or `<bucket>.s3.localhost`), path style otherwise.
+/// Splits a request into bucket and key (see [`cairn_s3wire::target`]).
 pub fn target(host: Option<&str>, path: &str) -> Result<Target, S3Error> {
-    let decode = |s: &str| -> Result<String, S3Error> {
-        percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| S3Error::invalid_argument("the request path is not valid UTF-8"))
-    };
-    let host = host.map(|h| {
-        h.rsplit_once(':').map_or(h, |(n, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                n
-            } else {
-                h
-            }
-        })
-    });
-    let vhost = host.and_then(|h| {
-        let b = h.strip_suffix(".localhost")?;
-        let b = b.strip_suffix(".s3").unwrap_or(b);
-        (!b.is_empty() && b != "s3").then(|| b.to_owned())
-    });
-    let path = path.strip_prefix('/').unwrap_or(path);
-    if let Some(bucket) = vhost {
-        let key = (!path.is_empty()).then(|| decode(path)).transpose()?;
-        return Ok(Target {
-            bucket: Some(bucket),
-            key,
-        });
-    }
-    if path.is_empty() {
-        return Ok(Target {
-            bucket: None,
-            key: None,
-        });
-    }
-    let (b, k) = path.split_once('/').unwrap_or((path, ""));
-    Ok(Target {
-        bucket: Some(decode(b)?),
-        key: (!k.is_empty()).then(|| decode(k)).transpose()?,
-    })
-}
-
-/// Parses a query string into a map (values percent-decoded; `?versioning` → `""`).
-pub fn query_map(query: &str) -> BTreeMap<String, String> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let d = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-            (d(k), d(v))
-        })
-        .collect()
+    cairn_s3wire::target(host, path).map_err(|e| S3Error::invalid_argument(e.to_string()))
 }
 
 /// Everything a handler needs about the request.
