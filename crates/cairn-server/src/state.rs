@@ -269,6 +269,7 @@ impl AppState {
             config.home_region.as_str(),
         )?);
         let _ = control.kms.set(kms.clone());
+        let _ = control.vault.set(buckets.vault_arc());
         Ok((
             Self {
                 config,

@@ -175,7 +175,7 @@ pub struct Vault {
     blobs: PathBuf,
     conn: Mutex<Connection>,
     sealer: Arc<dyn Sealer>,
-    kms: Option<Arc<dyn KeyService>>,
+    kms: std::sync::OnceLock<Arc<dyn KeyService>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -228,19 +228,23 @@ impl Vault {
         if version < 1 {
             conn.execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))?;
         }
+        let cell = std::sync::OnceLock::new();
+        if let Some(k) = kms {
+            let _ = cell.set(k);
+        }
         Ok(Self {
             dir: dir.to_owned(),
             blobs,
             conn: Mutex::new(conn),
             sealer,
-            kms,
+            kms: cell,
         })
     }
 
-    /// Replaces the key service (the server sets its KMS once it is up).
-    pub fn with_key_service(mut self, kms: Arc<dyn KeyService>) -> Self {
-        self.kms = Some(kms);
-        self
+    /// Sets the key service for SSE-KMS once (the server does when its KMS is up); returns
+    /// false when one was already set. Until then SSE-KMS answers [`VaultError::KmsUnavailable`].
+    pub fn set_key_service(&self, kms: Arc<dyn KeyService>) -> bool {
+        self.kms.set(kms).is_ok()
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -480,7 +484,7 @@ impl Vault {
         let blob_id = r.blob_id.as_deref().unwrap_or_default();
         let wrapped = r.wrapped_key.as_deref().unwrap_or_default();
         if r.sse == "aws:kms" {
-            let kms = self.kms.as_ref().ok_or(VaultError::KmsUnavailable)?;
+            let kms = self.kms.get().ok_or(VaultError::KmsUnavailable)?;
             Ok(kms.decrypt_data_key(wrapped, &kms_context(bucket, &r.key))?)
         } else {
             let pt = self
@@ -581,7 +585,7 @@ impl Vault {
                 (dek, wrapped, "AES256", None)
             }
             Some(key_id) => {
-                let kms = self.kms.as_ref().ok_or(VaultError::KmsUnavailable)?;
+                let kms = self.kms.get().ok_or(VaultError::KmsUnavailable)?;
                 let account = if req.account.is_empty() {
                     &b.account
                 } else {

@@ -78,6 +78,8 @@ pub struct ControlPlane {
     pub monitor: std::sync::OnceLock<std::sync::Arc<cairn_monitor::Monitor>>,
     /// KMS keys live here (KmsKeyId must name one).
     pub kms: std::sync::OnceLock<std::sync::Arc<cairn_kms::Kms>>,
+    /// Local buckets (their policies must let CloudTrail deliver).
+    pub vault: std::sync::OnceLock<std::sync::Arc<cairn_vault::Vault>>,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -214,6 +216,7 @@ impl ControlPlane {
             channels,
             monitor: std::sync::OnceLock::new(),
             kms: std::sync::OnceLock::new(),
+            vault: std::sync::OnceLock::new(),
         })
     }
 
@@ -523,6 +526,12 @@ impl ControlPlane {
         }
         if let Some(p) = &s.s3_key_prefix {
             t.s3_key_prefix = validate::key_prefix(p)?;
+        }
+        if (s.s3_bucket_name.is_some() || s.s3_key_prefix.is_some())
+            && !self.config.buckets.contains_key(&t.s3_bucket_name)
+            && let Some(vault) = self.vault.get()
+        {
+            crate::s3::check_delivery_policy(vault, &t.s3_bucket_name, t, &t.home_region)?;
         }
         if let Some(topic) = &s.sns_topic_name {
             if topic.chars().count() > 256 {

@@ -13,7 +13,8 @@
 
 pub mod lifecycle;
 mod ops;
-pub mod xml;
+
+pub use cairn_s3wire::{Target, query_map, xml};
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,7 +25,6 @@ use axum::body::{Body, Bytes};
 use axum::response::Response;
 use cairn_vault::{BucketInfo, Vault, VaultError};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use percent_encoding::percent_decode_str;
 use serde_json::Value;
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -78,6 +78,73 @@ pub fn local_bucket(
         }
         other => other,
     }
+}
+
+/// Refuses (`InsufficientS3BucketPolicyException`) a trail whose local bucket has a policy
+/// that would not let CloudTrail deliver: `s3:GetBucketAcl` on the bucket and `s3:PutObject`
+/// under `[prefix/]AWSLogs/<account>/` for principal `cloudtrail.amazonaws.com`, with
+/// `aws:SourceArn` = the trail's ARN, `aws:SourceAccount` and `s3:x-amz-acl:
+/// bucket-owner-full-control` in the context (CloudTrail's documented bucket policy). A
+/// bucket without a policy is Cairn's own and accepts its deliveries.
+pub fn check_delivery_policy(
+    vault: &Vault,
+    bucket: &str,
+    trail: &crate::model::Trail,
+    region: &str,
+) -> Result<(), crate::error::ApiError> {
+    let insufficient = || {
+        crate::error::ApiError::client(
+            "InsufficientS3BucketPolicyException",
+            format!("Incorrect S3 bucket policy is detected for bucket: {bucket}"),
+        )
+    };
+    let doc = match vault.get_doc(bucket, cairn_vault::DocKind::Policy) {
+        Ok(d) => d,
+        Err(VaultError::NoSuchConfiguration { .. }) | Err(VaultError::NoSuchBucket { .. }) => {
+            return Ok(());
+        }
+        Err(e) => return Err(crate::error::ApiError::internal(e)),
+    };
+    let owner = vault
+        .bucket(bucket)
+        .map_err(crate::error::ApiError::internal)?
+        .account;
+    let policy = cairn_policy::Policy::parse(&doc).map_err(|_| insufficient())?;
+    let source_arn = crate::model::trail_arn(region, &trail.account_id, &trail.name);
+    let prefix = trail
+        .s3_key_prefix
+        .as_deref()
+        .map(|p| format!("{p}/"))
+        .unwrap_or_default();
+    let probe = format!(
+        "arn:aws:s3:::{bucket}/{prefix}AWSLogs/{}/CloudTrail/{region}/probe.json.gz",
+        trail.account_id
+    );
+    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    for (action, resource) in [("s3:GetBucketAcl", &bucket_arn), ("s3:PutObject", &probe)] {
+        let mut context: BTreeMap<String, cairn_policy::ContextValue> = BTreeMap::new();
+        context.insert("aws:sourcearn".into(), source_arn.clone().into());
+        context.insert("aws:sourceaccount".into(), trail.account_id.clone().into());
+        context.insert(
+            "s3:x-amz-acl".into(),
+            "bucket-owner-full-control".to_owned().into(),
+        );
+        let request = cairn_policy::Request {
+            principal: cairn_policy::PrincipalInfo::service("cloudtrail.amazonaws.com"),
+            action: action.to_owned(),
+            resource: resource.clone(),
+            resource_account: Some(owner.clone()),
+            context,
+        };
+        let set = cairn_policy::PolicySet {
+            resource: Some(("bucket-policy".to_owned(), policy.clone())),
+            ..cairn_policy::PolicySet::default()
+        };
+        if !cairn_policy::evaluate(&request, &set).is_allowed() {
+            return Err(insufficient());
+        }
+    }
+    Ok(())
 }
 
 /// An S3 error as it goes on the wire.
@@ -195,70 +262,9 @@ impl S3Response {
     }
 }
 
-/// Where a request points: bucket and key, decoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// Bucket, if any.
-    pub bucket: Option<String>,
-    /// Key, if any (non-empty).
-    pub key: Option<String>,
-}
-
-/// Splits a request into bucket and key: virtual-host style when `Host` is
-/// `<bucket>.localhost` (or `<bucket>.s3.localhost`), path style otherwise.
+/// Splits a request into bucket and key (see [`cairn_s3wire::target`]).
 pub fn target(host: Option<&str>, path: &str) -> Result<Target, S3Error> {
-    let decode = |s: &str| -> Result<String, S3Error> {
-        percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .map_err(|_| S3Error::invalid_argument("the request path is not valid UTF-8"))
-    };
-    let host = host.map(|h| {
-        h.rsplit_once(':').map_or(h, |(n, p)| {
-            if p.bytes().all(|b| b.is_ascii_digit()) {
-                n
-            } else {
-                h
-            }
-        })
-    });
-    let vhost = host.and_then(|h| {
-        let b = h.strip_suffix(".localhost")?;
-        let b = b.strip_suffix(".s3").unwrap_or(b);
-        (!b.is_empty() && b != "s3").then(|| b.to_owned())
-    });
-    let path = path.strip_prefix('/').unwrap_or(path);
-    if let Some(bucket) = vhost {
-        let key = (!path.is_empty()).then(|| decode(path)).transpose()?;
-        return Ok(Target {
-            bucket: Some(bucket),
-            key,
-        });
-    }
-    if path.is_empty() {
-        return Ok(Target {
-            bucket: None,
-            key: None,
-        });
-    }
-    let (b, k) = path.split_once('/').unwrap_or((path, ""));
-    Ok(Target {
-        bucket: Some(decode(b)?),
-        key: (!k.is_empty()).then(|| decode(k)).transpose()?,
-    })
-}
-
-/// Parses a query string into a map (values percent-decoded; `?versioning` → `""`).
-pub fn query_map(query: &str) -> BTreeMap<String, String> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let d = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
-            (d(k), d(v))
-        })
-        .collect()
+    cairn_s3wire::target(host, path).map_err(|e| S3Error::invalid_argument(e.to_string()))
 }
 
 /// Everything a handler needs about the request.

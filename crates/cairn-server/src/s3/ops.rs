@@ -2000,22 +2000,6 @@ mod tests {
     }
 
     #[test]
-    fn addressing() {
-        let p =
-            super::super::target(Some("127.0.0.1:4590"), "/logs/AWSLogs/a%20b/c.json.gz").unwrap();
-        assert_eq!(p, t(Some("logs"), Some("AWSLogs/a b/c.json.gz")));
-        let v = super::super::target(Some("logs.localhost:4590"), "/x/y").unwrap();
-        assert_eq!(v, t(Some("logs"), Some("x/y")));
-        let v = super::super::target(Some("logs.s3.localhost"), "/").unwrap();
-        assert_eq!(v, t(Some("logs"), None));
-        assert_eq!(super::super::target(None, "/").unwrap(), t(None, None));
-        assert_eq!(
-            super::super::target(None, "/b/").unwrap(),
-            t(Some("b"), None)
-        );
-    }
-
-    #[test]
     fn ranges() {
         assert_eq!(range(Some("bytes=0-9"), 100).unwrap(), Some((0, 9)));
         assert_eq!(range(Some("bytes=90-"), 100).unwrap(), Some((90, 99)));
