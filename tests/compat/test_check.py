@@ -363,6 +363,40 @@ def test_json_output_is_the_documented_one(compliant_cairn):
             assert set(e) == {"resource", "detail"}
 
 
+def test_validate_the_chain_on_cairn(compliant_cairn):
+    s = compliant_cairn
+    local = ("--validate", "--validate-data-dir", str(s.data_dir), "--validate-config", str(s.config_path))
+    code, doc, err = check(s.endpoint, *local)
+    assert verdicts(doc) == CAIRN_EXPECTED, err
+    ev = evidence(doc, "CT.6")
+    assert re.search(r"cairn validate over the last 24 hours: us-east-1: [1-9]\d* digest\(s\) valid, 0 invalid; "
+                     r"[1-9]\d* log file\(s\) valid, 0 invalid", ev), ev
+    # Every listed Region's chain of the multi-Region trail.
+    _, doc, _ = check(s.endpoint, "--regions", REGIONS, *local)
+    assert verdicts(doc)["CT.6"] == "pass"
+    for region in REGIONS.split(","):
+        assert re.search(rf"{region}: [1-9]\d* digest\(s\) valid, 0 invalid", evidence(doc, "CT.6")), region
+    # Nowhere to read the objects from: unknown, saying why.
+    _, doc, _ = check(s.endpoint, "--validate")
+    assert verdicts(doc)["CT.6"] == "unknown"
+    assert "pass --validate-data-dir" in evidence(doc, "CT.6")
+    # A changed log file: the chain no longer validates.
+    logs = sorted(p for p in (s.data_dir / "buckets" / "trail-logs").rglob("*")
+                  if p.is_file() and "/CloudTrail/us-east-1/" in str(p))
+    assert logs, "no delivered log file"
+    victim = logs[0]
+    original = victim.read_bytes()
+    victim.write_bytes(original[:-1] + bytes([original[-1] ^ 0xFF]))
+    try:
+        code, doc, _ = check(s.endpoint, *local)
+        assert changed({"checks": [{"id": "CT.6", "verdict": "pass"}]},
+                       {"checks": [c for c in doc["checks"] if c["id"] == "CT.6"]}) == {"CT.6": "fail"}
+        assert "cairn validate over the last 24 hours FAILED" in evidence(doc, "CT.6")
+        assert re.search(r"[1-9]\d* invalid; \d+ strict", evidence(doc, "CT.6")), evidence(doc, "CT.6")
+    finally:
+        victim.write_bytes(original)
+
+
 # -- (b) moto_server ---------------------------------------------------------------------------
 
 class MotoAll(MotoS3):

@@ -482,7 +482,24 @@ fn digest_delivery(facts: &Facts, trails: &[Trail], t: &Thresholds) -> CheckResu
             }
         }
     }
-    p.finish("CT.6", "validating trails' Regions")
+    for tr in trails.iter().filter(|t| t.validation) {
+        match facts.validations.get(&tr.arn) {
+            Some(Ok(v)) if v.ok => p.pass(
+                &tr.arn,
+                format!("cairn validate over the last 24 hours: {}", v.summary),
+            ),
+            Some(Ok(v)) => p.fail(
+                &tr.arn,
+                format!(
+                    "cairn validate over the last 24 hours FAILED: {}",
+                    v.summary
+                ),
+            ),
+            Some(Err(f)) => p.unknown(&tr.arn, f),
+            None => {}
+        }
+    }
+    p.finish("CT.6", "validating trails' Regions and chains")
 }
 
 /// Does a key policy let anyone decrypt (Allow, Principal "*", no Condition)?

@@ -45,6 +45,17 @@ pub struct Facts {
     pub root_events: Fetched<Vec<RootEvent>>,
     /// Latest digest per trail ARN and region, from listing the bucket.
     pub digests: BTreeMap<String, Fetched<BTreeMap<String, OffsetDateTime>>>,
+    /// `cairn validate` over the last day, per trail ARN (only with `--validate`).
+    pub validations: BTreeMap<String, Fetched<Validation>>,
+}
+
+/// The outcome of validating a trail's digest chain and log files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// Every digest and log file valid.
+    pub ok: bool,
+    /// Counts, as `cairn validate` reports them.
+    pub summary: String,
 }
 
 /// STS GetCallerIdentity.
@@ -360,6 +371,7 @@ impl Facts {
             root_report: Err(err.clone()),
             root_events: Err(err.clone()),
             digests: BTreeMap::new(),
+            validations: BTreeMap::new(),
         }
     }
 }
