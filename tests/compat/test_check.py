@@ -593,3 +593,30 @@ def test_break_one_practice_on_moto(compliant_moto):
             restore()
         _, again, _ = check(m.endpoint, key="moto", secret="moto")
         assert verdicts(again) == MOTO_EXPECTED, (expected, evidence(again, cid))
+
+
+def test_fix_turns_key_rotation_on_in_moto(compliant_moto):
+    m = compliant_moto
+    kms = m.c("kms")
+    kms.disable_key_rotation(KeyId=m.key["KeyId"])
+    try:
+        code, doc, err = check(m.endpoint, "--fix", "--yes", key="moto", secret="moto")
+        assert f"applying CT.7: EnableKeyRotation on {m.key['Arn']}" in err, err
+        assert verdicts(doc) == MOTO_EXPECTED
+        assert kms.get_key_rotation_status(KeyId=m.key["KeyId"])["KeyRotationEnabled"] is True
+    finally:
+        kms.enable_key_rotation(KeyId=m.key["KeyId"])
+
+
+def test_per_service_endpoints(compliant_cairn, compliant_moto):
+    """CloudTrail, Logs and CloudWatch from Cairn, S3 from moto (AWS_ENDPOINT_URL_S3), as the
+    AWS CLI routes them: the S3 checks are answered by moto's bucket of the same name."""
+    code, doc, err = check(compliant_cairn.endpoint,
+                           extra_env={"AWS_ENDPOINT_URL_S3": compliant_moto.endpoint})
+    v = verdicts(doc)
+    for cid in ["S3.1", "S3.2", "S3.3", "S3.4", "S3.5", "S3.6", "S3.7"]:
+        assert v[cid] == MOTO_EXPECTED[cid], (cid, evidence(doc, cid))
+    assert v["CT.1"] == "pass" and v["CW.2"] == "pass"
+    # The moto bucket holds no digest of Cairn's organization trail: listed, and missing.
+    assert v["CT.6"] == "fail"
+    assert f"{TRAIL_ARN} (us-east-1) => no digest in s3://trail-logs/ for us-east-1" in evidence(doc, "CT.6")

@@ -3,9 +3,10 @@
 //!
 //! Safe means: turning a protection on, never off, and never touching data. The changes:
 //! StartLogging on a stopped trail (CT.1/CT.2), EnableLogFileValidation (CT.5),
-//! IsMultiRegionTrail + IncludeGlobalServiceEvents on the management-event trail (CT.1), the
-//! missing CIS metric filters (CW.2), and an alarm for each CIS filter without one when the
-//! existing CIS alarms name a topic to notify (CW.3).
+//! IsMultiRegionTrail + IncludeGlobalServiceEvents on the management-event trail (CT.1),
+//! EnableKeyRotation on the trail's customer-managed key (CT.7), the missing CIS metric
+//! filters (CW.2), and an alarm for each CIS filter without one when the existing CIS alarms
+//! name a topic to notify (CW.3).
 
 use serde_json::{Value, json};
 
@@ -105,6 +106,23 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
                 "UpdateTrail",
                 json!({"Name": t.arn, "EnableLogFileValidation": true}),
             ));
+        }
+    }
+    if failed(results, "CT.7") {
+        for key in facts.keys.values() {
+            if let (Ok((manager, state, arn)), Ok(false)) = (&key.metadata, &key.rotation)
+                && manager == "CUSTOMER"
+                && state == "Enabled"
+            {
+                out.push(Fix {
+                    check: "CT.7".into(),
+                    description: format!("EnableKeyRotation on {arn}"),
+                    service: "kms",
+                    region: arn.split(':').nth(3).unwrap_or(&facts.region).to_owned(),
+                    operation: "EnableKeyRotation",
+                    request: json!({"KeyId": arn}),
+                });
+            }
         }
     }
     out.extend(plan_cis(facts, trails, results));
@@ -239,6 +257,7 @@ pub async fn apply(aws: &Aws, fix: &Fix) -> Fetched<Value> {
             "1.1",
         ),
         "logs" => ("Logs_20140328", "1.1"),
+        "kms" => ("TrentService", "1.1"),
         _ => ("GraniteServiceVersion20100801", "1.0"),
     };
     aws.json(
@@ -281,6 +300,21 @@ mod tests {
         assert!(ops.contains(&("CT.1", "UpdateTrail")), "{ops:?}");
         assert!(ops.contains(&("CT.5", "UpdateTrail")), "{ops:?}");
         assert!(p.iter().any(|x| x.request["IsMultiRegionTrail"] == true));
+    }
+
+    #[test]
+    fn key_rotation_off_is_turned_on() {
+        let mut f = compliant();
+        f.keys.values_mut().next().unwrap().rotation = Ok(false);
+        let r = evaluate(&f, &Thresholds::default());
+        let p = plan(&f, &r);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].operation, "EnableKeyRotation");
+        assert_eq!(p[0].service, "kms");
+        assert_eq!(
+            p[0].request["KeyId"],
+            "arn:aws:kms:us-east-1:222222222222:key/k1"
+        );
     }
 
     #[test]

@@ -999,9 +999,21 @@ pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts 
     } else {
         region_set.insert(g.region.clone());
         region_set.extend(trails.values().map(|t| t.home_region.clone()));
-        if let Ok(v) = g.ct(&g.region, "ListTrails", json!({})).await {
+        let mut token: Option<String> = None;
+        for _page in 0..100 {
+            let mut req = json!({});
+            if let Some(t) = &token {
+                req["NextToken"] = json!(t);
+            }
+            let Ok(v) = g.ct(&g.region, "ListTrails", req).await else {
+                break;
+            };
             for t in v["Trails"].as_array().into_iter().flatten() {
                 region_set.extend(s(t, "HomeRegion"));
+            }
+            token = s(&v, "NextToken");
+            if token.is_none() {
+                break;
             }
         }
     }
