@@ -340,6 +340,23 @@ def test_errors_exit_2_with_one_line(compliant_cairn, tmp_path):
     assert verdicts(doc) == CAIRN_EXPECTED, err
 
 
+def test_member_account_sees_the_organization_trail(compliant_cairn):
+    """A member account has no trail of its own: the management account's organization trail
+    (listed by ARN in the member's DescribeTrails) covers it, evaluated once, via its home
+    Region. Its log group lives in the management account, which the member cannot read."""
+    key, secret = compliant_cairn.member_credentials()
+    code, doc, err = check(compliant_cairn.endpoint, key=key, secret=secret)
+    v = verdicts(doc)
+    assert v["CT.1"] == "pass" and f"{TRAIL_ARN} => multi-Region, logging" in evidence(doc, "CT.1")
+    assert v["CT.3"] == "pass" and f"{TRAIL_ARN} => organization trail, logging" in evidence(doc, "CT.3")
+    assert v["DE.1"] == "pass" and v["CT.5"] == "pass"
+    assert "owner account 111111111111" in evidence(doc, "CT.4")
+    assert v["CW.2"] == "unknown"
+    assert "logs DescribeMetricFilters: ResourceNotFoundException" in evidence(doc, "CW.2")
+    # The member's root has made no call but this run's reads.
+    assert v["IAM.2"] == "pass", evidence(doc, "IAM.2")
+
+
 def test_table_output(compliant_cairn):
     code, text, _ = check(compliant_cairn.endpoint, "--format", "table")
     assert code == 1

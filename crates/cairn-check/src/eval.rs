@@ -30,6 +30,7 @@ fn unknown_from(id: &str, f: &ApiFailure) -> CheckResult {
 }
 
 fn ts(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
@@ -62,15 +63,26 @@ impl Parts {
         self.evidence.push(Evidence::new(resource, f.describe()));
     }
     fn finish(self, id: &str, what: &str) -> CheckResult {
+        // Counts are of facts (evidence lines), not of resources: one bucket can have
+        // several unreadable settings.
         let (verdict, summary) = if self.fail > 0 {
-            (Verdict::Fail, format!("{} of {what} fail", self.fail))
+            (
+                Verdict::Fail,
+                format!("{} problem(s) found in the {what}", self.fail),
+            )
         } else if self.unknown > 0 {
             (
                 Verdict::Unknown,
-                format!("{} of {what} could not be read", self.unknown),
+                format!(
+                    "{} fact(s) about the {what} could not be read",
+                    self.unknown
+                ),
             )
         } else if self.pass > 0 {
-            (Verdict::Pass, format!("all {} of {what} pass", self.pass))
+            (
+                Verdict::Pass,
+                format!("the {what} pass ({} fact(s) checked)", self.pass),
+            )
         } else {
             (Verdict::Fail, format!("no {what}"))
         };
