@@ -559,6 +559,7 @@ def test_compliant_moto(compliant_moto):
     assert "role TrailAdmin => has AWSCloudTrail_FullAccess" in evidence(doc, "IAM.1")
     assert "credential report has no <root_account> row" in evidence(doc, "IAM.2")
     assert "cloudtrail LookupEvents" in evidence(doc, "IAM.2")
+    assert "root (GetAccountSummary) => AccountMFAEnabled=" in evidence(doc, "IAM.2")
 
 
 def _moto_breaks(m):

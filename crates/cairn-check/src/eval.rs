@@ -1254,6 +1254,18 @@ fn root_unused(facts: &Facts, t: &Thresholds) -> CheckResult {
         )),
         Err(f) => failures.push(Evidence::new("", f.describe())),
     }
+    // Root's MFA and access keys (CIS 1.4, 1.5): reported, they do not decide "unused".
+    if let Ok(sum) = &facts.account_summary {
+        let get = |k: &str| sum.get(k).map_or("?".to_owned(), i64::to_string);
+        clean.push(Evidence::new(
+            "root (GetAccountSummary)",
+            format!(
+                "AccountMFAEnabled={}, AccountAccessKeysPresent={}",
+                get("AccountMFAEnabled"),
+                get("AccountAccessKeysPresent")
+            ),
+        ));
+    }
     let mut events_read = false;
     match &facts.root_events {
         Ok(ev) => {
@@ -1303,7 +1315,7 @@ fn root_unused(facts: &Facts, t: &Thresholds) -> CheckResult {
         Verdict::Unknown,
         "cannot tell: neither the credential report nor LookupEvents could be read",
     )
-    .with(failures)
+    .with([clean, failures].concat())
 }
 
 /// INS.1 (info).

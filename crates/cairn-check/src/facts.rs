@@ -41,6 +41,8 @@ pub struct Facts {
     pub full_access: Fetched<Vec<PolicyEntity>>,
     /// Root use: the credential report's root row.
     pub root_report: Fetched<Option<RootReport>>,
+    /// IAM GetAccountSummary (`AccountMFAEnabled`, `AccountAccessKeysPresent`, ...).
+    pub account_summary: Fetched<BTreeMap<String, i64>>,
     /// Root use: LookupEvents(Username=root) within the window, newest first.
     pub root_events: Fetched<Vec<RootEvent>>,
     /// Latest digest per trail ARN and region, from listing the bucket.
@@ -369,6 +371,7 @@ impl Facts {
             topic_subscriptions: BTreeMap::new(),
             full_access: Err(err.clone()),
             root_report: Err(err.clone()),
+            account_summary: Err(err.clone()),
             root_events: Err(err.clone()),
             digests: BTreeMap::new(),
             validations: BTreeMap::new(),

@@ -1107,6 +1107,20 @@ pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts 
         .unwrap_or_else(|| "aws".into());
     facts.full_access = g.full_access(&partition).await;
     facts.root_report = g.root_report().await;
+    facts.account_summary = g
+        .aws
+        .query("iam", &g.region, "2010-05-08", "GetAccountSummary", &[])
+        .await
+        .map(|e| {
+            e.descendants("entry")
+                .iter()
+                .filter_map(|en| {
+                    let k = en.child_text("key")?.to_owned();
+                    let v = en.child_text("value")?.parse().ok()?;
+                    Some((k, v))
+                })
+                .collect()
+        });
     facts.root_events = g.root_events(&facts.regions.list, now).await;
     for t in trails.iter().filter(|t| t.validation) {
         let regions = if t.multi_region {

@@ -777,7 +777,14 @@ fn root_use() {
     assert_eq!(verdict(&r, "IAM.2"), Verdict::Fail);
     assert!(evidence(&r, "IAM.2").contains("cloudtrail.amazonaws.com StopLogging"));
     f.root_events = Err(unsupported("cloudtrail", "LookupEvents"));
-    assert_eq!(verdict(&run(&f), "IAM.2"), Verdict::Unknown);
+    f.account_summary = Ok([
+        ("AccountMFAEnabled".to_owned(), 1),
+        ("AccountAccessKeysPresent".to_owned(), 0),
+    ]
+    .into());
+    let r = run(&f);
+    assert_eq!(verdict(&r, "IAM.2"), Verdict::Unknown);
+    assert!(evidence(&r, "IAM.2").contains("AccountMFAEnabled=1, AccountAccessKeysPresent=0"));
 }
 
 #[test]
