@@ -60,8 +60,17 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // Only the caller's own trails: an organization trail seen from a member account can
+    // only be changed by the management account (OperationNotPermittedException). Without
+    // STS (Cairn today) the caller's account is unknown and every trail is a candidate; a
+    // refused change then stops the run with the service's error.
+    let own = |t: &&Trail| match &facts.caller {
+        Ok(c) => c.account == t.account,
+        Err(_) => true,
+    };
+    let trails: Vec<&Trail> = trails.iter().filter(own).collect();
     if failed(results, "CT.1") || failed(results, "CT.2") {
-        for t in trails {
+        for t in trails.iter().copied() {
             if matches!(&t.status, Ok(s) if !s.is_logging) {
                 out.push(ct(
                     "CT.1",
@@ -74,15 +83,10 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
         }
     }
     if failed(results, "CT.1") && !trails.iter().any(|t| t.multi_region) {
-        let candidate = trails.iter().find(|t| {
+        let candidate = trails.iter().copied().find(|t| {
             t.selectors
                 .as_ref()
                 .is_ok_and(|s| management_coverage(s).full())
-                && t.account
-                    == facts
-                        .caller
-                        .as_ref()
-                        .map_or(t.account.as_str(), |c| c.account.as_str())
         });
         if let Some(t) = candidate {
             out.push(ct(
@@ -98,7 +102,7 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
         }
     }
     if failed(results, "CT.5") {
-        for t in trails.iter().filter(|t| !t.validation) {
+        for t in trails.iter().copied().filter(|t| !t.validation) {
             out.push(ct(
                 "CT.5",
                 t,
@@ -125,11 +129,11 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
             }
         }
     }
-    out.extend(plan_cis(facts, trails, results));
+    out.extend(plan_cis(facts, &trails, results));
     out
 }
 
-fn plan_cis(facts: &Facts, trails: &[Trail], results: &[CheckResult]) -> Vec<Fix> {
+fn plan_cis(facts: &Facts, trails: &[&Trail], results: &[CheckResult]) -> Vec<Fix> {
     if !failed(results, "CW.2") && !failed(results, "CW.3") {
         return Vec::new();
     }
@@ -300,6 +304,19 @@ mod tests {
         assert!(ops.contains(&("CT.1", "UpdateTrail")), "{ops:?}");
         assert!(ops.contains(&("CT.5", "UpdateTrail")), "{ops:?}");
         assert!(p.iter().any(|x| x.request["IsMultiRegionTrail"] == true));
+    }
+
+    #[test]
+    fn other_accounts_trails_are_left_alone() {
+        let mut f = compliant();
+        f.caller.as_mut().unwrap().account = "222222222222".into();
+        f.trails.as_mut().unwrap()[0]
+            .status
+            .as_mut()
+            .unwrap()
+            .is_logging = false;
+        let r = evaluate(&f, &Thresholds::default());
+        assert!(plan(&f, &r).iter().all(|x| x.service != "cloudtrail"));
     }
 
     #[test]
