@@ -659,3 +659,18 @@ def test_per_service_endpoints(compliant_cairn, compliant_moto):
     # The moto bucket holds no digest of Cairn's organization trail: listed, and missing.
     assert v["CT.6"] == "fail"
     assert f"{TRAIL_ARN} (us-east-1) => no digest in s3://trail-logs/ for us-east-1" in evidence(doc, "CT.6")
+
+
+def test_thresholds_from_file_and_flags(compliant_moto, tmp_path):
+    m = compliant_moto
+    t = tmp_path / "thresholds.toml"
+    t.write_text("max_full_access_principals = 0\n")
+    code, doc, err = check(m.endpoint, "--thresholds", str(t), key="moto", secret="moto")
+    assert changed({"checks": [{"id": "IAM.1", "verdict": "pass"}]},
+                   {"checks": [c for c in doc["checks"] if c["id"] == "IAM.1"]}) == {"IAM.1": "fail"}
+    assert [c["summary"] for c in doc["checks"] if c["id"] == "IAM.1"] == ["attached to 1 principals (limit 0)"]
+    code, doc, err = check(m.endpoint, "--workload-role-pattern", "trail*", key="moto", secret="moto")
+    assert [c["summary"] for c in doc["checks"] if c["id"] == "IAM.1"] == ["workload principals: role TrailAdmin"]
+    t.write_text("no_such_threshold = 1\n")
+    code, _, err = check(m.endpoint, "--thresholds", str(t), key="moto", secret="moto")
+    assert code == 2 and err.startswith("error: invalid thresholds: "), err

@@ -77,7 +77,8 @@ pub(crate) struct CheckArgs {
     #[arg(long)]
     strict: bool,
     /// Change the settings that can be changed safely (StartLogging, log file validation,
-    /// multi-Region, CIS metric filters and alarms); each change is printed first.
+    /// multi-Region, KMS key rotation, CIS metric filters and alarms); each change is
+    /// printed first.
     #[arg(long)]
     fix: bool,
     /// Apply --fix changes without asking (required when stdin is not a terminal).
