@@ -30,6 +30,7 @@ fn unknown_from(id: &str, f: &ApiFailure) -> CheckResult {
 }
 
 fn ts(t: OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
@@ -62,15 +63,26 @@ impl Parts {
         self.evidence.push(Evidence::new(resource, f.describe()));
     }
     fn finish(self, id: &str, what: &str) -> CheckResult {
+        // Counts are of facts (evidence lines), not of resources: one bucket can have
+        // several unreadable settings.
         let (verdict, summary) = if self.fail > 0 {
-            (Verdict::Fail, format!("{} of {what} fail", self.fail))
+            (
+                Verdict::Fail,
+                format!("{} problem(s) found in the {what}", self.fail),
+            )
         } else if self.unknown > 0 {
             (
                 Verdict::Unknown,
-                format!("{} of {what} could not be read", self.unknown),
+                format!(
+                    "{} fact(s) about the {what} could not be read",
+                    self.unknown
+                ),
             )
         } else if self.pass > 0 {
-            (Verdict::Pass, format!("all {} of {what} pass", self.pass))
+            (
+                Verdict::Pass,
+                format!("the {what} pass ({} fact(s) checked)", self.pass),
+            )
         } else {
             (Verdict::Fail, format!("no {what}"))
         };
@@ -482,7 +494,24 @@ fn digest_delivery(facts: &Facts, trails: &[Trail], t: &Thresholds) -> CheckResu
             }
         }
     }
-    p.finish("CT.6", "validating trails' Regions")
+    for tr in trails.iter().filter(|t| t.validation) {
+        match facts.validations.get(&tr.arn) {
+            Some(Ok(v)) if v.ok => p.pass(
+                &tr.arn,
+                format!("cairn validate over the last 24 hours: {}", v.summary),
+            ),
+            Some(Ok(v)) => p.fail(
+                &tr.arn,
+                format!(
+                    "cairn validate over the last 24 hours FAILED: {}",
+                    v.summary
+                ),
+            ),
+            Some(Err(f)) => p.unknown(&tr.arn, f),
+            None => {}
+        }
+    }
+    p.finish("CT.6", "validating trails' Regions and chains")
 }
 
 /// Does a key policy let anyone decrypt (Allow, Principal "*", no Condition)?
@@ -1225,6 +1254,18 @@ fn root_unused(facts: &Facts, t: &Thresholds) -> CheckResult {
         )),
         Err(f) => failures.push(Evidence::new("", f.describe())),
     }
+    // Root's MFA and access keys (CIS 1.4, 1.5): reported, they do not decide "unused".
+    if let Ok(sum) = &facts.account_summary {
+        let get = |k: &str| sum.get(k).map_or("?".to_owned(), i64::to_string);
+        clean.push(Evidence::new(
+            "root (GetAccountSummary)",
+            format!(
+                "AccountMFAEnabled={}, AccountAccessKeysPresent={}",
+                get("AccountMFAEnabled"),
+                get("AccountAccessKeysPresent")
+            ),
+        ));
+    }
     let mut events_read = false;
     match &facts.root_events {
         Ok(ev) => {
@@ -1274,7 +1315,7 @@ fn root_unused(facts: &Facts, t: &Thresholds) -> CheckResult {
         Verdict::Unknown,
         "cannot tell: neither the credential report nor LookupEvents could be read",
     )
-    .with(failures)
+    .with([clean, failures].concat())
 }
 
 /// INS.1 (info).

@@ -41,10 +41,23 @@ pub struct Facts {
     pub full_access: Fetched<Vec<PolicyEntity>>,
     /// Root use: the credential report's root row.
     pub root_report: Fetched<Option<RootReport>>,
+    /// IAM GetAccountSummary (`AccountMFAEnabled`, `AccountAccessKeysPresent`, ...).
+    pub account_summary: Fetched<BTreeMap<String, i64>>,
     /// Root use: LookupEvents(Username=root) within the window, newest first.
     pub root_events: Fetched<Vec<RootEvent>>,
     /// Latest digest per trail ARN and region, from listing the bucket.
     pub digests: BTreeMap<String, Fetched<BTreeMap<String, OffsetDateTime>>>,
+    /// `cairn validate` over the last day, per trail ARN (only with `--validate`).
+    pub validations: BTreeMap<String, Fetched<Validation>>,
+}
+
+/// The outcome of validating a trail's digest chain and log files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Validation {
+    /// Every digest and log file valid.
+    pub ok: bool,
+    /// Counts, as `cairn validate` reports them.
+    pub summary: String,
 }
 
 /// STS GetCallerIdentity.
@@ -358,8 +371,10 @@ impl Facts {
             topic_subscriptions: BTreeMap::new(),
             full_access: Err(err.clone()),
             root_report: Err(err.clone()),
+            account_summary: Err(err.clone()),
             root_events: Err(err.clone()),
             digests: BTreeMap::new(),
+            validations: BTreeMap::new(),
         }
     }
 }

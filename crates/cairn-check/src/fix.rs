@@ -3,9 +3,10 @@
 //!
 //! Safe means: turning a protection on, never off, and never touching data. The changes:
 //! StartLogging on a stopped trail (CT.1/CT.2), EnableLogFileValidation (CT.5),
-//! IsMultiRegionTrail + IncludeGlobalServiceEvents on the management-event trail (CT.1), the
-//! missing CIS metric filters (CW.2), and an alarm for each CIS filter without one when the
-//! existing CIS alarms name a topic to notify (CW.3).
+//! IsMultiRegionTrail + IncludeGlobalServiceEvents on the management-event trail (CT.1),
+//! EnableKeyRotation on the trail's customer-managed key (CT.7), the missing CIS metric
+//! filters (CW.2), and an alarm for each CIS filter without one when the existing CIS alarms
+//! name a topic to notify (CW.3).
 
 use serde_json::{Value, json};
 
@@ -59,8 +60,17 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
         return Vec::new();
     };
     let mut out = Vec::new();
+    // Only the caller's own trails: an organization trail seen from a member account can
+    // only be changed by the management account (OperationNotPermittedException). Without
+    // STS (Cairn today) the caller's account is unknown and every trail is a candidate; a
+    // refused change then stops the run with the service's error.
+    let own = |t: &&Trail| match &facts.caller {
+        Ok(c) => c.account == t.account,
+        Err(_) => true,
+    };
+    let trails: Vec<&Trail> = trails.iter().filter(own).collect();
     if failed(results, "CT.1") || failed(results, "CT.2") {
-        for t in trails {
+        for t in trails.iter().copied() {
             if matches!(&t.status, Ok(s) if !s.is_logging) {
                 out.push(ct(
                     "CT.1",
@@ -73,15 +83,10 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
         }
     }
     if failed(results, "CT.1") && !trails.iter().any(|t| t.multi_region) {
-        let candidate = trails.iter().find(|t| {
+        let candidate = trails.iter().copied().find(|t| {
             t.selectors
                 .as_ref()
                 .is_ok_and(|s| management_coverage(s).full())
-                && t.account
-                    == facts
-                        .caller
-                        .as_ref()
-                        .map_or(t.account.as_str(), |c| c.account.as_str())
         });
         if let Some(t) = candidate {
             out.push(ct(
@@ -97,7 +102,7 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
         }
     }
     if failed(results, "CT.5") {
-        for t in trails.iter().filter(|t| !t.validation) {
+        for t in trails.iter().copied().filter(|t| !t.validation) {
             out.push(ct(
                 "CT.5",
                 t,
@@ -107,11 +112,28 @@ pub fn plan(facts: &Facts, results: &[CheckResult]) -> Vec<Fix> {
             ));
         }
     }
-    out.extend(plan_cis(facts, trails, results));
+    if failed(results, "CT.7") {
+        for key in facts.keys.values() {
+            if let (Ok((manager, state, arn)), Ok(false)) = (&key.metadata, &key.rotation)
+                && manager == "CUSTOMER"
+                && state == "Enabled"
+            {
+                out.push(Fix {
+                    check: "CT.7".into(),
+                    description: format!("EnableKeyRotation on {arn}"),
+                    service: "kms",
+                    region: arn.split(':').nth(3).unwrap_or(&facts.region).to_owned(),
+                    operation: "EnableKeyRotation",
+                    request: json!({"KeyId": arn}),
+                });
+            }
+        }
+    }
+    out.extend(plan_cis(facts, &trails, results));
     out
 }
 
-fn plan_cis(facts: &Facts, trails: &[Trail], results: &[CheckResult]) -> Vec<Fix> {
+fn plan_cis(facts: &Facts, trails: &[&Trail], results: &[CheckResult]) -> Vec<Fix> {
     if !failed(results, "CW.2") && !failed(results, "CW.3") {
         return Vec::new();
     }
@@ -239,6 +261,7 @@ pub async fn apply(aws: &Aws, fix: &Fix) -> Fetched<Value> {
             "1.1",
         ),
         "logs" => ("Logs_20140328", "1.1"),
+        "kms" => ("TrentService", "1.1"),
         _ => ("GraniteServiceVersion20100801", "1.0"),
     };
     aws.json(
@@ -281,6 +304,34 @@ mod tests {
         assert!(ops.contains(&("CT.1", "UpdateTrail")), "{ops:?}");
         assert!(ops.contains(&("CT.5", "UpdateTrail")), "{ops:?}");
         assert!(p.iter().any(|x| x.request["IsMultiRegionTrail"] == true));
+    }
+
+    #[test]
+    fn other_accounts_trails_are_left_alone() {
+        let mut f = compliant();
+        f.caller.as_mut().unwrap().account = "222222222222".into();
+        f.trails.as_mut().unwrap()[0]
+            .status
+            .as_mut()
+            .unwrap()
+            .is_logging = false;
+        let r = evaluate(&f, &Thresholds::default());
+        assert!(plan(&f, &r).iter().all(|x| x.service != "cloudtrail"));
+    }
+
+    #[test]
+    fn key_rotation_off_is_turned_on() {
+        let mut f = compliant();
+        f.keys.values_mut().next().unwrap().rotation = Ok(false);
+        let r = evaluate(&f, &Thresholds::default());
+        let p = plan(&f, &r);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].operation, "EnableKeyRotation");
+        assert_eq!(p[0].service, "kms");
+        assert_eq!(
+            p[0].request["KeyId"],
+            "arn:aws:kms:us-east-1:222222222222:key/k1"
+        );
     }
 
     #[test]

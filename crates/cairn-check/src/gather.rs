@@ -999,9 +999,21 @@ pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts 
     } else {
         region_set.insert(g.region.clone());
         region_set.extend(trails.values().map(|t| t.home_region.clone()));
-        if let Ok(v) = g.ct(&g.region, "ListTrails", json!({})).await {
+        let mut token: Option<String> = None;
+        for _page in 0..100 {
+            let mut req = json!({});
+            if let Some(t) = &token {
+                req["NextToken"] = json!(t);
+            }
+            let Ok(v) = g.ct(&g.region, "ListTrails", req).await else {
+                break;
+            };
             for t in v["Trails"].as_array().into_iter().flatten() {
                 region_set.extend(s(t, "HomeRegion"));
+            }
+            token = s(&v, "NextToken");
+            if token.is_none() {
+                break;
             }
         }
     }
@@ -1095,6 +1107,20 @@ pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts 
         .unwrap_or_else(|| "aws".into());
     facts.full_access = g.full_access(&partition).await;
     facts.root_report = g.root_report().await;
+    facts.account_summary = g
+        .aws
+        .query("iam", &g.region, "2010-05-08", "GetAccountSummary", &[])
+        .await
+        .map(|e| {
+            e.descendants("entry")
+                .iter()
+                .filter_map(|en| {
+                    let k = en.child_text("key")?.to_owned();
+                    let v = en.child_text("value")?.parse().ok()?;
+                    Some((k, v))
+                })
+                .collect()
+        });
     facts.root_events = g.root_events(&facts.regions.list, now).await;
     for t in trails.iter().filter(|t| t.validation) {
         let regions = if t.multi_region {

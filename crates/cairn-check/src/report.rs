@@ -163,7 +163,6 @@ pub fn sarif(results: &[CheckResult], run: &RunInfo) -> Value {
             "tool": {"driver": {
                 "name": "cairn-check",
                 "version": run.version,
-                "informationUri": "https://github.com/cairn/cairn/blob/main/docs/CHECK.md",
                 "rules": rules,
             }},
             "invocations": [{"executionSuccessful": true, "endTimeUtc": run.generated_at}],

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use cairn_check::aws::Aws;
 use cairn_check::aws::config::{ProcessEnv, Requested, resolve};
-use cairn_check::facts::Facts;
+use cairn_check::aws::{ApiFailure, Fetched};
+use cairn_check::facts::{Facts, Trail, Validation};
 use cairn_check::gather::{Scope, gather};
 use cairn_check::model::{CheckResult, Thresholds};
 use cairn_check::{eval, fix, report};
@@ -76,12 +77,25 @@ pub(crate) struct CheckArgs {
     #[arg(long)]
     strict: bool,
     /// Change the settings that can be changed safely (StartLogging, log file validation,
-    /// multi-Region, CIS metric filters and alarms); each change is printed first.
+    /// multi-Region, KMS key rotation, CIS metric filters and alarms); each change is
+    /// printed first.
     #[arg(long)]
     fix: bool,
     /// Apply --fix changes without asking (required when stdin is not a terminal).
     #[arg(long, requires = "fix")]
     yes: bool,
+    /// CT.6 also validates each validating trail's digest chain and log files of the last
+    /// 24 hours with `cairn validate` (needs a plain-http endpoint; objects are read from
+    /// --validate-data-dir or the S3 endpoint; otherwise the result is `unknown`).
+    #[arg(long)]
+    validate: bool,
+    /// Cairn's data directory, for --validate to read local buckets (as `cairn validate
+    /// --data-dir`).
+    #[arg(long, value_name = "DIR", requires = "validate")]
+    validate_data_dir: Option<PathBuf>,
+    /// Cairn's configuration file, for --validate (as `cairn validate --config`).
+    #[arg(long, value_name = "FILE", requires = "validate")]
+    validate_config: Option<PathBuf>,
     /// TOML file of thresholds (keys as the flags below, with underscores).
     #[arg(long, value_name = "FILE")]
     thresholds: Option<PathBuf>,
@@ -130,10 +144,142 @@ fn thresholds(args: &CheckArgs) -> Result<Thresholds> {
     Ok(t)
 }
 
-async fn gather_checked(aws: &Aws, scope: &Scope, t: &Thresholds) -> Result<Facts> {
-    let facts = gather(aws, scope, t).await;
-    if let Err(f) = &facts.trails {
-        bail!("cannot read the trails: {}", f.describe());
+fn not_run(message: String) -> ApiFailure {
+    ApiFailure {
+        service: "cairn".into(),
+        operation: "validate".into(),
+        code: "NotImplemented".into(),
+        message,
+        status: 0,
+    }
+}
+
+/// Validates the trail's chain in each of its Regions (home only for a single-Region trail,
+/// else the Regions CT.2 checks); all must be valid.
+fn validate_trail(args: &CheckArgs, aws: &Aws, facts: &Facts, t: &Trail) -> Fetched<Validation> {
+    let regions = if t.multi_region {
+        facts.regions.list.clone()
+    } else {
+        vec![t.home_region.clone()]
+    };
+    let mut ok = true;
+    let mut parts = Vec::new();
+    for r in &regions {
+        let v = validate_region(args, aws, facts, t, r)?;
+        ok &= v.ok;
+        parts.push(format!("{r}: {}", v.summary));
+    }
+    Ok(Validation {
+        ok,
+        summary: parts.join("; "),
+    })
+}
+
+/// Runs `cairn validate --format json` (this executable) for one trail and Region over the
+/// last day.
+fn validate_region(
+    args: &CheckArgs,
+    aws: &Aws,
+    facts: &Facts,
+    t: &Trail,
+    region: &str,
+) -> Fetched<Validation> {
+    let Some(endpoint) = aws
+        .custom_endpoint("cloudtrail")
+        .filter(|e| e.starts_with("http://"))
+    else {
+        return Err(not_run(
+            "cairn validate reads DescribeTrails and ListPublicKeys over plain http only".into(),
+        ));
+    };
+    let s3 = aws
+        .custom_endpoint("s3")
+        .filter(|e| e.starts_with("http://") && *e != endpoint);
+    if args.validate_data_dir.is_none() && args.validate_config.is_none() && s3.is_none() {
+        return Err(not_run(
+            "pass --validate-data-dir (Cairn's local buckets) or an http:// S3 endpoint".into(),
+        ));
+    }
+    let exe = std::env::current_exe().map_err(|e| not_run(format!("no executable: {e}")))?;
+    let start = facts.now - time::Duration::days(1);
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "validate",
+        "--format",
+        "json",
+        "--quiet",
+        "--trail-arn",
+        &t.arn,
+    ])
+    .args(["--start-time", &start.unix_timestamp().to_string()])
+    .args(["--endpoint-url", endpoint, "--region", region])
+    .args(["--account-id", &t.account]);
+    if let Some(d) = &args.validate_data_dir {
+        cmd.arg("--data-dir").arg(d);
+    }
+    if let Some(c) = &args.validate_config {
+        cmd.arg("--config").arg(c);
+    }
+    if let Some(u) = s3 {
+        cmd.args(["--s3-endpoint", u]);
+    }
+    if t.organization
+        && let Ok(Some(o)) = &facts.organization
+    {
+        cmd.args(["--organization-id", &o.id]);
+    }
+    // The credentials go to the child through its environment only.
+    let c = &aws.settings().credential;
+    cmd.env("AWS_ACCESS_KEY_ID", &c.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", c.secret.expose());
+    match &c.session_token {
+        Some(tok) => cmd.env("AWS_SESSION_TOKEN", tok),
+        None => cmd.env_remove("AWS_SESSION_TOKEN"),
+    };
+    let out = cmd
+        .output()
+        .map_err(|e| not_run(format!("cannot run cairn validate: {e}")))?;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let code = out.status.code().unwrap_or(2);
+    if code == 2 || doc.is_null() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(ApiFailure {
+            code: "ValidationError".into(),
+            message: err.lines().last().unwrap_or("").trim().to_owned(),
+            ..not_run(String::new())
+        });
+    }
+    let sm = &doc["summary"];
+    let n = |k: &str| sm[k].as_u64().unwrap_or(0);
+    Ok(Validation {
+        ok: code == 0,
+        summary: format!(
+            "{} digest(s) valid, {} invalid; {} log file(s) valid, {} invalid; {} strict failure(s)",
+            n("digests_valid"),
+            n("digests_invalid"),
+            n("logs_valid"),
+            n("logs_invalid"),
+            n("strict_failures")
+        ),
+    })
+}
+
+async fn gather_checked(
+    args: &CheckArgs,
+    aws: &Aws,
+    scope: &Scope,
+    t: &Thresholds,
+) -> Result<Facts> {
+    let mut facts = gather(aws, scope, t).await;
+    let trails = match &facts.trails {
+        Ok(t) => t.clone(),
+        Err(f) => bail!("cannot read the trails: {}", f.describe()),
+    };
+    if args.validate {
+        for tr in trails.iter().filter(|t| t.validation) {
+            let v = validate_trail(args, aws, &facts, tr);
+            facts.validations.insert(tr.arn.clone(), v);
+        }
     }
     Ok(facts)
 }
@@ -205,10 +351,10 @@ fn run_inner(args: &CheckArgs) -> Result<i32> {
         .build()
         .context("starting the async runtime")?;
     let (facts, results) = rt.block_on(async {
-        let mut facts = gather_checked(&aws, &scope, &t).await?;
+        let mut facts = gather_checked(args, &aws, &scope, &t).await?;
         let mut results = eval::evaluate(&facts, &t);
         if args.fix && run_fixes(&aws, args, &facts, &results).await? {
-            facts = gather_checked(&aws, &scope, &t).await?;
+            facts = gather_checked(args, &aws, &scope, &t).await?;
             results = eval::evaluate(&facts, &t);
         }
         anyhow::Ok((facts, results))

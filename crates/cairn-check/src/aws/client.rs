@@ -187,6 +187,12 @@ impl Aws {
         Ok(Self { settings, http })
     }
 
+    /// The resolved settings (credentials included: do not log them).
+    #[must_use]
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The access key id the calls are signed with (never the secret).
     #[must_use]
     pub fn access_key_id(&self) -> &str {

@@ -437,6 +437,36 @@ fn digests_stale_missing_and_from_status() {
 }
 
 #[test]
+fn chain_validation_results() {
+    let mut f = compliant();
+    f.validations.insert(
+        ARN.into(),
+        Ok(crate::facts::Validation {
+            ok: true,
+            summary: "24 digests valid, 30 log files valid".into(),
+        }),
+    );
+    let r = run(&f);
+    assert_eq!(verdict(&r, "CT.6"), Verdict::Pass);
+    assert!(
+        evidence(&r, "CT.6").contains("cairn validate over the last 24 hours: 24 digests valid")
+    );
+    f.validations.insert(
+        ARN.into(),
+        Ok(crate::facts::Validation {
+            ok: false,
+            summary: "1 log file invalid".into(),
+        }),
+    );
+    let r = run(&f);
+    assert_eq!(verdict(&r, "CT.6"), Verdict::Fail);
+    assert!(evidence(&r, "CT.6").contains("FAILED: 1 log file invalid"));
+    f.validations
+        .insert(ARN.into(), Err(unsupported("cairn", "validate")));
+    assert_eq!(verdict(&run(&f), "CT.6"), Verdict::Unknown);
+}
+
+#[test]
 fn kms_failure_modes() {
     let mut f = compliant();
     t0(&mut f).kms_key = None;
@@ -747,7 +777,14 @@ fn root_use() {
     assert_eq!(verdict(&r, "IAM.2"), Verdict::Fail);
     assert!(evidence(&r, "IAM.2").contains("cloudtrail.amazonaws.com StopLogging"));
     f.root_events = Err(unsupported("cloudtrail", "LookupEvents"));
-    assert_eq!(verdict(&run(&f), "IAM.2"), Verdict::Unknown);
+    f.account_summary = Ok([
+        ("AccountMFAEnabled".to_owned(), 1),
+        ("AccountAccessKeysPresent".to_owned(), 0),
+    ]
+    .into());
+    let r = run(&f);
+    assert_eq!(verdict(&r, "IAM.2"), Verdict::Unknown);
+    assert!(evidence(&r, "IAM.2").contains("AccountMFAEnabled=1, AccountAccessKeysPresent=0"));
 }
 
 #[test]
