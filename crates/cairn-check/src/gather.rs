@@ -873,6 +873,7 @@ impl Gatherer<'_> {
         }
     }
 
+    /// ListObjectsV2 under `prefix`, following continuation tokens (at most 100 pages).
     async fn list_keys(
         &self,
         region: &str,
@@ -880,28 +881,40 @@ impl Gatherer<'_> {
         prefix: &str,
         delimiter: bool,
     ) -> Fetched<(Vec<(String, Option<OffsetDateTime>)>, Vec<String>)> {
-        let mut q = vec![("list-type", "2".to_owned()), ("prefix", prefix.to_owned())];
-        if delimiter {
-            q.push(("delimiter", "/".into()));
-        }
-        let e = self
-            .aws
-            .s3(region, "ListObjectsV2", bucket, &q)
-            .await?
-            .unwrap_or_default();
-        let objects = e
-            .children_named("Contents")
-            .map(|c| {
+        let mut objects = Vec::new();
+        let mut prefixes = Vec::new();
+        let mut token: Option<String> = None;
+        for _page in 0..100 {
+            let mut q = vec![("list-type", "2".to_owned()), ("prefix", prefix.to_owned())];
+            if delimiter {
+                q.push(("delimiter", "/".into()));
+            }
+            if let Some(t) = &token {
+                q.push(("continuation-token", t.clone()));
+            }
+            let e = self
+                .aws
+                .s3(region, "ListObjectsV2", bucket, &q)
+                .await?
+                .unwrap_or_default();
+            objects.extend(e.children_named("Contents").map(|c| {
                 (
                     c.child_text("Key").unwrap_or("").to_owned(),
                     c.child_text("LastModified").and_then(parse_time),
                 )
-            })
-            .collect();
-        let prefixes = e
-            .children_named("CommonPrefixes")
-            .filter_map(|p| p.child_text("Prefix").map(str::to_owned))
-            .collect();
+            }));
+            prefixes.extend(
+                e.children_named("CommonPrefixes")
+                    .filter_map(|p| p.child_text("Prefix").map(str::to_owned)),
+            );
+            token = e
+                .child_text("NextContinuationToken")
+                .filter(|t| !t.is_empty() && e.child_text("IsTruncated") == Some("true"))
+                .map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
         Ok((objects, prefixes))
     }
 
