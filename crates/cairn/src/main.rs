@@ -14,6 +14,7 @@ mod buckets;
 mod client;
 mod events;
 mod ingest;
+mod query;
 mod validate;
 
 /// A self-hosted audit trail service that speaks AWS CloudTrail's API, log-file layout and
@@ -78,6 +79,9 @@ enum Command {
     /// bucket directory. Exit status: 0 all valid; 1 something invalid or missing; 2 usage,
     /// configuration or connection error.
     Validate(Box<validate::ValidateArgs>),
+    /// SQL over CloudTrail events: delivered log files (--bucket-path), a data directory
+    /// (--data-dir), or a server's event data stores through the Lake API. See docs/SQL.md.
+    Query(Box<query::QueryArgs>),
     /// Real-time monitoring: alarm packs on a trail's log group.
     Monitor {
         #[command(subcommand)]
@@ -345,6 +349,7 @@ fn run(cli: Cli) -> Result<()> {
             region,
             quiet,
         } => ingest::run(&files, endpoint_url, region, quiet),
+        Command::Query(args) => query::run(&args),
         Command::Validate(args) => {
             let code = validate::run(&args);
             std::process::exit(code)
