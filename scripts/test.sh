@@ -10,6 +10,9 @@ step "test dependencies"
 if ! python3 -c 'import boto3, botocore, pytest, moto' 2>/dev/null || ! command -v aws >/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check awscli boto3 'moto[server]' pytest
 fi
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check duckdb
+fi
 if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

@@ -19,6 +19,7 @@ pub mod identity;
 pub mod ingest;
 pub mod journal;
 pub mod keys;
+pub mod lake;
 pub mod model;
 pub mod monitoring;
 pub mod pipeline;
