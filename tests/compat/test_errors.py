@@ -151,8 +151,8 @@ def test_bad_next_token(ct):
 
 
 def test_unbuilt_operations_say_so(ct):
-    e = expect("UnsupportedOperationException", ct.list_event_data_stores)
-    assert "ListEventDataStores" in e.response["Error"]["Message"]
+    e = expect("UnsupportedOperationException", ct.list_dashboards)
+    assert "ListDashboards" in e.response["Error"]["Message"]
     assert "not implemented" in e.response["Error"]["Message"]
 
 

@@ -324,6 +324,10 @@ async fn cloudtrail(
             Some(h) => h.lookup_events(&ctx, &v),
             None => Err(ApiError::internal("the event history is not running")),
         },
+        Ok(v) if crate::lake::Lake::handles(op) => match state.lake.get() {
+            Some(l) => l.call(op, &ctx, &v).await,
+            None => Err(ApiError::internal("the lake is not running")),
+        },
         Ok(v) if op.is_read_only() => state.control.call(op, &ctx, &v),
         Ok(v) => {
             let st = state.clone();

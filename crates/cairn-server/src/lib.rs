@@ -22,6 +22,7 @@ pub mod journal;
 pub mod keys;
 pub mod kms;
 pub mod mfa;
+pub mod lake;
 pub mod model;
 pub mod monitoring;
 pub mod pipeline;

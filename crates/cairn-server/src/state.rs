@@ -37,6 +37,8 @@ pub struct AppState {
     pub buckets: Arc<Buckets>,
     /// Event history (LookupEvents), once started.
     pub history: std::sync::OnceLock<crate::history::History>,
+    /// CloudTrail Lake (event data stores and queries), once started.
+    pub lake: std::sync::OnceLock<crate::lake::Lake>,
     /// CloudWatch-style log groups, metric filters, alarms and notifications.
     pub monitor: Arc<cairn_monitor::Monitor>,
     /// Stops the monitor consumer thread.
@@ -282,6 +284,7 @@ impl AppState {
                 verifier: cairn_auth::Verifier::with_cache(cairn_auth::SigningKeyCache::new(1024)),
                 pipeline: std::sync::Mutex::new(None),
                 history: std::sync::OnceLock::new(),
+                lake: std::sync::OnceLock::new(),
                 monitor,
                 monitor_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 monitor_started: std::sync::atomic::AtomicBool::new(false),
@@ -349,6 +352,16 @@ impl AppState {
                 .map_err(std::io::Error::other)?;
             let _ = self.history.set(h);
         }
+        if self.lake.get().is_none() {
+            let l = crate::lake::Lake::start(
+                &self.config.data_dir,
+                self.journal.clone(),
+                self.catalog.clone(),
+                self.config.regions.iter().map(|r| r.to_string()).collect(),
+            )
+            .map_err(std::io::Error::other)?;
+            let _ = self.lake.set(l);
+        }
         let mut p = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
         if p.is_none() {
             *p = Some(crate::pipeline::deliver::Pipeline::start(
@@ -398,6 +411,9 @@ impl AppState {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         if let Some(h) = self.history.get() {
             h.stop();
+        }
+        if let Some(l) = self.lake.get() {
+            l.stop();
         }
         let p = self
             .pipeline

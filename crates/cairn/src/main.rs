@@ -16,6 +16,7 @@ mod client;
 mod events;
 mod ingest;
 mod policy;
+mod query;
 mod validate;
 
 /// A self-hosted audit trail service that speaks AWS CloudTrail's API, log-file layout and
@@ -84,6 +85,9 @@ enum Command {
     /// evidence, on Cairn or any CloudTrail-compatible account, through the AWS APIs only.
     /// Exit status: 0 no finding; 1 a check failed; 2 error, nothing concluded.
     Check(Box<check::CheckArgs>),
+    /// SQL over CloudTrail events: delivered log files (--bucket-path), a data directory
+    /// (--data-dir), or a server's event data stores through the Lake API. See docs/SQL.md.
+    Query(Box<query::QueryArgs>),
     /// Real-time monitoring: alarm packs on a trail's log group.
     Monitor {
         #[command(subcommand)]
@@ -421,6 +425,7 @@ fn run(cli: Cli) -> Result<()> {
             region,
             quiet,
         } => ingest::run(&files, endpoint_url, region, quiet),
+        Command::Query(args) => query::run(&args),
         Command::Validate(args) => {
             let code = validate::run(&args);
             std::process::exit(code)

@@ -1,0 +1,280 @@
+//! The columnar copy: a background compactor turns delivered log files into Parquet.
+//!
+//! # Layout
+//!
+//! ```text
+//! <out>/_cairn_manifest.json
+//! <out>/eventday=YYYY-MM-DD/account=<recipientAccountId>/region=<awsRegion>/part-<hash>.parquet
+//! ```
+//!
+//! Hive-style partition directories, Snappy-compressed Parquet with the Arrow schema of
+//! [`crate::schema`] (timestamps as `TIMESTAMP(MICROS, UTC)`), so DuckDB
+//! (`read_parquet('<out>/**/*.parquet')`), Trino/Athena (a Hive table over `<out>`) and Spark read
+//! it as they are.
+//!
+//! # Guarantees
+//!
+//! * Incremental: the manifest names every log file (by path relative to the source root)
+//!   already absorbed, and the Parquet files written; a pass reads only the others.
+//! * Restart-safe: a pass writes its Parquet files (temporary name, fsync, rename), then
+//!   replaces the manifest (temporary name, fsync, rename). A crash before the manifest is
+//!   replaced leaves Parquet files the manifest does not list; the next compactor removes them
+//!   before its first pass and absorbs those log files again. Readers trust only the manifest,
+//!   so they never see a half-written pass. Parquet names are derived from the absorbed
+//!   files, so a repeated pass writes the same names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::LakeError;
+use crate::files::{self, LogFile};
+use crate::schema::{partition_of, schema};
+use crate::table::records_to_batches;
+
+/// The manifest's file name in the output directory.
+pub const MANIFEST: &str = "_cairn_manifest.json";
+
+/// What the compactor has done so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    /// Format version (1).
+    #[serde(default = "one")]
+    pub version: u32,
+    /// Absorbed log files: relative path → size in bytes.
+    pub absorbed: BTreeMap<String, u64>,
+    /// Parquet files, relative to the output directory.
+    pub parquet: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Manifest {
+    /// Loads the manifest of `dir` (empty when there is none yet).
+    pub fn load(dir: &Path) -> Result<Manifest, LakeError> {
+        let p = dir.join(MANIFEST);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| LakeError::BadFile {
+                path: p.display().to_string(),
+                detail: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+                version: 1,
+                ..Manifest::default()
+            }),
+            Err(e) => Err(LakeError::io(&p, e)),
+        }
+    }
+
+    fn store(&self, dir: &Path) -> Result<(), LakeError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| LakeError::Decode(e.to_string()))?;
+        write_atomic(&dir.join(MANIFEST), &bytes)
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| LakeError::io(&tmp, e))?;
+    f.sync_all().map_err(|e| LakeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Log files absorbed.
+    pub files: usize,
+    /// Records written.
+    pub records: usize,
+    /// Parquet files written.
+    pub parquet_files: usize,
+}
+
+impl std::ops::AddAssign for CompactStats {
+    fn add_assign(&mut self, o: Self) {
+        self.files += o.files;
+        self.records += o.records;
+        self.parquet_files += o.parquet_files;
+    }
+}
+
+/// Compacts the log files under a source root into Parquet under an output directory.
+#[derive(Debug)]
+pub struct Compactor {
+    source: PathBuf,
+    out: PathBuf,
+    cleaned: bool,
+    /// Most log files absorbed by one pass (bounds the pass's memory).
+    pub max_files_per_pass: usize,
+    /// Most log-file bytes absorbed by one pass.
+    pub max_bytes_per_pass: u64,
+}
+
+impl Compactor {
+    /// A compactor from `source` into `out` (created on the first pass).
+    pub fn new(source: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Compactor {
+        Compactor {
+            source: source.into(),
+            out: out.into(),
+            cleaned: false,
+            max_files_per_pass: 2000,
+            max_bytes_per_pass: 256 << 20,
+        }
+    }
+
+    /// Removes Parquet files and temporaries the manifest does not list (left by a pass that
+    /// crashed before its manifest was stored).
+    fn clean(&self, manifest: &Manifest) -> Result<(), LakeError> {
+        let listed: std::collections::HashSet<&str> =
+            manifest.parquet.iter().map(String::as_str).collect();
+        let mut stack = vec![self.out.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let rel = rel_path(&self.out, &p);
+                let stray = (rel.ends_with(".parquet") && !listed.contains(rel.as_str()))
+                    || (rel.ends_with(".tmp") && rel != MANIFEST);
+                if stray {
+                    std::fs::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Absorbs every pending log file (in passes). Returns what was done.
+    pub fn run(&mut self) -> Result<CompactStats, LakeError> {
+        let mut total = CompactStats::default();
+        loop {
+            let s = self.pass()?;
+            if s.files == 0 {
+                return Ok(total);
+            }
+            total += s;
+        }
+    }
+
+    /// One pass: absorbs up to the pass limits of pending log files.
+    pub fn pass(&mut self) -> Result<CompactStats, LakeError> {
+        std::fs::create_dir_all(&self.out).map_err(|e| LakeError::io(&self.out, e))?;
+        // One compactor per output directory at a time (the server's and `cairn query
+        // --compact` may meet): an exclusive lock, released when the file is closed.
+        let lock_path = self.out.join(".lock");
+        let lock = std::fs::File::create(&lock_path).map_err(|e| LakeError::io(&lock_path, e))?;
+        lock.lock().map_err(|e| LakeError::io(&lock_path, e))?;
+        let mut manifest = Manifest::load(&self.out)?;
+        if !self.cleaned {
+            self.clean(&manifest)?;
+            self.cleaned = true;
+        }
+        let mut chunk: Vec<LogFile> = Vec::new();
+        let mut bytes = 0u64;
+        for f in files::list(&self.source)? {
+            if manifest.absorbed.contains_key(&f.rel) {
+                continue;
+            }
+            if !chunk.is_empty()
+                && (chunk.len() >= self.max_files_per_pass
+                    || bytes + f.size > self.max_bytes_per_pass)
+            {
+                break;
+            }
+            bytes += f.size;
+            chunk.push(f);
+        }
+        if chunk.is_empty() {
+            return Ok(CompactStats::default());
+        }
+        let mut groups: HashMap<(String, String, String), Vec<serde_json::Value>> = HashMap::new();
+        let mut hasher = Sha256::new();
+        for f in &chunk {
+            hasher.update(f.rel.as_bytes());
+            hasher.update([0]);
+            for r in files::read_records(&f.path)? {
+                groups.entry(partition_of(&r)).or_default().push(r);
+            }
+        }
+        let tag = hex::encode(&hasher.finalize()[..12]);
+        let mut keys: Vec<_> = groups.keys().cloned().collect();
+        keys.sort();
+        let mut stats = CompactStats {
+            files: chunk.len(),
+            ..CompactStats::default()
+        };
+        let mut written = Vec::new();
+        for key in keys {
+            let records = &groups[&key];
+            let (day, account, region) = &key;
+            let rel =
+                format!("eventday={day}/account={account}/region={region}/part-{tag}.parquet");
+            write_parquet(&self.out.join(&rel), records)?;
+            stats.records += records.len();
+            stats.parquet_files += 1;
+            written.push(rel);
+        }
+        for f in &chunk {
+            manifest.absorbed.insert(f.rel.clone(), f.size);
+        }
+        for rel in written {
+            if !manifest.parquet.contains(&rel) {
+                manifest.parquet.push(rel);
+            }
+        }
+        manifest.store(&self.out)?;
+        Ok(stats)
+    }
+}
+
+fn rel_path(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Writes `records` as one Parquet file (temporary name, fsync, rename).
+fn write_parquet(path: &Path, records: &[serde_json::Value]) -> Result<(), LakeError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
+    let tmp = path.with_extension("parquet.tmp");
+    let file = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let perr = |e: datafusion::parquet::errors::ParquetError| LakeError::Parquet(e.to_string());
+    let mut w = ArrowWriter::try_new(file, schema(), Some(props)).map_err(perr)?;
+    for b in records_to_batches(records)? {
+        w.write(&b).map_err(perr)?;
+    }
+    let file = w.into_inner().map_err(perr)?;
+    file.sync_all().map_err(|e| LakeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))?;
+    sync_dir(dir);
+    Ok(())
+}

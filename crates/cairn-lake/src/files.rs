@@ -1,0 +1,170 @@
+//! Finding CloudTrail log files under a directory and reading their records.
+//!
+//! A source directory is either a plain directory of log files (as `aws s3 sync` leaves them,
+//! or `/work/shared/data/cloudtrail`), or a Cairn local bucket, whose objects are files named
+//! `<key>@obj` that start with Cairn's object header (`CAIRNOBJ`, see `cairn-store`'s local
+//! format) followed by the object body. Both are read.
+//!
+//! A log file is gzip (detected by its magic bytes) or plain JSON, holding either CloudTrail's
+//! `{"Records":[...]}` document or newline-delimited records. Digest files
+//! (`*_CloudTrail-Digest_*`) and Cairn's temporary files are skipped.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::LakeError;
+
+/// Decompressed size above which a log file is refused (CloudTrail's files are far smaller).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+/// One log file found under a source root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFile {
+    /// Path relative to the root, with `/` separators (the manifest's key).
+    pub rel: String,
+    /// Absolute path.
+    pub path: PathBuf,
+    /// Size on disk.
+    pub size: u64,
+}
+
+fn is_log_name(name: &str) -> bool {
+    let name = name.strip_suffix("@obj").unwrap_or(name);
+    if name.starts_with('.') || name.contains("CloudTrail-Digest") {
+        return false;
+    }
+    [".json.gz", ".json", ".jsonl", ".ndjson", ".json%2Egz"]
+        .iter()
+        .any(|s| name.ends_with(s))
+}
+
+/// Every log file under `root`, sorted by relative path. A missing root has none.
+pub fn list(root: &Path) -> Result<Vec<LogFile>, LakeError> {
+    let mut out = Vec::new();
+    if !root.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let rd = std::fs::read_dir(&dir).map_err(|e| LakeError::io(&dir, e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| LakeError::io(&dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let ft = entry.file_type().map_err(|e| LakeError::io(&dir, e))?;
+            let path = entry.path();
+            if ft.is_dir() {
+                // Digest folders hold only digests.
+                if name != "CloudTrail-Digest" {
+                    stack.push(path);
+                }
+            } else if ft.is_file() && is_log_name(name) {
+                let size = entry.metadata().map_err(|e| LakeError::io(&path, e))?.len();
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push(LogFile { rel, path, size });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok(out)
+}
+
+/// The body of a Cairn local-bucket object file (header skipped), or the bytes unchanged.
+fn object_body(bytes: &[u8]) -> Result<&[u8], &'static str> {
+    if !bytes.starts_with(b"CAIRNOBJ") {
+        return Ok(bytes);
+    }
+    if bytes.len() < 14 {
+        return Err("truncated object header");
+    }
+    if bytes[8] != 1 || bytes[9] != 0 {
+        return Err("unsupported object format version or flags");
+    }
+    let h = u32::from_be_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
+    bytes.get(14 + h..).ok_or("truncated object header")
+}
+
+/// Reads the records of one log file.
+pub fn read_records(path: &Path) -> Result<Vec<Value>, LakeError> {
+    let raw = std::fs::read(path).map_err(|e| LakeError::io(path, e))?;
+    parse_records(&raw).map_err(|detail| LakeError::BadFile {
+        path: path.display().to_string(),
+        detail,
+    })
+}
+
+/// Parses the records of a log file's bytes (see the module docs for what is accepted).
+pub fn parse_records(raw: &[u8]) -> Result<Vec<Value>, String> {
+    let body = object_body(raw)?;
+    let mut plain;
+    let json: &[u8] = if body.starts_with(&[0x1f, 0x8b]) {
+        plain = Vec::with_capacity(body.len() * 8);
+        flate2::read::MultiGzDecoder::new(body)
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut plain)
+            .map_err(|e| format!("gunzip: {e}"))?;
+        if plain.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!("decompresses to more than {MAX_FILE_BYTES} bytes"));
+        }
+        &plain
+    } else {
+        body
+    };
+    let mut out = Vec::new();
+    for v in serde_json::Deserializer::from_slice(json).into_iter::<Value>() {
+        let v = v.map_err(|e| format!("json: {e}"))?;
+        match v {
+            Value::Object(mut m) if m.contains_key("Records") => match m.remove("Records") {
+                Some(Value::Array(a)) => out.extend(a),
+                _ => return Err("`Records` is not an array".into()),
+            },
+            v @ Value::Object(_) => out.push(v),
+            _ => return Err("not a CloudTrail record or document".into()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_ndjson_and_object_files_are_read() {
+        let doc = br#"{"Records":[{"eventID":"a"},{"eventID":"b"}]}"#;
+        assert_eq!(parse_records(doc).unwrap().len(), 2);
+        let nd = b"{\"eventID\":\"a\"}\n{\"eventID\":\"b\"}\n{\"eventID\":\"c\"}\n";
+        assert_eq!(parse_records(nd).unwrap().len(), 3);
+        let mut obj = b"CAIRNOBJ\x01\x00".to_vec();
+        obj.extend_from_slice(&2u32.to_be_bytes());
+        obj.extend_from_slice(b"{}");
+        obj.extend_from_slice(doc);
+        assert_eq!(parse_records(&obj).unwrap()[1]["eventID"], "b");
+        assert!(parse_records(b"[1,2]").is_err());
+        assert!(parse_records(br#"{"Records":3}"#).is_err());
+    }
+
+    #[test]
+    fn digests_and_temporaries_are_not_log_files() {
+        assert!(is_log_name(
+            "111122223333_CloudTrail_us-east-1_20240101T0000Z_abc.json.gz"
+        ));
+        assert!(is_log_name("x.json.gz@obj"));
+        assert!(!is_log_name(
+            "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240101T000000Z.json.gz"
+        ));
+        assert!(!is_log_name(".cairn-tmp-1.json.gz"));
+        assert!(!is_log_name("notes.txt"));
+    }
+}

@@ -1,0 +1,87 @@
+//! Where a Cairn data directory keeps the lake's inputs and outputs (shared by the server
+//! and `cairn query --data-dir`).
+//!
+//! ```text
+//! <data_dir>/buckets/<bucket>/...              local buckets (delivered log files)
+//! <data_dir>/lake/parquet/<bucket>/            Parquet copy of one bucket
+//! <data_dir>/lake/eds/<id>/logs/...            an event data store's events, as log files
+//! <data_dir>/lake/eds/<id>/parquet/            their Parquet copy
+//! <data_dir>/lake/stores.json                  event data stores (the server's)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::{LakeError, Source};
+
+/// The lake's directory.
+pub fn lake_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("lake")
+}
+
+/// The source of one local bucket.
+pub fn bucket_source(data_dir: &Path, bucket: &str) -> Source {
+    Source {
+        json_root: data_dir.join("buckets").join(bucket),
+        parquet_dir: Some(lake_dir(data_dir).join("parquet").join(bucket)),
+    }
+}
+
+/// The names of the local buckets (directories under `<data_dir>/buckets`).
+pub fn bucket_names(data_dir: &Path) -> Result<Vec<String>, LakeError> {
+    names(&data_dir.join("buckets"))
+}
+
+/// The directory of an event data store.
+pub fn store_dir(data_dir: &Path, id: &str) -> PathBuf {
+    lake_dir(data_dir).join("eds").join(id)
+}
+
+/// The source of an event data store.
+pub fn store_source(data_dir: &Path, id: &str) -> Source {
+    let d = store_dir(data_dir, id);
+    Source {
+        json_root: d.join("logs"),
+        parquet_dir: Some(d.join("parquet")),
+    }
+}
+
+/// The IDs of the event data stores that have a directory.
+pub fn store_ids(data_dir: &Path) -> Result<Vec<String>, LakeError> {
+    names(&lake_dir(data_dir).join("eds"))
+}
+
+fn names(dir: &Path) -> Result<Vec<String>, LakeError> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(LakeError::io(dir, e)),
+    };
+    for e in rd {
+        let e = e.map_err(|err| LakeError::io(dir, err))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with('.') && e.path().is_dir() {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// One compaction round over every event data store and local bucket of `data_dir`.
+pub fn compact_all(data_dir: &Path) -> Result<crate::CompactStats, LakeError> {
+    let mut sources = Vec::new();
+    for id in store_ids(data_dir)? {
+        sources.push(store_source(data_dir, &id));
+    }
+    for b in bucket_names(data_dir)? {
+        sources.push(bucket_source(data_dir, &b));
+    }
+    let mut total = crate::CompactStats::default();
+    for s in sources {
+        if let Some(out) = s.parquet_dir {
+            total += crate::Compactor::new(s.json_root, out).run()?;
+        }
+    }
+    Ok(total)
+}

@@ -1,0 +1,1050 @@
+//! CloudTrail Lake on the CloudTrail endpoint: event data stores fed from the journal, and
+//! SQL queries over them and over the local buckets' delivered log files (`cairn-lake`).
+//!
+//! * An event data store keeps its events as CloudTrail log files under
+//!   `<data_dir>/lake/eds/<id>/logs/` (one gzip `{"Records":[...]}` file per consumer batch,
+//!   named after the journal sequence range, so a replay after a crash rewrites the same file
+//!   with the same content), and the compactor keeps their Parquet copy beside them.
+//! * The journal consumer (cursor [`CURSOR`]) routes each event to every enabled store whose
+//!   scope (account; its region, or every region the server has enabled) and advanced event selectors (`cairn-select`)
+//!   take it, from the journal position at the store's creation on. It commits its cursor
+//!   only after the batch's files are durable.
+//! * Queries: `StartQuery` plans the statement at once (a statement that does not parse or
+//!   plan is `InvalidQueryStatementException`, with the engine's line and column) and runs it
+//!   on the blocking pool; `CancelQuery` stops it. `FROM` names a store by ID or ARN, as in
+//!   CloudTrail Lake, or `events`: the log files delivered to the caller's account's local
+//!   buckets (so imported AWS logs are queryable too). Only queries (no DDL, DML or `SET`)
+//!   are accepted. Results are kept in memory for 7 days.
+//! * Retention: rows older than the store's `RetentionPeriod` (by `eventTime`) are not
+//!   visible to queries.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use cairn_journal::Journal;
+use cairn_select::{CompiledSelectors, Context as SelectContext, Selectors};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::cloudtrail::{CallContext, Operation};
+use crate::error::ApiError;
+use crate::pipeline::envelope;
+
+/// The journal cursor of the event data store consumer.
+pub const CURSOR: &str = "lake";
+
+/// Most event data stores per account and region (CloudTrail's quota).
+const MAX_STORES: usize = 10;
+/// Most queries queued or running at once (CloudTrail's quota).
+const MAX_RUNNING: usize = 10;
+/// How long finished queries are kept.
+const QUERY_HISTORY: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// One event data store as stored in `lake/stores.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Store {
+    id: String,
+    name: String,
+    account: String,
+    region: String,
+    status: String,
+    selectors: Selectors,
+    multi_region: bool,
+    retention_days: i64,
+    termination_protection: bool,
+    billing_mode: String,
+    created: i64,
+    updated: i64,
+    /// Journal sequence number from which events are taken.
+    start_seq: u64,
+    #[serde(default)]
+    tags: Vec<Value>,
+}
+
+impl Store {
+    fn arn(&self) -> String {
+        format!(
+            "arn:aws:cloudtrail:{}:{}:eventdatastore/{}",
+            self.region, self.account, self.id
+        )
+    }
+
+    fn selectors_json(&self) -> Value {
+        serde_json::to_value(&self.selectors)
+            .ok()
+            .and_then(|v| v.get("AdvancedEventSelectors").cloned())
+            .unwrap_or(json!([]))
+    }
+
+    fn view(&self, full: bool) -> Value {
+        let mut v = json!({
+            "EventDataStoreArn": self.arn(),
+            "Name": self.name,
+            "Status": self.status,
+            "AdvancedEventSelectors": self.selectors_json(),
+            "MultiRegionEnabled": self.multi_region,
+            "OrganizationEnabled": false,
+            "RetentionPeriod": self.retention_days,
+            "TerminationProtectionEnabled": self.termination_protection,
+            "CreatedTimestamp": self.created,
+            "UpdatedTimestamp": self.updated,
+        });
+        if full {
+            v["BillingMode"] = json!(self.billing_mode);
+        }
+        v
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoreFile {
+    version: u32,
+    stores: Vec<Store>,
+}
+
+/// A query and, once done, its results.
+struct QueryRec {
+    id: String,
+    account: String,
+    statement: String,
+    stores: Vec<String>,
+    status: &'static str,
+    error: Option<String>,
+    created: OffsetDateTime,
+    elapsed_ms: u64,
+    names: Vec<String>,
+    rows: Vec<Vec<Option<String>>>,
+    progress: Arc<cairn_lake::Progress>,
+    cancel: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// What the consumer routes to: enabled stores with compiled selectors.
+struct Route {
+    store: Store,
+    selectors: CompiledSelectors,
+}
+
+/// Event data stores, their consumer and compactor, and queries.
+pub struct Lake {
+    data_dir: PathBuf,
+    stores: Mutex<Vec<Store>>,
+    routes: Arc<RwLock<Arc<Vec<Route>>>>,
+    queries: Arc<Mutex<HashMap<String, QueryRec>>>,
+    catalog: Arc<crate::catalog::Catalog>,
+    journal: Arc<Journal>,
+    stop: Arc<AtomicBool>,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Lake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lake")
+    }
+}
+
+fn unix_now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn stores_path(data_dir: &Path) -> PathBuf {
+    cairn_lake::layout::lake_dir(data_dir).join("stores.json")
+}
+
+fn build_routes(stores: &[Store]) -> Arc<Vec<Route>> {
+    Arc::new(
+        stores
+            .iter()
+            .filter(|s| s.status == "ENABLED")
+            .map(|s| Route {
+                store: s.clone(),
+                selectors: CompiledSelectors::compile(&s.selectors),
+            })
+            .collect(),
+    )
+}
+
+impl Lake {
+    /// Loads the stores and starts the journal consumer and the compactor.
+    pub fn start(
+        data_dir: &Path,
+        journal: Arc<Journal>,
+        catalog: Arc<crate::catalog::Catalog>,
+        regions: std::collections::HashSet<String>,
+    ) -> Result<Lake, String> {
+        let dir = cairn_lake::layout::lake_dir(data_dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let stores: Vec<Store> = match std::fs::read(stores_path(data_dir)) {
+            Ok(b) => {
+                serde_json::from_slice::<StoreFile>(&b)
+                    .map_err(|e| format!("{}: {e}", stores_path(data_dir).display()))?
+                    .stores
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", stores_path(data_dir).display())),
+        };
+        let routes = Arc::new(RwLock::new(build_routes(&stores)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        {
+            let (routes, journal, stop, dd) = (
+                routes.clone(),
+                journal.clone(),
+                stop.clone(),
+                data_dir.to_owned(),
+            );
+            threads.push(
+                std::thread::Builder::new()
+                    .name("cairn-lake".into())
+                    .spawn(move || {
+                        if let Err(e) = consume(&dd, &routes, &regions, &journal, &stop) {
+                            tracing::error!(error = %e, "event data store ingestion stopped");
+                        }
+                    })
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        {
+            let (stop, dd) = (stop.clone(), data_dir.to_owned());
+            let interval = std::env::var("CAIRN_LAKE_COMPACT_SECS")
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(60);
+            threads.push(
+                std::thread::Builder::new()
+                    .name("cairn-lake-compact".into())
+                    .spawn(move || compact_loop(&dd, &stop, Duration::from_secs(interval)))
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(Lake {
+            data_dir: data_dir.to_owned(),
+            stores: Mutex::new(stores),
+            routes,
+            queries: Arc::new(Mutex::new(HashMap::new())),
+            catalog,
+            journal,
+            stop,
+            threads: Mutex::new(threads),
+        })
+    }
+
+    /// Stops the consumer and the compactor (after their current batch), and cancels queries.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for q in self.lock_queries().values_mut() {
+            if let Some(c) = q.cancel.take() {
+                let _ = c.send(());
+            }
+        }
+        let threads: Vec<_> =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    fn lock_stores(&self) -> std::sync::MutexGuard<'_, Vec<Store>> {
+        self.stores.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_queries(&self) -> std::sync::MutexGuard<'_, HashMap<String, QueryRec>> {
+        self.queries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Persists `stores` and refreshes the consumer's routes.
+    fn save(&self, stores: &[Store]) -> Result<(), ApiError> {
+        let file = StoreFile {
+            version: 1,
+            stores: stores.to_vec(),
+        };
+        let bytes = serde_json::to_vec_pretty(&file).map_err(ApiError::internal)?;
+        let path = stores_path(&self.data_dir);
+        write_durable(&path, &bytes).map_err(ApiError::internal)?;
+        *self.routes.write().unwrap_or_else(|p| p.into_inner()) = build_routes(stores);
+        Ok(())
+    }
+
+    /// Whether `op` is one of the Lake operations this module answers.
+    pub fn handles(op: Operation) -> bool {
+        matches!(
+            op,
+            Operation::CreateEventDataStore
+                | Operation::GetEventDataStore
+                | Operation::ListEventDataStores
+                | Operation::UpdateEventDataStore
+                | Operation::DeleteEventDataStore
+                | Operation::StartQuery
+                | Operation::DescribeQuery
+                | Operation::GetQueryResults
+                | Operation::ListQueries
+                | Operation::CancelQuery
+        )
+    }
+
+    /// Answers one Lake operation.
+    pub async fn call(
+        &self,
+        op: Operation,
+        ctx: &CallContext,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        match op {
+            Operation::CreateEventDataStore => self.create(ctx, body),
+            Operation::GetEventDataStore => {
+                let s = self.find(ctx, str_member(body, "EventDataStore")?)?;
+                Ok(s.view(true))
+            }
+            Operation::ListEventDataStores => self.list(ctx, body),
+            Operation::UpdateEventDataStore => self.update(ctx, body),
+            Operation::DeleteEventDataStore => self.delete(ctx, body),
+            Operation::StartQuery => self.start_query(ctx, body).await,
+            Operation::DescribeQuery => self.describe_query(ctx, body),
+            Operation::GetQueryResults => self.get_query_results(ctx, body),
+            Operation::ListQueries => self.list_queries(ctx, body),
+            Operation::CancelQuery => self.cancel_query(ctx, body),
+            other => Err(ApiError::not_implemented(other.name())),
+        }
+    }
+
+    /// The store named by ID or ARN in the caller's account.
+    fn find(&self, ctx: &CallContext, key: &str) -> Result<Store, ApiError> {
+        let id = store_id(key)?;
+        self.lock_stores()
+            .iter()
+            .find(|s| s.id == id && s.account == ctx.account)
+            .cloned()
+            .ok_or_else(|| not_found(key))
+    }
+
+    fn create(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let name = str_member(body, "Name")?;
+        check_name(name)?;
+        if body.get("KmsKeyId").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::client(
+                "UnsupportedOperationException",
+                "KmsKeyId: encrypting an event data store with a KMS key is not implemented by this Cairn server",
+            ));
+        }
+        if bool_member(body, "OrganizationEnabled")?.unwrap_or(false) {
+            return Err(ApiError::client(
+                "UnsupportedOperationException",
+                "OrganizationEnabled: organization event data stores are not implemented by this Cairn server",
+            ));
+        }
+        let selectors = parse_selectors(body.get("AdvancedEventSelectors"))?
+            .unwrap_or_else(Selectors::default_advanced);
+        let billing_mode = match body.get("BillingMode").and_then(Value::as_str) {
+            None => "EXTENDABLE_RETENTION_PRICING".to_owned(),
+            Some(m @ ("EXTENDABLE_RETENTION_PRICING" | "FIXED_RETENTION_PRICING")) => m.to_owned(),
+            Some(m) => {
+                return Err(ApiError::invalid_parameter(format!(
+                    "BillingMode {m} is not valid: use EXTENDABLE_RETENTION_PRICING or FIXED_RETENTION_PRICING"
+                )));
+            }
+        };
+        let retention = retention(body, &billing_mode)?.unwrap_or(
+            if billing_mode == "FIXED_RETENTION_PRICING" {
+                2557
+            } else {
+                366
+            },
+        );
+        let now = unix_now();
+        let store = Store {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_owned(),
+            account: ctx.account.clone(),
+            region: ctx.region.clone(),
+            status: if bool_member(body, "StartIngestion")?.unwrap_or(true) {
+                "ENABLED".into()
+            } else {
+                "STOPPED_INGESTION".into()
+            },
+            selectors,
+            multi_region: bool_member(body, "MultiRegionEnabled")?.unwrap_or(true),
+            retention_days: retention,
+            termination_protection: bool_member(body, "TerminationProtectionEnabled")?
+                .unwrap_or(true),
+            billing_mode,
+            created: now,
+            updated: now,
+            start_seq: self.journal.next_seq(),
+            tags: body
+                .get("TagsList")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let mut stores = self.lock_stores();
+        let mine = |s: &&Store| s.account == ctx.account && s.region == ctx.region;
+        if stores.iter().filter(mine).any(|s| s.name == name) {
+            return Err(ApiError::client(
+                "EventDataStoreAlreadyExistsException",
+                format!("an event data store named {name} already exists"),
+            ));
+        }
+        if stores.iter().filter(mine).count() >= MAX_STORES {
+            return Err(ApiError::client(
+                "EventDataStoreMaxLimitExceededException",
+                format!("an account can have at most {MAX_STORES} event data stores per region"),
+            ));
+        }
+        std::fs::create_dir_all(
+            cairn_lake::layout::store_dir(&self.data_dir, &store.id).join("logs"),
+        )
+        .map_err(ApiError::internal)?;
+        stores.push(store.clone());
+        self.save(&stores)?;
+        let mut v = store.view(true);
+        v["TagsList"] = json!(store.tags);
+        Ok(v)
+    }
+
+    fn list(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let max = max_results(body, "MaxResults", 1000, "InvalidMaxResultsException")?;
+        let start = next_token(body)?;
+        let stores: Vec<Value> = self
+            .lock_stores()
+            .iter()
+            .filter(|s| s.account == ctx.account)
+            .map(|s| s.view(false))
+            .collect();
+        page(stores, start, max, "EventDataStores")
+    }
+
+    fn update(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let key = str_member(body, "EventDataStore")?;
+        let id = store_id(key)?;
+        let mut stores = self.lock_stores();
+        let Some(i) = stores
+            .iter()
+            .position(|s| s.id == id && s.account == ctx.account)
+        else {
+            return Err(not_found(key));
+        };
+        let mut s = stores[i].clone();
+        if s.status == "PENDING_DELETION" {
+            return Err(inactive(key));
+        }
+        if body.get("KmsKeyId").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::client(
+                "UnsupportedOperationException",
+                "KmsKeyId: encrypting an event data store with a KMS key is not implemented by this Cairn server",
+            ));
+        }
+        if let Some(n) = body.get("Name").and_then(Value::as_str) {
+            check_name(n)?;
+            if stores.iter().any(|o| {
+                o.id != s.id && o.account == s.account && o.region == s.region && o.name == n
+            }) {
+                return Err(ApiError::client(
+                    "EventDataStoreAlreadyExistsException",
+                    format!("an event data store named {n} already exists"),
+                ));
+            }
+            s.name = n.to_owned();
+        }
+        if let Some(sel) = parse_selectors(body.get("AdvancedEventSelectors"))? {
+            s.selectors = sel;
+        }
+        if let Some(m) = bool_member(body, "MultiRegionEnabled")? {
+            s.multi_region = m;
+        }
+        if let Some(t) = bool_member(body, "TerminationProtectionEnabled")? {
+            s.termination_protection = t;
+        }
+        if let Some(r) = retention(body, &s.billing_mode)? {
+            s.retention_days = r;
+        }
+        s.updated = unix_now();
+        stores[i] = s.clone();
+        self.save(&stores)?;
+        Ok(s.view(true))
+    }
+
+    fn delete(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let key = str_member(body, "EventDataStore")?;
+        let id = store_id(key)?;
+        let mut stores = self.lock_stores();
+        let Some(s) = stores
+            .iter_mut()
+            .find(|s| s.id == id && s.account == ctx.account)
+        else {
+            return Err(not_found(key));
+        };
+        if s.termination_protection {
+            return Err(ApiError::client(
+                "EventDataStoreTerminationProtectedException",
+                format!(
+                    "event data store {key} has termination protection enabled: disable it with UpdateEventDataStore first"
+                ),
+            ));
+        }
+        if s.status == "PENDING_DELETION" {
+            return Err(inactive(key));
+        }
+        s.status = "PENDING_DELETION".into();
+        s.updated = unix_now();
+        let all = stores.clone();
+        self.save(&all)?;
+        Ok(json!({}))
+    }
+
+    /// Rewrites store references (ID or ARN) into quoted table names, and returns the stores
+    /// named.
+    fn resolve_statement(
+        &self,
+        ctx: &CallContext,
+        sql: &str,
+    ) -> Result<(String, Vec<Store>), ApiError> {
+        let mut named: Vec<Store> = Vec::new();
+        let out = cairn_lake::refs::quote_store_refs(sql, |key, _id| {
+            let s = self.find(ctx, key)?;
+            if s.status == "PENDING_DELETION" {
+                return Err(inactive(key));
+            }
+            if !named.iter().any(|n| n.id == s.id) {
+                named.push(s);
+            }
+            Ok(())
+        })?;
+        Ok((out, named))
+    }
+
+    async fn start_query(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        if body.get("DeliveryS3Uri").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::client(
+                "UnsupportedOperationException",
+                "DeliveryS3Uri: delivering query results to S3 is not implemented by this Cairn server",
+            ));
+        }
+        if body.get("QueryAlias").is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::client(
+                "UnsupportedOperationException",
+                "QueryAlias: dashboard queries are not implemented by this Cairn server",
+            ));
+        }
+        let statement = str_member(body, "QueryStatement")?;
+        if statement.is_empty() || statement.chars().count() > 10_000 {
+            return Err(ApiError::invalid_parameter(
+                "QueryStatement must be 1 to 10000 characters",
+            ));
+        }
+        let (sql, stores) = self.resolve_statement(ctx, statement)?;
+        {
+            let q = self.lock_queries();
+            let running = q
+                .values()
+                .filter(|q| q.account == ctx.account && matches!(q.status, "QUEUED" | "RUNNING"))
+                .count();
+            if running >= MAX_RUNNING {
+                return Err(ApiError::client(
+                    "MaxConcurrentQueriesException",
+                    format!("at most {MAX_RUNNING} queries can run at once"),
+                ));
+            }
+        }
+        let lake = cairn_lake::Lake::new(2);
+        let qerr = |e: cairn_lake::LakeError| match e {
+            cairn_lake::LakeError::Sql(m) => ApiError::client("InvalidQueryStatementException", m),
+            other => ApiError::internal(other),
+        };
+        for s in &stores {
+            let source = cairn_lake::layout::store_source(&self.data_dir, &s.id);
+            lake.register(&s.id, &source).await.map_err(qerr)?;
+            let cutoff = unix_now() - s.retention_days * 86_400;
+            lake.retain_since(&s.id, cutoff * 1_000_000)
+                .await
+                .map_err(qerr)?;
+        }
+        let buckets: Vec<cairn_lake::Source> = self
+            .catalog
+            .buckets()
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .filter(|b| b.account_id == ctx.account)
+            .map(|b| cairn_lake::layout::bucket_source(&self.data_dir, &b.name))
+            .collect();
+        lake.register_many("events", &buckets).await.map_err(qerr)?;
+        let df = lake.sql(&sql).await.map_err(qerr)?;
+
+        let id = uuid::Uuid::new_v4().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        self.lock_queries().insert(
+            id.clone(),
+            QueryRec {
+                id: id.clone(),
+                account: ctx.account.clone(),
+                statement: statement.to_owned(),
+                stores: stores.iter().map(|s| s.id.clone()).collect(),
+                status: "RUNNING",
+                error: None,
+                created: OffsetDateTime::now_utc(),
+                elapsed_ms: 0,
+                names: Vec::new(),
+                rows: Vec::new(),
+                progress: lake.progress(),
+                cancel: Some(tx),
+            },
+        );
+        let queries = self.queries.clone();
+        let qid = id.clone();
+        // The query runs on the blocking pool, in a runtime of its own, so a long scan does not
+        // hold the API's workers; dropping its future (CancelQuery) stops the scan.
+        tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let outcome = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(async {
+                    tokio::select! {
+                        r = lake.collect(df) => Some(r),
+                        _ = rx => None,
+                    }
+                }),
+                Err(e) => Some(Err(cairn_lake::LakeError::Execution(e.to_string()))),
+            };
+            let mut q = queries.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(rec) = q.get_mut(&qid) else { return };
+            rec.elapsed_ms = started.elapsed().as_millis() as u64;
+            rec.cancel = None;
+            match outcome {
+                None => rec.status = "CANCELLED",
+                Some(Ok((schema, batches))) => match cairn_lake::rows_as_text(&schema, &batches) {
+                    Ok((names, rows)) => {
+                        rec.status = "FINISHED";
+                        rec.names = names;
+                        rec.rows = rows;
+                    }
+                    Err(e) => {
+                        rec.status = "FAILED";
+                        rec.error = Some(e.to_string());
+                    }
+                },
+                Some(Err(e)) => {
+                    rec.status = "FAILED";
+                    rec.error = Some(e.to_string());
+                }
+            }
+        });
+        Ok(json!({ "QueryId": id }))
+    }
+
+    /// The caller's query `QueryId`, checked against `EventDataStore` when given.
+    fn with_query<T>(
+        &self,
+        ctx: &CallContext,
+        body: &Value,
+        f: impl FnOnce(&mut QueryRec) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let id = str_member(body, "QueryId")?;
+        if let Some(key) = body.get("EventDataStore").and_then(Value::as_str) {
+            self.find(ctx, key)?;
+        }
+        let mut q = self.lock_queries();
+        prune(&mut q);
+        match q.get_mut(id).filter(|q| q.account == ctx.account) {
+            Some(rec) => f(rec),
+            None => Err(ApiError::client(
+                "QueryIdNotFoundException",
+                format!("the query ID {id} does not exist or does not belong to your account"),
+            )),
+        }
+    }
+
+    fn describe_query(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        self.with_query(ctx, body, |q| {
+            let p = &q.progress;
+            let mut v = json!({
+                "QueryId": q.id,
+                "QueryString": q.statement,
+                "QueryStatus": q.status,
+                "QueryStatistics": {
+                    "EventsMatched": q.rows.len(),
+                    "EventsScanned": p.records.load(Ordering::Relaxed),
+                    "BytesScanned": p.bytes.load(Ordering::Relaxed),
+                    "ExecutionTimeInMillis": q.elapsed_ms,
+                    "CreationTime": q.created.unix_timestamp(),
+                },
+            });
+            if let Some(e) = &q.error {
+                v["ErrorMessage"] = json!(e);
+            }
+            Ok(v)
+        })
+    }
+
+    fn get_query_results(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let max = max_results(body, "MaxQueryResults", 1000, "InvalidMaxResultsException")?;
+        let start = next_token(body)?;
+        self.with_query(ctx, body, |q| {
+            let mut v = json!({"QueryStatus": q.status});
+            if let Some(e) = &q.error {
+                v["ErrorMessage"] = json!(e);
+            }
+            if q.status != "FINISHED" {
+                return Ok(v);
+            }
+            if start > q.rows.len() {
+                return Err(ApiError::client(
+                    "InvalidNextTokenException",
+                    "the NextToken is not valid for this query",
+                ));
+            }
+            let end = (start + max).min(q.rows.len());
+            let rows: Vec<Value> = q.rows[start..end]
+                .iter()
+                .map(|r| {
+                    Value::Array(
+                        q.names
+                            .iter()
+                            .zip(r)
+                            .map(|(n, c)| json!({ n.as_str(): c.as_deref().unwrap_or("") }))
+                            .collect(),
+                    )
+                })
+                .collect();
+            v["QueryResultRows"] = Value::Array(rows);
+            v["QueryStatistics"] = json!({
+                "ResultsCount": end - start,
+                "TotalResultsCount": q.rows.len(),
+                "BytesScanned": q.progress.bytes.load(Ordering::Relaxed),
+            });
+            if end < q.rows.len() {
+                v["NextToken"] = json!(token(end));
+            }
+            Ok(v)
+        })
+    }
+
+    fn list_queries(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        let store = self.find(ctx, str_member(body, "EventDataStore")?)?;
+        let max = max_results(body, "MaxResults", 1000, "InvalidMaxResultsException")?;
+        let start = next_token(body)?;
+        let status = body.get("QueryStatus").and_then(Value::as_str);
+        if let Some(s) = status
+            && !matches!(
+                s,
+                "QUEUED" | "RUNNING" | "FINISHED" | "FAILED" | "CANCELLED" | "TIMED_OUT"
+            )
+        {
+            return Err(ApiError::client(
+                "InvalidQueryStatusException",
+                format!("{s} is not a query status"),
+            ));
+        }
+        let t = |k: &str| body.get(k).and_then(Value::as_f64);
+        let (from, to) = (t("StartTime"), t("EndTime"));
+        if let (Some(a), Some(b)) = (from, to)
+            && a > b
+        {
+            return Err(ApiError::client(
+                "InvalidDateRangeException",
+                "StartTime is after EndTime",
+            ));
+        }
+        let mut q = self.lock_queries();
+        prune(&mut q);
+        let mut list: Vec<&QueryRec> = q
+            .values()
+            .filter(|q| q.account == ctx.account && q.stores.contains(&store.id))
+            .filter(|q| status.is_none_or(|s| s == q.status))
+            .filter(|q| {
+                let c = q.created.unix_timestamp() as f64;
+                from.is_none_or(|f| c >= f) && to.is_none_or(|e| c <= e)
+            })
+            .collect();
+        list.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        let items: Vec<Value> = list
+            .into_iter()
+            .map(|q| {
+                json!({"QueryId": q.id, "QueryStatus": q.status, "CreationTime": q.created.unix_timestamp()})
+            })
+            .collect();
+        page(items, start, max, "Queries")
+    }
+
+    fn cancel_query(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+        self.with_query(ctx, body, |q| {
+            if !matches!(q.status, "QUEUED" | "RUNNING") {
+                return Err(ApiError::client(
+                    "InactiveQueryException",
+                    format!("the query {} is {} and cannot be cancelled", q.id, q.status),
+                ));
+            }
+            if let Some(c) = q.cancel.take() {
+                let _ = c.send(());
+            }
+            q.status = "CANCELLED";
+            Ok(json!({"QueryId": q.id, "QueryStatus": "CANCELLED"}))
+        })
+    }
+}
+
+fn prune(q: &mut HashMap<String, QueryRec>) {
+    let now = OffsetDateTime::now_utc();
+    q.retain(|_, r| {
+        matches!(r.status, "QUEUED" | "RUNNING") || (now - r.created).unsigned_abs() < QUERY_HISTORY
+    });
+}
+
+fn page(items: Vec<Value>, start: usize, max: usize, member: &str) -> Result<Value, ApiError> {
+    if start > items.len() {
+        return Err(ApiError::client(
+            "InvalidNextTokenException",
+            "the NextToken is not valid",
+        ));
+    }
+    let end = (start + max).min(items.len());
+    let mut v = json!({ member: items[start..end].to_vec() });
+    if end < items.len() {
+        v["NextToken"] = json!(token(end));
+    }
+    Ok(v)
+}
+
+fn not_found(key: &str) -> ApiError {
+    ApiError::client(
+        "EventDataStoreNotFoundException",
+        format!("the event data store {key} does not exist"),
+    )
+}
+
+fn inactive(key: &str) -> ApiError {
+    ApiError::client(
+        "InactiveEventDataStoreException",
+        format!("the event data store {key} is pending deletion"),
+    )
+}
+
+/// The ID in an event data store ARN or ID.
+fn store_id(key: &str) -> Result<String, ApiError> {
+    let id = if key.starts_with("arn:") {
+        let parts: Vec<&str> = key.splitn(6, ':').collect();
+        match (
+            parts.get(2),
+            parts.get(5).and_then(|r| r.strip_prefix("eventdatastore/")),
+        ) {
+            (Some(&"cloudtrail"), Some(id)) => id,
+            _ => {
+                return Err(ApiError::client(
+                    "EventDataStoreARNInvalidException",
+                    format!("{key} is not an event data store ARN"),
+                ));
+            }
+        }
+    } else {
+        key
+    };
+    if id.is_empty() {
+        return Err(not_found(key));
+    }
+    Ok(id.to_ascii_lowercase())
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = (3..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_parameter(format!(
+            "event data store name {name:?} must be 3 to 128 characters of letters, digits, '.', '_' and '-'"
+        )))
+    }
+}
+
+fn parse_selectors(v: Option<&Value>) -> Result<Option<Selectors>, ApiError> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let s = Selectors::from_request(None, Some(v))
+        .and_then(|s| s.validate(SelectContext::EventDataStore).map(|()| s))
+        .map_err(|e| ApiError::client("InvalidEventSelectorsException", e.to_string()))?;
+    Ok(Some(s))
+}
+
+fn retention(body: &Value, billing_mode: &str) -> Result<Option<i64>, ApiError> {
+    let Some(r) = body.get("RetentionPeriod").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let max = if billing_mode == "FIXED_RETENTION_PRICING" {
+        2557
+    } else {
+        3653
+    };
+    match r.as_i64() {
+        Some(d) if (7..=max).contains(&d) => Ok(Some(d)),
+        _ => Err(ApiError::invalid_parameter(format!(
+            "RetentionPeriod must be 7 to {max} days for {billing_mode}"
+        ))),
+    }
+}
+
+fn str_member<'a>(body: &'a Value, name: &str) -> Result<&'a str, ApiError> {
+    match body.get(name) {
+        Some(Value::String(s)) => Ok(s),
+        None | Some(Value::Null) => Err(ApiError::invalid_parameter(format!("{name} is required"))),
+        Some(_) => Err(ApiError::client(
+            "SerializationException",
+            format!("{name} must be a string"),
+        )),
+    }
+}
+
+fn bool_member(body: &Value, name: &str) -> Result<Option<bool>, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(ApiError::client(
+            "SerializationException",
+            format!("{name} must be a boolean"),
+        )),
+    }
+}
+
+fn max_results(
+    body: &Value,
+    name: &str,
+    max: usize,
+    code: &'static str,
+) -> Result<usize, ApiError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(max),
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 && n as usize <= max => Ok(n as usize),
+            _ => Err(ApiError::client(code, format!("{name} must be 1 to {max}"))),
+        },
+    }
+}
+
+/// A pagination token: the offset of the next item (CloudTrail's tokens are 4 to 1000
+/// characters).
+fn token(offset: usize) -> String {
+    format!("offset-{offset}")
+}
+
+fn next_token(body: &Value) -> Result<usize, ApiError> {
+    match body.get("NextToken").and_then(Value::as_str) {
+        None => Ok(0),
+        Some(t) => t
+            .strip_prefix("offset-")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| {
+                ApiError::client("InvalidNextTokenException", "the NextToken is not valid")
+            }),
+    }
+}
+
+fn write_durable(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(d) = path.parent()
+        && let Ok(d) = std::fs::File::open(d)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The journal consumer: routes events to the enabled stores' log files.
+fn consume(
+    data_dir: &Path,
+    routes: &RwLock<Arc<Vec<Route>>>,
+    regions: &std::collections::HashSet<String>,
+    journal: &Journal,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    use std::io::Write;
+    let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
+    let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
+    while !stop.load(Ordering::SeqCst) {
+        let batch = reader
+            .next_batch(5000, Duration::from_millis(200))
+            .map_err(|e| e.to_string())?;
+        if batch.is_empty() {
+            continue;
+        }
+        let routes = routes.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if !routes.is_empty() {
+            let mut per_store: Vec<Vec<&[u8]>> = vec![Vec::new(); routes.len()];
+            let decoded: Vec<(u64, envelope::Envelope<'_>)> = batch
+                .iter()
+                .filter_map(|r| envelope::decode(&r.payload).ok().map(|e| (r.seq, e)))
+                .collect();
+            for (seq, e) in &decoded {
+                let view = e.view();
+                for (i, r) in routes.iter().enumerate() {
+                    let s = &r.store;
+                    let in_scope = *seq >= s.start_seq
+                        && e.recipient_account_id == s.account
+                        && (if s.multi_region {
+                            regions.contains(e.aws_region)
+                        } else {
+                            e.aws_region == s.region
+                        });
+                    if in_scope && r.selectors.matches(&view) {
+                        per_store[i].push(e.record);
+                    }
+                }
+            }
+            let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
+            for (r, records) in routes.iter().zip(per_store) {
+                if records.is_empty() {
+                    continue;
+                }
+                let mut json =
+                    Vec::with_capacity(records.iter().map(|r| r.len() + 1).sum::<usize>() + 16);
+                json.extend_from_slice(b"{\"Records\":[");
+                for (i, rec) in records.iter().enumerate() {
+                    if i > 0 {
+                        json.push(b',');
+                    }
+                    json.extend_from_slice(rec);
+                }
+                json.extend_from_slice(b"]}");
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(&json).map_err(|e| e.to_string())?;
+                let bytes = gz.finish().map_err(|e| e.to_string())?;
+                let path = cairn_lake::layout::store_dir(data_dir, &r.store.id)
+                    .join("logs")
+                    .join(format!("{first:020}-{last:020}.json.gz"));
+                write_durable(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        journal
+            .commit_cursor(CURSOR, reader.position())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Every `interval`, brings the Parquet copy of each store and local bucket up to date.
+fn compact_loop(data_dir: &Path, stop: &AtomicBool, interval: Duration) {
+    let mut last = std::time::Instant::now();
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(200));
+        if last.elapsed() < interval {
+            continue;
+        }
+        last = std::time::Instant::now();
+        if let Err(e) = cairn_lake::layout::compact_all(data_dir) {
+            tracing::warn!(error = %e, "lake compaction failed");
+        }
+    }
+}
