@@ -144,6 +144,7 @@ async fn worker(
         // PUTs write fresh keys; GETs cycle over the keys written before.
         let key = format!("{prefix}/{}", if op == Op::Put { n } else { n % count });
         let req = request(op, addr, &cred, &key, &body, kms);
+        send.ready().await.unwrap();
         let t = Instant::now();
         let resp = send.send_request(req).await.unwrap();
         let status = resp.status();
@@ -294,6 +295,7 @@ fn main() {
                         tokio::spawn(s.1);
                         for i in 0..count {
                             let req = request(Op::Put, addr, &cred, &format!("{prefix}/{i}"), &body, kms);
+                            s.0.ready().await.unwrap();
                             let r = s.0.send_request(req).await.unwrap();
                             let st = r.status();
                             let _ = r.into_body().collect().await;
