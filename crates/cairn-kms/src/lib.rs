@@ -57,7 +57,7 @@ use cairn_policy::{Policy, PolicyType};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-pub use error::KmsError;
+pub use error::{KeyErrorClass, KmsError};
 
 /// Largest plaintext `Encrypt` takes (AWS's limit).
 pub const MAX_PLAINTEXT: usize = 4096;
@@ -1053,6 +1053,22 @@ impl Kms {
             ciphertext_blob: enc.ciphertext_blob,
             key_arn: enc.key_arn,
         })
+    }
+
+    /// Unwraps a 256-bit data key made by [`Kms::generate_data_key`] (fails, like
+    /// [`Kms::decrypt`], if the key is disabled or pending deletion, or the context differs).
+    pub fn decrypt_data_key(
+        &self,
+        blob: &[u8],
+        ctx: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<[u8; 32]>, KmsError> {
+        let d = self.decrypt(blob, ctx)?;
+        if d.plaintext.len() != 32 {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&d.plaintext);
+        Ok(key)
     }
 
     fn update<T>(

@@ -81,7 +81,6 @@ pub fn is_read_only(op: &str) -> bool {
     ]
     .iter()
     .any(|p| op.starts_with(p))
-        && op != "GetParametersForImport"
 }
 
 /// The request as the audit record shows it: without `Plaintext` or `CiphertextBlob`.
