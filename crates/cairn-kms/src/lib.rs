@@ -42,6 +42,14 @@
 //! assert_eq!(back.plaintext.as_slice(), dk.plaintext.as_slice());
 //! assert!(kms.decrypt(&dk.ciphertext_blob, &BTreeMap::new()).is_err());
 //! ```
+//!
+//! # As the object store's key service
+//!
+//! `cairn-vault` asks a `KeyService` for 256-bit data keys; the adapter is one-to-one:
+//! `generate_data_key` → [`Kms::generate_data_key`] (`(dk.plaintext, dk.ciphertext_blob,
+//! dk.key_arn)`), `decrypt_data_key` → [`Kms::decrypt_data_key`], and errors by
+//! [`KmsError::class`] (`NotFound`, `Disabled` — which includes pending deletion —,
+//! `InvalidCiphertext`, `Other`).
 
 mod blob;
 mod db;
