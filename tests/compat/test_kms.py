@@ -243,6 +243,20 @@ def test_key_policy_governs_other_accounts(cairn):
     assert error_code(e.value) == "AccessDeniedException", "Encrypt was granted, not Decrypt"
     # The owner still decrypts what the member encrypted.
     assert kms.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext={"team": "blue"})["Plaintext"] == b"x"
+    # The lockout safety check: a policy that would stop the caller from ever changing it
+    # again is refused unless explicitly bypassed; once bypassed, it binds the owner too.
+    locked = dict(policy)
+    locked["Statement"] = policy["Statement"] + [{
+        "Sid": "NoPolicyChanges", "Effect": "Deny", "Principal": {"AWS": f"arn:aws:iam::{MGMT}:root"},
+        "Action": "kms:PutKeyPolicy", "Resource": "*"}]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(locked))
+    assert error_code(e.value) == "MalformedPolicyDocumentException"
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(locked),
+                       BypassPolicyLockoutSafetyCheck=True)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+    assert error_code(e.value) == "AccessDeniedException"
 
 
 def test_no_plaintext_in_the_data_dir_or_the_audit_trail(cairn):

@@ -74,6 +74,16 @@ impl KmsError {
         }
     }
 
+    /// The class a data-key consumer (the object store's `KeyService`) branches on.
+    pub fn class(&self) -> KeyErrorClass {
+        match self {
+            Self::NotFound(_) => KeyErrorClass::NotFound,
+            Self::Disabled(_) | Self::InvalidState { .. } => KeyErrorClass::Disabled,
+            Self::InvalidCiphertext | Self::IncorrectKey(_) => KeyErrorClass::InvalidCiphertext,
+            _ => KeyErrorClass::Other,
+        }
+    }
+
     /// Whether the error is the server's fault (its detail should be logged, not shown).
     pub fn is_internal(&self) -> bool {
         matches!(self, Self::Storage(_) | Self::Crypto(_))
@@ -84,4 +94,17 @@ impl From<rusqlite::Error> for KmsError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Storage(e.to_string())
     }
+}
+
+/// Coarse classes of [`KmsError`] for callers that only use data keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyErrorClass {
+    /// The key does not exist (or is not visible to the caller).
+    NotFound,
+    /// The key is disabled or pending deletion.
+    Disabled,
+    /// The blob is not valid for this KMS, or its context differs.
+    InvalidCiphertext,
+    /// Anything else.
+    Other,
 }

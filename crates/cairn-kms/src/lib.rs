@@ -42,6 +42,14 @@
 //! assert_eq!(back.plaintext.as_slice(), dk.plaintext.as_slice());
 //! assert!(kms.decrypt(&dk.ciphertext_blob, &BTreeMap::new()).is_err());
 //! ```
+//!
+//! # As the object store's key service
+//!
+//! `cairn-vault` asks a `KeyService` for 256-bit data keys; the adapter is one-to-one:
+//! `generate_data_key` → [`Kms::generate_data_key`] (`(dk.plaintext, dk.ciphertext_blob,
+//! dk.key_arn)`), `decrypt_data_key` → [`Kms::decrypt_data_key`], and errors by
+//! [`KmsError::class`] (`NotFound`, `Disabled` — which includes pending deletion —,
+//! `InvalidCiphertext`, `Other`).
 
 mod blob;
 mod db;
@@ -57,7 +65,7 @@ use cairn_policy::{Policy, PolicyType};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-pub use error::KmsError;
+pub use error::{KeyErrorClass, KmsError};
 
 /// Largest plaintext `Encrypt` takes (AWS's limit).
 pub const MAX_PLAINTEXT: usize = 4096;
@@ -1053,6 +1061,22 @@ impl Kms {
             ciphertext_blob: enc.ciphertext_blob,
             key_arn: enc.key_arn,
         })
+    }
+
+    /// Unwraps a 256-bit data key made by [`Kms::generate_data_key`] (fails, like
+    /// [`Kms::decrypt`], if the key is disabled or pending deletion, or the context differs).
+    pub fn decrypt_data_key(
+        &self,
+        blob: &[u8],
+        ctx: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<[u8; 32]>, KmsError> {
+        let d = self.decrypt(blob, ctx)?;
+        if d.plaintext.len() != 32 {
+            return Err(KmsError::InvalidCiphertext);
+        }
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&d.plaintext);
+        Ok(key)
     }
 
     fn update<T>(

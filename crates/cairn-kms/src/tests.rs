@@ -280,6 +280,47 @@ fn data_keys() {
         code(k.generate_data_key(B, "alias/trail", &c)),
         "NotFoundException"
     );
+    // The object store's view: 32-byte keys and coarse error classes.
+    assert_eq!(
+        k.decrypt_data_key(&dk.ciphertext_blob, &c)
+            .unwrap()
+            .as_slice(),
+        dk.plaintext.as_slice()
+    );
+    assert_eq!(
+        k.decrypt_data_key(&e.ciphertext_blob, &c)
+            .unwrap_err()
+            .class(),
+        KeyErrorClass::InvalidCiphertext,
+        "a 16-byte data key is not a 256-bit key"
+    );
+    assert_eq!(
+        k.decrypt_data_key(&dk.ciphertext_blob, &ctx(&[]))
+            .unwrap_err()
+            .class(),
+        KeyErrorClass::InvalidCiphertext
+    );
+    assert_eq!(
+        k.generate_data_key(A, "alias/none", &c)
+            .unwrap_err()
+            .class(),
+        KeyErrorClass::NotFound
+    );
+    k.disable_key(A, R, &m.key_id).unwrap();
+    assert_eq!(
+        k.decrypt_data_key(&dk.ciphertext_blob, &c)
+            .unwrap_err()
+            .class(),
+        KeyErrorClass::Disabled
+    );
+    k.enable_key(A, R, &m.key_id).unwrap();
+    k.schedule_key_deletion(A, R, &m.key_id, None, 0).unwrap();
+    assert_eq!(
+        k.decrypt_data_key(&dk.ciphertext_blob, &c)
+            .unwrap_err()
+            .class(),
+        KeyErrorClass::Disabled
+    );
 }
 
 #[test]

@@ -81,7 +81,6 @@ pub fn is_read_only(op: &str) -> bool {
     ]
     .iter()
     .any(|p| op.starts_with(p))
-        && op != "GetParametersForImport"
 }
 
 /// The request as the audit record shows it: without `Plaintext` or `CiphertextBlob`.
@@ -550,7 +549,20 @@ pub fn call(
             if op == "GetKeyPolicy" {
                 return Ok(json!({"Policy": m.policy, "PolicyName": "default"}));
             }
-            kms.put_key_policy(account, region, &m.key_id, req_str(v, "Policy")?)
+            let document = req_str(v, "Policy")?;
+            // AWS's lockout safety check: the new policy must still let the caller put a
+            // key policy, unless the caller explicitly bypasses the check.
+            if !opt_bool(v, "BypassPolicyLockoutSafetyCheck") {
+                let new = cairn_kms::parse_key_policy(document).map_err(api_error)?;
+                let put = "kms:PutKeyPolicy";
+                if authorize_on(state, caller, &env, put, &m, &new, &no_ctx).is_err() {
+                    return Err(ApiError::client(
+                        "MalformedPolicyDocumentException",
+                        "The new key policy will not allow you to update the key policy in the future (set BypassPolicyLockoutSafetyCheck to apply it anyway)",
+                    ));
+                }
+            }
+            kms.put_key_policy(account, region, &m.key_id, document)
                 .map_err(api_error)?;
             Ok(json!({}))
         }
