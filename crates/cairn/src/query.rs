@@ -89,7 +89,13 @@ pub(crate) fn run(args: &QueryArgs) -> Result<()> {
     rt.block_on(async {
         tokio::select! {
             r = offline(args, show_progress) => r,
-            _ = tokio::signal::ctrl_c() => bail!("query cancelled"),
+            _ = tokio::signal::ctrl_c() => {
+                if show_progress {
+                    // Clear the progress line the dropped query leaves behind.
+                    eprint!("\r\x1b[2K");
+                }
+                bail!("query cancelled")
+            }
         }
     })
 }
