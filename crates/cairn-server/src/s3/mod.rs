@@ -97,6 +97,20 @@ impl cairn_vault::KeyService for KmsKeyService {
     }
 }
 
+/// Opens the vault of `<data_dir>/buckets` for tools outside the server (`cairn bucket get`,
+/// `cairn validate --data-dir`), with the data directory's KMS as its SSE-KMS key service so
+/// objects encrypted under a customer key (a trail's `KmsKeyId`) can be read too.
+pub fn open_vault_with_kms(
+    data_dir: &Path,
+    master: Arc<MasterKey>,
+    default_region: &str,
+) -> Result<Vault, crate::state::StartError> {
+    let vault = open_vault(data_dir, master.clone())?;
+    let kms = cairn_kms::Kms::open(data_dir, master, default_region)?;
+    vault.set_key_service(Arc::new(KmsKeyService(Arc::new(kms))));
+    Ok(vault)
+}
+
 /// Opens the vault of `<data_dir>/buckets` with the master key as SSE-S3 root.
 pub fn open_vault(data_dir: &Path, master: Arc<MasterKey>) -> Result<Vault, VaultError> {
     Vault::open(
