@@ -47,6 +47,9 @@ pub struct Facts {
     pub root_events: Fetched<Vec<RootEvent>>,
     /// Latest digest per trail ARN and region, from listing the bucket.
     pub digests: BTreeMap<String, Fetched<BTreeMap<String, OffsetDateTime>>>,
+    /// Per organization trail ARN: the organization id its bucket's listing shows
+    /// (`AWSLogs/o-.../`), for when Organizations cannot be asked.
+    pub digest_organizations: BTreeMap<String, String>,
     /// `cairn validate` over the last day, per trail ARN (only with `--validate`).
     pub validations: BTreeMap<String, Fetched<Validation>>,
 }
@@ -374,6 +377,7 @@ impl Facts {
             account_summary: Err(err.clone()),
             root_events: Err(err.clone()),
             digests: BTreeMap::new(),
+            digest_organizations: BTreeMap::new(),
             validations: BTreeMap::new(),
         }
     }

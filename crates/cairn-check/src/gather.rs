@@ -923,6 +923,19 @@ impl Gatherer<'_> {
         t: &Trail,
         regions: &[String],
         now: OffsetDateTime,
+    ) -> (Fetched<BTreeMap<String, OffsetDateTime>>, Option<String>) {
+        let mut org = None;
+        let latest = self.digests_in(t, regions, now, &mut org).await;
+        (latest, org)
+    }
+
+    /// [`Self::digests`], noting in `org` the organization id seen under `AWSLogs/`.
+    async fn digests_in(
+        &self,
+        t: &Trail,
+        regions: &[String],
+        now: OffsetDateTime,
+        org: &mut Option<String>,
     ) -> Fetched<BTreeMap<String, OffsetDateTime>> {
         let r = self.bucket_region(&t.bucket).await;
         let root = match &t.prefix {
@@ -935,6 +948,7 @@ impl Gatherer<'_> {
             for p in prefixes {
                 if p[root.len()..].starts_with("o-") {
                     bases.push(format!("{p}{}/", t.account));
+                    *org = Some(p[root.len()..].trim_end_matches('/').to_owned());
                 }
             }
         }
@@ -1141,8 +1155,11 @@ pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts 
         } else {
             vec![t.home_region.clone()]
         };
-        let d = g.digests(t, &regions, now).await;
+        let (d, org) = g.digests(t, &regions, now).await;
         facts.digests.insert(t.arn.clone(), d);
+        if let Some(org) = org {
+            facts.digest_organizations.insert(t.arn.clone(), org);
+        }
     }
     facts.trails = Ok(trails);
     facts

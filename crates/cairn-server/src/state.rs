@@ -271,6 +271,10 @@ impl AppState {
             config.home_region.as_str(),
         )?);
         let _ = control.kms.set(kms.clone());
+        // SSE-KMS in local buckets (a trail's KmsKeyId, PutObject with aws:kms) uses it.
+        buckets
+            .vault_arc()
+            .set_key_service(Arc::new(crate::s3::KmsKeyService(kms.clone())));
         let _ = control.vault.set(buckets.vault_arc());
         Ok((
             Self {

@@ -30,8 +30,12 @@ pub(crate) fn open_local(config: &Config, name: &str) -> Result<Arc<dyn cairn_st
         std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
     )?);
     let vault = Arc::new(
-        cairn_server::s3::open_vault(&config.data_dir, master)
-            .context("opening the local buckets")?,
+        cairn_server::s3::open_vault_with_kms(
+            &config.data_dir,
+            master,
+            config.home_region.as_str(),
+        )
+        .context("opening the local buckets")?,
     );
     match cairn_server::s3::local_bucket(&vault, &catalog, name) {
         Ok(_) => Ok(Arc::new(cairn_vault::VaultBucket::new(vault, name))),

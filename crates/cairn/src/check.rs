@@ -86,7 +86,7 @@ pub(crate) struct CheckArgs {
     yes: bool,
     /// CT.6 also validates each validating trail's digest chain and log files of the last
     /// 24 hours with `cairn validate` (needs a plain-http endpoint; objects are read from
-    /// --validate-data-dir or the S3 endpoint; otherwise the result is `unknown`).
+    /// --validate-data-dir, else the plain-http S3 endpoint; otherwise the result is `unknown`).
     #[arg(long)]
     validate: bool,
     /// Cairn's data directory, for --validate to read local buckets (as `cairn validate
@@ -192,10 +192,13 @@ fn validate_region(
             "cairn validate reads DescribeTrails and ListPublicKeys over plain http only".into(),
         ));
     };
+    // The objects: from the data directory when given, else through the S3 endpoint (Cairn
+    // serves S3 on its one port, so the CloudTrail endpoint itself qualifies).
+    let local = args.validate_data_dir.is_some() || args.validate_config.is_some();
     let s3 = aws
         .custom_endpoint("s3")
-        .filter(|e| e.starts_with("http://") && *e != endpoint);
-    if args.validate_data_dir.is_none() && args.validate_config.is_none() && s3.is_none() {
+        .filter(|e| !local && e.starts_with("http://"));
+    if !local && s3.is_none() {
         return Err(not_run(
             "pass --validate-data-dir (Cairn's local buckets) or an http:// S3 endpoint".into(),
         ));
@@ -223,10 +226,15 @@ fn validate_region(
     if let Some(u) = s3 {
         cmd.args(["--s3-endpoint", u]);
     }
-    if t.organization
-        && let Ok(Some(o)) = &facts.organization
-    {
-        cmd.args(["--organization-id", &o.id]);
+    if t.organization {
+        // Organizations' answer, else the id the bucket's `AWSLogs/o-.../` listing shows.
+        let org = match &facts.organization {
+            Ok(Some(o)) => Some(o.id.as_str()),
+            _ => facts.digest_organizations.get(&t.arn).map(String::as_str),
+        };
+        if let Some(id) = org {
+            cmd.args(["--organization-id", id]);
+        }
     }
     // The credentials go to the child through its environment only.
     let c = &aws.settings().credential;

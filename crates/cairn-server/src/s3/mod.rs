@@ -48,6 +48,69 @@ impl cairn_vault::Sealer for MasterSealer {
     }
 }
 
+/// The built-in KMS as the vault's SSE-KMS key service, so objects (including a trail's
+/// log and digest files with a `KmsKeyId`) can be SSE-KMS encrypted in local buckets.
+#[derive(Debug, Clone)]
+pub struct KmsKeyService(pub Arc<cairn_kms::Kms>);
+
+fn key_service_error(e: cairn_kms::KmsError) -> cairn_vault::KeyServiceError {
+    use cairn_kms::KmsError as K;
+    use cairn_vault::KeyServiceError as E;
+    match e {
+        K::NotFound(m) => E::NotFound(m),
+        K::Disabled(m) => E::Disabled(m),
+        e @ K::InvalidState { .. } => E::Disabled(e.to_string()),
+        K::InvalidCiphertext => E::InvalidCiphertext("not a blob of this key service".into()),
+        e @ K::IncorrectKey(_) => E::InvalidCiphertext(e.to_string()),
+        other => E::Other(other.to_string()),
+    }
+}
+
+impl cairn_vault::KeyService for KmsKeyService {
+    fn generate_data_key(
+        &self,
+        account: &str,
+        key_id: &str,
+        context: &BTreeMap<String, String>,
+    ) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>, String), cairn_vault::KeyServiceError> {
+        let k = self
+            .0
+            .generate_data_key(account, key_id, context)
+            .map_err(key_service_error)?;
+        Ok((k.plaintext, k.ciphertext_blob, k.key_arn))
+    }
+
+    fn decrypt_data_key(
+        &self,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<Zeroizing<[u8; 32]>, cairn_vault::KeyServiceError> {
+        let d = self.0.decrypt(blob, context).map_err(key_service_error)?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        if d.plaintext.len() != key.len() {
+            return Err(cairn_vault::KeyServiceError::InvalidCiphertext(
+                "the blob does not hold a 256-bit data key".into(),
+            ));
+        }
+        key.copy_from_slice(&d.plaintext);
+        Ok(key)
+    }
+}
+
+/// Opens the vault of `<data_dir>/buckets` for tools outside the server (`cairn bucket get`,
+/// `cairn validate --data-dir`), with the data directory's KMS as its SSE-KMS key service so
+/// objects encrypted under a customer key (a trail's `KmsKeyId`) can be read too.
+pub fn open_vault_with_kms(
+    data_dir: &Path,
+    master: Arc<MasterKey>,
+    default_region: &str,
+) -> Result<Vault, crate::state::StartError> {
+    let vault = open_vault(data_dir, master.clone())?;
+    let kms = cairn_kms::Kms::open(data_dir, master, default_region)?;
+    vault.set_key_service(Arc::new(KmsKeyService(Arc::new(kms))));
+    Ok(vault)
+}
+
 /// Opens the vault of `<data_dir>/buckets` with the master key as SSE-S3 root.
 pub fn open_vault(data_dir: &Path, master: Arc<MasterKey>) -> Result<Vault, VaultError> {
     Vault::open(
