@@ -15,6 +15,7 @@ mod check;
 mod client;
 mod events;
 mod ingest;
+mod lifecycle;
 mod policy;
 mod query;
 mod validate;
@@ -218,6 +219,19 @@ enum BucketCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Put lifecycle rules (archive, expiry) on a bucket of an external S3-compatible service
+    /// (`[buckets.<name>]`, `backend = "s3"`). FILE is the JSON document
+    /// `aws s3api put-bucket-lifecycle-configuration` takes (`{"Rules": [...]}`). Cairn's local
+    /// buckets take rules through its S3 API and apply them with their lifecycle worker.
+    Lifecycle {
+        #[command(flatten)]
+        common: Common,
+        /// Bucket name (as configured).
+        bucket: String,
+        /// The rules, as JSON.
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -398,6 +412,11 @@ fn run(cli: Cli) -> Result<()> {
                 &key,
                 output.as_deref(),
             ),
+            BucketCommand::Lifecycle {
+                common,
+                bucket,
+                file,
+            } => lifecycle::put(&load_config(&common, None)?, &bucket, &file),
             BucketCommand::List { common } => {
                 let config = load_config(&common, None)?;
                 let catalog = open_catalog(&config)?;

@@ -448,6 +448,41 @@ impl Aws {
         })
     }
 
+    /// An S3 REST `PUT` of a bucket subresource (path-style): `PUT /{bucket}?{query}` with
+    /// `body` and `Content-MD5` (which S3 requires for lifecycle, policy and encryption
+    /// configurations). Used by `--fix` and `cairn bucket lifecycle`.
+    ///
+    /// # Errors
+    /// The service's error, or a transport error.
+    pub async fn s3_put(
+        &self,
+        region: &str,
+        operation: &str,
+        bucket: &str,
+        query: &[(&str, String)],
+        body: Vec<u8>,
+    ) -> Fetched<()> {
+        use base64::Engine as _;
+        use md5::Digest as _;
+        let md5 = base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(&body));
+        let path = format!("/{}", encode(bucket));
+        self.send(
+            "s3",
+            operation,
+            region,
+            "PUT",
+            &path,
+            &form(query),
+            &[
+                ("content-md5", md5),
+                ("content-type", "application/xml".into()),
+            ],
+            body,
+        )
+        .await?;
+        Ok(())
+    }
+
     /// An S3 REST `GET` on a bucket (path-style), returning the raw body (GetBucketPolicy
     /// answers JSON).
     ///
