@@ -135,6 +135,8 @@ pub struct Lake {
     routes: Arc<RwLock<Arc<Vec<Route>>>>,
     queries: Arc<Mutex<HashMap<String, QueryRec>>>,
     catalog: Arc<crate::catalog::Catalog>,
+    /// Opens local buckets (set by the server after start) for `events`.
+    pub buckets: std::sync::OnceLock<Arc<dyn crate::pipeline::deliver::BucketResolver>>,
     journal: Arc<Journal>,
     stop: Arc<AtomicBool>,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -226,6 +228,7 @@ impl Lake {
             routes,
             queries: Arc::new(Mutex::new(HashMap::new())),
             catalog,
+            buckets: std::sync::OnceLock::new(),
             journal,
             stop,
             threads: Mutex::new(threads),
@@ -561,15 +564,29 @@ impl Lake {
                 .await
                 .map_err(qerr)?;
         }
-        let buckets: Vec<cairn_lake::Source> = self
-            .catalog
-            .buckets()
-            .map_err(ApiError::internal)?
-            .into_iter()
-            .filter(|b| b.account_id == ctx.account)
-            .map(|b| cairn_lake::layout::bucket_source(&self.data_dir, &b.name))
-            .collect();
-        lake.register_many("events", &buckets).await.map_err(qerr)?;
+        // `events`: the caller's local buckets' delivered log files, decrypted into a private
+        // temporary copy that lives as long as the query.
+        let export = ExportDir::new().map_err(ApiError::internal)?;
+        if let Some(resolver) = self.buckets.get() {
+            for b in self
+                .catalog
+                .buckets()
+                .map_err(ApiError::internal)?
+                .into_iter()
+                .filter(|b| b.account_id == ctx.account)
+            {
+                if let Some(bucket) = resolver.bucket(&b.name) {
+                    export_delivered_logs(bucket.as_ref(), &export.path().join(&b.name))
+                        .await
+                        .map_err(ApiError::internal)?;
+                }
+            }
+        }
+        let source = cairn_lake::Source {
+            json_root: export.path().to_owned(),
+            parquet_dir: None,
+        };
+        lake.register("events", &source).await.map_err(qerr)?;
         let df = lake.sql(&sql).await.map_err(qerr)?;
 
         let id = uuid::Uuid::new_v4().to_string();
@@ -596,6 +613,7 @@ impl Lake {
         // The query runs on the blocking pool, in a runtime of its own, so a long scan does not
         // hold the API's workers; dropping its future (CancelQuery) stops the scan.
         tokio::task::spawn_blocking(move || {
+            let _export = export;
             let started = std::time::Instant::now();
             let outcome = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -1045,6 +1063,70 @@ fn compact_loop(data_dir: &Path, stop: &AtomicBool, interval: Duration) {
         last = std::time::Instant::now();
         if let Err(e) = cairn_lake::layout::compact_all(data_dir) {
             tracing::warn!(error = %e, "lake compaction failed");
+        }
+    }
+}
+
+/// A private temporary directory (mode 0700 on Unix) removed with everything in it when
+/// dropped: where the delivered log files of encrypted local buckets are decrypted for the
+/// duration of one query, outside the data directory.
+#[derive(Debug)]
+pub struct ExportDir(PathBuf);
+
+impl ExportDir {
+    /// Creates the directory under the system's temporary directory.
+    pub fn new() -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("cairn-query-{}", uuid::Uuid::new_v4()));
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(&dir)?;
+        Ok(Self(dir))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ExportDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes the CloudTrail log files delivered to `bucket` (its `.../CloudTrail/...` objects,
+/// decrypted by the bucket) under `dir`, one file per key; returns how many. Local buckets
+/// are encrypted at rest, so SQL over them reads such a copy (see [`ExportDir`]).
+pub async fn export_delivered_logs(
+    bucket: &dyn cairn_store::Bucket,
+    dir: &Path,
+) -> Result<usize, String> {
+    let mut marker: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let page = bucket
+            .list("", marker.as_deref(), cairn_store::MAX_LIST_PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        for entry in &page.entries {
+            let k = &entry.key;
+            if !k.contains("/CloudTrail/") || k.contains("CloudTrail-Digest") {
+                continue;
+            }
+            // Keys are checked by the store (no `..`, no leading `/`), so they are safe paths.
+            let path = dir.join(k);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            let obj = bucket.get(k).await.map_err(|e| e.to_string())?;
+            std::fs::write(&path, &obj.bytes).map_err(|e| e.to_string())?;
+            n += 1;
+        }
+        match (page.is_truncated, page.entries.last()) {
+            (true, Some(last)) => marker = Some(last.key.clone()),
+            _ => return Ok(n),
         }
     }
 }

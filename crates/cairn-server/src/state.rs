@@ -364,6 +364,7 @@ impl AppState {
                 self.config.regions.iter().map(|r| r.to_string()).collect(),
             )
             .map_err(std::io::Error::other)?;
+            let _ = l.buckets.set(self.buckets.clone());
             let _ = self.lake.set(l);
         }
         let mut p = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());

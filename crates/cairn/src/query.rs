@@ -123,6 +123,7 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
         lake.register("events", &source).await?;
     }
     let mut sql = args.sql.clone();
+    let mut held_export = None;
     if let Some(data_dir) = &args.data_dir {
         if !data_dir.is_dir() {
             bail!("--data-dir {} is not a directory", data_dir.display());
@@ -134,11 +135,35 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
                 .context("compacting")?
                 .context("compacting")?;
         }
-        let sources: Vec<Source> = cairn_lake::layout::bucket_names(data_dir)?
-            .iter()
-            .map(|b| cairn_lake::layout::bucket_source(data_dir, b))
-            .collect();
-        lake.register_many("events", &sources).await?;
+        // Local buckets are encrypted at rest: their delivered log files are decrypted into a
+        // private temporary copy for this query (removed when it ends).
+        let export =
+            cairn_server::lake::ExportDir::new().context("creating a temporary directory")?;
+        if data_dir.join("catalog.sqlite").exists() {
+            let config = cairn_server::config::RawConfig::default().validate(
+                &cairn_server::config::Overrides {
+                    listen: None,
+                    data_dir: Some(data_dir.clone()),
+                },
+            )?;
+            let catalog = cairn_server::catalog::Catalog::open(data_dir)?;
+            for b in catalog.buckets()? {
+                let bucket = crate::buckets::open_local(&config, &b.name)?;
+                cairn_server::lake::export_delivered_logs(
+                    bucket.as_ref(),
+                    &export.path().join(&b.name),
+                )
+                .await
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("reading bucket {}", b.name))?;
+            }
+        }
+        let source = Source {
+            json_root: export.path().to_owned(),
+            parquet_dir: None,
+        };
+        lake.register("events", &source).await?;
+        held_export = Some(export);
         let ids = cairn_lake::layout::store_ids(data_dir)?;
         for id in &ids {
             lake.register(id, &cairn_lake::layout::store_source(data_dir, id))
@@ -185,6 +210,8 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
             print_rows(&mut out, f, &names, &rows)?;
         }
     }
+    // The decrypted copy of local buckets is removed only now, after the query has read it.
+    drop(held_export);
     Ok(())
 }
 
