@@ -192,7 +192,7 @@ def test_assumed_role_identity_in_user_identity(cairn):
     assert ar["responseElements"]["credentials"]["accessKeyId"] == sc[0]
     assert "sessionToken" not in ar["responseElements"]["credentials"]
     assert "secretAccessKey" not in ar["responseElements"]["credentials"]
-    # Role chaining is capped at one hour; MFA is answered explicitly as not built yet.
+    # Role chaining is capped at one hour; an MFA device the user does not have is refused.
     ssts = session_client(cairn, "sts", sc)
     iam.attach_role_policy(RoleName="auditor", PolicyArn=ADMIN)
     with pytest.raises(botocore.exceptions.ClientError) as e:
@@ -200,7 +200,8 @@ def test_assumed_role_identity_in_user_identity(cairn):
     assert error_code(e.value) == "ValidationError"
     with pytest.raises(botocore.exceptions.ClientError) as e:
         sts.assume_role(RoleArn=role["Arn"], RoleSessionName="mfa", SerialNumber="arn:aws:iam::111111111111:mfa/alice", TokenCode="123456")
-    assert error_code(e.value) == "NotImplemented"
+    assert error_code(e.value) == "AccessDenied"
+    assert e.value.response["Error"]["Message"] == "MultiFactorAuthentication failed with invalid MFA one time pass code."
 
 
 def test_expired_session_token_is_rejected(tmp_path):
@@ -366,8 +367,9 @@ def test_iam_api_with_the_aws_cli(cairn):
     cairn.aws("iam", "delete-policy", "--policy-arn", arn)
     out, _ = cairn.aws("sts", "get-caller-identity")
     assert out == {"UserId": MGMT, "Account": MGMT, "Arn": f"arn:aws:iam::{MGMT}:root"}
-    _, p = cairn.aws("iam", "list-mfa-devices", check=False)
-    assert p.returncode != 0 and "NotImplemented" in p.stderr
+    # The root user has no MFA device yet.
+    out, _ = cairn.aws("iam", "list-mfa-devices")
+    assert out["MFADevices"] == []
     ev = [e for e in cairn.events() if e["eventSource"] == "iam.amazonaws.com" and e["eventName"] == "CreateUser"]
     assert ev[0]["requestParameters"] == {"userName": "carol", "path": "/team/"}
     assert ev[0]["responseElements"]["user"]["userName"] == "carol"
@@ -514,3 +516,124 @@ def test_init_org_layout(tmp_path):
 def test_init_org_needs_two_members(cairn):
     out = cairn.cli("iam", "init-org", "--endpoint-url", cairn.endpoint, check=False)
     assert out.returncode == 1 and "security" in out.stderr
+
+
+# -- virtual MFA devices and AssumeRole with MFA ------------------------------------------------
+
+def totp(secret_b32, step):
+    """RFC 6238 TOTP (HMAC-SHA1, 6 digits), computed independently of the server."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">q", step), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def test_virtual_mfa_device_and_assume_role_with_mfa(cairn):
+    iam = cairn.client("iam")
+    creds = make_user(cairn, "dana")
+    serial = f"arn:aws:iam::{MGMT}:mfa/dana-phone"
+    dev = iam.create_virtual_mfa_device(VirtualMFADeviceName="dana-phone")["VirtualMFADevice"]
+    assert dev["SerialNumber"] == serial
+    seed = dev["Base32StringSeed"].decode()  # botocore decodes the blob's base64
+    assert len(seed) == 32 and set(seed) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.create_virtual_mfa_device(VirtualMFADeviceName="dana-phone")
+    assert error_code(e.value) == "EntityAlreadyExists"
+    assert iam.list_mfa_devices(UserName="dana")["MFADevices"] == []
+
+    step = int(time.time()) // 30
+    # Two codes that are not consecutive do not enable the device.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.enable_mfa_device(UserName="dana", SerialNumber=serial,
+                              AuthenticationCode1=totp(seed, step - 1),
+                              AuthenticationCode2=totp(seed, step - 3))
+    assert error_code(e.value) == "InvalidAuthenticationCode"
+    # Enabled with the AWS CLI, with two consecutive past codes (later steps stay unused).
+    cairn.aws("iam", "enable-mfa-device", "--user-name", "dana", "--serial-number", serial,
+              "--authentication-code1", totp(seed, step - 2),
+              "--authentication-code2", totp(seed, step - 1))
+    listed = iam.list_mfa_devices(UserName="dana")["MFADevices"]
+    assert [(d["UserName"], d["SerialNumber"]) for d in listed] == [("dana", serial)]
+    assert listed[0]["EnableDate"].year >= 2024
+    # The user lists its own devices without naming itself.
+    mine = cairn.client("iam", creds=creds)
+    iam.put_user_policy(UserName="dana", PolicyName="self", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iam:ListMFADevices",
+             "Resource": f"arn:aws:iam::{MGMT}:user/dana"},
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    assert [d["SerialNumber"] for d in mine.list_mfa_devices()["MFADevices"]] == [serial]
+
+    # A role whose trust policy requires MFA.
+    doc = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{MGMT}:root"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}]}
+    role = iam.create_role(RoleName="breakglass", AssumeRolePolicyDocument=json.dumps(doc))["Role"]
+    iam.attach_role_policy(RoleName="breakglass", PolicyArn=READ_ONLY_CT)
+    sts = cairn.client("sts", creds=creds)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="no-mfa")
+    assert error_code(e.value) == "AccessDenied"
+    # A wrong code is refused with AWS's message.
+    wrong = "%06d" % ((int(totp(seed, step)) + 1) % 1_000_000)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="bad-mfa",
+                        SerialNumber=serial, TokenCode=wrong)
+    assert error_code(e.value) == "AccessDenied"
+    assert e.value.response["Error"]["Message"] == \
+        "MultiFactorAuthentication failed with invalid MFA one time pass code."
+    # The right code works once.
+    code = totp(seed, step + 1 if int(time.time()) // 30 > step else step)
+    resp = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="with-mfa",
+                           SerialNumber=serial, TokenCode=code)
+    sc = session_creds(resp)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="replay",
+                        SerialNumber=serial, TokenCode=code)
+    assert error_code(e.value) == "AccessDenied"
+    # Another user cannot use dana's device.
+    other = make_user(cairn, "eve")
+    iam.put_user_policy(UserName="eve", PolicyName="assume", PolicyDocument=allow("sts:AssumeRole"))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        cairn.client("sts", creds=other).assume_role(
+            RoleArn=role["Arn"], RoleSessionName="eve", SerialNumber=serial,
+            TokenCode=totp(seed, int(time.time()) // 30 + 1))
+    assert error_code(e.value) == "AccessDenied"
+
+    # The MFA session's calls show mfaAuthenticated true, and the condition key holds for it.
+    session_client(cairn, "cloudtrail", sc).describe_trails()
+    rec = [e for e in journal_events(cairn, "DescribeTrails")
+           if e["userIdentity"]["type"] == "AssumedRole"
+           and e["userIdentity"]["arn"].endswith("/breakglass/with-mfa")]
+    assert rec, "the MFA session's call is not recorded"
+    assert rec[0]["userIdentity"]["sessionContext"]["attributes"]["mfaAuthenticated"] == "true"
+    # The AssumeRole audit record never holds the one-time code.
+    ar = [e for e in journal_events(cairn, "AssumeRole")
+          if e["requestParameters"].get("roleSessionName") == "with-mfa"][0]
+    assert "tokenCode" not in ar["requestParameters"]
+    assert ar["requestParameters"]["serialNumber"] == serial
+    en = [e for e in cairn.events() if e["eventName"] == "EnableMFADevice" and "errorCode" not in e][0]
+    assert "authenticationCode1" not in en["requestParameters"]
+    assert "authenticationCode2" not in en["requestParameters"]
+    cv = [e for e in cairn.events() if e["eventName"] == "CreateVirtualMFADevice"][0]
+    assert seed not in json.dumps(cv)
+
+    # Deactivated, the device no longer authenticates and can then be deleted.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.delete_virtual_mfa_device(SerialNumber=serial)
+    assert error_code(e.value) == "DeleteConflict"
+    iam.deactivate_mfa_device(UserName="dana", SerialNumber=serial)
+    assert iam.list_mfa_devices(UserName="dana")["MFADevices"] == []
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="after",
+                        SerialNumber=serial, TokenCode=totp(seed, int(time.time()) // 30 + 1))
+    assert error_code(e.value) == "AccessDenied"
+    iam.delete_virtual_mfa_device(SerialNumber=serial)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        iam.delete_virtual_mfa_device(SerialNumber=serial)
+    assert error_code(e.value) == "NoSuchEntity"

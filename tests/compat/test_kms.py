@@ -442,3 +442,104 @@ def test_sse_kms_in_a_local_bucket(fast_cairn):
     head = s3.head_object(Bucket="trail-logs", Key=logs[0])
     assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key["Arn"]
     assert json.loads(gzip.decompress(s3.get_object(Bucket="trail-logs", Key=logs[0])["Body"].read()))["Records"]
+
+
+def test_s3_reads_and_writes_of_sse_kms_objects_need_the_key(fast_cairn):
+    """Issue #5: S3 GetObject of an SSE-KMS object needs kms:Decrypt on its key, PutObject
+    needs kms:GenerateDataKey; a disabled key answers KMS.DisabledException; the denied
+    read is a data event with errorCode in a trail selecting the bucket's objects."""
+    cairn = fast_cairn
+    cairn.cli("bucket", "create", "watch-logs")
+    kms, s3, ct, iam = (cairn.client(s) for s in ("kms", "s3", "cloudtrail", "iam"))
+    ct.create_trail(Name="watch", S3BucketName="watch-logs")
+    ct.put_event_selectors(TrailName="watch", AdvancedEventSelectors=[{
+        "Name": "objects of trail-logs",
+        "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::trail-logs/"]},
+        ]}])
+    ct.start_logging(Name="watch")
+
+    key = kms.create_key(Description="reader test")["KeyMetadata"]
+    s3.put_object(Bucket="trail-logs", Key="secret.json", Body=b"classified",
+                  ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"])
+    s3.put_object(Bucket="trail-logs", Key="plain.json", Body=b"open")
+
+    iam.create_user(UserName="reader")
+    iam.put_user_policy(UserName="reader", PolicyName="s3", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+                       "Resource": "arn:aws:s3:::trail-logs/*"}]}))
+    ak = iam.create_access_key(UserName="reader")["AccessKey"]
+    reader = cairn.client("s3", creds=(ak["AccessKeyId"], ak["SecretAccessKey"]))
+    user_arn = f"arn:aws:iam::{MGMT}:user/reader"
+
+    # s3:GetObject alone reads SSE-S3 objects but not SSE-KMS ones; HEAD decrypts nothing.
+    assert reader.get_object(Bucket="trail-logs", Key="plain.json")["Body"].read() == b"open"
+    assert reader.head_object(Bucket="trail-logs", Key="secret.json")["ServerSideEncryption"] == "aws:kms"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        reader.get_object(Bucket="trail-logs", Key="secret.json")
+    assert error_code(e.value) == "AccessDenied"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    msg = e.value.response["Error"]["Message"]
+    assert user_arn in msg and "kms:Decrypt" in msg and key["Arn"] in msg, msg
+    # Writing under the key needs kms:GenerateDataKey; so does copying into it.
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        reader.put_object(Bucket="trail-logs", Key="new.json", Body=b"x",
+                          ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"])
+    assert error_code(e.value) == "AccessDenied" and "kms:GenerateDataKey" in e.value.response["Error"]["Message"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        reader.copy_object(Bucket="trail-logs", Key="copy.json",
+                           CopySource={"Bucket": "trail-logs", "Key": "secret.json"})
+    assert error_code(e.value) == "AccessDenied" and "kms:Decrypt" in e.value.response["Error"]["Message"]
+
+    # The key policy grants the user: reads and writes succeed.
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    policy["Statement"].append({
+        "Sid": "reader", "Effect": "Allow", "Principal": {"AWS": user_arn},
+        "Action": ["kms:Decrypt", "kms:GenerateDataKey"], "Resource": "*",
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}})
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+    assert reader.get_object(Bucket="trail-logs", Key="secret.json")["Body"].read() == b"classified"
+    reader.put_object(Bucket="trail-logs", Key="new.json", Body=b"x",
+                      ServerSideEncryption="aws:kms", SSEKMSKeyId=key["Arn"])
+    # The key policy's kms:ViaService condition holds only through S3: direct KMS use is denied.
+    blob = s3.get_object(Bucket="trail-logs", Key="new.json")["Body"].read()
+    assert blob == b"x"
+    reader_kms = cairn.client("kms", creds=(ak["AccessKeyId"], ak["SecretAccessKey"]))
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        reader_kms.encrypt(KeyId=key["Arn"], Plaintext=b"direct")
+    assert error_code(e.value) == "AccessDeniedException"
+
+    # A disabled key refuses even an allowed reader, with S3's KMS error code.
+    kms.disable_key(KeyId=key["KeyId"])
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        reader.get_object(Bucket="trail-logs", Key="secret.json")
+    assert error_code(e.value) == "KMS.DisabledException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    kms.enable_key(KeyId=key["KeyId"])
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        s3.get_object(Bucket="trail-logs", Key="secret.json")
+    assert error_code(e.value) == "KMS.KMSInvalidStateException"
+    kms.cancel_key_deletion(KeyId=key["KeyId"])
+
+    # The denied read reached the watching trail as a data event with its errorCode.
+    arn = "arn:aws:s3:::trail-logs/secret.json"
+    denied = []
+    deadline = time.time() + 60
+    while time.time() < deadline and not denied:
+        time.sleep(1)
+        listed = s3.list_objects_v2(Bucket="watch-logs", Prefix=f"AWSLogs/{MGMT}/CloudTrail/")
+        for o in listed.get("Contents", []):
+            recs = json.loads(gzip.decompress(
+                s3.get_object(Bucket="watch-logs", Key=o["Key"])["Body"].read()))["Records"]
+            denied += [r for r in recs if r["eventName"] == "GetObject"
+                       and r.get("errorCode") == "AccessDenied"
+                       and any(res["ARN"] == arn for res in r.get("resources", []))]
+    assert denied, "the denied SSE-KMS read is not in the trail"
+    r = denied[0]
+    assert r["eventCategory"] == "Data" and r["managementEvent"] is False
+    assert r["userIdentity"]["arn"] == user_arn
+    assert "kms:Decrypt" in r["errorMessage"]

@@ -162,7 +162,7 @@ def test_buckets_objects_and_errors(s3env):
     assert code_of(cl.delete_bucket, Bucket="photos") == ("BucketNotEmpty", 409)
     assert code_of(cl.put_bucket_acl, Bucket="photos", ACL="private") == ("NotImplemented", 501)
     assert code_of(cl.create_multipart_upload, Bucket="photos", Key="big")[0] == "NotImplemented"
-    # SSE-KMS goes through the built-in KMS: an unknown key is S3's KMS.NotFoundException.
+    # SSE-KMS under a key the built-in KMS does not have: S3's KMS.NotFoundException.
     assert code_of(cl.put_object, Bucket="photos", Key="kms", Body=b"x",
                    ServerSideEncryption="aws:kms", SSEKMSKeyId="alias/logs") == ("KMS.NotFoundException", 400)
     enc = cl.get_bucket_encryption(Bucket="photos")["ServerSideEncryptionConfiguration"]

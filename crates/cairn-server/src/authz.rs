@@ -116,6 +116,61 @@ pub fn authorize(
     if !state.config.iam.authorization {
         return Ok(());
     }
+    let request = request(state, caller, env, access);
+    let set = PolicySet {
+        identity: identity_policies(state, &caller.principal),
+        resource: access
+            .resource_policy
+            .map(|(id, p)| (id.to_owned(), p.clone())),
+        ..PolicySet::default()
+    };
+    let decision = cairn_policy::evaluate(&request, &set);
+    if decision.is_allowed() {
+        return Ok(());
+    }
+    Err(Denied {
+        message: denied_message(&request.principal.arn, access, &decision),
+    })
+}
+
+/// Whether `access`'s resource policy on its own allows the caller. A role's trust policy
+/// must, whatever the caller's identity policies say (unlike other resource policies, an
+/// identity policy alone never lets a principal assume a role, even in the role's account).
+pub fn resource_policy_allows(
+    state: &AppState,
+    caller: &Caller,
+    env: &Environment,
+    access: &Access<'_>,
+) -> bool {
+    if !state.config.iam.authorization {
+        return true;
+    }
+    let Some((id, policy)) = access.resource_policy else {
+        return false;
+    };
+    let request = request(state, caller, env, access);
+    let set = PolicySet {
+        resource: Some((id.to_owned(), policy.clone())),
+        ..PolicySet::default()
+    };
+    // A statement naming the caller's account applies too (it delegates to the identity
+    // policies, which `authorize` has weighed): what counts here is that some statement of
+    // the resource policy allows the caller and none denies it.
+    let d = cairn_policy::evaluate(&request, &set);
+    d.effect != cairn_policy::DecisionEffect::ExplicitDeny
+        && d.matched.iter().any(|m| {
+            m.effect == cairn_policy::Effect::Allow
+                && m.source == cairn_policy::PolicySource::Resource
+        })
+}
+
+/// The policy-language request for `access` by `caller`, with the global condition keys.
+fn request(
+    state: &AppState,
+    caller: &Caller,
+    env: &Environment,
+    access: &Access<'_>,
+) -> cairn_policy::Request {
     let mut principal = principal_info(&caller.principal);
     if let Some(org) = &state.config.organization
         && org.contains(&caller.account)
@@ -142,27 +197,13 @@ pub fn authorize(
             (*mfa_authenticated).into(),
         );
     }
-    let request = cairn_policy::Request {
+    cairn_policy::Request {
         principal,
         action: access.action.to_owned(),
         resource: access.resource.to_owned(),
         resource_account: access.resource_account.map(str::to_owned),
         context,
-    };
-    let set = PolicySet {
-        identity: identity_policies(state, &caller.principal),
-        resource: access
-            .resource_policy
-            .map(|(id, p)| (id.to_owned(), p.clone())),
-        ..PolicySet::default()
-    };
-    let decision = cairn_policy::evaluate(&request, &set);
-    if decision.is_allowed() {
-        return Ok(());
     }
-    Err(Denied {
-        message: denied_message(&request.principal.arn, access, &decision),
-    })
 }
 
 /// AWS's wording: `User: <arn> is not authorized to perform: <action> on resource: <arn>`

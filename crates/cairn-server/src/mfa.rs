@@ -38,6 +38,9 @@ pub enum MfaError {
     /// Bad input (name, code format).
     #[error("{0}")]
     Invalid(String),
+    /// The device is in use (assigned to a user) and cannot be deleted or re-enabled.
+    #[error("{0}")]
+    Conflict(String),
     /// Catalog or sealing failure.
     #[error("mfa storage failure: {0}")]
     Internal(String),
@@ -53,6 +56,7 @@ impl MfaError {
                 "InvalidAuthenticationCode"
             }
             MfaError::Invalid(_) => "ValidationError",
+            MfaError::Conflict(_) => "DeleteConflict",
             MfaError::Internal(_) => "ServiceFailure",
         }
     }
@@ -301,6 +305,163 @@ pub fn verify_code(
         .map_err(internal)?
 }
 
+/// Which IAM user each enabled device belongs to (IAM's `EnableMFADevice` assigns a device
+/// to a user; a device enabled with `cairn mfa enable` belongs to the account's root).
+const ASSIGNMENTS: &str = "CREATE TABLE IF NOT EXISTS mfa_assignments (
+     account_id TEXT NOT NULL,
+     serial TEXT NOT NULL,
+     user_name TEXT NOT NULL,
+     enable_date INTEGER NOT NULL,
+     PRIMARY KEY (account_id, serial))";
+
+/// A device enabled for an IAM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// Serial (ARN).
+    pub serial: String,
+    /// The user it was enabled for.
+    pub user_name: String,
+    /// When it was enabled (epoch seconds).
+    pub enable_date: i64,
+}
+
+/// The user `serial` is assigned to, if any.
+pub fn device_user(
+    catalog: &Catalog,
+    account: &str,
+    serial: &str,
+) -> Result<Option<String>, MfaError> {
+    catalog
+        .with_conn(|c| {
+            c.execute_batch(ASSIGNMENTS)?;
+            c.query_row(
+                "SELECT user_name FROM mfa_assignments WHERE account_id = ?1 AND serial = ?2",
+                params![account, serial],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(internal)
+}
+
+/// IAM's `EnableMFADevice`: checks the two consecutive codes with [`enable_device`] and
+/// assigns the device to `user`. A device already assigned is refused.
+#[allow(clippy::too_many_arguments)]
+pub fn enable_for_user(
+    catalog: &Catalog,
+    master: &MasterKey,
+    account: &str,
+    user: &str,
+    serial: &str,
+    code1: &str,
+    code2: &str,
+    now: OffsetDateTime,
+) -> Result<(), MfaError> {
+    if let Some(owner) = device_user(catalog, account, serial)? {
+        return Err(MfaError::AlreadyExists(format!(
+            "{serial} (already enabled for user {owner})"
+        )));
+    }
+    if list_devices(catalog, account)?
+        .iter()
+        .any(|d| d.serial == serial && d.enabled)
+    {
+        return Err(MfaError::AlreadyExists(format!(
+            "{serial} (already enabled for the account root)"
+        )));
+    }
+    enable_device(catalog, master, account, serial, code1, code2, now)?;
+    catalog
+        .with_conn(|c| {
+            c.execute_batch(ASSIGNMENTS)?;
+            c.execute(
+                "INSERT OR REPLACE INTO mfa_assignments (account_id, serial, user_name, enable_date)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![account, serial, user, now.unix_timestamp()],
+            )
+        })
+        .map_err(internal)?;
+    Ok(())
+}
+
+/// The devices enabled for IAM users of `account` (all users, or only `user`).
+pub fn user_devices(
+    catalog: &Catalog,
+    account: &str,
+    user: Option<&str>,
+) -> Result<Vec<Assignment>, MfaError> {
+    catalog
+        .with_conn(|c| {
+            c.execute_batch(ASSIGNMENTS)?;
+            let mut stmt = c.prepare(
+                "SELECT serial, user_name, enable_date FROM mfa_assignments
+                 WHERE account_id = ?1 AND (?2 IS NULL OR user_name = ?2) ORDER BY serial",
+            )?;
+            let rows = stmt.query_map(params![account, user], |r| {
+                Ok(Assignment {
+                    serial: r.get(0)?,
+                    user_name: r.get(1)?,
+                    enable_date: r.get(2)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .map_err(internal)
+}
+
+/// IAM's `DeactivateMFADevice`: the device is no longer enabled nor assigned to `user`
+/// (it stays, to be enabled again or deleted).
+pub fn deactivate_for_user(
+    catalog: &Catalog,
+    account: &str,
+    user: &str,
+    serial: &str,
+) -> Result<(), MfaError> {
+    if device_user(catalog, account, serial)?.as_deref() != Some(user) {
+        return Err(MfaError::NoSuchEntity(format!(
+            "{serial} (not enabled for user {user})"
+        )));
+    }
+    catalog
+        .with_conn(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM mfa_assignments WHERE account_id = ?1 AND serial = ?2",
+                params![account, serial],
+            )?;
+            tx.execute(
+                "UPDATE mfa_devices SET enabled = 0 WHERE account_id = ?1 AND serial = ?2",
+                params![account, serial],
+            )?;
+            tx.commit()
+        })
+        .map_err(internal)
+}
+
+/// IAM's `DeleteVirtualMFADevice`: removes a device that is not enabled.
+pub fn delete_device(catalog: &Catalog, account: &str, serial: &str) -> Result<(), MfaError> {
+    let Some(d) = list_devices(catalog, account)?
+        .into_iter()
+        .find(|d| d.serial == serial)
+    else {
+        return Err(MfaError::NoSuchEntity(serial.to_owned()));
+    };
+    if d.enabled {
+        return Err(MfaError::Conflict(format!(
+            "MFA device {serial} is enabled: deactivate it first"
+        )));
+    }
+    catalog
+        .with_conn(|c| {
+            c.execute(
+                "DELETE FROM mfa_devices WHERE account_id = ?1 AND serial = ?2",
+                params![account, serial],
+            )
+        })
+        .map_err(internal)?;
+    Ok(())
+}
+
 /// Checks S3's `x-amz-mfa: <serial> <code>` header against the bucket owner's devices.
 /// The error is the message of S3's `AccessDenied`.
 pub fn check_s3_header(
@@ -416,5 +577,50 @@ mod tests {
             later,
         )
         .unwrap();
+    }
+
+    #[test]
+    fn iam_assignment_deactivation_and_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).unwrap();
+        let master = MasterKey::from_bytes(&[2u8; 32]).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let d = create_virtual_device(&catalog, &master, "111", "alice", now).unwrap();
+        let raw: Vec<u8> = catalog
+            .with_conn(|c| c.query_row("SELECT sealed_secret FROM mfa_devices", [], |r| r.get(0)))
+            .unwrap();
+        let secret = master.open(&context(&d.serial), &raw).unwrap();
+        let step = step_of(now);
+        let (c1, c2) = (totp(&secret, step - 1), totp(&secret, step));
+        assert!(user_devices(&catalog, "111", None).unwrap().is_empty());
+        enable_for_user(&catalog, &master, "111", "alice", &d.serial, &c1, &c2, now).unwrap();
+        assert_eq!(
+            device_user(&catalog, "111", &d.serial).unwrap().as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            user_devices(&catalog, "111", Some("alice")).unwrap().len(),
+            1
+        );
+        assert!(
+            user_devices(&catalog, "111", Some("bob"))
+                .unwrap()
+                .is_empty()
+        );
+        // Already in use: neither re-enabled for another user nor deleted.
+        assert!(matches!(
+            enable_for_user(&catalog, &master, "111", "bob", &d.serial, &c1, &c2, now),
+            Err(MfaError::AlreadyExists(_))
+        ));
+        assert!(matches!(
+            delete_device(&catalog, "111", &d.serial),
+            Err(MfaError::Conflict(_))
+        ));
+        assert!(deactivate_for_user(&catalog, "111", "bob", &d.serial).is_err());
+        deactivate_for_user(&catalog, "111", "alice", &d.serial).unwrap();
+        assert!(device_user(&catalog, "111", &d.serial).unwrap().is_none());
+        assert!(!list_devices(&catalog, "111").unwrap()[0].enabled);
+        delete_device(&catalog, "111", &d.serial).unwrap();
+        assert!(list_devices(&catalog, "111").unwrap().is_empty());
     }
 }

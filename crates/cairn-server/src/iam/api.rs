@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use cairn_auth::Principal;
 use cairn_policy::PolicyType;
 use http::StatusCode;
@@ -112,7 +113,10 @@ pub fn is_read_only(action: &str) -> bool {
 pub fn audit_parameters(req: &QueryRequest) -> Value {
     let mut m = Map::new();
     for (k, v) in &req.params {
-        if k == "TokenCode" {
+        if matches!(
+            k.as_str(),
+            "TokenCode" | "AuthenticationCode1" | "AuthenticationCode2"
+        ) {
             continue;
         }
         let mut c = k.chars();
@@ -319,18 +323,59 @@ fn target_user(caller: &Caller, p: &Params<'_>) -> Result<String, ApiError> {
     }
 }
 
-/// The TOTP check behind `AssumeRole`'s `SerialNumber` + `TokenCode`. MFA devices are built
-/// on the S3 branch's `crate::mfa` module; until that is wired here, a request naming an MFA
-/// device is answered with an explicit `NotImplemented` error (never silently accepted).
+/// The TOTP check behind `AssumeRole`'s `SerialNumber` + `TokenCode`: the device must be
+/// an enabled virtual MFA device of the caller's account assigned to the calling IAM user
+/// ([`crate::mfa`]), and the code valid and unused. Anything else is AWS's `AccessDenied`
+/// ("MultiFactorAuthentication failed with invalid MFA one time pass code.").
 pub fn verify_mfa_code(
-    _state: &AppState,
-    _caller: &Caller,
+    state: &AppState,
+    caller: &Caller,
     serial_number: &str,
-    _token_code: &str,
+    token_code: &str,
 ) -> Result<bool, ApiError> {
-    Err(not_implemented(&format!(
-        "MFA-authenticated AssumeRole (SerialNumber {serial_number})"
-    )))
+    let failed =
+        || denied("MultiFactorAuthentication failed with invalid MFA one time pass code.".into());
+    let Principal::IamUser { user_name, .. } = &caller.principal else {
+        return Err(failed());
+    };
+    let account = caller.account.as_str();
+    let owner =
+        crate::mfa::device_user(&state.catalog, account, serial_number).map_err(mfa_error)?;
+    if owner.as_deref() != Some(user_name.as_str()) {
+        return Err(failed());
+    }
+    match crate::mfa::verify_code(
+        &state.catalog,
+        &state.master,
+        account,
+        serial_number,
+        token_code,
+        OffsetDateTime::now_utc(),
+    ) {
+        Ok(()) => Ok(true),
+        Err(crate::mfa::MfaError::Internal(e)) => Err(ApiError::internal(e)),
+        Err(_) => Err(failed()),
+    }
+}
+
+/// An MFA failure as IAM answers it.
+fn mfa_error(e: crate::mfa::MfaError) -> ApiError {
+    use crate::mfa::MfaError;
+    match e {
+        MfaError::Internal(detail) => ApiError::internal(detail),
+        MfaError::NoSuchEntity(_) => {
+            ApiError::with_status(http::StatusCode::NOT_FOUND, e.code(), e.to_string())
+        }
+        MfaError::InvalidAuthenticationCode | MfaError::NotEnabled(_) => ApiError::with_status(
+            http::StatusCode::FORBIDDEN,
+            e.code(),
+            "Authentication code for the MFA device is not valid.",
+        ),
+        MfaError::AlreadyExists(_) | MfaError::Conflict(_) => {
+            ApiError::with_status(http::StatusCode::CONFLICT, e.code(), e.to_string())
+        }
+        other => ApiError::client(other.code(), other.to_string()),
+    }
 }
 
 fn not_implemented(what: &str) -> ApiError {
@@ -765,13 +810,111 @@ fn iam_call(
                 None,
             ))
         }
-        "CreateVirtualMFADevice"
-        | "EnableMFADevice"
-        | "ListMFADevices"
-        | "DeactivateMFADevice"
-        | "DeleteVirtualMFADevice"
-        | "ResyncMFADevice"
-        | "ListVirtualMFADevices" => Err(not_implemented(&format!(
+        "CreateVirtualMFADevice" => {
+            let name = p.name("VirtualMFADeviceName", 226)?;
+            if p.path()? != "/" {
+                return Err(not_implemented("CreateVirtualMFADevice with a Path"));
+            }
+            allow(&format!("arn:aws:iam::{acct}:mfa/{name}"))?;
+            let d = crate::mfa::create_virtual_device(
+                &state.catalog,
+                &state.master,
+                acct,
+                name,
+                env.now,
+            )
+            .map_err(mfa_error)?;
+            // Base32StringSeed is a blob: base64 of the base32 text, as IAM returns it.
+            // QRCodePNG is not returned (no PNG encoder in the tree; the seed is enough).
+            let seed = base64::engine::general_purpose::STANDARD.encode(&d.secret_base32);
+            Ok(Node::Struct(vec![(
+                "VirtualMFADevice",
+                Node::Struct(vec![
+                    ("SerialNumber", Node::text(&d.serial)),
+                    ("Base32StringSeed", Node::Secret(seed)),
+                ]),
+            )]))
+        }
+        "EnableMFADevice" => {
+            let name = p.name("UserName", 64)?;
+            let serial = p.req("SerialNumber")?;
+            let (c1, c2) = (p.req("AuthenticationCode1")?, p.req("AuthenticationCode2")?);
+            allow(&user_res(name))?;
+            iam.user(acct, name)?;
+            crate::mfa::enable_for_user(
+                &state.catalog,
+                &state.master,
+                acct,
+                name,
+                serial,
+                c1,
+                c2,
+                env.now,
+            )
+            .map_err(mfa_error)?;
+            Ok(Node::empty())
+        }
+        "ListMFADevices" => {
+            let devices = if p.opt("UserName").is_none()
+                && let Principal::Root { account_id } = &caller.principal
+            {
+                // The root user's own devices: those enabled with `cairn mfa enable` (used
+                // for S3 MFA delete), i.e. enabled and assigned to no IAM user.
+                let assigned: Vec<String> = crate::mfa::user_devices(&state.catalog, acct, None)
+                    .map_err(mfa_error)?
+                    .into_iter()
+                    .map(|a| a.serial)
+                    .collect();
+                crate::mfa::list_devices(&state.catalog, acct)
+                    .map_err(mfa_error)?
+                    .into_iter()
+                    .filter(|d| d.enabled && !assigned.contains(&d.serial))
+                    .map(|d| crate::mfa::Assignment {
+                        serial: d.serial,
+                        user_name: account_id.clone(),
+                        enable_date: d.created,
+                    })
+                    .collect()
+            } else {
+                let name = target_user(caller, &p)?;
+                allow(&user_res(&name))?;
+                iam.user(acct, &name)?;
+                crate::mfa::user_devices(&state.catalog, acct, Some(&name)).map_err(mfa_error)?
+            };
+            let (page, next) = paginate(&devices, &p)?;
+            Ok(with_paging(
+                vec![(
+                    "MFADevices",
+                    Node::List(
+                        page.iter()
+                            .map(|d| {
+                                Node::Struct(vec![
+                                    ("UserName", Node::text(&d.user_name)),
+                                    ("SerialNumber", Node::text(&d.serial)),
+                                    ("EnableDate", Node::text(iso(d.enable_date))),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                )],
+                next,
+            ))
+        }
+        "DeactivateMFADevice" => {
+            let name = p.name("UserName", 64)?;
+            let serial = p.req("SerialNumber")?;
+            allow(&user_res(name))?;
+            crate::mfa::deactivate_for_user(&state.catalog, acct, name, serial)
+                .map_err(mfa_error)?;
+            Ok(Node::empty())
+        }
+        "DeleteVirtualMFADevice" => {
+            let serial = p.req("SerialNumber")?;
+            allow(serial)?;
+            crate::mfa::delete_device(&state.catalog, acct, serial).map_err(mfa_error)?;
+            Ok(Node::empty())
+        }
+        "ResyncMFADevice" | "ListVirtualMFADevices" => Err(not_implemented(&format!(
             "the IAM operation {}",
             req.action
         ))),
@@ -894,7 +1037,28 @@ fn assume_role(
             .context
             .insert("sts:sourceidentity".into(), s.to_owned().into());
     }
+    let mfa = match (p.opt("SerialNumber"), p.opt("TokenCode")) {
+        (None, None) => false,
+        (Some(serial), Some(code)) => verify_mfa_code(state, caller, serial, code)?,
+        _ => {
+            return Err(validation(
+                "SerialNumber and TokenCode must be given together",
+            ));
+        }
+    };
+    // Long-term credentials without MFA leave the key absent (a `Bool` condition on it then
+    // fails, as in AWS); a verified code makes it true.
+    if mfa {
+        access
+            .context
+            .insert("aws:multifactorauthpresent".into(), true.into());
+    }
     authorize(state, caller, env, &access).map_err(|_| not_authorized())?;
+    // The trust policy itself must allow the caller: an identity policy granting
+    // sts:AssumeRole never suffices alone, even in the role's own account.
+    if !crate::authz::resource_policy_allows(state, caller, env, &access) {
+        return Err(not_authorized());
+    }
     let chained = matches!(caller.principal, Principal::AssumedRole { .. });
     let min = state.config.iam.min_session_seconds;
     let duration = p.int("DurationSeconds")?.unwrap_or(3600);
@@ -913,15 +1077,6 @@ fn assume_role(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
-    let mfa = match (p.opt("SerialNumber"), p.opt("TokenCode")) {
-        (None, None) => false,
-        (Some(serial), Some(code)) => verify_mfa_code(state, caller, serial, code)?,
-        _ => {
-            return Err(validation(
-                "SerialNumber and TokenCode must be given together",
-            ));
-        }
-    };
     let issued = super::session::issue(
         &state.master,
         &super::session::SessionRole {

@@ -424,6 +424,100 @@ fn authorize(
         .map_err(|d| S3Error::access_denied(d.message))
 }
 
+/// SSE-KMS through S3: the caller must be allowed `action` (`kms:Decrypt` to read,
+/// `kms:GenerateDataKey` to write) on the object's key, by the key's policy and the caller's
+/// identity policies, as when S3 calls KMS on the caller's behalf (`kms:ViaService`
+/// `s3.<region>.amazonaws.com`, the object ARN as `kms:EncryptionContext:aws:s3:arn`).
+/// A disabled key answers `KMS.DisabledException`, one pending deletion
+/// `KMS.KMSInvalidStateException` (S3's codes for KMS faults, status 400).
+///
+/// `key_ref` is a key id, ARN or alias; ids and aliases resolve in `owner`'s account (the
+/// bucket's, as the vault resolves them). A key that does not resolve is left to the vault,
+/// which answers `KMS.NotFoundException`.
+fn authorize_kms(
+    state: &AppState,
+    req: &Request,
+    action: &str,
+    key_ref: &str,
+    owner: &str,
+    object: &str,
+) -> Result<(), S3Error> {
+    let region = match key_ref.strip_prefix("arn:") {
+        Some(rest) => rest.split(':').nth(2).unwrap_or_default().to_owned(),
+        None => state.config.home_region.as_str().to_owned(),
+    };
+    let Ok((meta, policy)) = state.kms.key_and_policy(owner, &region, key_ref, true) else {
+        return Ok(());
+    };
+    let ctx = BTreeMap::from([("aws:s3:arn".to_owned(), object.to_owned())]);
+    let mut context = crate::kms::encryption_context_keys(&ctx);
+    context.insert(
+        "kms:viaservice".into(),
+        format!("s3.{region}.amazonaws.com").into(),
+    );
+    context.insert(
+        "kms:calleraccount".into(),
+        req.caller.account.clone().into(),
+    );
+    let access = Access {
+        action,
+        resource: &meta.arn,
+        resource_account: Some(&meta.account),
+        resource_policy: Some(("key-policy", &policy)),
+        context,
+    };
+    let env = Environment {
+        source_ip: req.peer.ip(),
+        secure_transport: false,
+        now: req.now,
+    };
+    crate::authz::authorize(state, &req.caller, &env, &access)
+        .map_err(|d| S3Error::access_denied(d.message))?;
+    match meta.state {
+        cairn_kms::KeyState::Enabled => Ok(()),
+        cairn_kms::KeyState::Disabled => Err(S3Error::new(
+            400,
+            "KMS.DisabledException",
+            format!("{} is disabled.", meta.arn),
+        )),
+        cairn_kms::KeyState::PendingDeletion => Err(S3Error::new(
+            400,
+            "KMS.KMSInvalidStateException",
+            format!("{} is pending deletion.", meta.arn),
+        )),
+    }
+}
+
+/// The KMS key a PUT of `key` into `b` will encrypt under, if any: the request's, else the
+/// bucket default's (as [`Vault::put_object`] chooses it).
+fn put_kms_key(
+    state: &AppState,
+    p: &PutRequest,
+    b: &BucketInfo,
+) -> Result<Option<String>, S3Error> {
+    let default = || -> Result<Option<BucketEncryption>, S3Error> {
+        match vault(state).get_doc(&b.name, DocKind::Encryption) {
+            Ok(doc) => serde_json::from_str(&doc)
+                .map(Some)
+                .map_err(S3Error::internal),
+            Err(VaultError::NoSuchConfiguration { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    };
+    Ok(match &p.sse {
+        SseRequest::S3 => None,
+        SseRequest::Kms(Some(k)) => Some(k.clone()),
+        SseRequest::Kms(None) => Some(
+            default()?
+                .and_then(|e| e.kms_key_id)
+                .unwrap_or_else(|| "alias/aws/s3".to_owned()),
+        ),
+        SseRequest::BucketDefault => default()?
+            .filter(|e| e.algorithm == "aws:kms")
+            .map(|e| e.kms_key_id.unwrap_or_else(|| "alias/aws/s3".to_owned())),
+    })
+}
+
 fn public_access_block(state: &AppState, bucket: &str) -> Result<PublicAccessBlock, S3Error> {
     match vault(state).get_doc(bucket, DocKind::PublicAccessBlock) {
         Ok(doc) => serde_json::from_str(&doc).map_err(S3Error::internal),
@@ -1521,6 +1615,21 @@ fn get_object(
     authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
     let versioned = b.versioning != Versioning::Unversioned;
     let head = req.op == S3Op::HeadObject;
+    // Reading an SSE-KMS object decrypts its data key: the caller needs kms:Decrypt on the
+    // key (HEAD decrypts nothing). Lookup faults are answered by the fetch below.
+    if !head
+        && let Ok(meta) = vault(state).head_object(&b.name, key, vid)
+        && let Some(arn) = &meta.kms_key_arn
+    {
+        authorize_kms(
+            state,
+            req,
+            "kms:Decrypt",
+            arn,
+            &b.account,
+            &object_arn(&b.name, key),
+        )?;
+    }
     let fetch = || -> Result<(ObjectVersion, Vec<u8>), VaultError> {
         if head {
             Ok((vault(state).head_object(&b.name, key, vid)?, Vec::new()))
@@ -1751,6 +1860,16 @@ fn put_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Respo
     }
     let bypass = bypass(state, req, b)?;
     let p = put_request(req, b, bypass)?;
+    if let Some(k) = put_kms_key(state, &p, b)? {
+        authorize_kms(
+            state,
+            req,
+            "kms:GenerateDataKey",
+            &k,
+            &b.account,
+            &object_arn(&b.name, key),
+        )?;
+    }
     let o = vault(state).put_object(&b.name, key, &req.body, &p, req.now)?;
     Ok(put_outcome(&o, b.versioning != Versioning::Unversioned))
 }
@@ -1812,10 +1931,31 @@ fn copy_object(
         &object_arn(&b.name, key),
         &[],
     )?;
+    let sm = vault(state).head_object(&sb, &sk, svid)?;
+    if let Some(arn) = &sm.kms_key_arn {
+        authorize_kms(
+            state,
+            req,
+            "kms:Decrypt",
+            arn,
+            &source.account,
+            &object_arn(&sb, &sk),
+        )?;
+    }
     let (sv, body) = vault(state).get_object(&sb, &sk, svid)?;
     info.bytes_out = 0;
     let bypass = bypass(state, req, b)?;
     let mut p = put_request(req, b, bypass)?;
+    if let Some(k) = put_kms_key(state, &p, b)? {
+        authorize_kms(
+            state,
+            req,
+            "kms:GenerateDataKey",
+            &k,
+            &b.account,
+            &object_arn(&b.name, key),
+        )?;
+    }
     let replace = req.header("x-amz-metadata-directive") == Some("REPLACE");
     if !replace {
         if sb == b.name
