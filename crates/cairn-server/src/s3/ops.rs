@@ -526,6 +526,16 @@ fn public_access_block(state: &AppState, bucket: &str) -> Result<PublicAccessBlo
     }
 }
 
+/// [`authorize`] for a bucket-level action on the bucket itself, under its policy.
+fn authorize_bucket(
+    state: &AppState,
+    req: &Request,
+    b: &BucketInfo,
+    action: &str,
+) -> Result<(), S3Error> {
+    authorize(state, req, Some(b), action, &bucket_arn(&b.name), &[])
+}
+
 fn bucket_arn(b: &str) -> String {
     format!("arn:aws:s3:::{b}")
 }
@@ -595,25 +605,11 @@ pub(crate) fn execute(
             let b = bucket_info(state, req, info)?;
             match op {
                 HeadBucket => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:ListBucket",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:ListBucket")?;
                     Ok(S3Response::empty(200).header("x-amz-bucket-region", b.region.clone()))
                 }
                 DeleteBucket => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:DeleteBucket",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:DeleteBucket")?;
                     vault(state).delete_bucket(&b.name)?;
                     state
                         .catalog
@@ -622,14 +618,7 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(204))
                 }
                 GetBucketLocation => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:GetBucketLocation",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:GetBucketLocation")?;
                     // us-east-1 is the empty constraint, as S3 answers.
                     let region = if b.region == "us-east-1" {
                         String::new()
@@ -645,14 +634,7 @@ pub(crate) fn execute(
                 ListObjects | ListObjectsV2 => list_objects(state, req, &b),
                 ListObjectVersions => list_versions(state, req, &b),
                 GetBucketVersioning => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:GetBucketVersioning",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:GetBucketVersioning")?;
                     let mut w = XmlWriter::new("VersioningConfiguration");
                     if b.versioning != Versioning::Unversioned {
                         w.elem(
@@ -672,54 +654,26 @@ pub(crate) fn execute(
                 }
                 PutBucketVersioning => put_versioning(state, req, &b),
                 GetBucketLifecycleConfiguration => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:GetLifecycleConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:GetLifecycleConfiguration")?;
                     let doc = vault(state).get_doc(&b.name, DocKind::Lifecycle)?;
                     let cfg: LifecycleConfig =
                         serde_json::from_str(&doc).map_err(S3Error::internal)?;
                     Ok(S3Response::xml(lifecycle_xml(&cfg)))
                 }
                 PutBucketLifecycleConfiguration => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:PutLifecycleConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:PutLifecycleConfiguration")?;
                     let cfg = parse_lifecycle(&parse_body(req)?)?;
                     let doc = serde_json::to_string(&cfg).map_err(S3Error::internal)?;
                     vault(state).put_doc(&b.name, DocKind::Lifecycle, &doc)?;
                     Ok(S3Response::empty(200))
                 }
                 DeleteBucketLifecycle => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:PutLifecycleConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:PutLifecycleConfiguration")?;
                     vault(state).delete_doc(&b.name, DocKind::Lifecycle)?;
                     Ok(S3Response::empty(204))
                 }
                 GetBucketPolicy => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:GetBucketPolicy",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:GetBucketPolicy")?;
                     let doc = vault(state).get_doc(&b.name, DocKind::Policy)?;
                     Ok(S3Response {
                         status: 200,
@@ -730,26 +684,12 @@ pub(crate) fn execute(
                 }
                 PutBucketPolicy => put_policy(state, req, &b),
                 DeleteBucketPolicy => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:DeleteBucketPolicy",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:DeleteBucketPolicy")?;
                     vault(state).delete_doc(&b.name, DocKind::Policy)?;
                     Ok(S3Response::empty(204))
                 }
                 GetBucketEncryption => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:GetEncryptionConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:GetEncryptionConfiguration")?;
                     let enc = match vault(state).get_doc(&b.name, DocKind::Encryption) {
                         Ok(doc) => serde_json::from_str(&doc).map_err(S3Error::internal)?,
                         // Every object is encrypted: SSE-S3 is the default, as on S3 since 2023.
@@ -777,14 +717,7 @@ pub(crate) fn execute(
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutBucketEncryption => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:PutEncryptionConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:PutEncryptionConfiguration")?;
                     let root = parse_body(req)?;
                     let rule = root
                         .child("Rule")
@@ -821,26 +754,12 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(200))
                 }
                 DeleteBucketEncryption => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:PutEncryptionConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:PutEncryptionConfiguration")?;
                     vault(state).delete_doc(&b.name, DocKind::Encryption)?;
                     Ok(S3Response::empty(204))
                 }
                 GetObjectLockConfiguration => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:GetBucketObjectLockConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:GetBucketObjectLockConfiguration")?;
                     let doc = vault(state).get_doc(&b.name, DocKind::ObjectLock)?;
                     let cfg: ObjectLockConfig =
                         serde_json::from_str(&doc).map_err(S3Error::internal)?;
@@ -862,14 +781,7 @@ pub(crate) fn execute(
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutObjectLockConfiguration => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:PutBucketObjectLockConfiguration",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:PutBucketObjectLockConfiguration")?;
                     let root = parse_body(req)?;
                     if root.text_of("ObjectLockEnabled") != Some("Enabled") {
                         return Err(S3Error::malformed_xml("ObjectLockEnabled must be Enabled"));
@@ -915,14 +827,7 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(200))
                 }
                 GetPublicAccessBlock => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:GetBucketPublicAccessBlock",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:GetBucketPublicAccessBlock")?;
                     let doc = vault(state).get_doc(&b.name, DocKind::PublicAccessBlock)?;
                     let p: PublicAccessBlock =
                         serde_json::from_str(&doc).map_err(S3Error::internal)?;
@@ -935,14 +840,7 @@ pub(crate) fn execute(
                     Ok(S3Response::xml(w.finish()))
                 }
                 PutPublicAccessBlock => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:PutBucketPublicAccessBlock",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:PutBucketPublicAccessBlock")?;
                     let root = parse_body(req)?;
                     let p = PublicAccessBlock {
                         block_public_acls: flag(&root, "BlockPublicAcls"),
@@ -955,14 +853,7 @@ pub(crate) fn execute(
                     Ok(S3Response::empty(200))
                 }
                 DeletePublicAccessBlock => {
-                    authorize(
-                        state,
-                        req,
-                        Some(&b),
-                        "s3:PutBucketPublicAccessBlock",
-                        &bucket_arn(&b.name),
-                        &[],
-                    )?;
+                    authorize_bucket(state, req, &b, "s3:PutBucketPublicAccessBlock")?;
                     vault(state).delete_doc(&b.name, DocKind::PublicAccessBlock)?;
                     Ok(S3Response::empty(204))
                 }
