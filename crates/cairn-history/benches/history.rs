@@ -18,12 +18,10 @@ use std::time::{Duration as StdDuration, Instant};
 use cairn_history::{
     AttributeKey, HistoryIndex, HistoryOptions, IndexedEvent, LookupRequest, extract,
 };
+use cairn_logfile::synth::{self, ACCOUNT, REGION, Synth};
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
-
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -34,38 +32,8 @@ fn env_usize(name: &str, default: usize) -> usize {
 
 fn templates() -> Vec<Value> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cloudtrail");
-    let mut out = Vec::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("invictus-ir-sigma-aws"))
-        .expect("shared data")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    for f in files {
-        let v: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
-        out.extend(v["Records"].as_array().unwrap().iter().cloned());
-    }
-    for f in std::fs::read_dir(dir.join("otrf-security-datasets")).unwrap() {
-        let p = f.unwrap().path();
-        if p.extension().is_some_and(|e| e == "json") {
-            for line in std::fs::read_to_string(p).unwrap().lines() {
-                if let Ok(v) = serde_json::from_str::<Value>(line) {
-                    out.push(v);
-                }
-            }
-        }
-    }
-    let docs = std::fs::read_to_string(
-        dir.join("aws-docs-examples/cloudtrail_user_guide_examples.ndjson"),
-    )
-    .unwrap();
-    for line in docs.lines() {
-        let v: Value = serde_json::from_str(line).unwrap();
-        out.push(v["record"].clone());
-    }
-    out.retain(|v| {
-        extract::classify(v) == Some(extract::Category::Management) && v["eventName"].is_string()
-    });
+    let mut out = synth::load_templates(&dir).expect("shared data");
+    out.retain(|v| extract::classify(v) == Some(extract::Category::Management));
     out
 }
 
@@ -80,67 +48,25 @@ impl Rng {
     }
 }
 
+/// The shared benchmark events (`cairn_logfile::synth`), serialized.
 struct Generator {
-    templates: Vec<Value>,
-    end: OffsetDateTime,
+    synth: Synth,
     n: usize,
 }
 
 impl Generator {
+    fn new(templates: Vec<Value>, end: OffsetDateTime, n: usize) -> Self {
+        let mut synth = Synth::new(templates, n);
+        synth.end = end;
+        Generator { synth, n }
+    }
+
     fn time_of(&self, i: usize) -> OffsetDateTime {
-        // Oldest first (the journal order): 90 days ending at `end`.
-        let span = Duration::days(90).whole_seconds() as i128;
-        let offset = span * (self.n - 1 - i) as i128 / self.n.max(1) as i128;
-        self.end - Duration::seconds(offset as i64)
+        self.synth.time_of(i)
     }
 
     fn event(&self, i: usize) -> (OffsetDateTime, String, Vec<u8>) {
-        let mut v = self.templates[i % self.templates.len()].clone();
-        let t = self.time_of(i);
-        let id = format!(
-            "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
-            i as u32,
-            (i >> 32) & 0xffff,
-            i % 4096,
-            (i / 4096) % 4096,
-            i as u64 * 2_654_435_761 % (1 << 48)
-        );
-        v["eventID"] = Value::String(id.clone());
-        v["eventTime"] = Value::String(t.format(&Rfc3339).unwrap());
-        v["awsRegion"] = Value::String(REGION.into());
-        v["recipientAccountId"] = Value::String(ACCOUNT.into());
-        let user = i % 500;
-        if let Some(identity) = v.get_mut("userIdentity").and_then(Value::as_object_mut) {
-            match identity.get("type").and_then(Value::as_str) {
-                Some("IAMUser") => {
-                    identity.insert("userName".into(), Value::String(format!("user-{user}")));
-                    identity.insert(
-                        "arn".into(),
-                        Value::String(format!("arn:aws:iam::{ACCOUNT}:user/user-{user}")),
-                    );
-                }
-                Some("AssumedRole") => {
-                    identity.insert(
-                        "arn".into(),
-                        Value::String(format!(
-                            "arn:aws:sts::{ACCOUNT}:assumed-role/role-{}/session-{user}",
-                            user % 20
-                        )),
-                    );
-                    identity.insert(
-                        "principalId".into(),
-                        Value::String(format!("AROAEXAMPLE:session-{user}")),
-                    );
-                }
-                _ => {}
-            }
-            if identity.contains_key("accessKeyId") {
-                identity.insert(
-                    "accessKeyId".into(),
-                    Value::String(format!("AKIA{:016}", i % 5000)),
-                );
-            }
-        }
+        let (t, id, v) = self.synth.event(i);
         (t, id, serde_json::to_vec(&v).unwrap())
     }
 }
@@ -427,11 +353,7 @@ fn main() {
     );
 
     // Main index.
-    let generator = Generator {
-        templates: templates.clone(),
-        end,
-        n,
-    };
+    let generator = Generator::new(templates.clone(), end, n);
     let path = dir.join("history-bench.db");
     let (index, spent, raw_bytes) = build(
         &path,
@@ -519,11 +441,7 @@ fn main() {
     let _ = std::fs::remove_file(&path);
 
     // Baseline on a smaller N: plain records, same queries with and without the attribute table.
-    let generator = Generator {
-        templates,
-        end,
-        n: baseline_n,
-    };
+    let generator = Generator::new(templates, end, baseline_n);
     let bpath = dir.join("history-baseline.db");
     let (bindex, _, _) = build(
         &bpath,

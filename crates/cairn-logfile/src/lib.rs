@@ -85,6 +85,7 @@ pub mod gz;
 pub mod keys;
 pub mod layout;
 pub mod logfile;
+pub mod synth;
 pub mod timefmt;
 pub mod validate;
 

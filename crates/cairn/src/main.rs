@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use cairn_server::config::{Config, Overrides, RawConfig};
 use clap::{Args, Parser, Subcommand};
 
+mod bench;
 mod buckets;
 mod check;
 mod client;
@@ -109,6 +110,12 @@ enum Command {
         #[command(subcommand)]
         command: MfaCommand,
     },
+    /// Benchmark data: `cairn bench gen-logs` writes millions of synthetic events (real records
+    /// with varied ids, times, users and keys) as delivered CloudTrail log files.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Show credentials for an account's root user.
     Credentials {
         #[command(flatten)]
@@ -120,6 +127,13 @@ enum Command {
         #[arg(long, value_name = "URL")]
         endpoint_url: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Write N synthetic events as gzip log files in CloudTrail's layout (what
+    /// scripts/bench_sql.py queries).
+    GenLogs(bench::GenLogsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -445,6 +459,9 @@ fn run(cli: Cli) -> Result<()> {
             quiet,
         } => ingest::run(&files, endpoint_url, region, quiet),
         Command::Query(args) => query::run(&args),
+        Command::Bench {
+            command: BenchCommand::GenLogs(args),
+        } => bench::gen_logs(&args),
         Command::Validate(args) => {
             let code = validate::run(&args);
             std::process::exit(code)
