@@ -104,25 +104,29 @@ pub fn read_records(path: &Path) -> Result<Vec<Value>, LakeError> {
     })
 }
 
+/// The JSON text of a log file's bytes: the object header skipped and gzip undone (capped at
+/// [`MAX_FILE_BYTES`]).
+pub fn json_text(raw: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    let body = object_body(raw)?;
+    if !body.starts_with(&[0x1f, 0x8b]) {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let mut plain = Vec::with_capacity(body.len() * 10);
+    flate2::read::MultiGzDecoder::new(body)
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| format!("gunzip: {e}"))?;
+    if plain.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("decompresses to more than {MAX_FILE_BYTES} bytes"));
+    }
+    Ok(std::borrow::Cow::Owned(plain))
+}
+
 /// Parses the records of a log file's bytes (see the module docs for what is accepted).
 pub fn parse_records(raw: &[u8]) -> Result<Vec<Value>, String> {
-    let body = object_body(raw)?;
-    let mut plain;
-    let json: &[u8] = if body.starts_with(&[0x1f, 0x8b]) {
-        plain = Vec::with_capacity(body.len() * 8);
-        flate2::read::MultiGzDecoder::new(body)
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut plain)
-            .map_err(|e| format!("gunzip: {e}"))?;
-        if plain.len() as u64 > MAX_FILE_BYTES {
-            return Err(format!("decompresses to more than {MAX_FILE_BYTES} bytes"));
-        }
-        &plain
-    } else {
-        body
-    };
+    let json = json_text(raw)?;
     let mut out = Vec::new();
-    for v in serde_json::Deserializer::from_slice(json).into_iter::<Value>() {
+    for v in serde_json::Deserializer::from_slice(&json).into_iter::<Value>() {
         let v = v.map_err(|e| format!("json: {e}"))?;
         match v {
             Value::Object(mut m) if m.contains_key("Records") => match m.remove("Records") {

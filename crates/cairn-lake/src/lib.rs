@@ -9,7 +9,8 @@
 //!   camelCase names work unquoted); nested members are reached as `userIdentity.arn`.
 //! * `json_get(requestParameters, 'bucketName')` reads members of the JSON-text columns.
 //! * Scans stream: files are decoded on the blocking pool, one at a time per partition, in as
-//!   many partitions as the session's `target_partitions` (bounded memory).
+//!   many partitions as the session's `target_partitions` (bounded memory). Only the columns
+//!   a query reads are parsed ([`raw`] splits records into members left as unparsed text).
 //! * The Parquet copy and the log files it has not absorbed yet are read together from one
 //!   manifest snapshot, so answers are the same before, during and after compaction.
 //!
@@ -25,6 +26,7 @@
 pub mod compact;
 pub mod files;
 pub mod layout;
+pub mod raw;
 pub mod refs;
 pub mod schema;
 pub mod table;

@@ -18,6 +18,8 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use serde_json::{Map, Value};
 
+use crate::raw::RawRecord;
+
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
 }
@@ -147,6 +149,29 @@ pub fn normalize(record: &Value) -> Value {
         Value::Object(m) => Value::Object(fit_fields(m, schema.fields())),
         _ => Value::Null,
     }
+}
+
+/// [`normalize`] for a record whose members are still unparsed, keeping only `fields` (a
+/// projection of [`schema`]'s top-level fields): only those members are parsed.
+pub fn normalize_raw(record: &RawRecord<'_>, fields: &Fields) -> Value {
+    let mut out = Map::with_capacity(fields.len());
+    for f in fields {
+        let Some(raw) = record.get(f.name()) else {
+            continue;
+        };
+        // Strings (most columns) are read as they are; anything else is parsed and fitted.
+        let v = match (f.data_type(), serde_json::from_str::<String>(raw.get())) {
+            (DataType::Utf8, Ok(text)) => Value::String(text),
+            _ => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(v) => fit(&v, f.data_type()),
+                Err(_) => Value::Null,
+            },
+        };
+        if !v.is_null() {
+            out.insert(f.name().clone(), v);
+        }
+    }
+    Value::Object(out)
 }
 
 fn fit_fields(m: &Map<String, Value>, fields: &Fields) -> Map<String, Value> {
