@@ -23,10 +23,11 @@
 //!   so they never see a half-written pass. Parquet names are derived from the absorbed
 //!   files, so a repeated pass writes the same names.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
@@ -135,7 +136,7 @@ impl Compactor {
             out: out.into(),
             cleaned: false,
             max_files_per_pass: 2000,
-            max_bytes_per_pass: 256 << 20,
+            max_bytes_per_pass: 64 << 20,
         }
     }
 
@@ -209,30 +210,30 @@ impl Compactor {
         if chunk.is_empty() {
             return Ok(CompactStats::default());
         }
-        let mut groups: HashMap<(String, String, String), Vec<serde_json::Value>> = HashMap::new();
         let mut hasher = Sha256::new();
         for f in &chunk {
             hasher.update(f.rel.as_bytes());
             hasher.update([0]);
-            for r in files::read_records(&f.path)? {
-                groups.entry(partition_of(&r)).or_default().push(r);
+        }
+        // Files are decoded on every core; a pass holds Arrow batches (about the size of the
+        // JSON), never more than one file's parsed records per thread.
+        let mut groups: BTreeMap<PartitionKey, Vec<RecordBatch>> = BTreeMap::new();
+        for decoded in decode_files(&chunk)? {
+            for (key, batches) in decoded {
+                groups.entry(key).or_default().extend(batches);
             }
         }
         let tag = hex::encode(&hasher.finalize()[..12]);
-        let mut keys: Vec<_> = groups.keys().cloned().collect();
-        keys.sort();
         let mut stats = CompactStats {
             files: chunk.len(),
             ..CompactStats::default()
         };
         let mut written = Vec::new();
-        for key in keys {
-            let records = &groups[&key];
-            let (day, account, region) = &key;
+        for ((day, account, region), batches) in &groups {
             let rel =
                 format!("eventday={day}/account={account}/region={region}/part-{tag}.parquet");
-            write_parquet(&self.out.join(&rel), records)?;
-            stats.records += records.len();
+            write_parquet(&self.out.join(&rel), batches)?;
+            stats.records += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
             stats.parquet_files += 1;
             written.push(rel);
         }
@@ -258,8 +259,70 @@ fn rel_path(root: &Path, p: &Path) -> String {
         .join("/")
 }
 
-/// Writes `records` as one Parquet file (temporary name, fsync, rename).
-fn write_parquet(path: &Path, records: &[serde_json::Value]) -> Result<(), LakeError> {
+/// Day, account and region of a Parquet partition.
+type PartitionKey = (String, String, String);
+
+/// One log file's records as Arrow batches, by partition.
+type Decoded = Vec<(PartitionKey, Vec<RecordBatch>)>;
+
+fn decode_one(f: &LogFile) -> Result<Decoded, LakeError> {
+    let mut groups: BTreeMap<PartitionKey, Vec<serde_json::Value>> = BTreeMap::new();
+    for r in files::read_records(&f.path)? {
+        groups.entry(partition_of(&r)).or_default().push(r);
+    }
+    groups
+        .into_iter()
+        .map(|(k, records)| Ok((k, records_to_batches(&records)?)))
+        .collect()
+}
+
+/// Decodes `chunk` on as many threads as there are cores; results in `chunk`'s order.
+fn decode_files(chunk: &[LogFile]) -> Result<Vec<Decoded>, LakeError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(chunk.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::Mutex<Option<Result<Decoded, LakeError>>>> =
+        chunk.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(f) = chunk.get(i) else { return };
+                    let r = decode_one(f);
+                    let failed = r.is_err();
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                    if failed {
+                        // Stop the other workers early: the pass fails anyway.
+                        next.store(chunk.len(), std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    // Files are handed out in order and every file handed out is finished, so the first
+    // failure comes before any file left undecoded because of it.
+    let mut out = Vec::with_capacity(chunk.len());
+    for slot in slots {
+        match slot.into_inner() {
+            Ok(Some(r)) => out.push(r?),
+            _ => {
+                return Err(LakeError::Decode(
+                    "a log file of this pass was not decoded".into(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes `batches` as one Parquet file (temporary name, fsync, rename).
+fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<(), LakeError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
     let tmp = path.with_extension("parquet.tmp");
@@ -269,8 +332,8 @@ fn write_parquet(path: &Path, records: &[serde_json::Value]) -> Result<(), LakeE
         .build();
     let perr = |e: datafusion::parquet::errors::ParquetError| LakeError::Parquet(e.to_string());
     let mut w = ArrowWriter::try_new(file, schema(), Some(props)).map_err(perr)?;
-    for b in records_to_batches(records)? {
-        w.write(&b).map_err(perr)?;
+    for b in batches {
+        w.write(b).map_err(perr)?;
     }
     let file = w.into_inner().map_err(perr)?;
     file.sync_all().map_err(|e| LakeError::io(&tmp, e))?;

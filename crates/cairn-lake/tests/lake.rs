@@ -171,3 +171,23 @@ fn walk(dir: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_corrupt_log_file_fails_the_pass_without_absorbing_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("logs");
+    let out = tmp.path().join("parquet");
+    copy_dir(&shared().join("invictus-ir-sigma-aws"), &src);
+    // Sorted in the middle of the good files, so workers decode files on both sides of it.
+    std::fs::write(src.join("m-corrupt.json"), b"{\"Records\":[{\"eventName\":").unwrap();
+    let mut c = Compactor::new(&src, &out);
+    let err = c.run().unwrap_err().to_string();
+    assert!(err.contains("m-corrupt.json"), "{err}");
+    let m = Manifest::load(&out).unwrap();
+    assert!(m.absorbed.is_empty() && m.parquet.is_empty(), "{m:?}");
+    // Once the file is repaired, the next pass absorbs everything.
+    std::fs::write(src.join("m-corrupt.json"), b"{\"Records\":[]}").unwrap();
+    let stats = c.run().unwrap();
+    let logs = walk(&src).iter().filter(|p| p.ends_with(".json")).count();
+    assert_eq!(stats.files, logs);
+}
