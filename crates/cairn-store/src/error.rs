@@ -25,6 +25,10 @@ pub enum ErrorClass {
     /// The request itself is malformed (bad key, metadata or configuration); retrying the
     /// same request never helps.
     InvalidInput,
+    /// The stored bytes fail the backend's integrity check (an authenticated-encryption tag,
+    /// a checksum): the object was changed or damaged at rest. An audit reader counts it as
+    /// not matching what was delivered.
+    Corrupt,
     /// Anything else: a bug, a corrupt file, an unexpected response.
     Internal,
 }
@@ -151,6 +155,21 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The stored bytes fail the backend's integrity check (see [`ErrorClass::Corrupt`]).
+    #[error("{backend} bucket {bucket}: {op} {key:?}: stored object fails its integrity check")]
+    Corrupt {
+        /// Backend name.
+        backend: &'static str,
+        /// Bucket name.
+        bucket: String,
+        /// Operation.
+        op: Op,
+        /// Object key.
+        key: String,
+        /// Backend detail.
+        #[source]
+        source: BoxError,
+    },
     /// Any other failure.
     #[error("{backend} bucket {bucket}: {op} {key:?} failed")]
     Internal {
@@ -180,6 +199,7 @@ impl Error {
             Error::InvalidKey { .. } | Error::InvalidMetadata { .. } | Error::Config { .. } => {
                 ErrorClass::InvalidInput
             }
+            Error::Corrupt { .. } => ErrorClass::Corrupt,
             Error::Internal { .. } => ErrorClass::Internal,
         }
     }
@@ -241,6 +261,13 @@ impl Ctx {
                 reason: "backend precondition",
             },
             ErrorClass::Unauthorized => Error::Unauthorized {
+                backend,
+                bucket,
+                op,
+                key,
+                source,
+            },
+            ErrorClass::Corrupt => Error::Corrupt {
                 backend,
                 bucket,
                 op,

@@ -60,6 +60,13 @@ impl VaultBucket {
                 key,
                 source: Box::new(e),
             },
+            VaultError::Tampered(_) => Error::Corrupt {
+                backend: BACKEND,
+                bucket,
+                op,
+                key,
+                source: Box::new(e),
+            },
             VaultError::Io { .. } => Error::Transient {
                 backend: BACKEND,
                 bucket,

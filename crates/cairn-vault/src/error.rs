@@ -105,6 +105,10 @@ pub enum VaultError {
     /// Stored data is unreadable (bad body file, unwrappable key, bad document).
     #[error("vault data corrupt: {0}")]
     Corrupt(String),
+    /// An object's stored body fails its authentication check (AES-GCM): it was changed or
+    /// damaged at rest, and is not what was put.
+    #[error("object body fails its integrity check: {0}")]
+    Tampered(String),
 }
 
 impl VaultError {
@@ -137,7 +141,10 @@ impl VaultError {
             }
             VaultError::Kms(KeyServiceError::Other(_)) => "KMS.KMSInternalException",
             VaultError::KmsUnavailable => "NotImplemented",
-            VaultError::Io { .. } | VaultError::Db(_) | VaultError::Corrupt(_) => "InternalError",
+            VaultError::Io { .. }
+            | VaultError::Db(_)
+            | VaultError::Corrupt(_)
+            | VaultError::Tampered(_) => "InternalError",
         }
     }
 
@@ -158,7 +165,10 @@ impl VaultError {
             VaultError::Kms(KeyServiceError::Other(_)) => 500,
             VaultError::Kms(_) => 400,
             VaultError::KmsUnavailable => 501,
-            VaultError::Io { .. } | VaultError::Db(_) | VaultError::Corrupt(_) => 500,
+            VaultError::Io { .. }
+            | VaultError::Db(_)
+            | VaultError::Corrupt(_)
+            | VaultError::Tampered(_) => 500,
         }
     }
 

@@ -514,14 +514,14 @@ impl Vault {
             blob_id.to_owned()
         };
         let pt = crypto::decrypt_body(&dek, &aad_id, &file)
-            .map_err(|e| VaultError::Corrupt(format!("body of {}: {e}", r.key)))?;
+            .map_err(|e| VaultError::Tampered(format!("body of {}: {e}", r.key)))?;
         if !r.compressed {
             return Ok(pt);
         }
         let mut out = Vec::with_capacity(r.size.max(0) as usize);
         let mut d = flate2::read::GzDecoder::new(&pt[..]);
         std::io::Read::read_to_end(&mut d, &mut out)
-            .map_err(|e| VaultError::Corrupt(format!("archived body of {}: {e}", r.key)))?;
+            .map_err(|e| VaultError::Tampered(format!("archived body of {}: {e}", r.key)))?;
         Ok(out)
     }
 

@@ -415,3 +415,53 @@ fn no_plaintext_on_disk() {
     assert!(files >= 3);
     assert_eq!(v.get_object("p", "y", None).unwrap().1, secret);
 }
+
+/// A body changed at rest fails AES-GCM: the vault says so (not a generic internal error), and
+/// through the `Bucket` trait it is the `Corrupt` class that audit readers count as a mismatch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_changed_at_rest_is_reported_as_tampered() {
+    use cairn_store::{Bucket, ErrorClass};
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    v.create_bucket("t", "1", "us-east-1", false, now())
+        .unwrap();
+    let body = b"a delivered log file".repeat(10);
+    let files = || {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.path().join(".vault")];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    };
+    v.put_object("t", "log.json.gz", &body, &PutRequest::default(), now())
+        .unwrap();
+    let log_body = files();
+    assert_eq!(log_body.len(), 1, "{log_body:?}");
+    v.put_object("t", "other", &body, &PutRequest::default(), now())
+        .unwrap();
+    assert_eq!(files().len(), 2);
+    // One byte of the log's body file flipped; the other object is untouched.
+    let mut bytes = std::fs::read(&log_body[0]).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&log_body[0], bytes).unwrap();
+    assert_eq!(v.get_object("t", "other", None).unwrap().1, body);
+    let err = v.get_object("t", "log.json.gz", None).unwrap_err();
+    assert!(matches!(err, VaultError::Tampered(_)), "{err:?}");
+    assert_eq!(err.http_status(), 500);
+    let b = VaultBucket::new(v, "t");
+    let err = b.get("log.json.gz").await.unwrap_err();
+    assert_eq!(err.class(), ErrorClass::Corrupt, "{err}");
+    assert_eq!(
+        b.get("missing").await.unwrap_err().class(),
+        ErrorClass::NotFound
+    );
+}

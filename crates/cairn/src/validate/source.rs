@@ -370,6 +370,25 @@ impl Store {
         })
     }
 
+    /// Reads a log object from a bucket and checks it against `expected`. A stored object
+    /// that fails the store's own integrity check (an encrypted body changed at rest) is not
+    /// what was delivered: it counts as a hash mismatch, not as an error that stops the walk.
+    fn check_bucket_log(
+        &self,
+        b: &dyn Bucket,
+        key: &str,
+        expected: &str,
+    ) -> Result<(LogOutcome, u64), SourceError> {
+        match self.rt.block_on(b.get(key)) {
+            Ok(o) => Ok(hash_stream(&o.bytes[..], expected)),
+            Err(e) => match e.class() {
+                ErrorClass::NotFound => Ok((LogOutcome::NotFound, 0)),
+                ErrorClass::Corrupt => Ok((LogOutcome::HashMismatch, 0)),
+                _ => Err(store_err(&e)),
+            },
+        }
+    }
+
     /// Fetches a log object and checks it against `expected` (lowercase hex SHA-256 of the
     /// uncompressed bytes), streaming from disk. Errors are only non-`NotFound` failures.
     pub(crate) fn check_log(
@@ -403,13 +422,7 @@ impl Store {
                 match open_cairn_body(&path, key) {
                     Ok(Some(body)) => Ok(hash_stream(body, expected)),
                     // Not an object file we understand: let the store read it.
-                    Ok(None) => match self.get_bucket(b, key) {
-                        Ok(o) => Ok(hash_stream(&o.body[..], expected)),
-                        Err(e) if e.kind == cairn_logfile::validate::SourceErrorKind::NotFound => {
-                            not_found()
-                        }
-                        Err(e) => Err(e),
-                    },
+                    Ok(None) => self.check_bucket_log(b, key, expected),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => not_found(),
                     Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                         Ok((LogOutcome::InvalidFormat, 0))
@@ -417,13 +430,7 @@ impl Store {
                     Err(e) => Err(SourceError::other(format!("{}: {e}", path.display()))),
                 }
             }
-            Backend::Remote(b) => match self.get_bucket(&**b, key) {
-                Ok(o) => Ok(hash_stream(&o.body[..], expected)),
-                Err(e) if e.kind == cairn_logfile::validate::SourceErrorKind::NotFound => {
-                    not_found()
-                }
-                Err(e) => Err(e),
-            },
+            Backend::Remote(b) => self.check_bucket_log(&**b, key, expected),
         }
     }
 }
