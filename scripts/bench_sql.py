@@ -3,20 +3,17 @@
 files and over their Parquet copy, against DuckDB over the same JSON files and the same Parquet
 files, in the same run.
 
-Generates N events (default 1,000,000; `--events`) from the shared real records, varied like the
-history benchmark (eventID, eventTime over 90 days, user names, role sessions, access keys), as
-gzip `{"Records":[...]}` log files of 2,000 records in CloudTrail's layout, then times each query
-(best of `--repeat` runs, wall clock; `cairn query` as a process, DuckDB in process).
+Generates N events (default 1,000,000; `--events`) with `cairn bench gen-logs`: the shared real
+records with varied eventID, eventTime over 90 days, user names, role sessions and access keys
+(the generator of the history benchmark), as gzip `{"Records":[...]}` log files of 2,000 records
+in CloudTrail's layout. Then times each query (best of `--repeat` runs, wall clock; `cairn query`
+as a process, DuckDB in process).
 
     cargo build --release -p cairn
     python3 scripts/bench_sql.py --events 1000000 [--cairn target/release/cairn] [--dir /tmp/x]
 """
 
 import argparse
-import datetime
-import glob
-import gzip
-import json
 import os
 import pathlib
 import shutil
@@ -28,7 +25,6 @@ import duckdb
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "cloudtrail"
-ACCOUNT = "123456789012"
 PER_FILE = 2000
 
 QUERIES = [
@@ -44,9 +40,9 @@ QUERIES = [
      "SELECT r->'userIdentity'->>'arn', r->>'errorCode' AS e, count(*) FROM ev WHERE e IS NOT NULL GROUP BY 1, 2",
      "SELECT userIdentity.arn, errorCode, count(*) FROM pq WHERE errorCode IS NOT NULL GROUP BY 1, 2"),
     ("events on a resource",
-     "SELECT eventID, eventName FROM events WHERE json_get(requestParameters, 'bucketName') = 'mordor-bucket-exfil'",
-     "SELECT r->>'eventID', r->>'eventName' FROM ev WHERE r->'requestParameters'->>'bucketName' = 'mordor-bucket-exfil'",
-     "SELECT eventID, eventName FROM pq WHERE json_extract_string(requestParameters, '$.bucketName') = 'mordor-bucket-exfil'"),
+     "SELECT eventID, eventName FROM events WHERE json_get(requestParameters, 'bucketName') = 'stratus-red-team-ctlr-bucket-zqfsvooxqj'",
+     "SELECT r->>'eventID', r->>'eventName' FROM ev WHERE r->'requestParameters'->>'bucketName' = 'stratus-red-team-ctlr-bucket-zqfsvooxqj'",
+     "SELECT eventID, eventName FROM pq WHERE json_extract_string(requestParameters, '$.bucketName') = 'stratus-red-team-ctlr-bucket-zqfsvooxqj'"),
     ("console logins without MFA",
      "SELECT eventID, userIdentity.arn FROM events WHERE eventName = 'ConsoleLogin' "
      "AND json_get(additionalEventData, 'MFAUsed') = 'No'",
@@ -62,64 +58,22 @@ QUERIES = [
 ]
 
 
-def templates():
-    out = []
-    for f in sorted(glob.glob(str(DATA / "invictus-ir-sigma-aws" / "*.json"))):
-        out += json.load(open(f))["Records"]
-    for f in sorted(glob.glob(str(DATA / "otrf-security-datasets" / "*.json"))):
-        for line in open(f):
-            if line.strip():
-                r = json.loads(line)
-                if "eventTime" not in r and "@timestamp" in r:
-                    r["eventTime"] = r["@timestamp"][:19] + "Z"
-                out.append(r)
-    for line in open(DATA / "aws-docs-examples" / "cloudtrail_user_guide_examples.ndjson"):
-        if line.strip():
-            out.append(json.loads(line)["record"])
-    return [r for r in out if isinstance(r.get("eventName"), str)]
-
-
-def generate(root, n):
-    tpl = [json.dumps(t) for t in templates()]
-    end = datetime.datetime(2026, 11, 1, tzinfo=datetime.timezone.utc)
-    span = 90 * 86400
-    batch, files = [], 0
-    for i in range(n):
-        r = json.loads(tpl[i % len(tpl)])
-        t = end - datetime.timedelta(seconds=span * (n - 1 - i) // max(n, 1))
-        r["eventID"] = f"{i & 0xffffffff:08x}-0000-4{i % 4096:03x}-8{(i // 4096) % 4096:03x}-{(i * 2654435761) % (1 << 48):012x}"
-        r["eventTime"] = t.strftime("%Y-%m-%dT%H:%M:%SZ")
-        r["awsRegion"] = "us-east-1"
-        r["recipientAccountId"] = ACCOUNT
-        u = i % 500
-        ui = r.get("userIdentity")
-        if isinstance(ui, dict):
-            if ui.get("type") == "IAMUser":
-                ui["userName"] = f"user-{u}"
-                ui["arn"] = f"arn:aws:iam::{ACCOUNT}:user/user-{u}"
-            elif ui.get("type") == "AssumedRole":
-                ui["arn"] = f"arn:aws:sts::{ACCOUNT}:assumed-role/role-{u % 20}/session-{u}"
-            if "accessKeyId" in ui:
-                ui["accessKeyId"] = f"AKIA{i % 5000:016d}"
-        batch.append(r)
-        if len(batch) == PER_FILE or i == n - 1:
-            day = t.strftime("%Y/%m/%d")
-            d = root / "AWSLogs" / ACCOUNT / "CloudTrail" / "us-east-1" / day
-            d.mkdir(parents=True, exist_ok=True)
-            name = f"{ACCOUNT}_CloudTrail_us-east-1_{t.strftime('%Y%m%dT%H%MZ')}_{files:016d}.json.gz"
-            with gzip.open(d / name, "wt", compresslevel=6) as f:
-                json.dump({"Records": batch}, f)
-            batch, files = [], files + 1
-    return files
+LAST = {}
 
 
 def best(fn, repeat):
+    """Best wall time of `repeat` runs of fn; fn's last result is kept in LAST["out"]."""
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        fn()
+        LAST["out"] = fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def rows(out):
+    """Result rows of a DuckDB fetchall() or of `cairn query --format csv` output."""
+    return len(out) if isinstance(out, list) else max(len(out.splitlines()) - 1, 0)
 
 
 def main():
@@ -130,14 +84,25 @@ def main():
         pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "cairn"))
     ap.add_argument("--dir")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--json-repeat", type=int,
+                    help="runs of the queries over JSON (default: --repeat); at 10 M events one "
+                         "DuckDB JSON run takes minutes")
+    ap.add_argument("--only", action="append", metavar="QUERY",
+                    help="run only this query (by name; repeatable)")
+    ap.add_argument("--parquet-only", action="store_true",
+                    help="time only the Parquet columns (the JSON columns print as nan)")
+    ap.add_argument("--reuse-parquet", action="store_true",
+                    help="keep a Parquet copy already in --dir (made by an earlier run) instead of "
+                         "compacting again")
     args = ap.parse_args()
     base = pathlib.Path(args.dir or tempfile.mkdtemp(prefix="cairn-sqlbench-"))
     logs, pq = base / "logs", base / "parquet"
     try:
         if not logs.exists():
-            t = time.perf_counter()
-            files = generate(logs, args.events)
-            print(f"generated {args.events:,} events in {files} files in {time.perf_counter() - t:.1f}s")
+            # Generated in Rust (cairn_logfile::synth, the events of the history benchmark too).
+            subprocess.run([args.cairn, "bench", "gen-logs", "--events", str(args.events),
+                            "--per-file", str(PER_FILE), "--out", str(logs),
+                            "--templates", str(DATA)], check=True)
         size = sum(p.stat().st_size for p in logs.rglob("*.json.gz"))
         print(f"delivered JSON: {size / 1e6:.1f} MB gzip")
 
@@ -148,27 +113,48 @@ def main():
                 raise SystemExit(out.stderr)
             return out.stdout
 
-        shutil.rmtree(pq, ignore_errors=True)
-        t = time.perf_counter()
-        cairn("--bucket-path", str(logs), "--parquet-dir", str(pq), "--compact", "SELECT 1")
-        compact_s = time.perf_counter() - t
+        if args.reuse_parquet and (pq / "_cairn_manifest.json").exists():
+            print("compaction to Parquet: reused the copy of an earlier run")
+        else:
+            shutil.rmtree(pq, ignore_errors=True)
+            t = time.perf_counter()
+            cairn("--bucket-path", str(logs), "--parquet-dir", str(pq), "--compact", "SELECT 1")
+            print(f"compaction to Parquet: {time.perf_counter() - t:.1f}s")
         psize = sum(p.stat().st_size for p in pq.rglob("*.parquet"))
-        print(f"compaction to Parquet: {compact_s:.1f}s, {psize / 1e6:.1f} MB")
+        print(f"Parquet copy: {psize / 1e6:.1f} MB")
+        # What every `cairn query` pays before scanning: process start, listing the files,
+        # loading the manifest, planning.
+        startup = best(lambda: cairn("--bucket-path", str(logs), "--parquet-dir", str(pq),
+                                     "SELECT 1"), args.repeat)
+        print(f"cairn query start-up (SELECT 1 over the same source): {startup:.3f}s")
 
         con = duckdb.connect()
         con.execute(f"CREATE VIEW ev AS SELECT unnest(Records) AS r FROM "
                     f"read_json('{logs}/**/*.json.gz', columns={{Records: 'JSON[]'}})")
         con.execute(f"CREATE VIEW pq AS SELECT * FROM read_parquet('{pq}/**/*.parquet', hive_partitioning=false)")
-        print(f"duckdb {duckdb.__version__}, {args.events:,} events, best of {args.repeat}\n")
-        print("| query | DuckDB JSON s | cairn JSON s | cairn JSON / DuckDB JSON | DuckDB Parquet s | "
+        jrep = args.json_repeat or args.repeat
+        print(f"duckdb {duckdb.__version__}, {args.events:,} events, best of {jrep} (JSON) "
+              f"and {args.repeat} (Parquet)\n")
+        print("| query | rows | DuckDB JSON s | cairn JSON s | cairn JSON / DuckDB JSON | DuckDB Parquet s | "
               "cairn Parquet s | cairn Parquet / DuckDB Parquet | cairn Parquet / DuckDB JSON |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for name, csql, dsql, psql in QUERIES:
-            dj = best(lambda: con.execute(dsql).fetchall(), args.repeat)
-            cj = best(lambda: cairn("--bucket-path", str(logs), csql), args.repeat)
+            if args.only and name not in args.only:
+                continue
+            counts = []
+            dj = cj = float("nan")
+            if not args.parquet_only:
+                dj = best(lambda: con.execute(dsql).fetchall(), jrep)
+                counts.append(rows(LAST["out"]))
+                cj = best(lambda: cairn("--bucket-path", str(logs), csql), jrep)
+                counts.append(rows(LAST["out"]))
             dp = best(lambda: con.execute(psql).fetchall(), args.repeat)
+            counts.append(rows(LAST["out"]))
             cp = best(lambda: cairn("--bucket-path", str(logs), "--parquet-dir", str(pq), csql), args.repeat)
-            print(f"| {name} | {dj:.2f} | {cj:.2f} | {cj / dj:.2f} | {dp:.3f} | {cp:.3f} | {cp / dp:.2f} | {cp / dj:.3f} |")
+            counts.append(rows(LAST["out"]))
+            if len(set(counts)) != 1:
+                raise SystemExit(f"{name}: the engines disagree on the number of rows: {counts}")
+            print(f"| {name} | {counts[0]} | {dj:.2f} | {cj:.2f} | {cj / dj:.2f} | {dp:.3f} | {cp:.3f} | {cp / dp:.2f} | {cp / dj:.3f} |")
     finally:
         if not args.keep and not args.dir:
             shutil.rmtree(base, ignore_errors=True)
