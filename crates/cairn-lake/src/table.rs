@@ -49,21 +49,25 @@ pub struct Progress {
 
 /// Converts records into record batches of [`schema`] (at most [`BATCH_ROWS`] rows each).
 pub fn records_to_batches(records: &[Value]) -> Result<Vec<RecordBatch>, LakeError> {
+    let schema = schema();
     let mut out = Vec::new();
     for chunk in records.chunks(BATCH_ROWS) {
-        let mut dec = ReaderBuilder::new(schema())
-            .with_batch_size(BATCH_ROWS)
-            .with_coerce_primitive(true)
-            .build_decoder()
-            .map_err(|e| LakeError::Decode(e.to_string()))?;
         let rows: Vec<Value> = chunk.iter().map(normalize).collect();
-        dec.serialize(&rows)
-            .map_err(|e| LakeError::Decode(e.to_string()))?;
-        if let Some(b) = dec.flush().map_err(|e| LakeError::Decode(e.to_string()))? {
-            out.push(b);
-        }
+        out.extend(encode_rows(&rows, &schema)?);
     }
     Ok(out)
+}
+
+/// One record batch of `schema` from rows already fitted to it (at most [`BATCH_ROWS`]).
+fn encode_rows(rows: &[Value], schema: &SchemaRef) -> Result<Option<RecordBatch>, LakeError> {
+    let err = |e: datafusion::arrow::error::ArrowError| LakeError::Decode(e.to_string());
+    let mut dec = ReaderBuilder::new(schema.clone())
+        .with_batch_size(BATCH_ROWS)
+        .with_coerce_primitive(true)
+        .build_decoder()
+        .map_err(err)?;
+    dec.serialize(rows).map_err(err)?;
+    dec.flush().map_err(err)
 }
 
 /// Converts records whose members are still unparsed into record batches of `projected` (a
@@ -83,20 +87,11 @@ pub fn raw_records_to_batches(
             );
             continue;
         }
-        let mut dec = ReaderBuilder::new(projected.clone())
-            .with_batch_size(BATCH_ROWS)
-            .with_coerce_primitive(true)
-            .build_decoder()
-            .map_err(|e| LakeError::Decode(e.to_string()))?;
         let rows: Vec<Value> = chunk
             .iter()
             .map(|r| normalize_raw(r, projected.fields()))
             .collect();
-        dec.serialize(&rows)
-            .map_err(|e| LakeError::Decode(e.to_string()))?;
-        if let Some(b) = dec.flush().map_err(|e| LakeError::Decode(e.to_string()))? {
-            out.push(b);
-        }
+        out.extend(encode_rows(&rows, projected)?);
     }
     Ok(out)
 }
