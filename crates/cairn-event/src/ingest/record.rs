@@ -70,7 +70,7 @@ pub struct RoutingKeys {
     pub error_code: Option<String>,
     /// `vpcEndpointId`.
     pub vpc_endpoint_id: Option<String>,
-    /// `sessionCredentialFromConsole` is the string `"true"`.
+    /// `sessionCredentialFromConsole` is `"true"` (AWS's string, or a JSON boolean).
     pub session_credential_from_console: bool,
     /// `sharedEventID`.
     pub shared_event_id: Option<String>,
@@ -318,6 +318,22 @@ impl<'a> Slots<'a> {
             Some(raw) => json::boolean(raw)
                 .map(Some)
                 .ok_or_else(|| RecordError::invalid_type(Self::name(f), "a boolean")),
+        }
+    }
+
+    /// `sessionCredentialFromConsole`: AWS writes the string `"true"`; a JSON boolean (what a
+    /// SIEM or YAML round-trip makes of it) means the same and is accepted. The record itself
+    /// is kept verbatim either way. Anything else is refused.
+    fn console_flag(&self) -> Result<bool, RecordError> {
+        let f = F::SessionCredentialFromConsole;
+        match self.get(f).and_then(json::boolean) {
+            Some(b) => Ok(b),
+            None => match self.get(f) {
+                None => Ok(false),
+                Some(raw) => json::string(raw).map(|s| s == "true").ok_or_else(|| {
+                    RecordError::invalid_type(Self::name(f), "a string or a boolean")
+                }),
+            },
         }
     }
 
@@ -715,16 +731,11 @@ pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord,
         None => activity_error_code,
     };
     // other strings
-    for f in [
-        F::ApiVersion,
-        F::VpcEndpointAccountId,
-        F::SessionCredentialFromConsole,
-    ] {
+    for f in [F::ApiVersion, F::VpcEndpointAccountId] {
         slots.str_opt(f)?;
     }
     let vpc_endpoint_id = slots.str_opt(F::VpcEndpointId)?.map(Cow::into_owned);
-    let session_credential_from_console =
-        slots.str_opt(F::SessionCredentialFromConsole)?.as_deref() == Some("true");
+    let session_credential_from_console = slots.console_flag()?;
     if let Some(a) = slots.str_opt(F::VpcEndpointAccountId)? {
         parse_account("vpcEndpointAccountId", &a)?;
     }
@@ -917,6 +928,31 @@ mod tests {
             k.user_identity_arn.as_deref(),
             Some("arn:aws:iam::111122223333:user/a")
         );
+    }
+
+    #[test]
+    fn console_flag_as_string_or_boolean() {
+        let with = |v: &str| {
+            BASE.replace(
+                r#""eventCategory""#,
+                &format!(r#""sessionCredentialFromConsole":{v},"eventCategory""#),
+            )
+        };
+        for (v, expected) in [(r#""true""#, true), ("true", true), ("false", false)] {
+            let text = with(v);
+            let r = validate_record(text.as_bytes(), &policy()).unwrap();
+            assert_eq!(r.keys().session_credential_from_console, expected, "{v}");
+            // kept verbatim: a boolean is not rewritten to AWS's string
+            assert_eq!(r.json(), text.as_bytes());
+        }
+        for bad in ["1", "{}", "null"] {
+            let text = with(bad);
+            let e = validate_record(text.as_bytes(), &policy()).unwrap_err();
+            assert!(
+                e.to_string().contains("sessionCredentialFromConsole"),
+                "{e}"
+            );
+        }
     }
 
     #[test]
