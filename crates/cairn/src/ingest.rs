@@ -42,7 +42,7 @@ pub(crate) fn run(
     region: Option<String>,
     quiet: bool,
 ) -> Result<()> {
-    let client = Client::from_env(endpoint, region)?;
+    let client = Client::from_env("CLOUDTRAIL_DATA", endpoint, region)?;
     let total_bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).map(|m| m.len()))

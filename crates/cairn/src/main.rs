@@ -313,7 +313,7 @@ struct Remote {
 
 /// Calls `POST /_cairn/monitor/<path>` and prints the JSON answer.
 fn monitor_call(remote: Remote, path: &str, body: serde_json::Value) -> Result<()> {
-    let client = client::Client::from_env(remote.endpoint_url, remote.region)?;
+    let client = client::Client::from_env("LOGS", remote.endpoint_url, remote.region)?;
     let reply = client.post(
         "logs",
         &format!("/_cairn/monitor/{path}"),
@@ -547,7 +547,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some((id, secret)) => {
                     print!(
                         "{}",
-                        cairn_server::identity::export_block(&id, &secret, endpoint_url.as_deref())
+                        export_block(&id, &secret, endpoint_url.as_deref(), &config)
                     );
                     Ok(())
                 }
@@ -557,6 +557,21 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+/// The `export` lines of a key pair, the endpoint and the home region: everything the AWS CLI
+/// needs to talk to this server (`eval "$(cairn credentials ...)"`).
+fn export_block(
+    access_key_id: &str,
+    secret: &str,
+    endpoint: Option<&str>,
+    config: &cairn_server::config::Config,
+) -> String {
+    let region = &config.home_region;
+    format!(
+        "{}export AWS_REGION={region}\nexport AWS_DEFAULT_REGION={region}\n",
+        cairn_server::identity::export_block(access_key_id, secret, endpoint)
+    )
 }
 
 fn mfa(command: MfaCommand) -> Result<()> {

@@ -195,7 +195,7 @@ pub(crate) fn simulate(args: &SimulateArgs) -> Result<()> {
         identity.push((f.display().to_string(), parse_file(f)?));
     }
     if args.server {
-        let client = Client::from_env(args.endpoint_url.clone(), Some("us-east-1".into()))?;
+        let client = Client::from_env("IAM", args.endpoint_url.clone(), Some("us-east-1".into()))?;
         identity.extend(server_policies(&client, &args.principal)?);
     }
     let resource = match &args.resource_policy_file {

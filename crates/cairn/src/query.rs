@@ -327,6 +327,7 @@ const PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
 /// Through the server's Lake API.
 fn remote(args: &QueryArgs, show_progress: bool) -> Result<()> {
     let client = Arc::new(Client::from_env(
+        "CLOUDTRAIL",
         args.endpoint_url.clone(),
         args.region.clone(),
     )?);

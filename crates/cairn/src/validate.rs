@@ -45,12 +45,14 @@ const CLOUDTRAIL_TARGET: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_2
 const AFTER_HELP: &str = "\
 SOURCES
   Trail and keys: by default DescribeTrails (only when --s3-bucket is not given) and
-  ListPublicKeys(StartTime, EndTime + 2h) are called on the Cairn endpoint (--endpoint-url or
-  AWS_ENDPOINT_URL, credentials AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). With --public-key
+  ListPublicKeys(StartTime, EndTime + 2h) are called on the Cairn endpoint (--endpoint-url,
+  AWS_ENDPOINT_URL_CLOUDTRAIL or AWS_ENDPOINT_URL, credentials AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY). With --public-key
   (and --s3-bucket) nothing is called: fully offline.
   Objects: --bucket-path DIR (read only), --s3-endpoint URL (path-style, credentials
-  AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, region AWS_REGION), or the bucket as Cairn's
-  --data-dir / --config define it.
+  AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, region AWS_REGION), the bucket as Cairn's
+  --data-dir / --config define it, or else the S3 endpoint the AWS CLI would use
+  (AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile's endpoint_url): the same environment
+  that `aws cloudtrail validate-logs` reads works unchanged.
 
 BUCKET DIRECTORIES (--bucket-path)
   Either a Cairn local bucket directory (object files named `<key>@obj`, e.g.
@@ -146,7 +148,8 @@ pub(crate) struct ValidateArgs {
     /// Read objects from this S3-compatible endpoint (path-style).
     #[arg(long, value_name = "URL")]
     s3_endpoint: Option<String>,
-    /// Cairn endpoint for DescribeTrails / ListPublicKeys (default: AWS_ENDPOINT_URL, else
+    /// Cairn endpoint for DescribeTrails / ListPublicKeys (default: AWS_ENDPOINT_URL_CLOUDTRAIL,
+    /// AWS_ENDPOINT_URL or the profile's endpoint_url, else
     /// http://127.0.0.1:4590).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
@@ -335,6 +338,7 @@ fn setup(args: &ValidateArgs, rt: &tokio::runtime::Handle) -> Result<Setup> {
     let needs_api = args.s3_bucket.is_none() || args.public_key.is_empty();
     let client = if needs_api {
         Some(Client::from_env(
+            "CLOUDTRAIL",
             args.endpoint_url.clone(),
             args.region.clone(),
         )?)
@@ -432,8 +436,22 @@ fn setup(args: &ValidateArgs, rt: &tokio::runtime::Handle) -> Result<Setup> {
             vec![(bucket.clone(), first)],
             Opener::Dynamic(Box::new(open)),
         )
+    } else if let Some(endpoint) =
+        crate::client::endpoint_for("S3", None, &crate::client::AwsProfile::load())
+    {
+        // As `aws cloudtrail validate-logs` does: the S3 endpoint of the environment.
+        let first = s3_backend(&endpoint, &bucket, rt)?;
+        let rt2 = rt.clone();
+        (
+            vec![(bucket.clone(), first)],
+            Opener::Dynamic(Box::new(move |name: &str| {
+                s3_backend(&endpoint, name, &rt2)
+            })),
+        )
     } else {
-        bail!("say where the objects are: --bucket-path DIR, --s3-endpoint URL or --data-dir DIR");
+        bail!(
+            "say where the objects are: --bucket-path DIR, --s3-endpoint URL, --data-dir DIR, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL"
+        );
     };
     let describe = initial
         .first()
