@@ -610,7 +610,8 @@ def test_table_output(compliant_cairn):
     assert code == 1
     assert re.search(r"^CT\.1\s+PASS\s+multi-region-trail", text, re.M), text
     assert re.search(r"^IAM\.2\s+FAIL\s+root-unused", text, re.M), text
-    assert "17 passed, 1 failed, 3 unknown, 2 info" in text
+    assert re.search(r"^S3\.6\s+FAIL\s+bucket-lifecycle", text, re.M), text
+    assert "16 passed, 2 failed, 3 unknown, 2 info" in text
 
 
 # -- (c) SARIF and the documented JSON --------------------------------------------------------
