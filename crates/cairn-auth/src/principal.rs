@@ -25,6 +25,9 @@ pub enum Principal {
         user_name: String,
         /// Unique id, `AIDA...`.
         user_id: String,
+        /// The user's IAM path, `/` or `/ops/` (starts and ends with `/`). It is part of
+        /// the user's ARN (`user/ops/alice`), which policies name.
+        path: String,
     },
     /// A role session (`AssumeRole` credentials).
     AssumedRole {
@@ -51,6 +54,19 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// An IAM user's ARN, `arn:aws:iam::<account>:user<path><name>`. A path that does not start
+    /// and end with `/` (an empty one included) is taken as `/`-delimited all the same, so the
+    /// ARN always has the `user/<path segments>/<name>` shape IAM returns.
+    #[must_use]
+    pub fn user_arn(account_id: &str, path: &str, user_name: &str) -> String {
+        let inner = path.trim_matches('/');
+        if inner.is_empty() {
+            format!("arn:aws:iam::{account_id}:user/{user_name}")
+        } else {
+            format!("arn:aws:iam::{account_id}:user/{inner}/{user_name}")
+        }
+    }
+
     /// The CloudTrail `userIdentity.type` string.
     #[must_use]
     pub fn identity_type(&self) -> &'static str {
@@ -70,8 +86,9 @@ impl Principal {
             Self::IamUser {
                 account_id,
                 user_name,
+                path,
                 ..
-            } => Some(format!("arn:aws:iam::{account_id}:user/{user_name}")),
+            } => Some(Self::user_arn(account_id, path, user_name)),
             Self::AssumedRole {
                 account_id,
                 role_name,
@@ -201,11 +218,35 @@ mod tests {
             account_id: "123837392027".into(),
             user_name: "bert-jan".into(),
             user_id: "AIDATFQR7NSC5AU2ZV3IE".into(),
+            path: "/".into(),
         };
         assert_eq!(
             compact(&p.user_identity_json(Some("AKIATFQR7NSC8Q4X20BJ"))),
             r#"{"type":"IAMUser","principalId":"AIDATFQR7NSC5AU2ZV3IE","arn":"arn:aws:iam::123837392027:user/bert-jan","accountId":"123837392027","accessKeyId":"AKIATFQR7NSC8Q4X20BJ","userName":"bert-jan"}"#
         );
+    }
+
+    /// A user with a path keeps it in its ARN (IAM's `user/ops/alice`), so policies naming
+    /// the ARN IAM returned apply to it.
+    #[test]
+    fn iam_user_path_is_in_the_arn() {
+        let p = Principal::IamUser {
+            account_id: "111122223333".into(),
+            user_name: "alice".into(),
+            user_id: "AIDAEXAMPLE".into(),
+            path: "/ops/team-a/".into(),
+        };
+        let arn = "arn:aws:iam::111122223333:user/ops/team-a/alice";
+        assert_eq!(p.arn().as_deref(), Some(arn));
+        assert_eq!(p.user_identity_json(None)["arn"], json!(arn));
+        assert_eq!(p.user_identity_json(None)["userName"], json!("alice"));
+        for root in ["/", ""] {
+            assert_eq!(
+                Principal::user_arn("1", root, "bob"),
+                "arn:aws:iam::1:user/bob",
+                "{root:?}"
+            );
+        }
     }
 
     /// Same shape and key order as the real record in

@@ -29,6 +29,7 @@ fn temp_cred() -> Credential {
             account_id: "111122223333".into(),
             user_name: "alice".into(),
             user_id: "AIDAEXAMPLE".into(),
+            path: "/".into(),
         },
     );
     c.session_token = Some("FwoGZXIvYXdzEXAMPLETOKEN".into());

@@ -45,6 +45,7 @@ fn iam_user_matches_aws() {
         account_id: "123837392027".into(),
         user_name: "bert-jan".into(),
         user_id: "AIDATFQR7NSC5AU2ZV3IE".into(),
+        path: "/".into(),
     };
     same(&p.user_identity_json(Some("AKIATFQR7NSC8Q4X20BJ")), &real);
 }

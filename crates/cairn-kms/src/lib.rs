@@ -231,6 +231,9 @@ impl KeyMetadata {
     }
 }
 
+/// The check of [`Kms::create_alias`]: none (a new alias points at no key yet).
+type NoCheck = fn(&KeyMetadata, &Policy) -> Result<(), KmsError>;
+
 /// An alias. Times are epoch seconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alias {
@@ -797,7 +800,14 @@ impl Kms {
         target_key_id: &str,
         now: i64,
     ) -> Result<(), KmsError> {
-        self.set_alias(account, region, alias_name, target_key_id, now, false)
+        self.set_alias(
+            account,
+            region,
+            alias_name,
+            target_key_id,
+            now,
+            None::<NoCheck>,
+        )
     }
 
     /// Points an existing alias at another key of the same account and region.
@@ -809,28 +819,51 @@ impl Kms {
         target_key_id: &str,
         now: i64,
     ) -> Result<(), KmsError> {
-        self.set_alias(account, region, alias_name, target_key_id, now, true)
+        self.set_alias(
+            account,
+            region,
+            alias_name,
+            target_key_id,
+            now,
+            Some(|_: &KeyMetadata, _: &Policy| Ok::<(), KmsError>(())),
+        )
     }
 
-    fn set_alias(
+    /// [`Kms::update_alias`] once `check` accepted the key the alias points at now (AWS
+    /// authorizes `kms:UpdateAlias` on the current key as well as on the new one). The check
+    /// runs under the store's lock, so the alias cannot move between it and the update.
+    pub fn update_alias_checked<E: From<KmsError>>(
         &self,
         account: &str,
         region: &str,
         alias_name: &str,
         target_key_id: &str,
         now: i64,
-        update: bool,
-    ) -> Result<(), KmsError> {
+        check: impl FnOnce(&KeyMetadata, &Policy) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.set_alias(account, region, alias_name, target_key_id, now, Some(check))
+    }
+
+    fn set_alias<E: From<KmsError>>(
+        &self,
+        account: &str,
+        region: &str,
+        alias_name: &str,
+        target_key_id: &str,
+        now: i64,
+        update: Option<impl FnOnce(&KeyMetadata, &Policy) -> Result<(), E>>,
+    ) -> Result<(), E> {
         validate_alias_name(alias_name)?;
         if alias_name.starts_with("alias/aws/") {
             return Err(KmsError::NotAuthorized(format!(
                 "the alias/aws/ prefix is reserved for AWS managed keys: {alias_name}"
-            )));
+            ))
+            .into());
         }
         if target_key_id.starts_with("alias/") || target_key_id.contains(":alias/") {
-            return Err(KmsError::Validation(
-                "Aliases must refer to keys. Not aliases".into(),
-            ));
+            return Err(
+                KmsError::Validation("Aliases must refer to keys. Not aliases".into()).into(),
+            );
         }
         let mut inner = self.lock();
         let target = inner.find(account, region, target_key_id, false)?;
@@ -838,27 +871,34 @@ impl Kms {
             return Err(KmsError::InvalidState {
                 key: target.meta.arn.clone(),
                 state: target.meta.state,
-            });
+            }
+            .into());
         }
         let target_id = target.meta.key_id.clone();
         let k = (account.to_owned(), region.to_owned(), alias_name.to_owned());
         let alias = match (inner.aliases.get(&k), update) {
-            (Some(_), false) => {
+            (Some(_), None) => {
                 return Err(KmsError::AlreadyExists(format!(
                     "An alias with the name arn:aws:kms:{region}:{account}:{alias_name} already exists"
-                )));
+                ))
+                .into());
             }
-            (None, true) => {
+            (None, Some(_)) => {
                 return Err(KmsError::NotFound(format!(
                     "Alias arn:aws:kms:{region}:{account}:{alias_name} is not found."
-                )));
+                ))
+                .into());
             }
-            (Some(a), true) => Alias {
-                target_key_id: target_id,
-                last_updated_date: now,
-                ..a.clone()
-            },
-            (None, false) => Alias {
+            (Some(a), Some(check)) => {
+                let current = inner.find(account, region, &a.target_key_id, false)?;
+                check(&current.meta, &current.policy)?;
+                Alias {
+                    target_key_id: target_id,
+                    last_updated_date: now,
+                    ..a.clone()
+                }
+            }
+            (None, None) => Alias {
                 account: account.to_owned(),
                 region: region.to_owned(),
                 name: alias_name.to_owned(),
@@ -879,14 +919,29 @@ impl Kms {
         region: &str,
         alias_name: &str,
     ) -> Result<(), KmsError> {
+        self.delete_alias_checked(account, region, alias_name, |_, _| Ok::<(), KmsError>(()))
+    }
+
+    /// [`Kms::delete_alias`] once `check` accepted the key the alias points at (AWS
+    /// authorizes `kms:DeleteAlias` on that key), under the store's lock.
+    pub fn delete_alias_checked<E: From<KmsError>>(
+        &self,
+        account: &str,
+        region: &str,
+        alias_name: &str,
+        check: impl FnOnce(&KeyMetadata, &Policy) -> Result<(), E>,
+    ) -> Result<(), E> {
         validate_alias_name(alias_name)?;
         let mut inner = self.lock();
         let k = (account.to_owned(), region.to_owned(), alias_name.to_owned());
-        if !inner.aliases.contains_key(&k) {
+        let Some(a) = inner.aliases.get(&k) else {
             return Err(KmsError::NotFound(format!(
                 "Alias arn:aws:kms:{region}:{account}:{alias_name} is not found."
-            )));
-        }
+            ))
+            .into());
+        };
+        let current = inner.find(account, region, &a.target_key_id, false)?;
+        check(&current.meta, &current.policy)?;
         db::delete_alias(&inner.conn, account, region, alias_name)?;
         inner.aliases.remove(&k);
         Ok(())

@@ -667,3 +667,41 @@ proptest! {
         }
     }
 }
+
+/// The checked alias operations hand the check the key the alias points at now, and change
+/// nothing when it refuses.
+#[test]
+fn checked_alias_operations_see_the_current_key() {
+    let k = kms();
+    let trail = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let other = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    k.create_alias(A, R, "alias/trail-logs", &trail.key_id, 0)
+        .unwrap();
+    let refuse = |m: &KeyMetadata, _: &Policy| -> Result<(), KmsError> {
+        Err(KmsError::NotAuthorized(m.key_id.clone()))
+    };
+    let e = k
+        .update_alias_checked(A, R, "alias/trail-logs", &other.key_id, 1, refuse)
+        .unwrap_err();
+    assert!(matches!(&e, KmsError::NotAuthorized(id) if *id == trail.key_id));
+    let e = k
+        .delete_alias_checked(A, R, "alias/trail-logs", refuse)
+        .unwrap_err();
+    assert!(matches!(&e, KmsError::NotAuthorized(id) if *id == trail.key_id));
+    let target = |k: &Kms| k.list_aliases(A, R, None).unwrap()[0].target_key_id.clone();
+    assert_eq!(target(&k), trail.key_id);
+    let mut seen = Vec::new();
+    k.update_alias_checked(A, R, "alias/trail-logs", &other.key_id, 2, |m, _| {
+        seen.push(m.key_id.clone());
+        Ok::<(), KmsError>(())
+    })
+    .unwrap();
+    assert_eq!(target(&k), other.key_id);
+    k.delete_alias_checked(A, R, "alias/trail-logs", |m, _| {
+        seen.push(m.key_id.clone());
+        Ok::<(), KmsError>(())
+    })
+    .unwrap();
+    assert_eq!(seen, [trail.key_id.clone(), other.key_id.clone()]);
+    assert!(k.list_aliases(A, R, None).unwrap().is_empty());
+}

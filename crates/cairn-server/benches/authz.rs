@@ -54,6 +54,7 @@ fn bench(c: &mut Criterion) {
         account_id: account.clone(),
         user_name: "bench".into(),
         user_id: user.user_id.clone(),
+        path: "/".into(),
     };
     let cred = Credential::long_term(key.access_key_id.clone(), secret, principal);
     let now = time::OffsetDateTime::now_utc();

@@ -147,6 +147,7 @@ async fn start(authorization: bool) -> Target {
             account_id: account.clone(),
             user_name: "bench".into(),
             user_id: user.user_id,
+            path: "/".into(),
         },
     );
     let root = Credential::long_term(

@@ -75,7 +75,8 @@ pub fn principal_info(p: &Principal) -> PrincipalInfo {
             account_id,
             user_name,
             user_id,
-        } => PrincipalInfo::user(&format!("arn:aws:iam::{account_id}:user/{user_name}"))
+            path,
+        } => PrincipalInfo::user(&Principal::user_arn(account_id, path, user_name))
             .with_user_id(user_id),
         Principal::AssumedRole {
             account_id,

@@ -65,7 +65,8 @@ fn principal_doc(p: &Principal) -> String {
             account_id,
             user_name,
             user_id,
-        } => json!({"type": "IAMUser", "accountId": account_id, "userName": user_name, "userId": user_id}),
+            path,
+        } => json!({"type": "IAMUser", "accountId": account_id, "userName": user_name, "userId": user_id, "path": path}),
         other => json!({"type": other.identity_type(), "accountId": other.account_id()}),
     }
     .to_string()
@@ -80,6 +81,8 @@ fn principal_from_doc(doc: &str) -> Option<Principal> {
             account_id,
             user_name: v["userName"].as_str()?.to_owned(),
             user_id: v["userId"].as_str()?.to_owned(),
+            // Rows written before paths were kept have none: `/`.
+            path: v["path"].as_str().unwrap_or("/").to_owned(),
         }),
         _ => None,
     }
@@ -252,6 +255,35 @@ impl Credentials {
     }
 }
 
+/// Whether a request parameter carries a credential, a signature or another secret, and so
+/// never enters an audit record (`requestParameters`): with it, anyone who reads the logs
+/// could replay a presigned URL until it expires, or use the secret. That is the query
+/// string of a presigned URL's `X-Amz-Signature`, `X-Amz-Credential` and
+/// `X-Amz-Security-Token` (and SigV2's `Signature`), MFA codes, passwords and identity
+/// tokens. Like CloudTrail, the harmless parts of a presigned URL (`X-Amz-Algorithm`,
+/// `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders`) are kept. Names compare
+/// ASCII-case-insensitively.
+pub fn is_secret_parameter(name: &str) -> bool {
+    const SECRET: &[&str] = &[
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "X-Amz-Security-Token",
+        "Signature",
+        "TokenCode",
+        "AuthenticationCode1",
+        "AuthenticationCode2",
+        "Password",
+        "NewPassword",
+        "OldPassword",
+        "SecretAccessKey",
+        "SessionToken",
+        "SAMLAssertion",
+        "WebIdentityToken",
+        "PrivateKey",
+    ];
+    SECRET.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
 /// `export AWS_...` lines for a shell.
 pub fn export_block(access_key_id: &str, secret: &str, endpoint: Option<&str>) -> String {
     let mut s = format!(
@@ -306,6 +338,38 @@ impl CredentialStore for Credentials {
                 tracing::error!(access_key_id, error = %e, "stored credential cannot be opened");
                 None
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_secret_parameter;
+
+    #[test]
+    fn signatures_credentials_and_codes_are_secret() {
+        for name in [
+            "X-Amz-Signature",
+            "x-amz-signature",
+            "X-Amz-Credential",
+            "X-AMZ-SECURITY-TOKEN",
+            "Signature",
+            "TokenCode",
+            "AuthenticationCode2",
+            "NewPassword",
+        ] {
+            assert!(is_secret_parameter(name), "{name}");
+        }
+        for name in [
+            "X-Amz-Date",
+            "X-Amz-Expires",
+            "X-Amz-Algorithm",
+            "X-Amz-SignedHeaders",
+            "versionId",
+            "UserName",
+            "SerialNumber",
+        ] {
+            assert!(!is_secret_parameter(name), "{name}");
         }
     }
 }

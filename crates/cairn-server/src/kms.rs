@@ -96,6 +96,12 @@ pub fn audit_request(request: &Value) -> Value {
     }
 }
 
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> Self {
+        api_error(e)
+    }
+}
+
 /// A KMS error as the API returns it (internal detail logged, not sent).
 pub fn api_error(e: KmsError) -> ApiError {
     if e.is_internal() {
@@ -336,27 +342,33 @@ pub fn call(
             body.insert("Keys".into(), json!(keys));
             Ok(paged(body, next))
         }
-        "CreateAlias" | "UpdateAlias" => {
+        // AWS authorizes an alias operation on the alias (identity policies: an alias has no
+        // policy of its own) and on each key involved (key policies): CreateAlias on the
+        // target key, UpdateAlias on the current and the new target, DeleteAlias on the
+        // current target.
+        "CreateAlias" | "UpdateAlias" | "DeleteAlias" => {
             let alias = req_str(v, "AliasName")?;
+            cairn_kms::validate_alias_name(alias).map_err(api_error)?;
+            let alias_arn = format!("arn:aws:kms:{region}:{account}:{alias}");
+            crate::authz::authorize(state, caller, &env, &Access::new(&action, &alias_arn))
+                .map_err(|d| ApiError::client("AccessDeniedException", d.message))?;
+            let current_key = |meta: &KeyMetadata, policy: &cairn_policy::Policy| {
+                authorize_on(state, caller, &env, &action, meta, policy, &no_ctx)
+            };
+            if op == "DeleteAlias" {
+                kms.delete_alias_checked(account, region, alias, current_key)?;
+                return Ok(json!({}));
+            }
             let target = req_str(v, "TargetKeyId")?;
             if !target.starts_with("alias/") && !target.contains(":alias/") {
                 authorize_key(target, false, &no_ctx)?;
             }
-            let r = if op == "CreateAlias" {
+            if op == "CreateAlias" {
                 kms.create_alias(account, region, alias, target, secs)
+                    .map_err(api_error)?;
             } else {
-                kms.update_alias(account, region, alias, target, secs)
-            };
-            r.map_err(api_error)?;
-            Ok(json!({}))
-        }
-        "DeleteAlias" => {
-            let alias = req_str(v, "AliasName")?;
-            if let Ok(m) = kms.describe_key(account, region, alias, false) {
-                authorize_key(&m.key_id, false, &no_ctx)?;
+                kms.update_alias_checked(account, region, alias, target, secs, current_key)?;
             }
-            kms.delete_alias(account, region, alias)
-                .map_err(api_error)?;
             Ok(json!({}))
         }
         "ListAliases" => {

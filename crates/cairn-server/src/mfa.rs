@@ -41,6 +41,12 @@ pub enum MfaError {
     /// The device is in use (assigned to a user) and cannot be deleted or re-enabled.
     #[error("{0}")]
     Conflict(String),
+    /// Too many wrong codes for this device lately: every code is refused for a while.
+    #[error("too many failed MFA attempts for {0}; try again later")]
+    LockedOut(String),
+    /// The device is not the account root's (S3 MFA delete takes only the root's device).
+    #[error("MFA device {0} is not the account root's device")]
+    NotRootDevice(String),
     /// Catalog or sealing failure.
     #[error("mfa storage failure: {0}")]
     Internal(String),
@@ -52,9 +58,10 @@ impl MfaError {
         match self {
             MfaError::AlreadyExists(_) => "EntityAlreadyExists",
             MfaError::NoSuchEntity(_) => "NoSuchEntity",
-            MfaError::InvalidAuthenticationCode | MfaError::NotEnabled(_) => {
-                "InvalidAuthenticationCode"
-            }
+            MfaError::InvalidAuthenticationCode
+            | MfaError::NotEnabled(_)
+            | MfaError::LockedOut(_)
+            | MfaError::NotRootDevice(_) => "InvalidAuthenticationCode",
             MfaError::Invalid(_) => "ValidationError",
             MfaError::Conflict(_) => "DeleteConflict",
             MfaError::Internal(_) => "ServiceFailure",
@@ -266,8 +273,85 @@ pub fn list_devices(catalog: &Catalog, account: &str) -> Result<Vec<DeviceInfo>,
         .map_err(internal)
 }
 
+/// Wrong codes a device takes within [`FAILURE_WINDOW`] seconds before it is locked.
+pub const MAX_FAILURES: i64 = 5;
+/// The window (seconds) failures are counted in.
+pub const FAILURE_WINDOW: i64 = 300;
+/// How long (seconds) a device refuses every code once locked.
+pub const LOCKOUT: i64 = 900;
+
+/// Failed verifications per device: `failures` since `window_start`, and the end of a
+/// lockout. Kept beside `mfa_devices`, like the assignments table.
+const FAILURES: &str = "CREATE TABLE IF NOT EXISTS mfa_failures (
+     account_id TEXT NOT NULL,
+     serial TEXT NOT NULL,
+     window_start INTEGER NOT NULL,
+     failures INTEGER NOT NULL,
+     locked_until INTEGER NOT NULL,
+     PRIMARY KEY (account_id, serial))";
+
+/// The lockout state of a device at `now`: `Some(until)` while locked.
+fn locked_until(
+    c: &rusqlite::Connection,
+    account: &str,
+    serial: &str,
+    now: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let until: Option<i64> = c
+        .query_row(
+            "SELECT locked_until FROM mfa_failures WHERE account_id = ?1 AND serial = ?2",
+            params![account, serial],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(until.filter(|u| *u > now))
+}
+
+/// Counts one failed verification; the [`MAX_FAILURES`]th within the window locks the
+/// device for [`LOCKOUT`] seconds.
+fn note_failure(
+    c: &rusqlite::Connection,
+    account: &str,
+    serial: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let row: Option<(i64, i64)> = c
+        .query_row(
+            "SELECT window_start, failures FROM mfa_failures WHERE account_id = ?1 AND serial = ?2",
+            params![account, serial],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (start, failures) = match row {
+        Some((start, n)) if now - start < FAILURE_WINDOW => (start, n + 1),
+        _ => (now, 1),
+    };
+    let locked = if failures >= MAX_FAILURES {
+        now + LOCKOUT
+    } else {
+        0
+    };
+    // A lockout restarts the count, so the next window starts after it.
+    let (start, failures) = if locked > 0 {
+        (locked, 0)
+    } else {
+        (start, failures)
+    };
+    c.execute(
+        "INSERT INTO mfa_failures (account_id, serial, window_start, failures, locked_until)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (account_id, serial) DO UPDATE SET window_start = ?3, failures = ?4,
+             locked_until = MAX(locked_until, ?5)",
+        params![account, serial, start, failures, locked],
+    )?;
+    Ok(())
+}
+
 /// Verifies `code` for an enabled device: the current time step or one on either side, newer
-/// than any code accepted before (so a code is never accepted twice).
+/// than any code accepted before (so a code is never accepted twice). Wrong, reused or
+/// malformed codes count as failures: after [`MAX_FAILURES`] within [`FAILURE_WINDOW`]
+/// seconds the device refuses every code ([`MfaError::LockedOut`]) for [`LOCKOUT`] seconds,
+/// so six digits cannot be guessed. A success clears the count.
 pub fn verify_code(
     catalog: &Catalog,
     master: &MasterKey,
@@ -276,9 +360,10 @@ pub fn verify_code(
     code: &str,
     now: OffsetDateTime,
 ) -> Result<(), MfaError> {
-    check_code_format(code).map_err(|_| MfaError::InvalidAuthenticationCode)?;
+    let now_s = now.unix_timestamp();
     catalog
         .with_conn(|c| {
+            c.execute_batch(FAILURES)?;
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let Some((sealed, enabled, last)) = load(&tx, account, serial)? else {
                 return Ok(Err(MfaError::NoSuchEntity(serial.to_owned())));
@@ -286,23 +371,50 @@ pub fn verify_code(
             if !enabled {
                 return Ok(Err(MfaError::NotEnabled(serial.to_owned())));
             }
+            if locked_until(&tx, account, serial, now_s)?.is_some() {
+                return Ok(Err(MfaError::LockedOut(serial.to_owned())));
+            }
             let secret = match master.open(&context(serial), &sealed) {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(internal(e))),
             };
             let cur = step_of(now);
-            let Some(s) = ((cur - 1)..=(cur + 1)).find(|s| *s > last && totp(&secret, *s) == code)
-            else {
+            let found = check_code_format(code).ok().and_then(|()| {
+                ((cur - 1)..=(cur + 1)).find(|s| *s > last && totp(&secret, *s) == code)
+            });
+            let Some(s) = found else {
+                note_failure(&tx, account, serial, now_s)?;
+                tx.commit()?;
                 return Ok(Err(MfaError::InvalidAuthenticationCode));
             };
             tx.execute(
                 "UPDATE mfa_devices SET last_step = ?3 WHERE account_id = ?1 AND serial = ?2",
                 params![account, serial, s],
             )?;
+            tx.execute(
+                "DELETE FROM mfa_failures WHERE account_id = ?1 AND serial = ?2",
+                params![account, serial],
+            )?;
             tx.commit()?;
             Ok(Ok(()))
         })
         .map_err(internal)?
+}
+
+/// [`verify_code`] for a device of the account's root user: enabled with `cairn mfa enable`,
+/// not assigned to any IAM user. S3 MFA delete takes only these.
+pub fn verify_root_code(
+    catalog: &Catalog,
+    master: &MasterKey,
+    account: &str,
+    serial: &str,
+    code: &str,
+    now: OffsetDateTime,
+) -> Result<(), MfaError> {
+    if device_user(catalog, account, serial)?.is_some() {
+        return Err(MfaError::NotRootDevice(serial.to_owned()));
+    }
+    verify_code(catalog, master, account, serial, code, now)
 }
 
 /// Which IAM user each enabled device belongs to (IAM's `EnableMFADevice` assigns a device
@@ -462,21 +574,34 @@ pub fn delete_device(catalog: &Catalog, account: &str, serial: &str) -> Result<(
     Ok(())
 }
 
-/// Checks S3's `x-amz-mfa: <serial> <code>` header against the bucket owner's devices.
-/// The error is the message of S3's `AccessDenied`.
+/// Checks S3's `x-amz-mfa: <serial> <code>` header for a request that needs MFA delete's
+/// second factor (changing MFA delete or versioning with it on, permanently deleting a
+/// version with it on). As in S3, only the bucket owner's root user may make such a
+/// request, and only with the root's own MFA device ([`verify_root_code`]): an IAM user's
+/// device, even in the owner's account, is refused. The error is the message of S3's
+/// `AccessDenied`.
 pub fn check_s3_header(
     state: &crate::state::AppState,
     owner: &str,
+    caller: &cairn_auth::Principal,
     header: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<(), String> {
+    let is_owner_root =
+        matches!(caller, cairn_auth::Principal::Root { account_id } if account_id == owner);
+    if !is_owner_root {
+        return Err(
+            "Mfa Authentication must be used for this request: with MFA delete, only the bucket owner's root user may change versioning or permanently delete versions"
+                .to_owned(),
+        );
+    }
     let Some(h) = header.map(str::trim).filter(|h| !h.is_empty()) else {
         return Err("Mfa Authentication must be used for this request".to_owned());
     };
     let Some((serial, code)) = h.rsplit_once(' ') else {
         return Err("the x-amz-mfa header must be \"<serial> <code>\"".to_owned());
     };
-    match verify_code(
+    match verify_root_code(
         &state.catalog,
         &state.master,
         owner,
@@ -489,6 +614,9 @@ pub fn check_s3_header(
             tracing::error!(error = %e, "mfa verification failed");
             Err("MFA verification failed".to_owned())
         }
+        Err(e @ (MfaError::LockedOut(_) | MfaError::NotRootDevice(_))) => Err(format!(
+            "Mfa Authentication must be used for this request: {e}"
+        )),
         Err(_) => Err(
             "Mfa Authentication must be used for this request: the MFA code is invalid".to_owned(),
         ),
@@ -577,6 +705,78 @@ mod tests {
             later,
         )
         .unwrap();
+    }
+
+    /// Five wrong codes within the window lock the device: every code, the right one too,
+    /// is refused until the lockout ends; a success clears the count.
+    #[test]
+    fn wrong_codes_lock_the_device_for_a_while() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(dir.path()).unwrap();
+        let master = MasterKey::from_bytes(&[4u8; 32]).unwrap();
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let d = create_virtual_device(&catalog, &master, "111", "root", now).unwrap();
+        let raw: Vec<u8> = catalog
+            .with_conn(|c| c.query_row("SELECT sealed_secret FROM mfa_devices", [], |r| r.get(0)))
+            .unwrap();
+        let secret = master.open(&context(&d.serial), &raw).unwrap();
+        let step = step_of(now);
+        let (c1, c2) = (totp(&secret, step - 2), totp(&secret, step - 1));
+        enable_device(&catalog, &master, "111", &d.serial, &c1, &c2, now).unwrap();
+        let valid: Vec<String> = (step - 3..=step + 3).map(|s| totp(&secret, s)).collect();
+        let wrong = (0..)
+            .map(|n| format!("{n:06}"))
+            .find(|c| !valid.contains(c))
+            .unwrap();
+        let verify = |code: &str, at: OffsetDateTime| {
+            verify_code(&catalog, &master, "111", &d.serial, code, at)
+        };
+        // Four failures, then a success: the count starts again.
+        for _ in 0..4 {
+            assert!(matches!(
+                verify(&wrong, now),
+                Err(MfaError::InvalidAuthenticationCode)
+            ));
+        }
+        verify(&totp(&secret, step), now).unwrap();
+        for _ in 0..4 {
+            assert!(verify("12345", now).is_err(), "malformed codes count too");
+        }
+        // The fifth failure in the window locks the device.
+        assert!(matches!(
+            verify(&wrong, now),
+            Err(MfaError::InvalidAuthenticationCode)
+        ));
+        // Locked: the right code is refused, until the lockout ends.
+        assert!(matches!(
+            verify(&totp(&secret, step + 1), now),
+            Err(MfaError::LockedOut(_))
+        ));
+        let later = now + time::Duration::seconds(LOCKOUT + 1);
+        let later_step = step_of(later);
+        verify(&totp(&secret, later_step), later).unwrap();
+        // S3 MFA delete takes only the root's devices: one assigned to a user is refused.
+        let u = create_virtual_device(&catalog, &master, "111", "user-phone", now).unwrap();
+        let raw: Vec<u8> = catalog
+            .with_conn(|c| {
+                c.query_row(
+                    "SELECT sealed_secret FROM mfa_devices WHERE serial = ?1",
+                    [&u.serial],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap();
+        let us = master.open(&context(&u.serial), &raw).unwrap();
+        let (u1, u2) = (totp(&us, step - 2), totp(&us, step - 1));
+        enable_for_user(
+            &catalog, &master, "111", "mallory", &u.serial, &u1, &u2, now,
+        )
+        .unwrap();
+        assert!(matches!(
+            verify_root_code(&catalog, &master, "111", &u.serial, &totp(&us, step), now),
+            Err(MfaError::NotRootDevice(_))
+        ));
+        verify_code(&catalog, &master, "111", &u.serial, &totp(&us, step), now).unwrap();
     }
 
     #[test]

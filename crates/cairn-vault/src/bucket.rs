@@ -221,7 +221,9 @@ pub fn store_class(e: &VaultError) -> ErrorClass {
         | VaultError::NoSuchBucket { .. } => ErrorClass::NotFound,
         VaultError::PreconditionFailed { .. } => ErrorClass::AlreadyExists,
         VaultError::ObjectLocked { .. } => ErrorClass::Unauthorized,
-        VaultError::InvalidArgument(_) | VaultError::InvalidRequest(_) => ErrorClass::InvalidInput,
+        VaultError::InvalidArgument(_)
+        | VaultError::InvalidRequest(_)
+        | VaultError::InvalidBucketState(_) => ErrorClass::InvalidInput,
         VaultError::Io { .. } => ErrorClass::Transient,
         _ => ErrorClass::Internal,
     }

@@ -79,6 +79,10 @@ pub enum VaultError {
     /// A request is invalid in this bucket's state.
     #[error("{0}")]
     InvalidRequest(String),
+    /// The bucket's configuration forbids the change (S3's `InvalidBucketState`, 409), e.g.
+    /// a lifecycle configuration on a bucket with MFA delete.
+    #[error("{0}")]
+    InvalidBucketState(String),
     /// The bucket has no such configuration document.
     #[error("the {kind} configuration does not exist")]
     NoSuchConfiguration {
@@ -126,6 +130,7 @@ impl VaultError {
             VaultError::ObjectLocked { .. } => "AccessDenied",
             VaultError::InvalidArgument(_) => "InvalidArgument",
             VaultError::InvalidRequest(_) => "InvalidRequest",
+            VaultError::InvalidBucketState(_) => "InvalidBucketState",
             VaultError::NoSuchConfiguration { kind } => match *kind {
                 "policy" => "NoSuchBucketPolicy",
                 "lifecycle" => "NoSuchLifecycleConfiguration",
@@ -158,7 +163,8 @@ impl VaultError {
             | VaultError::NoSuchConfiguration { .. } => 404,
             VaultError::BucketAlreadyExists { .. }
             | VaultError::BucketAlreadyOwnedByYou { .. }
-            | VaultError::BucketNotEmpty { .. } => 409,
+            | VaultError::BucketNotEmpty { .. }
+            | VaultError::InvalidBucketState(_) => 409,
             VaultError::PreconditionFailed { .. } => 412,
             VaultError::ObjectLocked { .. } => 403,
             VaultError::InvalidArgument(_) | VaultError::InvalidRequest(_) => 400,

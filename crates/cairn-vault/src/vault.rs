@@ -378,7 +378,13 @@ impl Vault {
                 "an Object Lock configuration is present on this bucket, so the versioning state cannot be changed".into(),
             ));
         }
-        self.conn().execute(
+        let conn = self.conn();
+        // S3 refuses MFA delete on a bucket with a lifecycle configuration: lifecycle rules
+        // would permanently delete versions with no code.
+        if mfa_delete == Some(true) && get_doc_tx(&conn, name, DocKind::Lifecycle)?.is_some() {
+            return Err(VaultError::InvalidBucketState(MFA_WITH_LIFECYCLE.into()));
+        }
+        conn.execute(
             "UPDATE buckets SET versioning = ?2, mfa_delete = COALESCE(?3, mfa_delete) WHERE name = ?1",
             params![name, status.as_db(), mfa_delete],
         )?;
@@ -387,9 +393,22 @@ impl Vault {
 
     // ---- documents ----------------------------------------------------------------------
 
-    /// Stores a configuration document (replacing any).
+    /// Stores a configuration document (replacing any). A lifecycle configuration is
+    /// refused on a bucket with MFA delete enabled (`InvalidBucketState`), as S3 does.
     pub fn put_doc(&self, bucket: &str, kind: DocKind, doc: &str) -> Result<()> {
         let b = self.bucket(bucket)?;
+        if kind == DocKind::Lifecycle {
+            let conn = self.conn();
+            let mfa_delete: bool = conn.query_row(
+                "SELECT mfa_delete FROM buckets WHERE name = ?1",
+                params![bucket],
+                |r| r.get(0),
+            )?;
+            if mfa_delete {
+                return Err(VaultError::InvalidBucketState(LIFECYCLE_WITH_MFA.into()));
+            }
+            return put_doc_tx(&conn, bucket, kind, doc);
+        }
         if kind == DocKind::ObjectLock {
             let cfg: ObjectLockConfig =
                 serde_json::from_str(doc).map_err(|e| VaultError::Corrupt(e.to_string()))?;
@@ -536,6 +555,9 @@ impl Vault {
         req: &PutRequest,
         now: OffsetDateTime,
     ) -> Result<PutOutcome> {
+        // Every way in (S3 PutObject and CopyObject, deliveries) stores only keys that are
+        // safe as relative paths: no `..`, no absolute keys, no control characters.
+        cairn_store::validate_key(key).map_err(|e| VaultError::InvalidArgument(e.to_string()))?;
         let b = self.bucket(bucket)?;
         let encryption: Option<BucketEncryption> =
             Self::typed_doc(&self.conn(), bucket, DocKind::Encryption)?;
@@ -1090,6 +1112,11 @@ impl Vault {
         let day_ms = day_seconds.max(1) * 1000;
         let now_ms = to_ms(now);
         for b in self.buckets()? {
+            // MFA delete means no version goes away without the root's code: a lifecycle
+            // configuration stored before MFA delete was refused with it is not applied.
+            if b.mfa_delete {
+                continue;
+            }
             let cfg: Option<LifecycleConfig> =
                 Self::typed_doc(&self.conn(), &b.name, DocKind::Lifecycle)?;
             let Some(cfg) = cfg else { continue };
@@ -1280,6 +1307,11 @@ fn bucket_row(conn: &Connection, name: &str) -> Result<Option<BucketInfo>> {
         )
         .optional()?)
 }
+
+/// S3's message when MFA delete is enabled on a bucket with a lifecycle configuration.
+const MFA_WITH_LIFECYCLE: &str = "Mfa Authentication is not supported on a bucket with lifecycle configuration. Delete lifecycle configuration before enabling Mfa Authentication.";
+/// The message when a lifecycle configuration is put on a bucket with MFA delete.
+const LIFECYCLE_WITH_MFA: &str = "Lifecycle configuration is not supported on a bucket with MFA delete enabled. Disable MFA delete before adding a lifecycle configuration.";
 
 fn put_doc_tx(conn: &Connection, bucket: &str, kind: DocKind, doc: &str) -> Result<()> {
     conn.execute(

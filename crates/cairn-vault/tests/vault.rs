@@ -373,6 +373,56 @@ fn lifecycle_transitions_and_expires() {
     assert_eq!(v.lifecycle_log("lc").unwrap().len(), 3);
 }
 
+/// S3 refuses a lifecycle configuration on an MFA-delete bucket and MFA delete on a bucket
+/// with one; a bucket that has both anyway (data from before the rule) is never expired.
+#[test]
+fn lifecycle_and_mfa_delete_exclude_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, _) = vault(dir.path());
+    let t0 = now();
+    let cfg = serde_json::to_string(&LifecycleConfig {
+        rules: vec![LifecycleRule {
+            enabled: true,
+            noncurrent_expiration_days: Some(1),
+            ..LifecycleRule::default()
+        }],
+    })
+    .unwrap();
+    v.create_bucket("mfa", "1", "us-east-1", false, t0).unwrap();
+    v.set_versioning("mfa", Versioning::Enabled, Some(true))
+        .unwrap();
+    let e = v.put_doc("mfa", DocKind::Lifecycle, &cfg).unwrap_err();
+    assert_eq!((e.s3_code(), e.http_status()), ("InvalidBucketState", 409));
+    assert!(v.get_doc("mfa", DocKind::Lifecycle).is_err());
+
+    v.create_bucket("lc", "1", "us-east-1", false, t0).unwrap();
+    v.set_versioning("lc", Versioning::Enabled, None).unwrap();
+    v.put_doc("lc", DocKind::Lifecycle, &cfg).unwrap();
+    let e = v
+        .set_versioning("lc", Versioning::Enabled, Some(true))
+        .unwrap_err();
+    assert_eq!(e.s3_code(), "InvalidBucketState");
+    assert!(!v.bucket("lc").unwrap().mfa_delete);
+
+    // Both at once, as an older data directory may hold them: nothing is expired.
+    let old = v
+        .put_object("lc", "k", b"old", &PutRequest::default(), t0)
+        .unwrap();
+    v.put_object("lc", "k", b"new", &PutRequest::default(), t0)
+        .unwrap();
+    drop(v);
+    rusqlite::Connection::open(dir.path().join("vault.sqlite"))
+        .unwrap()
+        .execute("UPDATE buckets SET mfa_delete = 1 WHERE name = 'lc'", [])
+        .unwrap();
+    let (v, _) = vault(dir.path());
+    let acts = v
+        .apply_lifecycle(t0 + Duration::seconds(10 * 60), 60)
+        .unwrap();
+    assert!(acts.is_empty(), "{acts:?}");
+    assert!(v.get_object("lc", "k", Some(&old.version_id)).is_ok());
+}
+
 #[test]
 fn no_plaintext_on_disk() {
     let dir = tempfile::tempdir().unwrap();

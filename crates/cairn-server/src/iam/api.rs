@@ -109,14 +109,13 @@ pub fn is_read_only(action: &str) -> bool {
     action.starts_with("Get") || action.starts_with("List")
 }
 
-/// The `requestParameters` of the audit record: camelCase names, no MFA codes.
+/// The `requestParameters` of the audit record: camelCase names, no MFA codes, passwords
+/// or tokens, and none of a presigned URL's signature and credential
+/// ([`crate::identity::is_secret_parameter`]).
 pub fn audit_parameters(req: &QueryRequest) -> Value {
     let mut m = Map::new();
     for (k, v) in &req.params {
-        if matches!(
-            k.as_str(),
-            "TokenCode" | "AuthenticationCode1" | "AuthenticationCode2"
-        ) {
+        if crate::identity::is_secret_parameter(k) {
             continue;
         }
         let mut c = k.chars();
@@ -1168,6 +1167,24 @@ mod tests {
         )
         .unwrap();
         assert!(audit_parameters(&r).get("tokenCode").is_none());
+        // A presigned STS URL: the signature and credential never reach the record.
+        let r = parse_request(
+            Service::Sts,
+            "Action=GetCallerIdentity&Version=2011-06-15&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+             &X-Amz-Credential=AKIAEXAMPLE%2F20260101%2Fus-east-1%2Fsts%2Faws4_request\
+             &X-Amz-Date=20260101T000000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host\
+             &X-Amz-Security-Token=FQoGZXIvYXdzEXAMPLE&X-Amz-Signature=abcdef0123",
+            b"",
+        )
+        .unwrap();
+        let a = audit_parameters(&r).to_string();
+        for secret in ["AKIAEXAMPLE", "FQoGZXIvYXdzEXAMPLE", "abcdef0123"] {
+            assert!(!a.contains(secret), "{a}");
+        }
+        assert!(
+            a.contains("x-Amz-Expires") || a.contains("X-Amz-Expires"),
+            "{a}"
+        );
     }
 
     #[test]

@@ -324,6 +324,15 @@ impl Iam {
                                 .map_err(|e| corrupt(e.to_string()))
                         })
                         .collect::<Result<_, _>>()?;
+                    if user.path != "/" {
+                        store::backfill_key_paths(
+                            &catalog,
+                            &account,
+                            &user.name,
+                            &user.user_id,
+                            &user.path,
+                        )?;
+                    }
                     entities
                         .users
                         .insert((account, name), UserEntry { user, inline });
@@ -443,6 +452,7 @@ impl Iam {
                 account_id,
                 user_name,
                 user_id,
+                ..
             } => {
                 let Some(u) = e.users.get(&(account_id.clone(), user_name.clone())) else {
                     return Vec::new();
@@ -608,6 +618,7 @@ impl Iam {
             account_id: account.to_owned(),
             user_name: user.to_owned(),
             user_id: u.user.user_id.clone(),
+            path: u.user.path.clone(),
         };
         credentials
             .create(&id, &secret, &principal)
@@ -1071,6 +1082,7 @@ mod tests {
             account_id: "111111111111".into(),
             user_name: "alice".into(),
             user_id: u.user_id.clone(),
+            path: "/".into(),
         };
         assert_eq!(iam.identity_policies(&p).len(), 2);
         // another user id under the same name gets nothing
@@ -1078,6 +1090,7 @@ mod tests {
             account_id: "111111111111".into(),
             user_name: "alice".into(),
             user_id: "AIDAOTHER".into(),
+            path: "/".into(),
         };
         assert!(iam.identity_policies(&other).is_empty());
         assert_eq!(
@@ -1114,6 +1127,44 @@ mod tests {
                 .attachment_count,
             1
         );
+    }
+
+    /// A user's path is in its keys' principal (so in its ARN), also for keys stored before
+    /// paths were kept, which the next load fills in.
+    #[test]
+    fn access_keys_carry_the_user_path() {
+        use cairn_auth::CredentialStore;
+        let (dir, iam) = iam();
+        let master = Arc::new(crate::secrets::MasterKey::from_bytes(&[3u8; 32]).unwrap());
+        let creds = crate::identity::Credentials::new(iam.catalog.clone(), master.clone());
+        iam.create_user("111111111111", "bob", "/ops/team/")
+            .unwrap();
+        let (k, _) = iam
+            .create_access_key(&creds, "111111111111", "bob")
+            .unwrap();
+        let arn = "arn:aws:iam::111111111111:user/ops/team/bob";
+        let p = creds.lookup(&k.access_key_id).unwrap().principal;
+        assert_eq!(p.arn().as_deref(), Some(arn));
+        // As written before: no path in the stored principal.
+        iam.catalog
+            .conn()
+            .execute(
+                "UPDATE credentials SET principal = json_remove(principal, '$.path')",
+                [],
+            )
+            .unwrap();
+        let stale = crate::identity::Credentials::new(iam.catalog.clone(), master.clone());
+        let p = stale.lookup(&k.access_key_id).unwrap().principal;
+        assert_eq!(
+            p.arn().as_deref(),
+            Some("arn:aws:iam::111111111111:user/bob")
+        );
+        drop(iam);
+        let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
+        let _iam = Iam::load(catalog.clone()).unwrap();
+        let fresh = crate::identity::Credentials::new(catalog, master);
+        let p = fresh.lookup(&k.access_key_id).unwrap().principal;
+        assert_eq!(p.arn().as_deref(), Some(arn));
     }
 
     #[test]

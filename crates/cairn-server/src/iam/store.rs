@@ -73,6 +73,26 @@ pub(super) fn delete(
 }
 
 /// The access keys of a user, oldest first.
+/// Writes a user's path into the stored principal of each of its access keys that has none
+/// (keys created before principals kept the path), so the ARN a request is authorized and
+/// recorded as is the user's ARN with its path.
+pub(super) fn backfill_key_paths(
+    catalog: &Catalog,
+    account: &str,
+    user: &str,
+    user_id: &str,
+    path: &str,
+) -> Result<usize, CatalogError> {
+    Ok(catalog.conn().execute(
+        "UPDATE credentials SET principal = json_set(principal, '$.path', ?4)
+         WHERE account_id = ?1 AND json_extract(principal, '$.type') = 'IAMUser'
+           AND json_extract(principal, '$.userName') = ?2
+           AND json_extract(principal, '$.userId') = ?3
+           AND json_extract(principal, '$.path') IS NULL",
+        params![account, user, user_id, path],
+    )?)
+}
+
 pub(super) fn access_keys(
     catalog: &Catalog,
     account: &str,

@@ -528,6 +528,11 @@ pub(crate) fn audit_event(
         params.insert("key".into(), Value::from(k.as_str()));
     }
     for (k, v) in &req.query {
+        // A presigned URL's signature and credential stay out of the record: with them,
+        // a reader of the logs could replay the URL until it expires.
+        if crate::identity::is_secret_parameter(k) {
+            continue;
+        }
         params.insert(k.clone(), Value::from(v.as_str()));
     }
     let empty = Value::Null;

@@ -544,7 +544,9 @@ fn object_arn(b: &str, k: &str) -> String {
     format!("arn:aws:s3:::{b}/{k}")
 }
 
-fn bypass(state: &AppState, req: &Request, b: &BucketInfo) -> Result<bool, S3Error> {
+/// Whether the request asks to bypass governance retention and may, for `key`: the
+/// permission is checked on the object's own ARN, per key (DeleteObjects names many).
+fn bypass(state: &AppState, req: &Request, b: &BucketInfo, key: &str) -> Result<bool, S3Error> {
     if !req
         .header("x-amz-bypass-governance-retention")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
@@ -556,16 +558,23 @@ fn bypass(state: &AppState, req: &Request, b: &BucketInfo) -> Result<bool, S3Err
         req,
         Some(b),
         "s3:BypassGovernanceRetention",
-        &object_arn(&b.name, key_name(req)),
+        &object_arn(&b.name, key),
         &[],
     )?;
     Ok(true)
 }
 
-/// With MFA delete on, a permanent delete or a versioning change needs `x-amz-mfa`.
+/// With MFA delete on, a permanent delete or a versioning change needs the bucket owner's
+/// root user and `x-amz-mfa` with its own device's code ([`crate::mfa::check_s3_header`]).
 fn require_mfa(state: &AppState, req: &Request, b: &BucketInfo) -> Result<(), S3Error> {
-    crate::mfa::check_s3_header(state, &b.account, req.header("x-amz-mfa"), req.now)
-        .map_err(S3Error::access_denied)
+    crate::mfa::check_s3_header(
+        state,
+        &b.account,
+        &req.caller.principal,
+        req.header("x-amz-mfa"),
+        req.now,
+    )
+    .map_err(S3Error::access_denied)
 }
 
 fn version_param(req: &Request) -> Option<&str> {
@@ -918,7 +927,7 @@ pub(crate) fn execute(
                             "The retain until date must be in the future!",
                         ));
                     }
-                    let bypass = bypass(state, req, &b)?;
+                    let bypass = bypass(state, req, &b, key_name(req))?;
                     let vid = vault(state).set_retention(
                         &b.name,
                         key_name(req),
@@ -1728,8 +1737,7 @@ fn put_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Respo
         &object_arn(&b.name, key),
         &[],
     )?;
-    cairn_store::validate_key(key)
-        .map_err(|e| S3Error::new(400, "KeyTooLongError", e.to_string()).with_code_for_key(key))?;
+    check_key(key)?;
     if let Some(md5) = req.header("content-md5") {
         use base64::Engine;
         let want = base64::engine::general_purpose::STANDARD
@@ -1749,7 +1757,7 @@ fn put_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Respo
             ));
         }
     }
-    let bypass = bypass(state, req, b)?;
+    let bypass = bypass(state, req, b, key)?;
     let p = put_request(req, b, bypass)?;
     if let Some(k) = put_kms_key(state, &p, b)? {
         authorize_kms(
@@ -1763,6 +1771,13 @@ fn put_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Respo
     }
     let o = vault(state).put_object(&b.name, key, &req.body, &p, req.now)?;
     Ok(put_outcome(&o, b.versioning != Versioning::Unversioned))
+}
+
+/// The key rules every object key that enters a bucket obeys ([`cairn_store::validate_key`]:
+/// no `.`/`..` or empty segments, not absolute, no control characters, at most 1024 bytes).
+fn check_key(key: &str) -> Result<(), S3Error> {
+    cairn_store::validate_key(key)
+        .map_err(|e| S3Error::new(400, "KeyTooLongError", e.to_string()).with_code_for_key(key))
 }
 
 impl S3Error {
@@ -1798,6 +1813,10 @@ fn copy_object(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey",
         ));
     };
+    // The destination is a new key like PutObject's; the source must be a key that could
+    // have been stored.
+    check_key(key)?;
+    check_key(&sk)?;
     let sq = super::query_map(q);
     let svid = sq.get("versionId").map(String::as_str);
     let source = local_bucket(vault(state), &state.catalog, &sb)?;
@@ -1835,7 +1854,7 @@ fn copy_object(
     }
     let (sv, body) = vault(state).get_object(&sb, &sk, svid)?;
     info.bytes_out = 0;
-    let bypass = bypass(state, req, b)?;
+    let bypass = bypass(state, req, b, key)?;
     let mut p = put_request(req, b, bypass)?;
     if let Some(k) = put_kms_key(state, &p, b)? {
         authorize_kms(
@@ -1887,7 +1906,7 @@ fn delete_object(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3Re
     if vid.is_some() && b.mfa_delete {
         require_mfa(state, req, b)?;
     }
-    let bypass = bypass(state, req, b)?;
+    let bypass = bypass(state, req, b, key)?;
     let o = vault(state).delete_object(&b.name, key, vid, bypass, req.now)?;
     let mut r = S3Response::empty(204);
     let mut audit = serde_json::Map::new();
@@ -1925,8 +1944,11 @@ fn delete_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3R
         ));
     }
     let mut w = XmlWriter::new("DeleteResult");
+    // The request's MFA code is checked once, at the first version it is needed for (a
+    // code is accepted only once), and the outcome holds for the whole request.
+    let mut mfa: Option<Result<(), S3Error>> = None;
     for (key, vid) in &objects {
-        let attempt = || -> Result<cairn_vault::DeleteOutcome, S3Error> {
+        let mut attempt = || -> Result<cairn_vault::DeleteOutcome, S3Error> {
             let action = if vid.is_some() {
                 "s3:DeleteObjectVersion"
             } else {
@@ -1934,9 +1956,10 @@ fn delete_objects(state: &AppState, req: &Request, b: &BucketInfo) -> Result<S3R
             };
             authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
             if vid.is_some() && b.mfa_delete {
-                require_mfa(state, req, b)?;
+                mfa.get_or_insert_with(|| require_mfa(state, req, b))
+                    .clone()?;
             }
-            let bypass = bypass(state, req, b)?;
+            let bypass = bypass(state, req, b, key)?;
             Ok(vault(state).delete_object(&b.name, key, vid.as_deref(), bypass, req.now)?)
         };
         match attempt() {
