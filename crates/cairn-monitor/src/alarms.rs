@@ -357,8 +357,15 @@ pub(crate) fn change_state(
             let message = notify::alarm_message(a, &change);
             let subject = notify::alarm_subject(a, new_state);
             for action in actions {
-                let (created, err) =
-                    notify::enqueue_for_action(mon, tx, &action, &subject, &message, now_ms)?;
+                let (created, err) = notify::enqueue_for_action(
+                    mon,
+                    tx,
+                    Some(&a.account),
+                    &action,
+                    &subject,
+                    &message,
+                    now_ms,
+                )?;
                 let (summary, data) = match &err {
                     None => (
                         format!("Successfully executed action {action}"),
@@ -509,14 +516,16 @@ impl Monitor {
         util::req_str(Api::CloudWatch, body, "ComparisonOperator")?;
         let dims = dims_of(body.get("Dimensions"))?;
         for k in ["AlarmActions", "OKActions", "InsufficientDataActions"] {
-            if util::opt_str_list(Api::CloudWatch, body, k)?
-                .unwrap_or_default()
-                .len()
-                > MAX_ACTIONS
-            {
+            let actions = util::opt_str_list(Api::CloudWatch, body, k)?.unwrap_or_default();
+            if actions.len() > MAX_ACTIONS {
                 return Err(cw_invalid(format!(
                     "The collection {k} must not have more than {MAX_ACTIONS} members."
                 )));
+            }
+            // An alarm may notify another account's topic only with that account's consent
+            // (a topic policy; this server has none).
+            for action in &actions {
+                self.check_topic_use(account, action, "SNS:Publish")?;
             }
         }
         let mut def = serde_json::Map::new();

@@ -129,7 +129,7 @@ impl Monitor {
         }
         let topic_arn = self.create_topic(account, region, topic_name)?;
         let subscription_arn = match &subscriber {
-            Some(s) => Some(self.subscribe(&topic_arn, s)?),
+            Some(s) => Some(self.subscribe_as(account, &topic_arn, s)?),
             None => None,
         };
         let existing = self.logs_call(

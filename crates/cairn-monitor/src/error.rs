@@ -18,6 +18,8 @@ pub enum ErrorClass {
     Transient,
     /// Storage or crypto failure inside Cairn.
     Internal,
+    /// The caller may not use the resource (another account's, without its consent).
+    Forbidden,
 }
 
 /// Error codes of the CloudWatch (alarms/metrics) API, which are the former
@@ -92,6 +94,13 @@ pub enum MonitorError {
         /// What is wrong.
         message: String,
     },
+    /// `AuthorizationError` (SNS, HTTP 403): the resource belongs to another account whose
+    /// policy does not let the caller use it.
+    #[error("{message}")]
+    AuthorizationError {
+        /// What was refused.
+        message: String,
+    },
     /// The operation exists in the AWS API but is not built here.
     #[error("the operation {operation} is not implemented by this Cairn server")]
     NotImplemented {
@@ -162,6 +171,7 @@ impl MonitorError {
                 _ => ErrorClass::InvalidParameter,
             },
             MonitorError::NotImplemented { .. } => ErrorClass::NotImplemented,
+            MonitorError::AuthorizationError { .. } => ErrorClass::Forbidden,
             MonitorError::Backpressure { .. } => ErrorClass::Transient,
             MonitorError::Storage(_) | MonitorError::Io(_) | MonitorError::Crypto { .. } => {
                 ErrorClass::Internal
@@ -178,6 +188,7 @@ impl MonitorError {
             MonitorError::LimitExceeded { .. } => "LimitExceededException",
             MonitorError::CloudWatch { code, .. } => code.as_str(),
             MonitorError::NotImplemented { .. } => "UnsupportedOperationException",
+            MonitorError::AuthorizationError { .. } => "AuthorizationError",
             MonitorError::Backpressure { .. } => "ThrottlingException",
             MonitorError::Storage(_) | MonitorError::Io(_) | MonitorError::Crypto { .. } => {
                 "ServiceUnavailableException"
@@ -202,6 +213,7 @@ impl MonitorError {
                 code: CwCode::ResourceNotFound,
                 ..
             } => 404,
+            MonitorError::AuthorizationError { .. } => 403,
             e if e.class() == ErrorClass::Internal => 500,
             _ => 400,
         }
@@ -253,5 +265,11 @@ mod tests {
         };
         assert!(e.message().contains("StartQuery"));
         assert_eq!(e.to_json()["__type"], "UnsupportedOperationException");
+        let e = MonitorError::AuthorizationError {
+            message: "not yours".into(),
+        };
+        assert_eq!(e.code(), "AuthorizationError");
+        assert_eq!(e.status(), 403);
+        assert_eq!(e.class(), ErrorClass::Forbidden);
     }
 }

@@ -356,6 +356,15 @@ pub(crate) fn alarm_subject(a: &AlarmRow, state: &str) -> String {
     s.chars().take(100).collect()
 }
 
+/// The account field of an SNS ARN (`arn:{partition}:sns:{region}:{account}:{name}`).
+pub(crate) fn arn_account(arn: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "sns", _, account, _] if !account.is_empty() => Some((*account).to_owned()),
+        _ => None,
+    }
+}
+
 fn topic_arn(account: &str, region: &str, name: &str) -> String {
     format!("arn:aws:sns:{region}:{account}:{name}")
 }
@@ -544,17 +553,31 @@ pub(crate) fn email_body(mon: &Monitor, subject: &str, message: &Value) -> Strin
 pub(crate) fn enqueue_for_action(
     mon: &Monitor,
     tx: &Transaction<'_>,
+    owner: Option<&str>,
     action: &str,
     subject: &str,
     message: &Value,
     now_ms: i64,
 ) -> Result<(Vec<OutboundNotification>, Option<String>)> {
-    let topic_id: Option<i64> = tx
-        .prepare_cached("SELECT id FROM topics WHERE arn = ?1")?
-        .query_row([action], |r| r.get(0))
+    let topic: Option<(i64, String)> = tx
+        .prepare_cached("SELECT id, account FROM topics WHERE arn = ?1")?
+        .query_row([action], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    // An alarm notifies only its own account's topics (an alarm stored before this check
+    // may name another account's topic: it is not notified).
+    let foreign = match (&topic, owner) {
+        (Some((_, topic_account)), Some(o)) => topic_account != o,
+        _ => false,
+    };
+    let topic_id = topic.filter(|_| !foreign).map(|(id, _)| id);
     let Some(topic_id) = topic_id else {
-        let err = format!("action target {action} is not a topic of this Cairn server");
+        let err = if foreign {
+            format!(
+                "action target {action} belongs to another account and no topic policy grants this alarm's account"
+            )
+        } else {
+            format!("action target {action} is not a topic of this Cairn server")
+        };
         tx.prepare_cached(
             "INSERT INTO notifications(message_id, topic_arn, subscription_arn, protocol, endpoint, subject, body, status, attempts, last_error, created_ms, updated_ms)
              VALUES (?1, ?2, '', 'none', '', ?3, ?4, 'failed', 0, ?5, ?6, ?6)",
@@ -767,6 +790,48 @@ impl Monitor {
         Ok(v)
     }
 
+    /// The account owning `topic_arn`: the account of the topic of that ARN when this server
+    /// has it, else the ARN's own account field (`None` for text that is no SNS ARN).
+    pub fn topic_owner(&self, topic_arn: &str) -> Result<Option<String>> {
+        let stored: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT account FROM topics WHERE arn = ?1",
+                [topic_arn],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(stored.or_else(|| arn_account(topic_arn)))
+    }
+
+    /// Refuses `action` on `topic_arn` by `account` unless the topic is the account's own.
+    ///
+    /// SNS lets another account use a topic only through the topic's policy; topics of this
+    /// server have no policy, so another account's topic is refused with
+    /// `AuthorizationError`, as SNS refuses a topic whose policy does not grant the caller.
+    pub fn check_topic_use(&self, account: &str, topic_arn: &str, action: &str) -> Result<()> {
+        match self.topic_owner(topic_arn)? {
+            Some(owner) if owner != account => Err(MonitorError::AuthorizationError {
+                message: format!(
+                    "Account {account} is not authorized to perform: {action} on resource: {topic_arn}: the topic belongs to account {owner} and no topic policy grants it"
+                ),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Monitor::subscribe`] on behalf of `account`: only the topic owner's account may
+    /// subscribe endpoints to it (see [`Monitor::check_topic_use`]).
+    pub fn subscribe_as(
+        &self,
+        account: &str,
+        topic_arn: &str,
+        sub: &Subscription,
+    ) -> Result<String> {
+        self.check_topic_use(account, topic_arn, "SNS:Subscribe")?;
+        self.subscribe(topic_arn, sub)
+    }
+
     /// Subscribes an endpoint (idempotent: the same protocol and endpoint give
     /// the same ARN). `http`/`https`/webhooks need an `http://` or `https://`
     /// URL; `email` needs an address (`local@domain`) and an SMTP server in
@@ -879,7 +944,7 @@ impl Monitor {
         let mut conn = self.db();
         let tx = conn.transaction()?;
         let (notes, err) =
-            enqueue_for_action(self, &tx, topic_arn, subject, message, self.now_ms())?;
+            enqueue_for_action(self, &tx, None, topic_arn, subject, message, self.now_ms())?;
         tx.commit()?;
         match err {
             Some(e) => Err(MonitorError::not_found(e)),

@@ -212,9 +212,58 @@ impl Catalog {
                  COMMIT;",
             )?;
         }
+        // Not a schema step: created when missing, whatever the version (the router's
+        // configuration history, see `ControlPlane::history`).
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS trail_versions (
+                 from_seq INTEGER PRIMARY KEY,
+                 trails TEXT NOT NULL);",
+        )?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// The stored trail configuration versions, ascending `from_seq`.
+    pub fn trail_versions(&self) -> Result<Vec<(u64, Vec<Trail>)>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT from_seq, trails FROM trail_versions ORDER BY from_seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (from, doc) = row?;
+            let trails: Vec<Trail> =
+                serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
+                    key: format!("trail_versions/{from}"),
+                    message: e.to_string(),
+                })?;
+            out.push((from as u64, trails));
+        }
+        Ok(out)
+    }
+
+    /// Stores the trail set in force from journal position `from_seq` on (replacing a version
+    /// stored for the same position).
+    pub fn put_trail_version(&self, from_seq: u64, trails: &[Trail]) -> Result<(), CatalogError> {
+        let doc = serde_json::to_string(trails).map_err(|e| CatalogError::Corrupt {
+            key: format!("trail_versions/{from_seq}"),
+            message: e.to_string(),
+        })?;
+        self.conn().execute(
+            "INSERT INTO trail_versions (from_seq, trails) VALUES (?1, ?2)
+             ON CONFLICT (from_seq) DO UPDATE SET trails = excluded.trails",
+            params![from_seq as i64, doc],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes the trail configuration versions that start before `from_seq`.
+    pub fn prune_trail_versions(&self, from_seq: u64) -> Result<usize, CatalogError> {
+        Ok(self.conn().execute(
+            "DELETE FROM trail_versions WHERE from_seq < ?1",
+            params![from_seq as i64],
+        )?)
     }
 
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {

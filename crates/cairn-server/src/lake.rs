@@ -314,6 +314,12 @@ impl Lake {
     }
 
     /// The store named by ID or ARN in the caller's account.
+    /// The ARN of the event data store `key` (ID or ARN) names for the caller, for
+    /// authorization on the store's own ARN.
+    pub fn store_arn(&self, ctx: &CallContext, key: &str) -> Option<String> {
+        self.find(ctx, key).ok().map(|s| s.arn())
+    }
+
     fn find(&self, ctx: &CallContext, key: &str) -> Result<Store, ApiError> {
         let id = store_id(key)?;
         self.lock_stores()

@@ -60,8 +60,10 @@ pub fn cairn_call(
                     "protocol `{protocol_name}` is not one of http, https, webhook-slack, webhook-json, email"
                 ))
             })?;
+            // Only the topic's own account may subscribe to it (no topic policies here).
             let arn = m
-                .subscribe(
+                .subscribe_as(
+                    &caller.account,
                     &field("topicArn")?,
                     &cairn_monitor::Subscription {
                         protocol,

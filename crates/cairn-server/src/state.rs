@@ -244,6 +244,7 @@ impl AppState {
         let ingest = Arc::new(crate::ingest::Ingest::open(journal.clone())?);
         let config = Arc::new(config);
         let control = Arc::new(ControlPlane::load(config.clone(), catalog.clone())?);
+        control.attach_journal(journal.clone());
         let vault = Arc::new(crate::s3::open_vault(&dir, master.clone())?);
         let buckets = Arc::new(Buckets::new(
             &dir,

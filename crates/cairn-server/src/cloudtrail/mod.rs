@@ -8,5 +8,7 @@ mod trails;
 pub(crate) mod validate;
 
 pub use operation::{Operation, TARGET_PREFIX};
-pub use trails::{CallContext, ControlPlane, DeliveryStatus, TrailView};
+#[cfg(test)]
+pub(crate) use trails::test_control;
+pub use trails::{CallContext, ControlPlane, DeliveryStatus, TrailVersion, TrailView};
 pub use validate::bucket_name_problem;

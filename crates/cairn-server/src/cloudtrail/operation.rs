@@ -95,7 +95,23 @@ impl Operation {
             | O::StopEventDataStoreIngestion => ("EventDataStore", false),
             _ => return "*".to_owned(),
         };
-        match body.get(field).and_then(serde_json::Value::as_str) {
+        let text = body.get(field).and_then(serde_json::Value::as_str);
+        // A well-formed trail reference is decided on the trail's canonical ARN (the one the
+        // control plane resolves); anything else is passed through as written, and the
+        // control plane refuses it (`CloudTrailARNInvalidException`) without touching a
+        // trail.
+        match text.map(super::trails::parse_trail_ref) {
+            Some(Ok(super::trails::TrailRef::Arn {
+                region,
+                account,
+                name,
+            })) => return crate::model::trail_arn(&region, &account, &name),
+            Some(Ok(super::trails::TrailRef::Name(name))) if trail => {
+                return crate::model::trail_arn(region, account, &name);
+            }
+            _ => {}
+        }
+        match text {
             Some(v) if v.starts_with("arn:") => v.to_owned(),
             Some(v) if trail && !v.is_empty() => {
                 format!("arn:aws:cloudtrail:{region}:{account}:trail/{v}")
@@ -129,6 +145,31 @@ mod tests {
         assert_eq!(
             Operation::GetChannel.resource_arn(&serde_json::json!({"Channel": "c"}), "1", "r"),
             "*"
+        );
+    }
+
+    #[test]
+    fn authorization_never_uses_a_made_up_trail_arn_as_the_trail() {
+        // A foreign or made-up partition is not canonicalized into the real trail's ARN: it
+        // is passed through, and the control plane refuses to resolve it.
+        let bogus = "arn:x:cloudtrail:us-east-1:111111111111:trail/audit";
+        let body = serde_json::json!({ "Name": bogus });
+        assert_eq!(
+            Operation::StopLogging.resource_arn(&body, "111111111111", "us-east-1"),
+            bogus
+        );
+        assert!(super::super::trails::parse_trail_ref(bogus).is_err());
+        assert!(
+            super::super::trails::parse_trail_ref(
+                "arn:aws-cn:cloudtrail:us-east-1:111111111111:trail/audit"
+            )
+            .is_err()
+        );
+        assert!(
+            super::super::trails::parse_trail_ref(
+                "arn:aws:cloudtrail:us-east-1:111111111111:trail/audit"
+            )
+            .is_ok()
         );
     }
 

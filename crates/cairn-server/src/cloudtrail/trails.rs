@@ -62,6 +62,25 @@ pub struct TrailView {
 
 type TrailKey = (String, String, String); // (account, home region, name)
 
+/// One configuration of the whole trail set, in force for the journal records from
+/// `from_seq` on (until the next version's `from_seq`).
+///
+/// A configuration change (CreateTrail, UpdateTrail, DeleteTrail, Start/StopLogging,
+/// Put*Selectors, tags) takes effect at the journal's committed end when it commits: every
+/// record committed before it was recorded under the previous configuration and is routed by
+/// it, however late a consumer reads it. Consumers route each record by the version in force
+/// at its sequence number ([`ControlPlane::history`]), never by the trail set as it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrailVersion {
+    /// First journal sequence number this configuration applies to.
+    pub from_seq: u64,
+    /// The trails, in key order.
+    pub trails: Arc<Vec<Trail>>,
+}
+
+/// At most this many configuration versions are kept when no consumer reports progress.
+const MAX_VERSIONS: usize = 100_000;
+
 const MAX_TRAILS_PER_REGION: usize = 5;
 
 /// The control plane state: trails in memory, written through to the catalog.
@@ -80,6 +99,12 @@ pub struct ControlPlane {
     pub kms: std::sync::OnceLock<std::sync::Arc<cairn_kms::Kms>>,
     /// Local buckets (their policies must let CloudTrail deliver).
     pub vault: std::sync::OnceLock<std::sync::Arc<cairn_vault::Vault>>,
+    /// The event journal: configuration changes take effect at its committed end.
+    journal: std::sync::OnceLock<Arc<cairn_journal::Journal>>,
+    /// Configuration versions by journal position, ascending `from_seq`; never empty.
+    history: RwLock<Vec<TrailVersion>>,
+    /// Bumped after every new version (consumers re-read [`ControlPlane::history`]).
+    history_generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for ControlPlane {
@@ -104,7 +129,7 @@ fn key(t: &Trail) -> TrailKey {
 }
 
 /// A parsed reference to a trail: a bare name or the parts of an ARN.
-enum TrailRef {
+pub(super) enum TrailRef {
     Name(String),
     Arn {
         region: String,
@@ -113,7 +138,7 @@ enum TrailRef {
     },
 }
 
-fn parse_trail_ref(text: &str) -> Result<TrailRef, ApiError> {
+pub(super) fn parse_trail_ref(text: &str) -> Result<TrailRef, ApiError> {
     if !text.starts_with("arn:") {
         validate::trail_name(text)?;
         return Ok(TrailRef::Name(text.to_owned()));
@@ -128,7 +153,10 @@ fn parse_trail_ref(text: &str) -> Result<TrailRef, ApiError> {
     };
     let arn: cairn_event::Arn = text.parse().map_err(|_| invalid())?;
     let name = arn.resource().strip_prefix("trail/").ok_or_else(invalid)?;
-    if arn.service() != "cloudtrail"
+    // Trails live in the `aws` partition only: an ARN of any other partition names no trail
+    // of this server, and must not be resolved as if it did (IAM would have decided on it).
+    if arn.partition() != "aws"
+        || arn.service() != "cloudtrail"
         || cairn_event::AccountId::parse(arn.account_id()).is_err()
         || cairn_event::Region::parse(arn.region()).is_err()
         || validate::trail_name(name).is_err()
@@ -200,12 +228,32 @@ impl ControlPlane {
         config: Arc<Config>,
         catalog: Arc<Catalog>,
     ) -> Result<Self, crate::catalog::CatalogError> {
-        let trails = catalog
+        let trails: BTreeMap<TrailKey, Trail> = catalog
             .trails()?
             .into_iter()
             .map(|t| (key(&t), t))
             .collect();
         let channels = super::channels::Channels::load(&catalog)?;
+        let mut history: Vec<TrailVersion> = catalog
+            .trail_versions()?
+            .into_iter()
+            .map(|(from_seq, trails)| TrailVersion {
+                from_seq,
+                trails: Arc::new(trails),
+            })
+            .collect();
+        if history.is_empty() {
+            // No history yet (a new data directory, or one from before versions existed):
+            // the trail set as stored applies from the beginning.
+            let first = TrailVersion {
+                from_seq: 0,
+                trails: Arc::new(trails.values().cloned().collect()),
+            };
+            // Stored too: after a restart, records from before the first change are still
+            // routed by it, not by the oldest change.
+            catalog.put_trail_version(first.from_seq, &first.trails)?;
+            history.push(first);
+        }
         Ok(Self {
             config,
             catalog,
@@ -217,7 +265,87 @@ impl ControlPlane {
             monitor: std::sync::OnceLock::new(),
             kms: std::sync::OnceLock::new(),
             vault: std::sync::OnceLock::new(),
+            journal: std::sync::OnceLock::new(),
+            history: RwLock::new(history),
+            history_generation: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Connects the event journal: from now on every configuration change takes effect at the
+    /// journal's committed end.
+    pub fn attach_journal(&self, journal: Arc<cairn_journal::Journal>) {
+        let _ = self.journal.set(journal);
+        // A change that reached the trails but not the stored history before a crash takes
+        // effect now (no-op when the last version is the stored trail set).
+        let trails = self.write_trails();
+        self.commit_version(&trails);
+    }
+
+    /// The configuration versions consumers route by, ascending `from_seq`.
+    pub fn history(&self) -> Vec<TrailVersion> {
+        self.history
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes whenever [`ControlPlane::history`] gained a version.
+    pub fn history_generation(&self) -> u64 {
+        self.history_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Records the trail set as it is after a change (the caller holds the trails' write
+    /// lock) as the version in force from the journal's committed end.
+    fn commit_version(&self, trails: &BTreeMap<TrailKey, Trail>) {
+        let from_seq = self.journal.get().map_or(0, |j| j.next_seq());
+        let current: Vec<Trail> = trails.values().cloned().collect();
+        {
+            let mut h = self.history.write().unwrap_or_else(|p| p.into_inner());
+            if h.last().is_some_and(|v| *v.trails == current) {
+                return;
+            }
+            let version = TrailVersion {
+                from_seq,
+                trails: Arc::new(current),
+            };
+            if let Err(e) = self
+                .catalog
+                .put_trail_version(version.from_seq, &version.trails)
+            {
+                // Routing stays right until a restart; after one, records of this window are
+                // routed by the configuration stored last.
+                tracing::error!(error = %e, "could not store a trail configuration version");
+            }
+            match h.last_mut() {
+                // No record was committed under the previous version: replace it.
+                Some(last) if last.from_seq >= from_seq => *last = version,
+                _ => h.push(version),
+            }
+            if h.len() > MAX_VERSIONS {
+                let drop_to = h.len() - MAX_VERSIONS;
+                h.drain(..drop_to);
+            }
+        }
+        self.history_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Forgets the versions no consumer can need again: those whose successor starts at or
+    /// before `seq`, the lowest position any consumer routing by [`ControlPlane::history`]
+    /// has committed.
+    pub fn prune_history(&self, seq: u64) {
+        let mut h = self.history.write().unwrap_or_else(|p| p.into_inner());
+        let keep_from = h.iter().rposition(|v| v.from_seq <= seq).unwrap_or(0);
+        if keep_from == 0 {
+            return;
+        }
+        h.drain(..keep_from);
+        if let Some(first) = h.first()
+            && let Err(e) = self.catalog.prune_trail_versions(first.from_seq)
+        {
+            tracing::warn!(error = %e, "could not prune stored trail configuration versions");
+        }
     }
 
     /// Sets the `ListTrails` page size (tests use small pages).
@@ -346,6 +474,60 @@ impl ControlPlane {
         Ok(t)
     }
 
+    /// The resource ARN IAM must decide `op` on: the canonical ARN of the resource the
+    /// request resolves to (trail, channel, or, through `event_data_store`, an event data
+    /// store), never the text the caller wrote. A trail named by a made-up ARN (another
+    /// partition, case or spelling) is thus either resolved to the trail it really names,
+    /// and a Deny on that trail applies, or resolves to nothing, and the call itself fails
+    /// with the same resolution error before it changes anything.
+    ///
+    /// When the resource does not resolve (yet), this falls back to
+    /// [`Operation::resource_arn`], so a caller without permission gets `AccessDenied` rather
+    /// than learning whether the resource exists.
+    pub fn authorization_resource(
+        &self,
+        op: Operation,
+        ctx: &CallContext,
+        body: &Value,
+        event_data_store: impl Fn(&str) -> Option<String>,
+    ) -> String {
+        use Operation as O;
+        let fallback = || op.resource_arn(body, &ctx.account, &ctx.region);
+        let member = |name: &str| body.get(name).and_then(Value::as_str);
+        let resolved = match op {
+            O::UpdateTrail
+            | O::DeleteTrail
+            | O::GetTrail
+            | O::GetTrailStatus
+            | O::StartLogging
+            | O::StopLogging => member("Name")
+                .and_then(|n| self.resolve(ctx, n, false).ok())
+                .map(|t| t.arn()),
+            O::GetEventSelectors
+            | O::PutEventSelectors
+            | O::GetInsightSelectors
+            | O::PutInsightSelectors => member("TrailName")
+                .and_then(|n| self.resolve(ctx, n, false).ok())
+                .map(|t| t.arn()),
+            O::AddTags | O::RemoveTags => member("ResourceId")
+                .and_then(|id| self.tag_target(ctx, id, false).ok())
+                .map(|t| t.arn()),
+            O::GetChannel | O::DeleteChannel | O::UpdateChannel => member("Channel")
+                .and_then(|c| self.channels.resolve(ctx, c).ok())
+                .map(|c| c.arn),
+            O::GetEventDataStore
+            | O::UpdateEventDataStore
+            | O::DeleteEventDataStore
+            | O::RestoreEventDataStore
+            | O::StartEventDataStoreIngestion
+            | O::StopEventDataStoreIngestion => {
+                member("EventDataStore").and_then(&event_data_store)
+            }
+            _ => None,
+        };
+        resolved.unwrap_or_else(fallback)
+    }
+
     fn store(&self, t: &Trail) -> Result<(), ApiError> {
         self.catalog.put_trail(t).map_err(ApiError::internal)
     }
@@ -448,6 +630,46 @@ impl ControlPlane {
         }
     }
 
+    /// Whether the owner of the trail's bucket lets CloudTrail deliver this trail's files
+    /// there: checked at CreateTrail/UpdateTrail and again before every delivery attempt.
+    ///
+    /// A bucket of the trail's own account keeps working without a bucket policy (as before);
+    /// a bucket of another account needs a bucket policy that grants
+    /// `cloudtrail.amazonaws.com` `s3:GetBucketAcl` and `s3:PutObject` for this trail
+    /// (`InsufficientS3BucketPolicyException` otherwise, as CloudTrail answers); when the
+    /// bucket has a policy, it must grant that whoever owns it. Buckets of the configuration
+    /// file (the operator's) and buckets this server does not know are not checked here.
+    pub fn delivery_consent(&self, t: &Trail) -> Result<(), ApiError> {
+        let bucket = &t.s3_bucket_name;
+        if self.config.buckets.contains_key(bucket) {
+            return Ok(());
+        }
+        let Some(vault) = self.vault.get() else {
+            return Ok(());
+        };
+        let owner = match vault.bucket(bucket) {
+            Ok(info) => info.account,
+            Err(cairn_vault::VaultError::NoSuchBucket { .. }) => return Ok(()),
+            Err(e) => return Err(ApiError::internal(e)),
+        };
+        if owner != t.account_id {
+            match vault.get_doc(bucket, cairn_vault::DocKind::Policy) {
+                Ok(_) => {}
+                Err(cairn_vault::VaultError::NoSuchConfiguration { .. }) => {
+                    return Err(ApiError::client(
+                        "InsufficientS3BucketPolicyException",
+                        format!(
+                            "Incorrect S3 bucket policy is detected for bucket: {bucket} (the bucket belongs to account {owner}, and no bucket policy lets CloudTrail deliver {} there)",
+                            t.arn()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(ApiError::internal(e)),
+            }
+        }
+        crate::s3::check_delivery_policy(vault, bucket, t, &t.home_region)
+    }
+
     /// Resolves a trail's `KmsKeyId` (key id, key ARN, alias name or alias ARN) to the key
     /// ARN, as CloudTrail does: the key must exist in the trail's account and home region
     /// (`KmsKeyNotFoundException`), be enabled (`KmsException`; CloudTrail's
@@ -527,11 +749,8 @@ impl ControlPlane {
         if let Some(p) = &s.s3_key_prefix {
             t.s3_key_prefix = validate::key_prefix(p)?;
         }
-        if (s.s3_bucket_name.is_some() || s.s3_key_prefix.is_some())
-            && !self.config.buckets.contains_key(&t.s3_bucket_name)
-            && let Some(vault) = self.vault.get()
-        {
-            crate::s3::check_delivery_policy(vault, &t.s3_bucket_name, t, &t.home_region)?;
+        if s.s3_bucket_name.is_some() || s.s3_key_prefix.is_some() {
+            self.delivery_consent(t)?;
         }
         if let Some(topic) = &s.sns_topic_name {
             if topic.chars().count() > 256 {
@@ -602,7 +821,31 @@ impl ControlPlane {
                         format!("CloudWatch Logs role ARN {r} is not valid"),
                     ));
                 }
+                // CloudTrail: "You must use a role that exists in your account."
+                if r.parse::<cairn_event::Arn>()
+                    .is_ok_and(|a| a.partition() != "aws" || a.account_id() != t.account_id)
+                {
+                    return Err(ApiError::client(
+                        "InvalidCloudWatchLogsRoleArnException",
+                        format!(
+                            "CloudWatch Logs role ARN {r} is not valid: you must use a role that exists in your account ({})",
+                            t.account_id
+                        ),
+                    ));
+                }
                 let arn: cairn_event::Arn = g.parse().map_err(ApiError::internal)?;
+                // CloudTrail: "You must use a log group that exists in your account." Another
+                // account's log group would run that account's metric filters and alarms on
+                // events it never agreed to receive.
+                if arn.partition() != "aws" || arn.account_id() != t.account_id {
+                    return Err(ApiError::client(
+                        "InvalidCloudWatchLogsLogGroupArnException",
+                        format!(
+                            "CloudWatch Logs log group ARN {g} is not valid: you must use a log group that exists in your account ({})",
+                            t.account_id
+                        ),
+                    ));
+                }
                 let name = arn
                     .resource()
                     .trim_start_matches("log-group:")
@@ -767,6 +1010,7 @@ impl ControlPlane {
         self.store(&t)?;
         let resp = trail_json(&t, false);
         trails.insert(key(&t), t);
+        self.commit_version(&trails);
         Ok(resp)
     }
 
@@ -803,6 +1047,7 @@ impl ControlPlane {
         self.store(&t)?;
         let resp = trail_json(&t, false);
         trails.insert(k, t);
+        self.commit_version(&trails);
         Ok(resp)
     }
 
@@ -814,6 +1059,7 @@ impl ControlPlane {
             .delete_trail(&t.account_id, &t.home_region, &t.name)
             .map_err(ApiError::internal)?;
         trails.remove(&key(&t));
+        self.commit_version(&trails);
         Ok(json!({}))
     }
 
@@ -1020,6 +1266,7 @@ impl ControlPlane {
         f(&mut t)?;
         self.store(&t)?;
         trails.insert(k, t.clone());
+        self.commit_version(&trails);
         Ok(t)
     }
 
@@ -1343,4 +1590,84 @@ pub(crate) fn trail_json(t: &Trail, full: bool) -> Value {
     }
     m.insert("IsOrganizationTrail".into(), json!(t.is_organization));
     Value::Object(m)
+}
+
+/// A control plane over a fresh catalog with one bucket, `trail-logs`, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_control(dir: &std::path::Path) -> ControlPlane {
+    let config = Arc::new(Config::for_data_dir(dir));
+    let catalog = Arc::new(Catalog::open(dir).unwrap());
+    catalog
+        .create_bucket(&crate::model::Bucket {
+            name: "trail-logs".into(),
+            account_id: config.account_id.to_string(),
+            region: "us-east-1".into(),
+            created: 0,
+        })
+        .unwrap();
+    ControlPlane::load(config, catalog).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCT: &str = crate::config::DEFAULT_ACCOUNT_ID;
+
+    fn ctx() -> CallContext {
+        CallContext {
+            account: ACCT.to_owned(),
+            region: "us-east-1".to_owned(),
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+
+    #[test]
+    fn authorization_is_on_the_resolved_trails_own_arn() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = test_control(dir.path());
+        c.call(
+            Operation::CreateTrail,
+            &ctx(),
+            &json!({"Name": "audit", "S3BucketName": "trail-logs"}),
+        )
+        .unwrap();
+        let real = format!("arn:aws:cloudtrail:us-east-1:{ACCT}:trail/audit");
+        let no_eds = |_: &str| None;
+        for name in ["audit", real.as_str()] {
+            let body = json!({ "Name": name });
+            assert_eq!(
+                c.authorization_resource(Operation::StopLogging, &ctx(), &body, no_eds),
+                real
+            );
+        }
+        // A made-up partition resolves to no trail: IAM decides on the text as written, and
+        // the call itself refuses it without touching the trail.
+        let bogus = format!("arn:x:cloudtrail:us-east-1:{ACCT}:trail/audit");
+        let body = json!({ "Name": bogus });
+        assert_eq!(
+            c.authorization_resource(Operation::StopLogging, &ctx(), &body, no_eds),
+            bogus
+        );
+        c.call(Operation::StartLogging, &ctx(), &json!({"Name": "audit"}))
+            .unwrap();
+        for (op, member) in [
+            (Operation::StopLogging, "Name"),
+            (Operation::DeleteTrail, "Name"),
+            (Operation::UpdateTrail, "Name"),
+            (Operation::PutEventSelectors, "TrailName"),
+        ] {
+            let e = c.call(op, &ctx(), &json!({ member: bogus })).unwrap_err();
+            assert_eq!(e.code, "CloudTrailARNInvalidException", "{op:?}");
+        }
+        assert!(c.all_trails()[0].logging);
+        // Event data stores are resolved by the lake.
+        let body = json!({"EventDataStore": "abc"});
+        assert_eq!(
+            c.authorization_resource(Operation::GetEventDataStore, &ctx(), &body, |k| Some(
+                format!("arn:aws:cloudtrail:us-east-1:{ACCT}:eventdatastore/{k}")
+            )),
+            format!("arn:aws:cloudtrail:us-east-1:{ACCT}:eventdatastore/abc")
+        );
+    }
 }

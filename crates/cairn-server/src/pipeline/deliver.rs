@@ -40,7 +40,7 @@ use cairn_store::{Bucket, PutOptions};
 use time::OffsetDateTime;
 
 use super::envelope;
-use super::route::RouteTable;
+use super::route::{RouteTable, Router};
 use crate::catalog::{BatchRow, Catalog, PartitionId};
 use crate::cloudtrail::{ControlPlane, DeliveryStatus};
 use crate::config::Config;
@@ -114,6 +114,9 @@ struct UploadJob {
     bucket: Option<Arc<dyn Bucket>>,
     /// SSE-KMS with the trail's key when it has one.
     sse: cairn_store::Sse,
+    /// The trail the batch was routed to (its bucket owner's consent is checked before each
+    /// attempt); `None` for a batch resumed after a restart whose trail is gone.
+    trail: Option<crate::model::Trail>,
 }
 
 /// The encryption of a trail's log and digest files: SSE-KMS under the trail's `KmsKeyId`
@@ -219,6 +222,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
         spans,
         bucket,
         sse,
+        trail,
     } = job;
     let encoded = tokio::task::spawn_blocking(move || {
         let mut enc = LogFileEncoder::default();
@@ -245,8 +249,28 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
     let mut backoff = Duration::from_millis(200);
     loop {
         let attempt = now_secs() as f64;
-        let result = match &bucket {
-            Some(b) => {
+        // Never write into a bucket whose owner does not (or no longer) let this trail
+        // deliver there: the batch stays pending (the journal keeps its records) and the
+        // trail status shows the error until the owner's policy allows it.
+        let consent = match &trail {
+            Some(t) => {
+                let (control, t) = (deps.control.clone(), t.clone());
+                tokio::task::spawn_blocking(move || control.delivery_consent(&t))
+                    .await
+                    .unwrap_or_else(|e| Err(crate::error::ApiError::internal(e)))
+            }
+            None => Ok(()),
+        };
+        let result = match (&bucket, consent) {
+            (_, Err(e)) => Err((
+                if e.code == "InsufficientS3BucketPolicyException" {
+                    "AccessDenied".to_owned()
+                } else {
+                    "ServiceUnavailable".to_owned()
+                },
+                e.message.clone(),
+            )),
+            (Some(b), Ok(())) => {
                 let opts = PutOptions {
                     content_type: Some("application/json".into()),
                     sse: sse.clone(),
@@ -265,7 +289,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
                         (code.to_owned(), e.to_string())
                     })
             }
-            None => Err((
+            (None, Ok(())) => Err((
                 "NoSuchBucket".to_owned(),
                 format!("bucket {} is not known to this server", row.bucket),
             )),
@@ -393,6 +417,15 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
         let job = UploadJob {
             bucket: sealer.buckets.bucket(&row.bucket),
             sse: trail_sse_by_arn(&control, &row.trail_arn),
+            trail: control
+                .all_trails()
+                .into_iter()
+                .find(|t| t.arn() == row.trail_arn)
+                .map(|mut t| {
+                    // The batch goes where it was sealed for.
+                    t.s3_bucket_name = row.bucket.clone();
+                    t
+                }),
             row,
             records,
             spans,
@@ -404,8 +437,9 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
 
     let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
     let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
-    let mut generation = u64::MAX;
-    let mut table = RouteTable::default();
+    control.attach_journal(journal.clone());
+    let mut router = Router::new(control.clone(), config.clone());
+    let mut table = router.table_at(start).0;
     let mut open: HashMap<PartitionKey, OpenBatch> = HashMap::new();
     let mut last_commit = Instant::now();
     let mut committed = start;
@@ -415,17 +449,6 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
         let stopping = stop.load(Ordering::SeqCst);
         while let Ok(c) = done_rx.try_recv() {
             sealer.in_flight.remove(&c.id);
-        }
-        let g = control.generation();
-        if g != generation {
-            // Seal what was batched under the old configuration first: a batch belongs to the
-            // trail state it was routed with.
-            let keys: Vec<PartitionKey> = open.keys().cloned().collect();
-            for k in keys {
-                sealer.seal(&k, &mut open, &table)?;
-            }
-            table = RouteTable::build(&control.all_trails(), &config);
-            generation = g;
         }
         if !stopping && sealer.in_flight.len() < MAX_IN_FLIGHT {
             let wait = Duration::from_millis(100).min(interval);
@@ -440,6 +463,17 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
                         continue;
                     }
                 };
+                // Route by the trails as they were when this record was journaled.
+                let (at, changed) = router.table_at(rec.seq);
+                if changed {
+                    // Seal what was batched under the previous configuration first: a batch
+                    // belongs to the trail state it was routed with.
+                    let keys: Vec<PartitionKey> = open.keys().cloned().collect();
+                    for k in keys {
+                        sealer.seal(&k, &mut open, &table)?;
+                    }
+                    table = at;
+                }
                 for idx in table.route(&env) {
                     let t = &table.trails[idx];
                     let wkey = (
@@ -497,6 +531,7 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
                 .commit_cursor(CURSOR, floor)
                 .map_err(|e| format!("committing the delivery cursor failed: {e}"))?;
             committed = floor;
+            prune_history(&journal, &control);
             last_commit = Instant::now();
         }
         if stopping {
@@ -508,6 +543,16 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
                 sealer.in_flight.remove(&c.id);
             }
         }
+    }
+}
+
+/// Drops the trail configuration versions that neither routing consumer (log files, log
+/// groups) can need again: those that end before both consumers' cursors.
+fn prune_history(journal: &Journal, control: &ControlPlane) {
+    let cursors = journal.cursors();
+    let at = |name: &str| cursors.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+    if let (Some(d), Some(m)) = (at(CURSOR), at(super::monitor::CURSOR)) {
+        control.prune_history(d.min(m));
     }
 }
 
@@ -585,6 +630,7 @@ impl Sealer {
         let job = UploadJob {
             bucket: self.buckets.bucket(&row.bucket),
             sse: trail_sse(t.kms_key_id.as_deref()),
+            trail: Some(t.trail.clone()),
             row,
             records: batch.records,
             spans: batch.spans,

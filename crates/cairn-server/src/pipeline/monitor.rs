@@ -17,7 +17,7 @@ use cairn_journal::Journal;
 use cairn_monitor::Monitor;
 
 use super::envelope;
-use super::route::RouteTable;
+use super::route::Router;
 use crate::cloudtrail::ControlPlane;
 use crate::config::Config;
 
@@ -38,28 +38,28 @@ pub fn run(
 ) -> Result<(), String> {
     let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
     let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
-    let mut generation = u64::MAX;
-    let mut table = RouteTable::default();
+    control.attach_journal(journal.clone());
+    let mut router = Router::new(control.clone(), config.clone());
     while !stop.load(Ordering::SeqCst) {
-        let g = control.generation();
-        if g != generation {
-            table = RouteTable::build(&control.all_trails(), &config);
-            generation = g;
-        }
         let batch = reader
             .next_batch(2000, Duration::from_millis(50))
             .map_err(|e| e.to_string())?;
         if batch.is_empty() {
             continue;
         }
-        if table.trails.iter().any(|t| t.log_group_arn.is_some()) {
+        if router.any_trail(|t| t.cloud_watch_logs_log_group_arn.is_some()) {
             // (log group ARN, account, region) → records
             let mut groups: BTreeMap<GroupKey, Vec<(i64, &str)>> = BTreeMap::new();
-            let decoded: Vec<envelope::Envelope<'_>> = batch
+            let decoded: Vec<(u64, envelope::Envelope<'_>)> = batch
                 .iter()
-                .filter_map(|r| envelope::decode(&r.payload).ok())
+                .filter_map(|r| envelope::decode(&r.payload).ok().map(|e| (r.seq, e)))
                 .collect();
-            for e in &decoded {
+            for (seq, e) in &decoded {
+                // Route by the trails as they were when this record was journaled.
+                let table = router.table_at(*seq).0;
+                if table.trails.iter().all(|t| t.log_group_arn.is_none()) {
+                    continue;
+                }
                 let Ok(json) = std::str::from_utf8(e.record) else {
                     continue;
                 };
