@@ -325,7 +325,7 @@ async fn cloudtrail(
             None => Err(ApiError::internal("the event history is not running")),
         },
         Ok(v) if crate::lake::Lake::handles(op) => match state.lake.get() {
-            Some(l) => l.call(op, &ctx, &v).await,
+            Some(l) => l.call(state, &auth, &env, op, &ctx, &v).await,
             None => Err(ApiError::internal("the lake is not running")),
         },
         Ok(v) if op.is_read_only() => state.control.call(op, &ctx, &v),
