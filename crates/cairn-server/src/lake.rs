@@ -1320,7 +1320,98 @@ fn path_clash(e: &std::io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_store::{Bucket, MemoryBucket, PutOptions};
+    use cairn_store::{BoxFuture, Bucket, ListEntry, ListPage, MemoryBucket, PutOptions};
+
+    /// A bucket holding keys no backend would accept (as a store without key checks
+    /// could), one page of them.
+    #[derive(Debug)]
+    struct Planted {
+        inner: MemoryBucket,
+        objects: std::collections::BTreeMap<String, cairn_store::Object>,
+    }
+
+    impl Planted {
+        async fn new(keys: &[(&str, bytes::Bytes)]) -> Self {
+            let inner = MemoryBucket::new("b");
+            inner
+                .put("model", bytes::Bytes::new(), PutOptions::default())
+                .await
+                .unwrap();
+            let model = inner.get("model").await.unwrap();
+            let objects = keys
+                .iter()
+                .map(|(k, b)| {
+                    let mut o = model.clone();
+                    o.bytes = b.clone();
+                    ((*k).to_owned(), o)
+                })
+                .collect();
+            Planted { inner, objects }
+        }
+    }
+
+    impl Bucket for Planted {
+        fn name(&self) -> &str {
+            "b"
+        }
+        fn backend(&self) -> &'static str {
+            "memory"
+        }
+        fn put<'a>(
+            &'a self,
+            key: &'a str,
+            bytes: bytes::Bytes,
+            opts: PutOptions,
+        ) -> BoxFuture<'a, cairn_store::Result<cairn_store::PutResult>> {
+            self.inner.put(key, bytes, opts)
+        }
+        fn get<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> BoxFuture<'a, cairn_store::Result<cairn_store::Object>> {
+            match self.objects.get(key) {
+                Some(o) => {
+                    let o = o.clone();
+                    Box::pin(async move { Ok(o) })
+                }
+                None => self.inner.get(key),
+            }
+        }
+        fn head<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> BoxFuture<'a, cairn_store::Result<cairn_store::ObjectMeta>> {
+            self.inner.head(key)
+        }
+        fn list<'a>(
+            &'a self,
+            _prefix: &'a str,
+            marker: Option<&'a str>,
+            _max: usize,
+        ) -> BoxFuture<'a, cairn_store::Result<ListPage>> {
+            let entries = self
+                .objects
+                .iter()
+                .filter(|(k, _)| marker.is_none_or(|m| k.as_str() > m))
+                .map(|(k, o)| ListEntry {
+                    key: k.clone(),
+                    size: o.bytes.len() as u64,
+                    etag: None,
+                    last_modified: o.meta.last_modified,
+                })
+                .collect();
+            Box::pin(async move {
+                Ok(ListPage {
+                    entries,
+                    is_truncated: false,
+                    next_marker: None,
+                })
+            })
+        }
+        fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, cairn_store::Result<()>> {
+            self.inner.delete(key)
+        }
+    }
 
     fn log_file(event_name: &str) -> bytes::Bytes {
         use std::io::Write;
@@ -1360,10 +1451,9 @@ mod tests {
         let parent = tempfile::tempdir().unwrap();
         let export = parent.path().join("export");
         std::fs::create_dir(&export).unwrap();
-        let bucket = MemoryBucket::new("b");
         let good = "AWSLogs/111111111111/CloudTrail/us-east-1/2026/01/01/good.json.gz";
         let planted = [
-            "AWSLogs/111111111111/CloudTrail/../../../escaped.json.gz",
+            "AWSLogs/111111111111/CloudTrail/../../../../escaped.json.gz",
             "AWSLogs/111111111111/CloudTrail/../../../../../../../tmp/escaped-abs.json.gz",
             "/AWSLogs/111111111111/CloudTrail/absolute.json.gz",
             "AWSLogs\\111111111111/CloudTrail/..\\..\\backslash.json.gz",
@@ -1372,13 +1462,9 @@ mod tests {
             // A file where the good key needs a directory: not a log name, never exported.
             "AWSLogs/111111111111/CloudTrail/us-east-1",
         ];
-        for k in std::iter::once(good).chain(planted) {
-            let name = if k == good { "Good" } else { "Planted" };
-            bucket
-                .put(k, log_file(name), PutOptions::default())
-                .await
-                .unwrap();
-        }
+        let mut keys = vec![(good, log_file("Good"))];
+        keys.extend(planted.iter().map(|k| (*k, log_file("Planted"))));
+        let bucket = Planted::new(&keys).await;
         let n = export_delivered_logs(&bucket, &export, |_| Ok(()))
             .await
             .unwrap();
