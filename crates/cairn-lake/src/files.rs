@@ -30,7 +30,9 @@ pub struct LogFile {
     pub size: u64,
 }
 
-fn is_log_name(name: &str) -> bool {
+/// Whether a file (or object) named `name` (the last path segment) is read as a log file:
+/// a JSON or gzip JSON name, not a digest file, not hidden.
+pub fn is_log_name(name: &str) -> bool {
     let name = name.strip_suffix("@obj").unwrap_or(name);
     if name.starts_with('.') || name.contains("CloudTrail-Digest") {
         return false;

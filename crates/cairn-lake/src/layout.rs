@@ -85,3 +85,53 @@ pub fn compact_all(data_dir: &Path) -> Result<crate::CompactStats, LakeError> {
     }
     Ok(total)
 }
+
+/// An object key (`/`-separated, as S3 writes it) as a relative path that stays under any
+/// directory it is joined onto, or `None` when it would not: empty, absolute (`/...`), with an
+/// empty, `.` or `..` segment, or with a NUL or a backslash (a separator elsewhere). Callers
+/// that copy objects to files skip such keys rather than fail, so one planted key cannot
+/// stop every later query.
+pub fn key_path(key: &str) -> Option<PathBuf> {
+    if key.is_empty() || key.contains(['\0', '\\']) {
+        return None;
+    }
+    let mut path = PathBuf::new();
+    for seg in key.split('/') {
+        if seg.is_empty() || seg == "." || seg == ".." {
+            return None;
+        }
+        path.push(seg);
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_paths_stay_under_their_directory() {
+        assert_eq!(
+            key_path("AWSLogs/1/CloudTrail/us-east-1/f.json.gz"),
+            Some(PathBuf::from("AWSLogs/1/CloudTrail/us-east-1/f.json.gz"))
+        );
+        for bad in [
+            "",
+            "/etc/passwd",
+            "AWSLogs/../../x",
+            "..",
+            "a/./b",
+            "a//b",
+            "a/",
+            "a\\..\\b",
+            "a/b\0c",
+        ] {
+            assert_eq!(key_path(bad), None, "{bad:?}");
+        }
+        let dir = Path::new("/tmp/export");
+        for ok in ["a..b/c", "...", "a/.hidden"] {
+            let p = dir.join(key_path(ok).unwrap());
+            assert!(p.starts_with(dir), "{ok:?}");
+        }
+    }
+}

@@ -190,6 +190,24 @@ impl Lake {
             .map_err(LakeError::sql)
     }
 
+    /// The names of the tables `statement` reads (the last part of each reference, without
+    /// catalog or schema; common table expressions are not tables), before any is registered:
+    /// what a caller must be allowed to read before the tables are set up.
+    pub fn table_names(&self, statement: &str) -> Result<Vec<String>, LakeError> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let parsed = state
+            .sql_to_statement(statement, &dialect)
+            .map_err(LakeError::sql)?;
+        let refs = state
+            .resolve_table_references(&parsed)
+            .map_err(LakeError::sql)?;
+        let mut names: Vec<String> = refs.iter().map(|r| r.table().to_owned()).collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Keeps only the rows of table `name` whose `eventTime` is at or after `since_micros`
     /// (microseconds since the epoch): an event data store's retention period.
     pub async fn retain_since(&self, name: &str, since_micros: i64) -> Result<(), LakeError> {
@@ -291,5 +309,24 @@ mod tests {
         );
         assert_eq!(display_name("count(*)"), "count(*)");
         assert_eq!(display_name("who"), "who");
+    }
+
+    #[test]
+    fn table_names_are_the_tables_read_not_ctes() {
+        let lake = super::Lake::new(1);
+        let names = lake
+            .table_names(
+                "WITH recent AS (SELECT * FROM events) SELECT * FROM recent \
+                 JOIN \"0b5e2f1a-1111-2222-3333-444455556666\" ON true \
+                 WHERE eventName IN (SELECT eventName FROM datafusion.public.events)",
+            )
+            .unwrap();
+        assert_eq!(names, ["0b5e2f1a-1111-2222-3333-444455556666", "events"]);
+        assert_eq!(
+            lake.table_names("WITH events AS (SELECT 1 AS a) SELECT a FROM events")
+                .unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(lake.table_names("SELEC 1").is_err());
     }
 }

@@ -24,6 +24,46 @@ pub const BULK_INGEST_ACTION: &str = "cairn:BulkIngest";
 /// `recipientAccountId` is another configured account.
 pub const INGEST_FOR_ANY_ACCOUNT_ACTION: &str = "cairn:IngestForAnyAccount";
 
+/// What the audit record of an ingest call needs beyond the caller.
+#[derive(Debug, Clone, Default)]
+pub struct CallMeta {
+    /// The `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// The request ID returned to the caller.
+    pub request_id: String,
+}
+
+/// The audit record of one ingest call (`PutAuditEvents` or `BulkIngest`), as Cairn records
+/// its own API calls: who sent the records, from where, and how many were taken; never
+/// the records themselves. Returns its event ID and journal envelope.
+fn provenance(
+    caller: &Caller,
+    env: &Environment,
+    meta: &CallMeta,
+    event_name: &str,
+    request: &Value,
+) -> (String, Vec<u8>) {
+    let event = crate::audit::event_for(&crate::audit::CallRecord {
+        event_source: "cloudtrail-data.amazonaws.com",
+        event_name,
+        region: &caller.region,
+        principal: &caller.principal,
+        access_key_id: &caller.access_key_id,
+        source_ip: env.source_ip.to_string(),
+        user_agent: meta.user_agent.as_deref(),
+        request,
+        outcome: Ok(&Value::Null),
+        read_only: false,
+        request_id: &meta.request_id,
+        time: OffsetDateTime::now_utc(),
+    });
+    let payload = crate::pipeline::envelope::encode(
+        &crate::pipeline::envelope::keys_for_event(&event),
+        &event.to_json_bytes(),
+    );
+    (event.event_id, payload)
+}
+
 /// `AccessDeniedException` (REST-JSON) from a refusal.
 pub fn access_denied(d: crate::authz::Denied) -> ApiError {
     ApiError::with_status(
@@ -62,11 +102,13 @@ pub fn policy_for(
         .with_allowed_accounts(allowed))
 }
 
-/// `PutAuditEvents`.
+/// `PutAuditEvents`. The call's own audit record (channel, counts) is journaled with the
+/// accepted events.
 pub fn put_audit_events(
     state: &AppState,
     caller: &Caller,
     env: &Environment,
+    meta: &CallMeta,
     query: &str,
     body: &[u8],
 ) -> Result<Value, ApiError> {
@@ -151,7 +193,17 @@ pub fn put_audit_events(
             })),
         }
     }
-    let outcome = state.ingest.append(good)?;
+    let failed_count = failed.len();
+    let trace = |new: usize, duplicates: usize| {
+        let request = json!({
+            "channelArn": ch.arn,
+            "recordsAccepted": new,
+            "recordsDuplicate": duplicates,
+            "recordsFailed": failed_count,
+        });
+        provenance(caller, env, meta, "PutAuditEvents", &request)
+    };
+    let outcome = state.ingest.append_traced(good, &trace)?;
     let successful: Vec<Value> = good_ids
         .into_iter()
         .zip(outcome)
@@ -160,11 +212,13 @@ pub fn put_audit_events(
     Ok(json!({ "successful": successful, "failed": failed }))
 }
 
-/// `POST /_cairn/ingest`: every record of the body, validated one by one.
+/// `POST /_cairn/ingest`: every record of the body, validated one by one. The call's own
+/// audit record (`BulkIngest`, with the counts) is journaled with the accepted records.
 pub fn bulk_ingest(
     state: &Arc<AppState>,
     caller: &Caller,
     env: &Environment,
+    meta: &CallMeta,
     body: &[u8],
 ) -> Result<Value, ApiError> {
     crate::authz::authorize(state, caller, env, &Access::new(BULK_INGEST_ACTION, "*"))
@@ -197,7 +251,16 @@ pub fn bulk_ingest(
             }
         }
     }
-    let outcome = state.ingest.append(good)?;
+    let rejected_count = rejected.len();
+    let trace = |new: usize, duplicates: usize| {
+        let request = json!({
+            "recordsAccepted": new,
+            "recordsDuplicate": duplicates,
+            "recordsRejected": rejected_count,
+        });
+        provenance(caller, env, meta, "BulkIngest", &request)
+    };
+    let outcome = state.ingest.append_traced(good, &trace)?;
     let accepted = outcome
         .iter()
         .filter(|o| matches!(o, Appended::New(_)))

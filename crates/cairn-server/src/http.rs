@@ -210,9 +210,19 @@ async fn data_plane(
     let query = parts.uri.query().unwrap_or("").to_owned();
     let (st, caller) = (state.clone(), auth.clone());
     let op_path = path.clone();
+    let meta = crate::dataplane::CallMeta {
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        request_id: request_id.clone(),
+    };
     let result = tokio::task::spawn_blocking(move || match path.as_str() {
-        "/PutAuditEvents" => crate::dataplane::put_audit_events(&st, &caller, &env, &query, &body),
-        "/_cairn/ingest" => crate::dataplane::bulk_ingest(&st, &caller, &env, &body),
+        "/PutAuditEvents" => {
+            crate::dataplane::put_audit_events(&st, &caller, &env, &meta, &query, &body)
+        }
+        "/_cairn/ingest" => crate::dataplane::bulk_ingest(&st, &caller, &env, &meta, &body),
         other => Err(ApiError::client(
             "UnsupportedOperationException",
             format!(
@@ -325,7 +335,7 @@ async fn cloudtrail(
             None => Err(ApiError::internal("the event history is not running")),
         },
         Ok(v) if crate::lake::Lake::handles(op) => match state.lake.get() {
-            Some(l) => l.call(op, &ctx, &v).await,
+            Some(l) => l.call(state, &auth, &env, op, &ctx, &v).await,
             None => Err(ApiError::internal("the lake is not running")),
         },
         Ok(v) if op.is_read_only() => state.control.call(op, &ctx, &v),

@@ -102,6 +102,26 @@ impl Ingest {
     /// entry per input record, in order. Either every new record is durable or the call fails
     /// and none is marked seen.
     pub fn append(&self, records: Vec<ValidRecord>) -> Result<Vec<Appended>, ApiError> {
+        self.append_inner(records, None)
+    }
+
+    /// [`Ingest::append`] with the audit record of the call that sent the records:
+    /// `record(new, duplicates)` builds it (event ID and envelope) from the counts, and it
+    /// goes into the same journal batch as the new records (the same fsync), even when
+    /// none is new. Ingested records are never durable without a record of who sent them.
+    pub fn append_traced(
+        &self,
+        records: Vec<ValidRecord>,
+        record: &dyn Fn(usize, usize) -> (String, Vec<u8>),
+    ) -> Result<Vec<Appended>, ApiError> {
+        self.append_inner(records, Some(record))
+    }
+
+    fn append_inner(
+        &self,
+        records: Vec<ValidRecord>,
+        record: Option<&dyn Fn(usize, usize) -> (String, Vec<u8>)>,
+    ) -> Result<Vec<Appended>, ApiError> {
         let mut outcome = Vec::with_capacity(records.len());
         let mut payloads = Vec::with_capacity(records.len());
         let mut new_ids = Vec::with_capacity(records.len());
@@ -119,6 +139,11 @@ impl Ingest {
                 new_ids.push(h);
                 outcome.push(Appended::New(0));
             }
+        }
+        let own = record.map(|f| f(payloads.len(), outcome.len() - payloads.len()));
+        if let Some((id, payload)) = own {
+            payloads.push(payload);
+            new_ids.push(id_key(&id));
         }
         if payloads.is_empty() {
             return Ok(outcome);
@@ -170,5 +195,70 @@ pub fn journal_error(e: cairn_journal::JournalError) -> ApiError {
         ApiError::throttled(format!("the event journal is full; retry later ({e})"))
     } else {
         ApiError::internal(format!("journal append failed: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_event::{AccountId, IngestPolicy, validate_record};
+
+    fn record(id: &str) -> ValidRecord {
+        let raw = serde_json::json!({
+            "eventVersion": "1.08", "eventTime": "2026-01-01T00:00:00Z",
+            "eventSource": "example.cairn.dev", "eventName": "Claimed",
+            "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.1", "eventID": id,
+            "eventType": "AwsApiCall", "recipientAccountId": "111111111111",
+            "userIdentity": {"type": "IAMUser", "userName": "alice"},
+        });
+        let policy = IngestPolicy::new(AccountId::parse("111111111111").unwrap());
+        validate_record(raw.to_string().as_bytes(), &policy).unwrap()
+    }
+
+    /// Provenance: the call's own record is built from the counts and lands in the same
+    /// journal batch as the records it sent, right after them; even when none is new.
+    #[test]
+    fn traced_appends_journal_the_senders_record_with_the_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal =
+            Arc::new(Journal::open(dir.path(), cairn_journal::JournalOptions::default()).unwrap());
+        let ingest = Ingest::open(journal.clone()).unwrap();
+        let (a, b) = (
+            uuid::Uuid::new_v4().to_string(),
+            uuid::Uuid::new_v4().to_string(),
+        );
+        let counts = std::cell::Cell::new((9, 9));
+        let own = |new: usize, dup: usize| {
+            counts.set((new, dup));
+            (
+                uuid::Uuid::new_v4().to_string(),
+                format!("sender new={new} dup={dup}").into_bytes(),
+            )
+        };
+        let out = ingest
+            .append_traced(vec![record(&a), record(&a), record(&b)], &own)
+            .unwrap();
+        assert_eq!(counts.get(), (2, 1));
+        let first = journal.first_seq();
+        assert_eq!(
+            out,
+            [
+                Appended::New(first),
+                Appended::Duplicate,
+                Appended::New(first + 1)
+            ]
+        );
+        let out = ingest.append_traced(vec![record(&b)], &own).unwrap();
+        assert_eq!((out, counts.get()), (vec![Appended::Duplicate], (0, 1)));
+        let mut reader = journal.reader(first).unwrap();
+        let payloads: Vec<Vec<u8>> = reader
+            .try_next_batch(10)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.payload.to_vec())
+            .collect();
+        assert_eq!(payloads.len(), 4);
+        assert_eq!(payloads[2], b"sender new=2 dup=1");
+        assert_eq!(payloads[3], b"sender new=0 dup=1");
     }
 }

@@ -15,6 +15,15 @@
 //!   CloudTrail Lake, or `events`: the log files delivered to the caller's account's local
 //!   buckets (so imported AWS logs are queryable too). Only queries (no DDL, DML or `SET`)
 //!   are accepted. Results are kept in memory for 7 days.
+//! * Authorization, as the caller (never with the server's own rights): a store is used only
+//!   by its own account, named by its ID or its exact ARN, and each store a call names needs
+//!   `cloudtrail:<operation>` on the store's ARN. `events` is read only when the statement
+//!   reads it, each delivered log file as S3 GetObject would allow it to the caller
+//!   (identity and bucket policies; `kms:Decrypt` under the key policy for SSE-KMS): one
+//!   refused file refuses the query with `AccessDeniedException` naming it, never a silent
+//!   partial answer. A query over `events` is visible only to the principal that ran it.
+//! * Object keys become file names only through [`cairn_lake::layout::key_path`]: a key that
+//!   is not a safe relative path is skipped with a warning.
 //! * Retention: rows older than the store's `RetentionPeriod` (by `eventTime`) are not
 //!   visible to queries.
 
@@ -30,9 +39,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::authn::Caller;
+use crate::authz::{Access, Environment};
 use crate::cloudtrail::{CallContext, Operation};
 use crate::error::ApiError;
 use crate::pipeline::envelope;
+use crate::state::AppState;
 
 /// The journal cursor of the event data store consumer.
 pub const CURSOR: &str = "lake";
@@ -110,6 +122,11 @@ struct StoreFile {
 struct QueryRec {
     id: String,
     account: String,
+    /// The ARN of the principal that started it.
+    owner: String,
+    /// Whether it read `events` (log files the starter was allowed to read as itself): then
+    /// only the starter may see it.
+    reads_events: bool,
     statement: String,
     stores: Vec<String>,
     status: &'static str,
@@ -288,13 +305,31 @@ impl Lake {
         )
     }
 
-    /// Answers one Lake operation.
+    /// Answers one Lake operation for `caller`. Reads are authorized as the caller: each
+    /// event data store named needs `cloudtrail:<operation>` on its ARN, and `events` needs
+    /// what S3 GetObject needs on every delivered log file read.
     pub async fn call(
         &self,
+        state: &AppState,
+        caller: &Caller,
+        env: &Environment,
         op: Operation,
         ctx: &CallContext,
         body: &Value,
     ) -> Result<Value, ApiError> {
+        let asker = Asker { state, caller, env };
+        // Operations on one store are decided on the store's own ARN, however the request
+        // names it (by ID, the request's resource is `*`).
+        if matches!(
+            op,
+            Operation::GetEventDataStore
+                | Operation::UpdateEventDataStore
+                | Operation::DeleteEventDataStore
+                | Operation::ListQueries
+        ) {
+            let s = self.find(ctx, str_member(body, "EventDataStore")?)?;
+            asker.allow(&format!("cloudtrail:{}", op.name()), &s.arn())?;
+        }
         match op {
             Operation::CreateEventDataStore => self.create(ctx, body),
             Operation::GetEventDataStore => {
@@ -304,27 +339,32 @@ impl Lake {
             Operation::ListEventDataStores => self.list(ctx, body),
             Operation::UpdateEventDataStore => self.update(ctx, body),
             Operation::DeleteEventDataStore => self.delete(ctx, body),
-            Operation::StartQuery => self.start_query(ctx, body).await,
-            Operation::DescribeQuery => self.describe_query(ctx, body),
-            Operation::GetQueryResults => self.get_query_results(ctx, body),
+            Operation::StartQuery => self.start_query(&asker, ctx, body).await,
+            Operation::DescribeQuery => self.describe_query(&asker, ctx, body),
+            Operation::GetQueryResults => self.get_query_results(&asker, ctx, body),
             Operation::ListQueries => self.list_queries(ctx, body),
-            Operation::CancelQuery => self.cancel_query(ctx, body),
+            Operation::CancelQuery => self.cancel_query(&asker, ctx, body),
             other => Err(ApiError::not_implemented(other.name())),
         }
     }
 
-    /// The store named by ID or ARN in the caller's account.
     /// The ARN of the event data store `key` (ID or ARN) names for the caller, for
     /// authorization on the store's own ARN.
     pub fn store_arn(&self, ctx: &CallContext, key: &str) -> Option<String> {
         self.find(ctx, key).ok().map(|s| s.arn())
     }
 
+    /// The store named by ID or ARN in the caller's account. An ARN must be the store's own
+    /// (partition, region and account too): the ID alone does not resolve another ARN.
     fn find(&self, ctx: &CallContext, key: &str) -> Result<Store, ApiError> {
         let id = store_id(key)?;
         self.lock_stores()
             .iter()
-            .find(|s| s.id == id && s.account == ctx.account)
+            .find(|s| {
+                s.id == id
+                    && s.account == ctx.account
+                    && (!key.starts_with("arn:") || key.eq_ignore_ascii_case(&s.arn()))
+            })
             .cloned()
             .ok_or_else(|| not_found(key))
     }
@@ -524,7 +564,12 @@ impl Lake {
         Ok((out, named))
     }
 
-    async fn start_query(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+    async fn start_query(
+        &self,
+        asker: &Asker<'_>,
+        ctx: &CallContext,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
         if body.get("DeliveryS3Uri").is_some_and(|v| !v.is_null()) {
             return Err(ApiError::client(
                 "UnsupportedOperationException",
@@ -544,6 +589,9 @@ impl Lake {
             ));
         }
         let (sql, stores) = self.resolve_statement(ctx, statement)?;
+        for s in &stores {
+            asker.allow("cloudtrail:StartQuery", &s.arn())?;
+        }
         {
             let q = self.lock_queries();
             let running = q
@@ -562,6 +610,11 @@ impl Lake {
             cairn_lake::LakeError::Sql(m) => ApiError::client("InvalidQueryStatementException", m),
             other => ApiError::internal(other),
         };
+        let reads_events = lake
+            .table_names(&sql)
+            .map_err(qerr)?
+            .iter()
+            .any(|t| t == "events");
         for s in &stores {
             let source = cairn_lake::layout::store_source(&self.data_dir, &s.id);
             lake.register(&s.id, &source).await.map_err(qerr)?;
@@ -570,29 +623,18 @@ impl Lake {
                 .await
                 .map_err(qerr)?;
         }
-        // `events`: the caller's local buckets' delivered log files, decrypted into a private
-        // temporary copy that lives as long as the query.
+        // `events`: the caller's local buckets' delivered log files, each one read as the
+        // caller (as S3 GetObject would allow it), decrypted into a private temporary copy
+        // that lives as long as the query. Only exported when the statement reads it.
         let export = ExportDir::new().map_err(ApiError::internal)?;
-        if let Some(resolver) = self.buckets.get() {
-            for b in self
-                .catalog
-                .buckets()
-                .map_err(ApiError::internal)?
-                .into_iter()
-                .filter(|b| b.account_id == ctx.account)
-            {
-                if let Some(bucket) = resolver.bucket(&b.name) {
-                    export_delivered_logs(bucket.as_ref(), &export.path().join(&b.name))
-                        .await
-                        .map_err(ApiError::internal)?;
-                }
-            }
+        if reads_events {
+            self.export_events(asker, ctx, export.path()).await?;
+            let source = cairn_lake::Source {
+                json_root: export.path().to_owned(),
+                parquet_dir: None,
+            };
+            lake.register("events", &source).await.map_err(qerr)?;
         }
-        let source = cairn_lake::Source {
-            json_root: export.path().to_owned(),
-            parquet_dir: None,
-        };
-        lake.register("events", &source).await.map_err(qerr)?;
         let df = lake.sql(&sql).await.map_err(qerr)?;
 
         let id = uuid::Uuid::new_v4().to_string();
@@ -602,6 +644,8 @@ impl Lake {
             QueryRec {
                 id: id.clone(),
                 account: ctx.account.clone(),
+                owner: asker.caller.principal.arn().unwrap_or_default(),
+                reads_events,
                 statement: statement.to_owned(),
                 stores: stores.iter().map(|s| s.id.clone()).collect(),
                 status: "RUNNING",
@@ -659,9 +703,13 @@ impl Lake {
         Ok(json!({ "QueryId": id }))
     }
 
-    /// The caller's query `QueryId`, checked against `EventDataStore` when given.
+    /// The caller's query `QueryId`, checked against `EventDataStore` when given. `action`
+    /// is authorized on every store the query read; a query over `events` is only visible
+    /// to the principal that started it (it read log files as that principal).
     fn with_query<T>(
         &self,
+        asker: &Asker<'_>,
+        action: &str,
         ctx: &CallContext,
         body: &Value,
         f: impl FnOnce(&mut QueryRec) -> Result<T, ApiError>,
@@ -670,19 +718,96 @@ impl Lake {
         if let Some(key) = body.get("EventDataStore").and_then(Value::as_str) {
             self.find(ctx, key)?;
         }
-        let mut q = self.lock_queries();
-        prune(&mut q);
-        match q.get_mut(id).filter(|q| q.account == ctx.account) {
-            Some(rec) => f(rec),
-            None => Err(ApiError::client(
+        let not_found = || {
+            ApiError::client(
                 "QueryIdNotFoundException",
                 format!("the query ID {id} does not exist or does not belong to your account"),
-            )),
+            )
+        };
+        let (stores, reads_events, owner) = {
+            let mut q = self.lock_queries();
+            prune(&mut q);
+            let rec = q
+                .get(id)
+                .filter(|q| q.account == ctx.account)
+                .ok_or_else(not_found)?;
+            (rec.stores.clone(), rec.reads_events, rec.owner.clone())
+        };
+        if reads_events && asker.caller.principal.arn().unwrap_or_default() != owner {
+            return Err(not_found());
+        }
+        let arns: Vec<String> = self
+            .lock_stores()
+            .iter()
+            .filter(|s| s.account == ctx.account && stores.contains(&s.id))
+            .map(Store::arn)
+            .collect();
+        for arn in &arns {
+            asker.allow(action, arn)?;
+        }
+        let mut q = self.lock_queries();
+        match q.get_mut(id).filter(|q| q.account == ctx.account) {
+            Some(rec) => f(rec),
+            None => Err(not_found()),
         }
     }
 
-    fn describe_query(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
-        self.with_query(ctx, body, |q| {
+    /// Writes the delivered log files of the caller's account's local buckets under `dir`,
+    /// each one read as the caller: a file the caller may not read (S3 `s3:GetObject` under
+    /// identity and bucket policies, `kms:Decrypt` for SSE-KMS) refuses the whole query with
+    /// `AccessDeniedException` naming it, rather than answering from part of the logs.
+    async fn export_events(
+        &self,
+        asker: &Asker<'_>,
+        ctx: &CallContext,
+        dir: &Path,
+    ) -> Result<(), ApiError> {
+        let Some(resolver) = self.buckets.get() else {
+            return Ok(());
+        };
+        let vault = asker.state.buckets.vault();
+        for b in self
+            .catalog
+            .buckets()
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .filter(|b| b.account_id == ctx.account)
+        {
+            let (Some(bucket), Some(sub)) = (
+                resolver.bucket(&b.name),
+                cairn_lake::layout::key_path(&b.name),
+            ) else {
+                continue;
+            };
+            let info = crate::s3::local_bucket(vault, &self.catalog, &b.name)
+                .map_err(ApiError::internal)?;
+            let may_read = |key: &str| {
+                crate::s3::authorize_object_read(
+                    asker.state,
+                    asker.caller,
+                    asker.env,
+                    &info,
+                    key,
+                )
+                .map_err(|e| {
+                    access_denied(format!(
+                        "StartQuery reads the log files delivered to s3://{}/ as the caller, and the caller may not read s3://{}/{key}: {}",
+                        b.name, b.name, e.message
+                    ))
+                })
+            };
+            export_delivered_logs(bucket.as_ref(), &dir.join(sub), may_read).await?;
+        }
+        Ok(())
+    }
+
+    fn describe_query(
+        &self,
+        asker: &Asker<'_>,
+        ctx: &CallContext,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        self.with_query(asker, "cloudtrail:DescribeQuery", ctx, body, |q| {
             let p = &q.progress;
             let mut v = json!({
                 "QueryId": q.id,
@@ -703,10 +828,15 @@ impl Lake {
         })
     }
 
-    fn get_query_results(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
+    fn get_query_results(
+        &self,
+        asker: &Asker<'_>,
+        ctx: &CallContext,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
         let max = max_results(body, "MaxQueryResults", 1000, "InvalidMaxResultsException")?;
         let start = next_token(body)?;
-        self.with_query(ctx, body, |q| {
+        self.with_query(asker, "cloudtrail:GetQueryResults", ctx, body, |q| {
             let mut v = json!({"QueryStatus": q.status});
             if let Some(e) = &q.error {
                 v["ErrorMessage"] = json!(e);
@@ -793,8 +923,13 @@ impl Lake {
         page(items, start, max, "Queries")
     }
 
-    fn cancel_query(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
-        self.with_query(ctx, body, |q| {
+    fn cancel_query(
+        &self,
+        asker: &Asker<'_>,
+        ctx: &CallContext,
+        body: &Value,
+    ) -> Result<Value, ApiError> {
+        self.with_query(asker, "cloudtrail:CancelQuery", ctx, body, |q| {
             if !matches!(q.status, "QUEUED" | "RUNNING") {
                 return Err(ApiError::client(
                     "InactiveQueryException",
@@ -808,6 +943,30 @@ impl Lake {
             Ok(json!({"QueryId": q.id, "QueryStatus": "CANCELLED"}))
         })
     }
+}
+
+/// Who asks, for the checks made on the caller's behalf.
+struct Asker<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    env: &'a Environment,
+}
+
+impl Asker<'_> {
+    /// `action` on `resource` (an ARN of the caller's account), or `AccessDeniedException`.
+    fn allow(&self, action: &str, resource: &str) -> Result<(), ApiError> {
+        crate::authz::authorize(
+            self.state,
+            self.caller,
+            self.env,
+            &Access::new(action, resource),
+        )
+        .map_err(|d| access_denied(d.message))
+    }
+}
+
+fn access_denied(message: String) -> ApiError {
+    ApiError::client("AccessDeniedException", message)
 }
 
 fn prune(q: &mut HashMap<String, QueryRec>) {
@@ -1102,37 +1261,256 @@ impl Drop for ExportDir {
     }
 }
 
-/// Writes the CloudTrail log files delivered to `bucket` (its `.../CloudTrail/...` objects,
-/// decrypted by the bucket) under `dir`, one file per key; returns how many. Local buckets
+/// Writes the CloudTrail log files delivered to `bucket` (its `.../CloudTrail/...` objects
+/// with log file names, decrypted by the bucket) under `dir`, one file per key; returns how many. Local buckets
 /// are encrypted at rest, so SQL over them reads such a copy (see [`ExportDir`]).
+///
+/// `may_read(key)` is asked before each object is read; its refusal ends the export. A key
+/// that is not a safe relative path ([`cairn_lake::layout::key_path`]), or whose file would
+/// collide with another key's directory, is skipped with a warning: nothing is written
+/// outside `dir`, and one bad key cannot make every query fail.
 pub async fn export_delivered_logs(
     bucket: &dyn cairn_store::Bucket,
     dir: &Path,
-) -> Result<usize, String> {
+    may_read: impl Fn(&str) -> Result<(), ApiError>,
+) -> Result<usize, ApiError> {
     let mut marker: Option<String> = None;
     let mut n = 0;
     loop {
         let page = bucket
             .list("", marker.as_deref(), cairn_store::MAX_LIST_PAGE)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(ApiError::internal)?;
         for entry in &page.entries {
             let k = &entry.key;
-            if !k.contains("/CloudTrail/") || k.contains("CloudTrail-Digest") {
+            let name = k.rsplit('/').next().unwrap_or_default();
+            if !k.contains("/CloudTrail/") || !cairn_lake::files::is_log_name(name) {
                 continue;
             }
-            // Keys are checked by the store (no `..`, no leading `/`), so they are safe paths.
-            let path = dir.join(k);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            let Some(rel) = cairn_lake::layout::key_path(k) else {
+                tracing::warn!(bucket = bucket.name(), key = %k.escape_debug(), "skipping a log file whose key is not a safe path");
+                continue;
+            };
+            may_read(k)?;
+            let obj = bucket.get(k).await.map_err(ApiError::internal)?;
+            let path = dir.join(rel);
+            let written = match path.parent() {
+                Some(parent) => std::fs::create_dir_all(parent),
+                None => Ok(()),
             }
-            let obj = bucket.get(k).await.map_err(|e| e.to_string())?;
-            std::fs::write(&path, &obj.bytes).map_err(|e| e.to_string())?;
-            n += 1;
+            .and_then(|()| std::fs::write(&path, &obj.bytes));
+            match written {
+                Ok(()) => n += 1,
+                Err(e) if path_clash(&e) => {
+                    tracing::warn!(bucket = bucket.name(), key = %k.escape_debug(), error = %e, "skipping a log file whose key clashes with another's");
+                }
+                Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
+            }
         }
         match (page.is_truncated, page.entries.last()) {
             (true, Some(last)) => marker = Some(last.key.clone()),
             _ => return Ok(n),
         }
+    }
+}
+
+/// A file where a directory is needed or the reverse (keys `a` and `a/b`).
+fn path_clash(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::AlreadyExists | K::NotADirectory | K::IsADirectory
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_store::{BoxFuture, Bucket, ListEntry, ListPage, MemoryBucket, PutOptions};
+
+    /// A bucket holding keys no backend would accept (as a store without key checks
+    /// could), one page of them.
+    #[derive(Debug)]
+    struct Planted {
+        inner: MemoryBucket,
+        objects: std::collections::BTreeMap<String, cairn_store::Object>,
+    }
+
+    impl Planted {
+        async fn new(keys: &[(&str, bytes::Bytes)]) -> Self {
+            let inner = MemoryBucket::new("b");
+            inner
+                .put("model", bytes::Bytes::new(), PutOptions::default())
+                .await
+                .unwrap();
+            let model = inner.get("model").await.unwrap();
+            let objects = keys
+                .iter()
+                .map(|(k, b)| {
+                    let mut o = model.clone();
+                    o.bytes = b.clone();
+                    ((*k).to_owned(), o)
+                })
+                .collect();
+            Planted { inner, objects }
+        }
+    }
+
+    impl Bucket for Planted {
+        fn name(&self) -> &str {
+            "b"
+        }
+        fn backend(&self) -> &'static str {
+            "memory"
+        }
+        fn put<'a>(
+            &'a self,
+            key: &'a str,
+            bytes: bytes::Bytes,
+            opts: PutOptions,
+        ) -> BoxFuture<'a, cairn_store::Result<cairn_store::PutResult>> {
+            self.inner.put(key, bytes, opts)
+        }
+        fn get<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> BoxFuture<'a, cairn_store::Result<cairn_store::Object>> {
+            match self.objects.get(key) {
+                Some(o) => {
+                    let o = o.clone();
+                    Box::pin(async move { Ok(o) })
+                }
+                None => self.inner.get(key),
+            }
+        }
+        fn head<'a>(
+            &'a self,
+            key: &'a str,
+        ) -> BoxFuture<'a, cairn_store::Result<cairn_store::ObjectMeta>> {
+            self.inner.head(key)
+        }
+        fn list<'a>(
+            &'a self,
+            _prefix: &'a str,
+            marker: Option<&'a str>,
+            _max: usize,
+        ) -> BoxFuture<'a, cairn_store::Result<ListPage>> {
+            let entries = self
+                .objects
+                .iter()
+                .filter(|(k, _)| marker.is_none_or(|m| k.as_str() > m))
+                .map(|(k, o)| ListEntry {
+                    key: k.clone(),
+                    size: o.bytes.len() as u64,
+                    etag: None,
+                    last_modified: o.meta.last_modified,
+                })
+                .collect();
+            Box::pin(async move {
+                Ok(ListPage {
+                    entries,
+                    is_truncated: false,
+                    next_marker: None,
+                })
+            })
+        }
+        fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, cairn_store::Result<()>> {
+            self.inner.delete(key)
+        }
+    }
+
+    fn log_file(event_name: &str) -> bytes::Bytes {
+        use std::io::Write;
+        let body = json!({"Records": [{
+            "eventVersion": "1.08", "eventTime": "2026-01-01T00:00:00Z",
+            "eventSource": "s3.amazonaws.com", "eventName": event_name,
+            "awsRegion": "us-east-1", "eventID": uuid::Uuid::new_v4().to_string(),
+            "eventType": "AwsApiCall", "recipientAccountId": "111111111111",
+        }]});
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(body.to_string().as_bytes()).unwrap();
+        gz.finish().unwrap().into()
+    }
+
+    fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Issue 14, item 13 (the lake side): keys planted directly in a bucket (as a CopyObject
+    /// without key checks once let through) are skipped, nothing is written outside the
+    /// export directory, and queries over the rest still work.
+    #[tokio::test]
+    async fn unsafe_object_keys_are_skipped_and_never_leave_the_export_dir() {
+        let parent = tempfile::tempdir().unwrap();
+        let export = parent.path().join("export");
+        std::fs::create_dir(&export).unwrap();
+        let good = "AWSLogs/111111111111/CloudTrail/us-east-1/2026/01/01/good.json.gz";
+        let planted = [
+            "AWSLogs/111111111111/CloudTrail/../../../../escaped.json.gz",
+            "AWSLogs/111111111111/CloudTrail/../../../../../../../tmp/escaped-abs.json.gz",
+            "/AWSLogs/111111111111/CloudTrail/absolute.json.gz",
+            "AWSLogs\\111111111111/CloudTrail/..\\..\\backslash.json.gz",
+            "AWSLogs/111111111111/CloudTrail/nul\0.json.gz",
+            "AWSLogs//CloudTrail/./dot.json.gz",
+            // A file where the good key needs a directory: not a log name, never exported.
+            "AWSLogs/111111111111/CloudTrail/us-east-1",
+        ];
+        let mut keys = vec![(good, log_file("Good"))];
+        keys.extend(planted.iter().map(|k| (*k, log_file("Planted"))));
+        let bucket = Planted::new(&keys).await;
+        let n = export_delivered_logs(&bucket, &export, |_| Ok(()))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(files_under(parent.path()), [export.join(good)]);
+        assert!(!Path::new("/tmp/escaped-abs.json.gz").exists());
+
+        let lake = cairn_lake::Lake::new(1);
+        let source = cairn_lake::Source {
+            json_root: export.clone(),
+            parquet_dir: None,
+        };
+        lake.register("events", &source).await.unwrap();
+        let (schema, batches) = lake.run("SELECT eventName FROM events").await.unwrap();
+        let (_, rows) = cairn_lake::rows_as_text(&schema, &batches).unwrap();
+        assert_eq!(rows, [[Some("Good".to_owned())]]);
+    }
+
+    /// A refusal of one object ends the export with that refusal, before the object is read.
+    #[tokio::test]
+    async fn a_refused_object_refuses_the_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let bucket = MemoryBucket::new("b");
+        for k in ["x/CloudTrail/a.json.gz", "x/CloudTrail/secret.json.gz"] {
+            bucket
+                .put(k, log_file("E"), PutOptions::default())
+                .await
+                .unwrap();
+        }
+        let e = export_delivered_logs(&bucket, dir.path(), |k| {
+            if k.contains("secret") {
+                Err(access_denied(format!("no {k}")))
+            } else {
+                Ok(())
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(e.code, "AccessDeniedException");
+        assert_eq!(e.message, "no x/CloudTrail/secret.json.gz");
+        assert!(!dir.path().join("x/CloudTrail/secret.json.gz").exists());
     }
 }

@@ -1499,25 +1499,25 @@ fn range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, S3Error>
     Ok(Some((start, end)))
 }
 
-fn get_object(
+/// What reading `key` (version `vid`) of `b` needs: `s3:GetObject` (`s3:GetObjectVersion`
+/// for a version) under the bucket policy and, when the body is `decrypt`ed, `kms:Decrypt` on
+/// an SSE-KMS object's key (HEAD decrypts nothing). Lookup faults are left to the read.
+/// GetObject, and SQL over delivered log files (`crate::lake`), read through this.
+pub(crate) fn authorize_get(
     state: &AppState,
     req: &Request,
     b: &BucketInfo,
-    info: &mut AuditInfo,
-) -> Result<S3Response, S3Error> {
-    let key = key_name(req);
-    let vid = version_param(req);
+    key: &str,
+    vid: Option<&str>,
+    decrypt: bool,
+) -> Result<(), S3Error> {
     let action = if vid.is_some() {
         "s3:GetObjectVersion"
     } else {
         "s3:GetObject"
     };
     authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
-    let versioned = b.versioning != Versioning::Unversioned;
-    let head = req.op == S3Op::HeadObject;
-    // Reading an SSE-KMS object decrypts its data key: the caller needs kms:Decrypt on the
-    // key (HEAD decrypts nothing). Lookup faults are answered by the fetch below.
-    if !head
+    if decrypt
         && let Ok(meta) = vault(state).head_object(&b.name, key, vid)
         && let Some(arn) = &meta.kms_key_arn
     {
@@ -1530,6 +1530,20 @@ fn get_object(
             &object_arn(&b.name, key),
         )?;
     }
+    Ok(())
+}
+
+fn get_object(
+    state: &AppState,
+    req: &Request,
+    b: &BucketInfo,
+    info: &mut AuditInfo,
+) -> Result<S3Response, S3Error> {
+    let key = key_name(req);
+    let vid = version_param(req);
+    let versioned = b.versioning != Versioning::Unversioned;
+    let head = req.op == S3Op::HeadObject;
+    authorize_get(state, req, b, key, vid, !head)?;
     let fetch = || -> Result<(ObjectVersion, Vec<u8>), VaultError> {
         if head {
             Ok((vault(state).head_object(&b.name, key, vid)?, Vec::new()))
