@@ -15,6 +15,11 @@
 //!   PRIMARY KEY(k, v, scope, cat, t, seq)              -- the table is its covering index
 //! ```
 //!
+//! With [`HistoryOptions::keys`] the file holds no event text: `rec` is sealed (AES-256-GCM,
+//! `seq` as associated data) and `v` is a keyed hash of the value (HMAC-SHA256), so equality
+//! lookups work unchanged while usernames, event names, resource names and access keys are not
+//! readable from the file; `t`, `seq`, account and Region stay plain (see [`HistoryKeys`]).
+//!
 //! A lookup with an attribute is one backwards range scan of `attrs` (`k, v, scope, cat`
 //! fixed, `t` bounded), joined to `events` by `seq` for the 1–51 records of the page; a
 //! lookup without one is a backwards range scan of `events_by_time`. Neither sorts.
@@ -78,6 +83,7 @@ mod codec;
 mod error;
 pub mod extract;
 mod request;
+mod seal;
 mod token;
 
 use std::collections::HashMap;
@@ -94,9 +100,11 @@ pub use request::{
     AttributeKey, EventCategory, LookupEvent, LookupRequest, LookupResponse, MAX_RESULTS,
     MAX_VALUE_LEN,
 };
+pub use seal::HistoryKeys;
 
 use codec::{Decoder, Encoder};
 use request::{from_ms, to_ms};
+use seal::TAG_SEALED;
 use token::Cursor;
 
 const SCHEMA_VERSION: i64 = 1;
@@ -155,6 +163,11 @@ pub struct HistoryOptions {
     pub durable: bool,
     /// SQLite page cache per connection, MiB (default 64).
     pub cache_mib: u32,
+    /// Encrypt at rest (default none): records sealed, attribute values stored as keyed
+    /// hashes, token key derived (see [`HistoryKeys`]). Opening a plaintext index with keys
+    /// encrypts it in place (one transaction, then `VACUUM` so no plaintext page remains);
+    /// an encrypted index cannot be opened without its keys or with other keys.
+    pub keys: Option<HistoryKeys>,
 }
 
 impl Default for HistoryOptions {
@@ -166,6 +179,7 @@ impl Default for HistoryOptions {
             expire_batch: 5_000,
             durable: true,
             cache_mib: 64,
+            keys: None,
         }
     }
 }
@@ -243,6 +257,7 @@ pub struct HistoryReader {
     conn: Connection,
     key: Vec<u8>,
     retention_ms: i64,
+    keys: Option<HistoryKeys>,
 }
 
 /// The event history index: ingest, lookup, expiry over one SQLite connection.
@@ -304,24 +319,27 @@ impl HistoryIndex {
                 ));
             }
         }
-        let key: Option<Vec<u8>> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'token_key'", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db("open"))?;
-        let key = match key {
-            Some(k) => k,
-            None => {
-                let mut k = vec![0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut k);
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('token_key', ?1)",
-                    [&k],
-                )
-                .map_err(db("open"))?;
-                k
+        let mut conn = conn;
+        let check = meta(&conn, "key_check")?;
+        let key = match (&options.keys, check) {
+            (Some(keys), Some(c)) if c == keys.key_check() => keys.token_key(),
+            (Some(_), Some(_)) => {
+                return Err(HistoryError::internal(
+                    "open",
+                    "the index was encrypted under another key",
+                ));
             }
+            (Some(keys), None) => {
+                seal_in_place(&mut conn, keys)?;
+                keys.token_key()
+            }
+            (None, Some(_)) => {
+                return Err(HistoryError::internal(
+                    "open",
+                    "the index is encrypted: open it with its keys",
+                ));
+            }
+            (None, None) => plaintext_token_key(&conn)?,
         };
         let scopes = {
             let mut stmt = conn
@@ -339,6 +357,7 @@ impl HistoryIndex {
                 conn,
                 key,
                 retention_ms: retention_ms(&options),
+                keys: options.keys.clone(),
             },
             path,
             options,
@@ -365,6 +384,7 @@ impl HistoryIndex {
             conn,
             key: self.reader.key.clone(),
             retention_ms: self.reader.retention_ms,
+            keys: self.reader.keys.clone(),
         })
     }
 
@@ -420,6 +440,8 @@ impl HistoryIndex {
                 )
                 .map_err(db("index"))?;
             let mut stored = Vec::new();
+            let mut sealed = Vec::new();
+            let keys = self.reader.keys.as_ref();
             for ev in events {
                 let Ok(seq) = i64::try_from(ev.seq) else {
                     outcome.invalid += 1;
@@ -453,8 +475,15 @@ impl HistoryIndex {
                 let cat = summary.category.as_i64();
                 let t = to_ms(ev.event_time);
                 self.encoder.encode(ev.raw, &mut stored)?;
+                let rec = match keys {
+                    Some(keys) => {
+                        keys.seal(seq, &stored, &mut sealed)?;
+                        &sealed
+                    }
+                    None => &stored,
+                };
                 let added = insert_event
-                    .execute(params![seq, scope, cat, t, stored])
+                    .execute(params![seq, scope, cat, t, rec])
                     .map_err(db("index"))?;
                 if added == 0 {
                     outcome.duplicates += 1;
@@ -462,7 +491,14 @@ impl HistoryIndex {
                 }
                 for (k, v) in summary.attributes() {
                     insert_attr
-                        .execute(params![k.id(), v, scope, cat, t, seq])
+                        .execute(params![
+                            k.id(),
+                            stored_value(keys, k, v),
+                            scope,
+                            cat,
+                            t,
+                            seq
+                        ])
                         .map_err(db("index"))?;
                 }
                 outcome.indexed += 1;
@@ -500,6 +536,7 @@ impl HistoryIndex {
                 .map_err(db("expire"))?
         };
         let mut decoder = Decoder::new();
+        let keys = self.reader.keys.clone();
         let mut deleted = 0u64;
         for (scope, cat) in groups {
             loop {
@@ -529,13 +566,13 @@ impl HistoryIndex {
                     for (seq, t, rec) in &rows {
                         // An undecodable row still goes; its attribute rows (if any) can no
                         // longer be found, but lookups join on events and never see them.
-                        if let Some(summary) = decoder
-                            .decode(rec)
+                        if let Some(summary) = decode_stored(keys.as_ref(), &mut decoder, *seq, rec)
                             .ok()
                             .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
                             .and_then(|v| extract::summarize(&v))
                         {
                             for (k, v) in summary.attributes() {
+                                let v = stored_value(keys.as_ref(), k, v);
                                 del_attr
                                     .execute(params![k.id(), v, scope, cat, t, seq])
                                     .map_err(db("expire"))?;
@@ -671,6 +708,7 @@ impl HistoryReader {
                 .map_err(db("lookup"))?
             }
             Some((key, value)) => {
+                let value = stored_value(self.keys.as_ref(), *key, value);
                 let mut stmt = self
                     .conn
                     .prepare_cached(SQL_PAGE_ATTR)
@@ -699,7 +737,8 @@ impl HistoryReader {
         let mut events = Vec::with_capacity(rows.len().min(v.limit));
         let mut last = None;
         for (seq, t, rec) in rows.into_iter().take(v.limit) {
-            events.push(to_lookup_event(&mut decoder, t, &rec)?);
+            let raw = decode_stored(self.keys.as_ref(), &mut decoder, seq, &rec)?;
+            events.push(to_lookup_event(raw, t)?);
             last = Some((t, seq));
         }
         let next_token = match (more, last) {
@@ -718,8 +757,7 @@ impl HistoryReader {
     }
 }
 
-fn to_lookup_event(decoder: &mut Decoder, t: i64, stored: &[u8]) -> Result<LookupEvent> {
-    let raw = decoder.decode(stored)?;
+fn to_lookup_event(raw: Vec<u8>, t: i64) -> Result<LookupEvent> {
     let text = String::from_utf8(raw).map_err(|e| HistoryError::internal("decode", e))?;
     let record: Value =
         serde_json::from_str(&text).map_err(|e| HistoryError::internal("decode", e))?;
@@ -740,6 +778,137 @@ fn to_lookup_event(decoder: &mut Decoder, t: i64, stored: &[u8]) -> Result<Looku
             .collect(),
         cloud_trail_event: text,
     })
+}
+
+/// One value of the `meta` table.
+fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(db("open"))
+}
+
+/// The random NextToken key of a plaintext index (created on first open).
+fn plaintext_token_key(conn: &Connection) -> Result<Vec<u8>> {
+    if let Some(k) = meta(conn, "token_key")? {
+        return Ok(k);
+    }
+    let mut k = vec![0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut k);
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('token_key', ?1)",
+        [&k],
+    )
+    .map_err(db("open"))?;
+    Ok(k)
+}
+
+/// How attribute `k`'s value `v` is stored: itself, or its keyed hash.
+fn stored_value(keys: Option<&HistoryKeys>, k: AttributeKey, v: &str) -> String {
+    match keys {
+        Some(keys) => keys.attribute(k.id(), v),
+        None => v.to_owned(),
+    }
+}
+
+/// The record JSON of a stored row: sealed rows need the keys; plaintext rows (an index
+/// without keys) are decoded as they are.
+fn decode_stored(
+    keys: Option<&HistoryKeys>,
+    decoder: &mut Decoder,
+    seq: i64,
+    stored: &[u8],
+) -> Result<Vec<u8>> {
+    match (stored.first(), keys) {
+        (Some(&TAG_SEALED), Some(keys)) => decoder.decode(&keys.open(seq, stored)?),
+        (Some(&TAG_SEALED), None) => Err(HistoryError::internal(
+            "decode",
+            "stored record is encrypted and the index has no key",
+        )),
+        _ => decoder.decode(stored),
+    }
+}
+
+/// Rows read per step when encrypting a plaintext index.
+const SEAL_CHUNK: i64 = 2_000;
+
+/// Encrypts a plaintext index in place: every record sealed, every attribute value replaced
+/// by its keyed hash, the random token key dropped, the key check stored; one transaction,
+/// then `VACUUM` and a WAL truncation so that no page of the file keeps the plaintext.
+fn seal_in_place(conn: &mut Connection, keys: &HistoryKeys) -> Result<()> {
+    let err = db("encrypt");
+    let tx = conn.transaction().map_err(db("encrypt"))?;
+    {
+        let mut select = tx
+            .prepare("SELECT seq, rec FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+            .map_err(db("encrypt"))?;
+        let mut update = tx
+            .prepare("UPDATE events SET rec = ?2 WHERE seq = ?1")
+            .map_err(db("encrypt"))?;
+        let mut after = i64::MIN;
+        let mut sealed = Vec::new();
+        loop {
+            let rows: Vec<(i64, Vec<u8>)> = select
+                .query_map(params![after, SEAL_CHUNK], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(db("encrypt"))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(db("encrypt"))?;
+            let Some((last, _)) = rows.last() else { break };
+            after = *last;
+            for (seq, rec) in &rows {
+                if rec.first() == Some(&TAG_SEALED) {
+                    continue;
+                }
+                keys.seal(*seq, rec, &mut sealed)?;
+                update
+                    .execute(params![seq, sealed])
+                    .map_err(db("encrypt"))?;
+            }
+        }
+        tx.execute_batch(
+            "CREATE TABLE attrs_sealed (
+               k INTEGER NOT NULL, v TEXT NOT NULL, scope INTEGER NOT NULL,
+               cat INTEGER NOT NULL, t INTEGER NOT NULL, seq INTEGER NOT NULL,
+               PRIMARY KEY (k, v, scope, cat, t, seq)
+             ) WITHOUT ROWID;",
+        )
+        .map_err(db("encrypt"))?;
+        let mut rows = tx
+            .prepare("SELECT k, v, scope, cat, t, seq FROM attrs")
+            .map_err(db("encrypt"))?;
+        let mut insert = tx
+            .prepare(
+                "INSERT OR IGNORE INTO attrs_sealed (k, v, scope, cat, t, seq)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(db("encrypt"))?;
+        let mut q = rows.query([]).map_err(db("encrypt"))?;
+        while let Some(r) = q.next().map_err(db("encrypt"))? {
+            let k: i64 = r.get(0).map_err(db("encrypt"))?;
+            let v: String = r.get(1).map_err(db("encrypt"))?;
+            let (scope, cat, t, seq): (i64, i64, i64, i64) = (
+                r.get(2).map_err(db("encrypt"))?,
+                r.get(3).map_err(db("encrypt"))?,
+                r.get(4).map_err(db("encrypt"))?,
+                r.get(5).map_err(db("encrypt"))?,
+            );
+            insert
+                .execute(params![k, keys.attribute(k, &v), scope, cat, t, seq])
+                .map_err(db("encrypt"))?;
+        }
+    }
+    tx.execute_batch(
+        "DROP TABLE attrs; ALTER TABLE attrs_sealed RENAME TO attrs;
+         DELETE FROM meta WHERE key = 'token_key';",
+    )
+    .map_err(db("encrypt"))?;
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('key_check', ?1)",
+        [keys.key_check()],
+    )
+    .map_err(db("encrypt"))?;
+    tx.commit().map_err(err)?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+        .map_err(db("encrypt"))
 }
 
 #[cfg(test)]

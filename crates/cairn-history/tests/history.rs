@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use cairn_history::{
-    AttributeKey, EventCategory, HistoryIndex, HistoryOptions, IndexedEvent, LookupRequest,
-    LookupResponse, extract,
+    AttributeKey, EventCategory, HistoryIndex, HistoryKeys, HistoryOptions, IndexedEvent,
+    LookupRequest, LookupResponse, extract,
 };
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
@@ -128,15 +128,29 @@ fn corpus() -> Vec<Rec> {
 }
 
 fn open(dir: &tempfile::TempDir, name: &str, retention: Duration) -> HistoryIndex {
+    open_keyed(dir, name, retention, None)
+}
+
+fn open_keyed(
+    dir: &tempfile::TempDir,
+    name: &str,
+    retention: Duration,
+    keys: Option<HistoryKeys>,
+) -> HistoryIndex {
     HistoryIndex::open(
         dir.path().join(name),
         HistoryOptions {
             retention,
             durable: false,
+            keys,
             ..HistoryOptions::default()
         },
     )
     .unwrap()
+}
+
+fn keys(b: u8) -> HistoryKeys {
+    HistoryKeys::new(&[b; 32], &[b.wrapping_add(1); 32]).unwrap()
 }
 
 /// Index in batches, in a scrambled but deterministic order (ingest order must not matter).
@@ -283,11 +297,21 @@ fn walk(index: &HistoryIndex, q: &Query<'_>, max: i64, now: OffsetDateTime) -> V
 
 #[test]
 fn oracle_every_attribute_windows_and_page_sizes() {
+    run_oracle(None);
+}
+
+/// The same oracle over an encrypted index: keyed hashes find exactly what values found.
+#[test]
+fn oracle_on_an_encrypted_index() {
+    run_oracle(Some(keys(1)));
+}
+
+fn run_oracle(keys: Option<HistoryKeys>) {
     let recs = corpus();
     assert!(recs.len() > 3000, "{}", recs.len());
     let dir = tempfile::tempdir().unwrap();
     let retention = Duration::days(365 * 20);
-    let mut index = open(&dir, "oracle.db", retention);
+    let mut index = open_keyed(&dir, "oracle.db", retention, keys);
     ingest(&mut index, &recs);
     let kept = recs
         .iter()
@@ -409,6 +433,168 @@ fn oracle_every_attribute_windows_and_page_sizes() {
     assert!(checked > 1000, "{checked}");
     assert!(returned > 50_000, "{returned}");
     eprintln!("oracle: {checked} walks, {returned} events compared");
+}
+
+/// Every byte of the index file and its WAL.
+fn file_bytes(dir: &tempfile::TempDir, name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for suffix in ["", "-wal", "-journal"] {
+        if let Ok(b) = std::fs::read(dir.path().join(format!("{name}{suffix}"))) {
+            out.extend_from_slice(&b);
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// Attribute values of the small index that must not be readable from an encrypted file.
+fn secrets_of(recs: &[Rec]) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for r in recs {
+        for key in [
+            AttributeKey::Username,
+            AttributeKey::EventName,
+            AttributeKey::AccessKeyId,
+            AttributeKey::ResourceName,
+        ] {
+            // Account and Region stay plain (the scope of a lookup).
+            out.extend(
+                naive_values(r, key)
+                    .into_iter()
+                    .filter(|v| v.len() >= 8 && v != &r.account && v != &r.region),
+            );
+        }
+    }
+    out.into_iter().collect()
+}
+
+#[test]
+fn encrypted_index_holds_no_event_text_and_refuses_other_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs: Vec<Rec> = corpus()
+        .into_iter()
+        .filter(|r| r.account == "123837392027")
+        .take(400)
+        .collect();
+    let mut index = open_keyed(&dir, "enc.db", Duration::days(365 * 20), Some(keys(1)));
+    ingest(&mut index, &recs);
+    let now = recs.iter().map(|r| r.time).max().unwrap() + Duration::hours(1);
+    let first = index.lookup_at(&req(&recs), now).unwrap();
+    assert!(!first.events.is_empty());
+    let user = recs
+        .iter()
+        .flat_map(|r| naive_values(r, AttributeKey::Username))
+        .next()
+        .unwrap();
+    let by_user = index
+        .lookup_at(
+            &LookupRequest {
+                attribute: Some((AttributeKey::Username, user.clone())),
+                ..req(&recs)
+            },
+            now,
+        )
+        .unwrap();
+    assert!(
+        by_user
+            .events
+            .iter()
+            .all(|e| e.username.as_deref() == Some(&*user))
+    );
+    assert!(!by_user.events.is_empty());
+    let secrets = secrets_of(&recs);
+    assert!(secrets.len() > 20, "{}", secrets.len());
+    let bytes = file_bytes(&dir, "enc.db");
+    for s in &secrets {
+        assert!(!contains(&bytes, s), "{s} is readable in the index file");
+    }
+    drop(index);
+    let wrong = HistoryIndex::open(
+        dir.path().join("enc.db"),
+        HistoryOptions {
+            keys: Some(keys(7)),
+            ..HistoryOptions::default()
+        },
+    );
+    assert!(wrong.is_err());
+    assert!(HistoryIndex::open(dir.path().join("enc.db"), HistoryOptions::default()).is_err());
+    let index = open_keyed(&dir, "enc.db", Duration::days(365 * 20), Some(keys(1)));
+    let again = index.lookup_at(&req(&recs), now).unwrap();
+    assert_eq!(
+        again.events.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
+        first.events.iter().map(|e| &e.event_id).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_plaintext_index_is_encrypted_in_place_and_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, recs, now) = small_index(&dir, "old.db");
+    let user = recs
+        .iter()
+        .flat_map(|r| naive_values(r, AttributeKey::Username))
+        .next()
+        .unwrap();
+    let by_user = LookupRequest {
+        attribute: Some((AttributeKey::Username, user)),
+        max_results: Some(50),
+        ..req(&recs)
+    };
+    let before = index.lookup_at(&by_user, now).unwrap();
+    let all_before = index.lookup_at(&req(&recs), now).unwrap();
+    let events_before = index.stats().unwrap().events;
+    drop(index);
+    let secrets = secrets_of(&recs);
+    let plain = file_bytes(&dir, "old.db");
+    assert!(
+        secrets.iter().any(|s| contains(&plain, s)),
+        "plaintext to start with"
+    );
+
+    let mut index = open_keyed(&dir, "old.db", Duration::days(365 * 20), Some(keys(3)));
+    assert_eq!(index.stats().unwrap().events, events_before);
+    let after = index.lookup_at(&by_user, now).unwrap();
+    assert_eq!(
+        after.events.iter().map(|e| &e.event_id).collect::<Vec<_>>(),
+        before
+            .events
+            .iter()
+            .map(|e| &e.event_id)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        after
+            .events
+            .iter()
+            .map(|e| &e.cloud_trail_event)
+            .collect::<Vec<_>>(),
+        before
+            .events
+            .iter()
+            .map(|e| &e.cloud_trail_event)
+            .collect::<Vec<_>>()
+    );
+    let all_after = index.lookup_at(&req(&recs), now).unwrap();
+    assert_eq!(all_after.events.len(), all_before.events.len());
+    // Re-indexing is still idempotent, and expiry still finds the hashed attribute rows.
+    ingest(&mut index, &recs);
+    assert_eq!(index.stats().unwrap().events, events_before);
+    let rows = index.stats().unwrap().attribute_rows;
+    assert!(rows > 0);
+    index.checkpoint().unwrap();
+    let bytes = file_bytes(&dir, "old.db");
+    for s in &secrets {
+        assert!(
+            !contains(&bytes, s),
+            "{s} is still readable after migration"
+        );
+    }
+    let far = now + Duration::days(365 * 40);
+    assert_eq!(index.expire(far).unwrap(), events_before);
+    assert_eq!(index.stats().unwrap().attribute_rows, 0);
 }
 
 fn small_index(dir: &tempfile::TempDir, name: &str) -> (HistoryIndex, Vec<Rec>, OffsetDateTime) {

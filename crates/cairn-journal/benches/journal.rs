@@ -4,7 +4,9 @@
 //!   appends one batch of `batch` 1.5 KB records; throughput in records and bytes.
 //! - `raw_fsync/batch{n}`: baseline, one thread doing `write(n * 1.5 KB)` + `fdatasync` on a plain
 //!   file in the same filesystem (the fsync limit of a non-grouped writer).
-//! - After the criterion groups, a latency run prints p50/p99 ack latency at 16 appenders.
+//! - `append/{always,never}-sealed/...`: the same with payloads encrypted (`JournalOptions::key`).
+//! - After the criterion groups, a latency run prints p50/p99 ack latency at 16 appenders,
+//!   plaintext and sealed.
 
 use std::fs::OpenOptions;
 use std::hint::black_box;
@@ -13,7 +15,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cairn_journal::{Journal, JournalOptions, SyncMode};
+use cairn_journal::{Journal, JournalKey, JournalOptions, SyncMode};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 
 const RECORD: usize = 1536;
@@ -31,10 +33,11 @@ fn bench_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
-fn open(dir: &std::path::Path, sync: SyncMode) -> Journal {
+fn open(dir: &std::path::Path, sync: SyncMode, sealed: bool) -> Journal {
     let opts = JournalOptions {
         max_total_bytes: 64 << 30,
         sync,
+        key: sealed.then(|| JournalKey::from_bytes(&[42; 32])),
         ..JournalOptions::default()
     };
     let j = Journal::open(dir, opts).expect("open");
@@ -74,11 +77,16 @@ fn run(j: &Arc<Journal>, appenders: usize, batch: usize, iters: u64) -> Duration
 fn append(c: &mut Criterion) {
     let mut g = c.benchmark_group("append");
     g.sample_size(10);
-    for (name, sync) in [("always", SyncMode::Always), ("never", SyncMode::Never)] {
+    for (name, sync, sealed) in [
+        ("always", SyncMode::Always, false),
+        ("never", SyncMode::Never, false),
+        ("always-sealed", SyncMode::Always, true),
+        ("never-sealed", SyncMode::Never, true),
+    ] {
         for appenders in [1usize, 4, 16] {
             for batch in [1usize, 100] {
                 let dir = bench_dir();
-                let j = Arc::new(open(dir.path(), sync));
+                let j = Arc::new(open(dir.path(), sync, sealed));
                 let n = (appenders * batch) as u64;
                 g.throughput(Throughput::Elements(n));
                 g.bench_function(
@@ -126,9 +134,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// p50/p99 ack latency and throughput at 16 appenders with fsync, batch 1 and 100.
 fn latency_report() {
-    for batch in [1usize, 100] {
+    for (batch, sealed) in [(1usize, false), (100, false), (1, true), (100, true)] {
         let dir = bench_dir();
-        let j = Arc::new(open(dir.path(), SyncMode::Always));
+        let j = Arc::new(open(dir.path(), SyncMode::Always, sealed));
         let recs: Arc<Vec<Vec<u8>>> = Arc::new((0..batch).map(record).collect());
         let appenders = 16;
         let run_for = Duration::from_secs(2);
@@ -160,8 +168,9 @@ fn latency_report() {
         let records = all.len() * batch;
         let secs = run_for.as_secs_f64();
         println!(
-            "latency 16 appenders x batch {batch} (fsync): {} appends, {:.0} records/s, \
+            "latency 16 appenders x batch {batch} (fsync{}): {} appends, {:.0} records/s, \
              {:.1} MB/s, p50 {:?}, p99 {:?}, max {:?}",
+            if sealed { ", sealed" } else { "" },
             all.len(),
             records as f64 / secs,
             (records * RECORD) as f64 / secs / 1e6,

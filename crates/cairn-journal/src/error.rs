@@ -116,6 +116,24 @@ pub enum JournalError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// A segment is encrypted and no key was given.
+    #[error("journal segment {} is encrypted: a key is required to read it", path.display())]
+    KeyRequired {
+        /// The segment file.
+        path: PathBuf,
+    },
+    /// A segment was encrypted under another key.
+    #[error("journal segment {} was encrypted under another key", path.display())]
+    WrongKey {
+        /// The segment file.
+        path: PathBuf,
+    },
+    /// Sealing a record failed (the system random generator failed).
+    #[error("journal encryption failed: {reason}")]
+    Crypto {
+        /// What failed.
+        reason: &'static str,
+    },
     /// Another `Journal` (in this or another process) holds the directory lock.
     #[error("journal directory {} is locked by another handle", path.display())]
     Locked {
@@ -130,14 +148,18 @@ impl JournalError {
     pub fn class(&self) -> ErrorClass {
         match self {
             JournalError::Full { .. } => ErrorClass::Throttled,
-            JournalError::Io { .. } | JournalError::Poisoned { .. } => ErrorClass::Io,
+            JournalError::Io { .. }
+            | JournalError::Poisoned { .. }
+            | JournalError::Crypto { .. } => ErrorClass::Io,
             JournalError::Corrupt { .. } => ErrorClass::Corrupt,
             JournalError::EmptyBatch
             | JournalError::RecordTooLarge { .. }
             | JournalError::BatchTooLarge { .. }
             | JournalError::InvalidCursorName { .. }
             | JournalError::SeqOutOfRange { .. }
-            | JournalError::InvalidOptions { .. } => ErrorClass::InvalidArgument,
+            | JournalError::InvalidOptions { .. }
+            | JournalError::KeyRequired { .. }
+            | JournalError::WrongKey { .. } => ErrorClass::InvalidArgument,
             JournalError::Truncated { .. } => ErrorClass::NotFound,
             JournalError::Locked { .. } => ErrorClass::Conflict,
         }

@@ -6,6 +6,8 @@ pub const SEGMENT_MAGIC: [u8; 4] = *b"CRNJ";
 pub const CURSOR_MAGIC: [u8; 4] = *b"CRNC";
 /// Version of the segment, frame and cursor formats described in the crate docs.
 pub const FORMAT_VERSION: u8 = 1;
+/// Segment version whose frame payloads are sealed (AES-256-GCM, see the crate docs).
+pub const SEALED_SEGMENT_VERSION: u8 = 2;
 /// Length of the segment header.
 pub const SEGMENT_HEADER_LEN: usize = 24;
 /// First byte of every record frame: magic and format version in one.
@@ -62,6 +64,28 @@ pub fn encode_batch(payloads: &[&[u8]], out: &mut Vec<u8>) {
     }
 }
 
+/// Appends one frame whose payload `fill` writes at the end of `out`; the header's length and
+/// CRC are filled in afterwards. `fill`'s error is returned with `out` restored.
+pub(crate) fn encode_frame_with<E>(
+    out: &mut Vec<u8>,
+    batch_end: bool,
+    fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Result<(), E> {
+    let start = out.len();
+    let flags = if batch_end { FLAG_BATCH_END } else { 0 };
+    out.extend_from_slice(&[FRAME_MAGIC, flags, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    if let Err(e) = fill(out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let payload = start + FRAME_HEADER_LEN;
+    let len = u32::try_from(out.len() - payload).unwrap_or(u32::MAX);
+    let crc = frame_crc(flags, len, &out[payload..]);
+    out[start + 4..start + 8].copy_from_slice(&len.to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+    Ok(())
+}
+
 /// A decoded, structurally valid frame header (the CRC is not yet checked).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FrameHeader {
@@ -94,37 +118,65 @@ pub(crate) fn decode_frame_header(b: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHea
     })
 }
 
-/// Encodes the header of a segment whose first record has sequence number `base` (public for
-/// tools and tests that build segment files by hand).
+/// Encodes the header of a plaintext (version 1) segment whose first record has sequence
+/// number `base` (public for tools and tests that build segment files by hand).
 #[must_use]
 pub fn encode_segment_header(base: u64) -> [u8; SEGMENT_HEADER_LEN] {
+    encode_header(base, None)
+}
+
+/// Encodes a segment header: version 1, or version 2 (sealed payloads) carrying the journal
+/// key's check value in bytes 20..24.
+pub(crate) fn encode_header(base: u64, check: Option<[u8; 4]>) -> [u8; SEGMENT_HEADER_LEN] {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     h[0..4].copy_from_slice(&SEGMENT_MAGIC);
-    h[4] = FORMAT_VERSION;
+    h[4] = if check.is_some() {
+        SEALED_SEGMENT_VERSION
+    } else {
+        FORMAT_VERSION
+    };
     h[8..16].copy_from_slice(&base.to_le_bytes());
     let crc = crc32fast::hash(&h[0..16]);
     h[16..20].copy_from_slice(&crc.to_le_bytes());
+    if let Some(c) = check {
+        h[20..24].copy_from_slice(&c);
+    }
     h
 }
 
-/// Decodes a segment header and returns its base sequence number.
-pub(crate) fn decode_segment_header(h: &[u8; SEGMENT_HEADER_LEN]) -> Result<u64, &'static str> {
+/// A decoded segment header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    /// Sequence number of the segment's first record.
+    pub(crate) base: u64,
+    /// For a sealed (version 2) segment, the check value of the key that sealed it.
+    pub(crate) check: Option<[u8; 4]>,
+}
+
+/// Decodes a segment header.
+pub(crate) fn decode_segment_header(
+    h: &[u8; SEGMENT_HEADER_LEN],
+) -> Result<SegmentHeader, &'static str> {
     if h[0..4] != SEGMENT_MAGIC {
         return Err("bad segment magic");
     }
-    if h[4] != FORMAT_VERSION {
+    if h[4] != FORMAT_VERSION && h[4] != SEALED_SEGMENT_VERSION {
         return Err("unsupported segment version");
     }
     let crc = u32::from_le_bytes([h[16], h[17], h[18], h[19]]);
     if crc32fast::hash(&h[0..16]) != crc {
         return Err("segment header crc mismatch");
     }
-    if h[5..8] != [0, 0, 0] || h[20..24] != [0, 0, 0, 0] {
+    if h[5..8] != [0, 0, 0] || (h[4] == FORMAT_VERSION && h[20..24] != [0, 0, 0, 0]) {
         return Err("non-zero reserved segment header bytes");
     }
     let mut b = [0u8; 8];
     b.copy_from_slice(&h[8..16]);
-    Ok(u64::from_le_bytes(b))
+    let check = (h[4] == SEALED_SEGMENT_VERSION).then(|| [h[20], h[21], h[22], h[23]]);
+    Ok(SegmentHeader {
+        base: u64::from_le_bytes(b),
+        check,
+    })
 }
 
 /// File name of the segment whose first sequence number is `base`.
@@ -221,6 +273,32 @@ mod tests {
     }
 
     #[test]
+    fn frame_with_matches_encode_batch() {
+        let mut a = Vec::new();
+        encode_batch(&[b"ab", b"cde"], &mut a);
+        let mut b = Vec::new();
+        encode_frame_with::<()>(&mut b, false, |o| {
+            o.extend_from_slice(b"ab");
+            Ok(())
+        })
+        .unwrap();
+        encode_frame_with::<()>(&mut b, true, |o| {
+            o.extend_from_slice(b"cde");
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(
+            encode_frame_with(&mut b, true, |o| {
+                o.push(1);
+                Err("no")
+            }),
+            Err("no")
+        );
+        assert_eq!(a, b, "a failed fill leaves nothing behind");
+    }
+
+    #[test]
     fn frame_known_answer() {
         // One record "abc" as a single-record batch.
         let mut out = Vec::new();
@@ -270,7 +348,19 @@ mod tests {
     fn segment_header_round_trip() {
         for base in [0u64, 1, 12345, u64::MAX] {
             let h = encode_segment_header(base);
-            assert_eq!(decode_segment_header(&h), Ok(base));
+            assert_eq!(
+                decode_segment_header(&h),
+                Ok(SegmentHeader { base, check: None })
+            );
+            let h = encode_header(base, Some([1, 2, 3, 4]));
+            assert_eq!(h[4], SEALED_SEGMENT_VERSION);
+            assert_eq!(
+                decode_segment_header(&h),
+                Ok(SegmentHeader {
+                    base,
+                    check: Some([1, 2, 3, 4])
+                })
+            );
         }
         let h = encode_segment_header(7);
         for i in 0..SEGMENT_HEADER_LEN {

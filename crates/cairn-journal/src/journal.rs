@@ -6,9 +6,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
+use crate::cipher::{JournalKey, SEALED_OVERHEAD, SegmentCipher};
 use crate::error::{JournalError, Result};
 use crate::format::{
-    SEGMENT_HEADER_LEN, decode_cursor, encode_batch, encode_cursor, frame_len, is_valid_cursor_name,
+    SEGMENT_HEADER_LEN, decode_cursor, encode_batch, encode_cursor, encode_frame_with, frame_len,
+    is_valid_cursor_name,
 };
 use crate::reader::Reader;
 use crate::segment::{
@@ -39,6 +41,11 @@ pub struct JournalOptions {
     pub max_record_bytes: u32,
     /// Durability of appends and cursor commits (default [`SyncMode::Always`]).
     pub sync: SyncMode,
+    /// Encrypt payloads at rest under this key (default none: plaintext, format version 1).
+    /// With a key, new segments are sealed (version 2); plaintext segments written before
+    /// stay readable ([`RecoveryReport::plaintext_segments`]) until retention deletes them.
+    /// A sealed segment cannot be read without the key that sealed it.
+    pub key: Option<JournalKey>,
 }
 
 impl Default for JournalOptions {
@@ -48,6 +55,7 @@ impl Default for JournalOptions {
             max_total_bytes: 4 * 1024 * 1024 * 1024,
             max_record_bytes: 8 * 1024 * 1024,
             sync: SyncMode::Always,
+            key: None,
         }
     }
 }
@@ -63,6 +71,11 @@ impl JournalOptions {
         }
         if self.max_record_bytes == 0 {
             return err("max_record_bytes must be positive");
+        }
+        if self.key.is_some()
+            && self.max_record_bytes as usize > u32::MAX as usize - SEALED_OVERHEAD
+        {
+            return err("max_record_bytes leaves no room for the seal of an encrypted journal");
         }
         Ok(())
     }
@@ -115,6 +128,13 @@ pub struct RecoveryReport {
     pub defect: Option<(u64, &'static str)>,
     /// Cursors found past the recovered end (possible only after a crash in `SyncMode::Never`).
     pub clamped_cursors: Vec<ClampedCursor>,
+    /// Retained segments whose payloads are plaintext (version 1) although a key was given:
+    /// written before encryption was turned on. They are read as they are and go with
+    /// retention; new records are always sealed.
+    pub plaintext_segments: usize,
+    /// True when a key was given and the last segment was plaintext, so a sealed segment was
+    /// started for new records.
+    pub started_sealed_segment: bool,
 }
 
 impl RecoveryReport {
@@ -168,7 +188,17 @@ pub(crate) struct SegmentInfo {
 struct Pending {
     first_seq: u64,
     count: u64,
-    bytes: Vec<u8>,
+    /// Bytes the batch takes on disk.
+    size: u64,
+    body: Body,
+}
+
+enum Body {
+    /// Encoded frames, ready to write (plaintext journal).
+    Framed(Vec<u8>),
+    /// Payloads back to back with their lengths, sealed by the leader once the segment is
+    /// known (the key depends on it).
+    Plain { data: Vec<u8>, lens: Vec<u32> },
 }
 
 pub(crate) struct State {
@@ -200,6 +230,8 @@ struct Writer {
     base: u64,
     len: u64,
     buf: Vec<u8>,
+    /// The cipher of the current segment (sealed journals only).
+    cipher: Option<SegmentCipher>,
 }
 
 struct WriteOutcome {
@@ -228,6 +260,10 @@ impl Shared {
         lock(&self.state)
     }
 
+    pub(crate) fn key(&self) -> Option<&JournalKey> {
+        self.opts.key.as_ref()
+    }
+
     /// Writes the batches in order (rolling segments as needed) and syncs once. Runs with
     /// `leader_active` set, so it is the only user of the writer.
     fn write_batches(&self, batches: &[Pending]) -> Result<WriteOutcome> {
@@ -238,7 +274,7 @@ impl Shared {
         let mut touched = Vec::new();
         let mut end_seq = 0;
         for b in batches {
-            let len = b.bytes.len() as u64;
+            let len = b.size;
             if w.len > SEGMENT_HEADER_LEN as u64 && w.len + len > self.opts.segment_bytes {
                 flush(w)?;
                 if sync {
@@ -247,19 +283,28 @@ impl Shared {
                         .map_err(|e| JournalError::io("fdatasync", &w.path, e))?;
                 }
                 touched.push((w.base, w.path.clone(), w.len));
-                let (path, file) = create_segment(&self.dir, b.first_seq, sync)?;
+                let check = self.opts.key.as_ref().map(JournalKey::check);
+                let (path, file) = create_segment(&self.dir, b.first_seq, check, sync)?;
                 w.file = file;
                 w.path = path;
                 w.base = b.first_seq;
                 w.len = SEGMENT_HEADER_LEN as u64;
+                w.cipher = self.opts.key.as_ref().map(|k| k.segment(b.first_seq));
             }
-            if b.bytes.len() >= DIRECT_WRITE {
-                flush(w)?;
-                w.file
-                    .write_all(&b.bytes)
-                    .map_err(|e| JournalError::io("write segment", &w.path, e))?;
-            } else {
-                w.buf.extend_from_slice(&b.bytes);
+            match &b.body {
+                Body::Framed(bytes) if bytes.len() >= DIRECT_WRITE => {
+                    flush(w)?;
+                    w.file
+                        .write_all(bytes)
+                        .map_err(|e| JournalError::io("write segment", &w.path, e))?;
+                }
+                Body::Framed(bytes) => w.buf.extend_from_slice(bytes),
+                Body::Plain { data, lens } => {
+                    seal_batch(w, b.first_seq, data, lens)?;
+                    if w.buf.len() >= DIRECT_WRITE {
+                        flush(w)?;
+                    }
+                }
             }
             w.len += len;
             end_seq = b.first_seq + b.count;
@@ -331,6 +376,30 @@ impl Shared {
     }
 }
 
+/// Seals the payloads of one batch (sequence numbers from `first_seq`) into frames in the
+/// writer's buffer, under the current segment's key.
+fn seal_batch(w: &mut Writer, first_seq: u64, data: &[u8], lens: &[u32]) -> Result<()> {
+    let Some(cipher) = w.cipher.as_ref() else {
+        return Err(JournalError::Crypto {
+            reason: "sealed batch for a plaintext segment",
+        });
+    };
+    let mut at = 0usize;
+    for (i, &len) in lens.iter().enumerate() {
+        let end = at + len as usize;
+        let plain = data.get(at..end).unwrap_or_default();
+        at = end;
+        let seq = first_seq + i as u64;
+        encode_frame_with(&mut w.buf, i + 1 == lens.len(), |out| {
+            cipher.seal_into(seq, plain, out)
+        })
+        .map_err(|_| JournalError::Crypto {
+            reason: "the random generator failed while sealing a record",
+        })?;
+    }
+    Ok(())
+}
+
 fn flush(w: &mut Writer) -> Result<()> {
     if !w.buf.is_empty() {
         w.file
@@ -390,21 +459,28 @@ impl Journal {
 
         let mut report = RecoveryReport::default();
         let mut segs = list_segments(&dir)?;
+        let check = opts.key.as_ref().map(JournalKey::check);
         if segs.is_empty() {
-            let (path, _) = create_segment(&dir, 0, true)?;
+            let (path, _) = create_segment(&dir, 0, check, true)?;
             segs.push((0, path));
             report.created = true;
         }
         let mut segments = Vec::with_capacity(segs.len());
+        let mut last_sealed = false;
         for (base, path) in &segs {
             let mut f = File::open(path).map_err(|e| JournalError::io("open segment", path, e))?;
-            let header_base = read_segment_header(path, &mut f)?;
-            if header_base != *base {
+            let header = read_segment_header(path, &mut f)?;
+            if header.base != *base {
                 return Err(JournalError::corrupt(
                     path,
                     8,
                     "segment header base does not match file name",
                 ));
+            }
+            check_key(path, header.check, opts.key.as_ref())?;
+            last_sealed = header.check.is_some();
+            if header.check.is_none() && opts.key.is_some() {
+                report.plaintext_segments += 1;
             }
             let len = f
                 .metadata()
@@ -438,12 +514,35 @@ impl Journal {
         }
         last.len = scan.committed_len;
         let next_seq = last.base + scan.records;
+        if check.is_some() && !last_sealed {
+            // New records are sealed, and a segment is sealed or not as a whole: start a
+            // sealed segment (replacing the last one if it holds no record).
+            let (path, _) = create_segment(&dir, next_seq, check, true)?;
+            report.plaintext_segments -= usize::from(scan.records == 0);
+            report.started_sealed_segment = true;
+            if scan.records == 0 {
+                last.path = path;
+                last.len = SEGMENT_HEADER_LEN as u64;
+            } else {
+                segments.push(SegmentInfo {
+                    base: next_seq,
+                    len: SEGMENT_HEADER_LEN as u64,
+                    path,
+                });
+            }
+        }
+        let Some(last) = segments.last() else {
+            return Err(JournalError::InvalidOptions {
+                reason: "journal has no segment",
+            });
+        };
         let writer = Writer {
             file: open_for_append(&last.path)?,
             path: last.path.clone(),
             base: last.base,
             len: last.len,
             buf: Vec::new(),
+            cipher: opts.key.as_ref().map(|k| k.segment(last.base)),
         };
 
         let (cursors, clamped) = load_cursors(&cursors_dir, next_seq)?;
@@ -523,7 +622,12 @@ impl Journal {
         if let Some(p) = payloads.iter().find(|p| p.len() > max as usize) {
             return Err(JournalError::RecordTooLarge { len: p.len(), max });
         }
-        let size: u64 = payloads.iter().map(|p| frame_len(p.len())).sum();
+        let seal = if sh.opts.key.is_some() {
+            SEALED_OVERHEAD
+        } else {
+            0
+        };
+        let size: u64 = payloads.iter().map(|p| frame_len(p.len() + seal)).sum();
         let limit = sh.opts.max_total_bytes;
         if size + SEGMENT_HEADER_LEN as u64 > limit {
             return Err(JournalError::BatchTooLarge {
@@ -531,8 +635,19 @@ impl Journal {
                 max_total_bytes: limit,
             });
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        encode_batch(payloads, &mut bytes);
+        let body = if seal == 0 {
+            let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            encode_batch(payloads, &mut bytes);
+            Body::Framed(bytes)
+        } else {
+            Body::Plain {
+                data: payloads.concat(),
+                lens: payloads
+                    .iter()
+                    .map(|p| u32::try_from(p.len()).unwrap_or(u32::MAX))
+                    .collect(),
+            }
+        };
         let count = payloads.len() as u64;
 
         let mut st = sh.lock_state();
@@ -561,7 +676,8 @@ impl Journal {
         st.queue.push(Pending {
             first_seq,
             count,
-            bytes,
+            size,
+            body,
         });
         loop {
             if st.committed >= end {
@@ -587,7 +703,7 @@ impl Journal {
             let batches = std::mem::take(&mut st.queue);
             drop(st);
             let outcome = sh.write_batches(&batches);
-            let written: u64 = batches.iter().map(|b| b.bytes.len() as u64).sum();
+            let written: u64 = batches.iter().map(|b| b.size).sum();
             drop(batches);
             st = sh.lock_state();
             st.leader_active = false;
@@ -801,6 +917,25 @@ impl Journal {
                 })
                 .collect(),
         }
+    }
+}
+
+/// Checks that a segment with header key-check `found` (`None`: plaintext) can be read with
+/// `key`.
+pub(crate) fn check_key(
+    path: &Path,
+    found: Option<[u8; 4]>,
+    key: Option<&JournalKey>,
+) -> Result<()> {
+    match (found, key) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err(JournalError::KeyRequired {
+            path: path.to_owned(),
+        }),
+        (Some(c), Some(k)) if c == k.check() => Ok(()),
+        (Some(_), Some(_)) => Err(JournalError::WrongKey {
+            path: path.to_owned(),
+        }),
     }
 }
 

@@ -89,6 +89,19 @@
 //! exposed. In a non-last segment any such defect is corruption and MUST be reported, not
 //! skipped.
 //!
+//! **Sealed segments (version 2).** With [`JournalOptions::key`] every new segment has version
+//! 2 in byte 4 and, in bytes 20..24 (reserved in version 1), a key-check value: the first 4
+//! bytes of HKDF-SHA256-Expand(PRK, `"cairn-journal/v2/key-check"`), where PRK is
+//! HKDF-SHA256-Extract(salt `"cairn-journal"`, the 32-byte key). Each frame payload of a
+//! version-2 segment is `nonce (12 random bytes) || AES-256-GCM ciphertext || tag (16)` of the
+//! record, under the segment key HKDF-SHA256-Expand(PRK, `"cairn-journal/v2/segment"` ||
+//! base as `u64` LE, 32 bytes), with the record's sequence number (`u64` LE) as associated
+//! data. The frame CRC covers the sealed bytes, so recovery needs no key. A reader MUST
+//! refuse a version-2 segment whose key-check differs from its key's, and MUST report a
+//! frame failing authentication as corruption. A journal opened with a key whose last
+//! segment is version 1 starts a version-2 segment at the next sequence number (replacing
+//! the last segment if it holds no record); version-1 segments stay readable.
+//!
 //! **Cursor file.** `cursors/<name>.cursor`, where `<name>` matches `[A-Za-z0-9_.-]{1,128}` and
 //! does not start with `.`; exactly 20 bytes: magic `CRNC`, version 1 (one byte), three zero
 //! bytes, the position (`u64`: the next sequence number the consumer will process), and the
@@ -120,6 +133,7 @@
 //! # }
 //! ```
 
+mod cipher;
 mod error;
 mod format;
 mod journal;
@@ -127,11 +141,12 @@ mod reader;
 mod segment;
 mod snapshot;
 
+pub use cipher::{JournalKey, SEALED_OVERHEAD};
 pub use error::{ErrorClass, JournalError, Result};
 pub use format::{
     CURSOR_FILE_LEN, CURSOR_MAGIC, FLAG_BATCH_END, FORMAT_VERSION, FRAME_HEADER_LEN, FRAME_MAGIC,
-    MAX_CURSOR_NAME_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, encode_batch, encode_segment_header,
-    frame_len, is_valid_cursor_name, segment_file_name,
+    MAX_CURSOR_NAME_LEN, SEALED_SEGMENT_VERSION, SEGMENT_HEADER_LEN, SEGMENT_MAGIC, encode_batch,
+    encode_segment_header, frame_len, is_valid_cursor_name, segment_file_name,
 };
 pub use journal::{
     AppendAck, ClampedCursor, CursorStats, Journal, JournalOptions, JournalStats, RecoveryReport,

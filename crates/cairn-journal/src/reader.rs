@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::cipher::SegmentCipher;
 use crate::error::{JournalError, Result};
 use crate::format::{FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, decode_frame_header, frame_crc};
-use crate::journal::Shared;
+use crate::journal::{Shared, check_key};
 use crate::segment::{read_full, read_segment_header};
 
 /// One journal record.
@@ -28,6 +29,8 @@ struct OpenSegment {
     file: BufReader<File>,
     /// Byte offset of the next frame.
     offset: u64,
+    /// The segment's cipher when its payloads are sealed.
+    cipher: Option<SegmentCipher>,
 }
 
 /// Reads committed records in sequence order, optionally waiting for new ones.
@@ -184,8 +187,9 @@ impl Reader {
             Err(e) => return Err(JournalError::io("open segment", &path, e)),
         };
         let mut file = BufReader::with_capacity(128 * 1024, file);
-        let header_base = read_segment_header(&path, &mut file)?;
-        if header_base != base {
+        let header = read_segment_header(&path, &mut file)?;
+        check_key(&path, header.check, self.shared.key())?;
+        if header.base != base {
             return Err(JournalError::corrupt(
                 &path,
                 8,
@@ -198,6 +202,7 @@ impl Reader {
             end,
             file,
             offset: SEGMENT_HEADER_LEN as u64,
+            cipher: header.check.and(self.shared.key()).map(|k| k.segment(base)),
         };
         // Skip to the wanted record (frames are verified structurally, payloads skipped).
         for _ in base..self.next {
@@ -246,8 +251,14 @@ impl Reader {
         if frame_crc(h.flags, h.len, &payload) != h.crc {
             return Err(JournalError::corrupt(&seg.path, at, "frame crc mismatch"));
         }
-        seg.offset = at + FRAME_HEADER_LEN as u64 + u64::from(h.len);
         let seq = self.next;
+        let payload = match &seg.cipher {
+            Some(c) => c
+                .open(seq, payload)
+                .map_err(|_| JournalError::corrupt(&seg.path, at, "frame authentication failed"))?,
+            None => payload,
+        };
+        seg.offset = at + FRAME_HEADER_LEN as u64 + u64::from(h.len);
         self.next += 1;
         Ok(Record { seq, payload })
     }

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Result};
 use crate::format::{
-    FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, decode_frame_header, decode_segment_header,
-    encode_segment_header, frame_hasher, parse_segment_file_name, segment_file_name,
+    FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, decode_frame_header,
+    decode_segment_header, encode_header, frame_hasher, parse_segment_file_name, segment_file_name,
 };
 
 /// What a recovery scan of one segment found.
@@ -39,8 +39,8 @@ pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> 
     Ok(n)
 }
 
-/// Reads and checks the header of the segment at `path`, returning its base sequence number.
-pub(crate) fn read_segment_header(path: &Path, file: &mut impl Read) -> Result<u64> {
+/// Reads and checks the header of the segment at `path`.
+pub(crate) fn read_segment_header(path: &Path, file: &mut impl Read) -> Result<SegmentHeader> {
     let mut h = [0u8; SEGMENT_HEADER_LEN];
     let n =
         read_full(file, &mut h).map_err(|e| JournalError::io("read segment header", path, e))?;
@@ -157,8 +157,15 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// Creates the segment starting at `base` atomically (header written to a temporary file,
-/// synced, renamed, directory synced) and returns it opened for appending.
-pub(crate) fn create_segment(dir: &Path, base: u64, sync: bool) -> Result<(PathBuf, File)> {
+/// synced, renamed, directory synced) and returns it opened for appending. With `check` (the
+/// journal key's check value) the segment is a sealed, version-2 one. An existing segment
+/// of the same name is replaced.
+pub(crate) fn create_segment(
+    dir: &Path,
+    base: u64,
+    check: Option<[u8; 4]>,
+    sync: bool,
+) -> Result<(PathBuf, File)> {
     let path = dir.join(segment_file_name(base));
     let tmp = dir.join(format!("{}.tmp", segment_file_name(base)));
     {
@@ -168,7 +175,7 @@ pub(crate) fn create_segment(dir: &Path, base: u64, sync: bool) -> Result<(PathB
             .truncate(true)
             .open(&tmp)
             .map_err(|e| JournalError::io("create segment", &tmp, e))?;
-        f.write_all(&encode_segment_header(base))
+        f.write_all(&encode_header(base, check))
             .map_err(|e| JournalError::io("write segment header", &tmp, e))?;
         if sync {
             f.sync_all()

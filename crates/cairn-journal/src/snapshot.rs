@@ -9,10 +9,12 @@ use std::fs::{self, File};
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use crate::cipher::JournalKey;
 use crate::error::{JournalError, Result};
 use crate::format::{
     FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, decode_frame_header, frame_crc, parse_segment_file_name,
 };
+use crate::journal::check_key;
 use crate::reader::Record;
 use crate::segment::{read_full, read_segment_header};
 
@@ -24,6 +26,8 @@ pub struct SnapshotReader {
     next: u64,
     /// Segment being read: (base, path, offset of the next frame, seq of that frame).
     pos: Option<(u64, PathBuf, u64, u64)>,
+    /// The key of a journal whose segments are sealed.
+    key: Option<JournalKey>,
 }
 
 fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
@@ -41,14 +45,26 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 
 impl SnapshotReader {
     /// Opens `dir` for reading from `from_seq` (records before the oldest retained one are
-    /// skipped).
+    /// skipped). Sealed segments fail with [`JournalError::KeyRequired`]; see
+    /// [`SnapshotReader::open_with_key`].
     pub fn open(dir: impl AsRef<Path>, from_seq: u64) -> Result<SnapshotReader> {
+        Self::open_with_key(dir, from_seq, None)
+    }
+
+    /// [`SnapshotReader::open`] for a journal whose segments may be sealed under `key`
+    /// (plaintext segments are read as they are).
+    pub fn open_with_key(
+        dir: impl AsRef<Path>,
+        from_seq: u64,
+        key: Option<JournalKey>,
+    ) -> Result<SnapshotReader> {
         let dir = dir.as_ref().to_owned();
         fs::metadata(&dir).map_err(|e| JournalError::io("open journal dir", &dir, e))?;
         Ok(SnapshotReader {
             dir,
             next: from_seq,
             pos: None,
+            key,
         })
     }
 
@@ -80,7 +96,7 @@ impl SnapshotReader {
                 break;
             };
             let (records, new_offset, new_seq) =
-                read_committed(&path, offset, seq, max - out.len())?;
+                read_committed(&path, base, offset, seq, max - out.len(), self.key.as_ref())?;
             let got = records.len();
             for r in records {
                 if r.seq >= self.next {
@@ -108,14 +124,17 @@ impl SnapshotReader {
 /// Returns the records, and the offset/seq just past the last complete batch read.
 fn read_committed(
     path: &Path,
+    base: u64,
     offset: u64,
     seq: u64,
     max: usize,
+    key: Option<&JournalKey>,
 ) -> Result<(Vec<Record>, u64, u64)> {
     let mut f = File::open(path).map_err(|e| JournalError::io("open segment", path, e))?;
-    if offset == SEGMENT_HEADER_LEN as u64 {
-        read_segment_header(path, &mut f)?;
-    } else {
+    let header = read_segment_header(path, &mut f)?;
+    check_key(path, header.check, key)?;
+    let cipher = header.check.and(key).map(|k| k.segment(base));
+    if offset != SEGMENT_HEADER_LEN as u64 {
         f.seek(SeekFrom::Start(offset))
             .map_err(|e| JournalError::io("seek segment", path, e))?;
     }
@@ -139,6 +158,12 @@ fn read_committed(
         if got < payload.len() || frame_crc(fh.flags, fh.len, &payload) != fh.crc {
             break;
         }
+        let payload = match &cipher {
+            Some(c) => c
+                .open(s, payload)
+                .map_err(|_| JournalError::corrupt(path, off, "frame authentication failed"))?,
+            None => payload,
+        };
         off += FRAME_HEADER_LEN as u64 + u64::from(fh.len);
         pending.push(Record { seq: s, payload });
         s += 1;

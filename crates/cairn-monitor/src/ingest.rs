@@ -377,7 +377,8 @@ impl Monitor {
                 "INSERT INTO log_events(group_id, stream_id, ts_ms, ingest_ms, message) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for (ts, msg) in events {
-                st.execute(params![group.id, stream_id, ts, now, msg])?;
+                let stored = crate::seal::seal(self.storage_key(), crate::seal::MESSAGE, msg)?;
+                st.execute(params![group.id, stream_id, ts, now, stored])?;
                 rowids.push(tx.last_insert_rowid());
                 bytes += msg.len() as i64;
             }
@@ -407,6 +408,7 @@ impl Monitor {
             )?;
             for (si, ei) in &sub_matches {
                 let (ts, msg) = events[*ei];
+                let msg = crate::seal::seal(self.storage_key(), crate::seal::MESSAGE, msg)?;
                 st.execute(params![
                     filters.subs[*si].id,
                     self.event_id(rowids[*ei]),

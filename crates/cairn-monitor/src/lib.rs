@@ -89,6 +89,7 @@ mod logs;
 mod mail;
 mod metrics;
 mod notify;
+mod seal;
 mod stream;
 mod util;
 
@@ -106,6 +107,7 @@ pub use notify::{
     AttemptOutcome, DeliveryReport, FailedNotification, OutboundNotification, Protocol,
     Subscription, SubscriptionInfo, verify_sns_signature,
 };
+pub use seal::StorageKey;
 pub use stream::{Destination, StreamReport};
 
 /// A source of wall-clock time in Unix milliseconds.
@@ -233,6 +235,10 @@ pub struct MonitorConfig {
     /// is not configured and subscribing with `email` answers
     /// `UnsupportedOperationException`.
     pub smtp: Option<SmtpConfig>,
+    /// Encrypt stored log-event messages (log groups, the streaming queue and its dead
+    /// letters) under this key; `None` (the default) stores them as they are. Plaintext
+    /// messages already stored are encrypted in place when the monitor opens with a key.
+    pub storage_key: Option<StorageKey>,
 }
 
 /// An SMTP relay for e-mail notifications.
@@ -293,6 +299,7 @@ impl Default for MonitorConfig {
             unsubscribe_url_base: "http://127.0.0.1:8080/_cairn/sns-unsubscribe".to_string(),
             extra_ca_pem: Vec::new(),
             smtp: None,
+            storage_key: None,
         }
     }
 }
@@ -341,6 +348,9 @@ impl Monitor {
                 v
             }
         };
+        if let Some(key) = &config.storage_key {
+            seal::seal_stored(&conn, key)?;
+        }
         let signer = notify::Signer::load_or_create(&conn)?;
         let extra_ca = httpc::parse_pem_certs(&config.extra_ca_pem)?;
         let tls = httpc::client_config(&extra_ca)?;
@@ -373,6 +383,11 @@ impl Monitor {
     /// The configuration in force.
     pub fn config(&self) -> &MonitorConfig {
         &self.config
+    }
+
+    /// The key that seals stored messages, if any.
+    pub(crate) fn storage_key(&self) -> Option<&StorageKey> {
+        self.config.storage_key.as_ref()
     }
 
     fn db(&self) -> MutexGuard<'_, rusqlite::Connection> {

@@ -477,7 +477,8 @@ impl Monitor {
             let mut st = conn.prepare_cached(sql)?;
             let mut q = st.query(params![sid, start, end, p.0, p.1, lim])?;
             while let Some(r) = q.next()? {
-                rows.push((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?));
+                let msg = crate::seal::open(self.storage_key(), crate::seal::MESSAGE, r.get(3)?)?;
+                rows.push((r.get(0)?, r.get(1)?, r.get(2)?, msg));
             }
         }
         if !forward {
@@ -591,7 +592,8 @@ impl Monitor {
                 scanned += 1;
                 let in_scope = all_streams || streams.iter().any(|s| s.0 == sid);
                 if in_scope {
-                    let msg: String = r.get(4)?;
+                    let msg =
+                        crate::seal::open(self.storage_key(), crate::seal::MESSAGE, r.get(4)?)?;
                     if pattern.matches_prepared(&PreparedEvent::new(&msg)) {
                         events.push(json!({
                             "logStreamName": stream_name(sid).unwrap_or_default(),

@@ -250,7 +250,8 @@ impl Monitor {
         let mut oldest = i64::MAX;
         let mut full = false;
         while let Some(r) = q.next()? {
-            let message: String = r.get(5)?;
+            let message: String =
+                crate::seal::open(self.storage_key(), crate::seal::MESSAGE, r.get(5)?)?;
             if !items.is_empty() && bytes + message.len() > b.max_bytes {
                 full = true;
                 break;
@@ -289,10 +290,11 @@ impl Monitor {
         let mut conn = self.db();
         let tx = conn.transaction()?;
         for (it, err) in items {
+            let message = crate::seal::seal(self.storage_key(), crate::seal::MESSAGE, &it.message)?;
             tx.execute(
                 "INSERT INTO stream_dead(filter_id, destination, event_id, group_name, stream_name, ts_ms, message, error, failed_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![fid, dest, it.event_id, it.group, it.stream, it.ts, it.message, err, now],
+                params![fid, dest, it.event_id, it.group, it.stream, it.ts, message, err, now],
             )?;
             tx.execute("DELETE FROM stream_outbox WHERE id = ?1", [it.row])?;
         }
