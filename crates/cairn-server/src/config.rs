@@ -56,6 +56,18 @@ pub struct RawConfig {
     /// Lifecycle worker of local buckets (`[lifecycle]`).
     #[serde(default)]
     pub lifecycle: RawLifecycle,
+    /// Serve HTTPS (`[tls]`; flags `--tls-cert` / `--tls-key` win).
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: the server's certificate chain and private key, PEM files.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain (leaf first), PEM.
+    pub cert_file: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1), PEM.
+    pub key_file: PathBuf,
 }
 
 /// `[iam]`.
@@ -192,6 +204,8 @@ pub struct Config {
     pub notifications: RawNotifications,
     /// IAM and STS settings.
     pub iam: IamConfig,
+    /// HTTPS instead of HTTP, when set.
+    pub tls: Option<TlsConfig>,
 }
 
 /// A validated organization.
@@ -410,6 +424,7 @@ impl RawConfig {
             ));
         }
         Ok(Config {
+            tls: self.tls,
             iam: IamConfig {
                 min_session_seconds,
                 authorization: true,
@@ -496,6 +511,18 @@ mod tests {
         assert!(c.regions.len() > 20);
         assert_eq!(c.delivery_interval, Duration::from_secs(300));
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn tls_section_is_read() {
+        let c = RawConfig::from_toml("[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"")
+            .unwrap()
+            .validate(&Overrides::default())
+            .unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert_file, PathBuf::from("c.pem"));
+        assert_eq!(tls.key_file, PathBuf::from("k.pem"));
+        assert!(RawConfig::from_toml("[tls]\ncert_file = \"c.pem\"").is_err());
     }
 
     #[test]

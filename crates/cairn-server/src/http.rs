@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -12,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::audit::{CallRecord, event_for};
 use crate::authz::{Access, Environment};
@@ -21,26 +24,114 @@ use crate::error::ApiError;
 use crate::iam::api::Service as QueryService;
 use crate::state::AppState;
 
-/// Largest request body accepted (bulk ingest takes whole CloudTrail log files, ≤ 50 MB).
-const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Largest request body read at all: bulk ingest takes whole CloudTrail log files (≤ 50 MB),
+/// S3 PutObject / UploadPart take objects. A body over its operation's limit (below) but under
+/// this one is still read, hashed and discarded, so that the refusal of a correctly signed call
+/// can be recorded; beyond this the connection is refused unrecorded.
+pub const MAX_BODY: usize = 64 * 1024 * 1024;
+/// Control-plane JSON and query APIs (CloudTrail, KMS, IAM, STS, CloudWatch): AWS's own
+/// request documents are far smaller (policies ≤ 10 KB, KMS plaintext ≤ 4 KB).
+pub const CONTROL_PLANE_MAX_BODY: usize = 1024 * 1024;
+/// CloudWatch Logs: PutLogEvents takes batches of up to 1,048,576 bytes of messages, which
+/// JSON escaping can enlarge.
+pub const LOGS_MAX_BODY: usize = 4 * 1024 * 1024;
+/// CloudTrail Data PutAuditEvents: at most 100 events or 1 MB per call.
+pub const PUT_AUDIT_EVENTS_MAX_BODY: usize = 1024 * 1024;
+/// Requests served at once; more are answered with a 503 at once.
+pub const MAX_IN_FLIGHT_REQUESTS: usize = 512;
+/// Request-body bytes held in memory at once, over every request.
+pub const MAX_IN_FLIGHT_BODY_BYTES: usize = 256 * 1024 * 1024;
+/// Time allowed to receive a whole request body once the head is in.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The server-wide in-flight budget (requests and buffered body bytes).
+#[derive(Debug)]
+pub struct Budget {
+    requests: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
+}
+
+impl Budget {
+    /// A budget of `requests` concurrent requests holding at most `bytes` body bytes.
+    pub fn new(requests: usize, bytes: usize) -> Self {
+        Self {
+            requests: Arc::new(Semaphore::new(requests)),
+            bytes: Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS))),
+        }
+    }
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self::new(MAX_IN_FLIGHT_REQUESTS, MAX_IN_FLIGHT_BODY_BYTES)
+    }
+}
+
+/// How the connection a request came on was made (set per connection by [`crate::serve`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Transport {
+    /// TLS.
+    pub secure: bool,
+}
+
+/// What the router's handlers share.
+#[derive(Debug, Clone)]
+struct Front {
+    state: Arc<AppState>,
+    budget: Arc<Budget>,
+}
 
 /// The router shared by `cairn serve` and the tests.
 pub fn router(state: Arc<AppState>) -> Router {
+    let front = Front {
+        state,
+        budget: Arc::new(Budget::default()),
+    };
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics))
         .fallback(dispatch)
-        .with_state(state)
+        .with_state(front)
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Prometheus text: the journal, the pipeline's consumers and the monitor.
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let st = state.clone();
-    let text = tokio::task::spawn_blocking(move || crate::monitoring::prometheus(&st))
+/// Environment variable holding the bearer token that unlocks per-account metric labels.
+pub const METRICS_TOKEN_ENV: &str = "CAIRN_METRICS_TOKEN";
+
+/// Whether the request presents `Authorization: Bearer <CAIRN_METRICS_TOKEN>` (compared in
+/// constant time; never true when the variable is unset or empty).
+fn metrics_authorized(headers: &HeaderMap) -> bool {
+    let Ok(want) = std::env::var(METRICS_TOKEN_ENV) else {
+        return false;
+    };
+    if want.is_empty() {
+        return false;
+    }
+    let got = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (
+        Sha256::digest(want.as_bytes()),
+        Sha256::digest(got.as_bytes()),
+    );
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// Prometheus text: the journal, the pipeline's consumers and the monitor. Labels that name an
+/// account's resources (log groups, subscription filters) are shown only with the bearer token
+/// of `CAIRN_METRICS_TOKEN`.
+async fn metrics(State(front): State<Front>, headers: HeaderMap) -> Response {
+    let st = front.state.clone();
+    let detailed = metrics_authorized(&headers);
+    let text = tokio::task::spawn_blocking(move || crate::monitoring::prometheus(&st, detailed))
         .await
         .unwrap_or_default();
     let mut r = (StatusCode::OK, text).into_response();
@@ -81,43 +172,428 @@ fn json_ok(body: &Value, request_id: &str) -> Response {
     r
 }
 
+/// The protocol family a request speaks, from its head (before or after authentication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    S3,
+    Query(QueryService),
+    CloudTrailData,
+    Json,
+}
+
+fn protocol_of(service: Option<&str>) -> Protocol {
+    match service {
+        Some("s3") => Protocol::S3,
+        Some("cloudtrail-data") => Protocol::CloudTrailData,
+        Some(s) => QueryService::from_scope(s).map_or(Protocol::Json, Protocol::Query),
+        None => Protocol::Json,
+    }
+}
+
+/// A refusal in the protocol of the service the request was signed for. Throttling and size
+/// refusals get each protocol's own code (`SlowDown` for S3, `Throttling` for query APIs).
+fn refuse(protocol: Protocol, method: &Method, e: &ApiError, request_id: &str) -> Response {
+    match protocol {
+        Protocol::S3 => {
+            let mut e = e.clone();
+            e.code = match e.code {
+                "ThrottlingException" => "SlowDown",
+                "RequestEntityTooLarge" => "EntityTooLarge",
+                other => other,
+            };
+            crate::s3::auth_error(&e, method, request_id)
+        }
+        Protocol::Query(svc) => {
+            let mut e = e.clone();
+            if e.code == "ThrottlingException" {
+                e.code = "Throttling";
+            }
+            query_error(svc, &e, request_id)
+        }
+        Protocol::CloudTrailData => rest_json_error(e, request_id),
+        Protocol::Json => json_error(e, request_id),
+    }
+}
+
+fn throttled(message: &str) -> ApiError {
+    ApiError::with_status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ThrottlingException",
+        message,
+    )
+}
+
+/// A request body as read: kept in memory when within its limit, hashed in every case.
+struct ReadBody {
+    /// `None` when the body exceeded its operation's limit (it was hashed and dropped).
+    kept: Option<Bytes>,
+    len: usize,
+    sha256: [u8; 32],
+    /// Share of [`Budget::bytes`] held until the answer is built.
+    _bytes: Option<OwnedSemaphorePermit>,
+}
+
+/// Why a body could not be read.
+#[derive(Debug)]
+enum BodyError {
+    /// Over [`MAX_BODY`]: not even hashed to the end.
+    Oversized,
+    /// The in-flight byte budget is spent.
+    Budget,
+    /// Not received within [`BODY_READ_TIMEOUT`].
+    Timeout,
+    /// The connection failed mid-body.
+    Broken,
+}
+
+impl BodyError {
+    fn api_error(&self, keep: usize) -> ApiError {
+        match self {
+            BodyError::Oversized => ApiError::with_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                format!("request bodies are limited to {keep} bytes for this operation"),
+            ),
+            BodyError::Budget => {
+                throttled("the server is receiving too much data at once; retry later")
+            }
+            BodyError::Timeout => ApiError::with_status(
+                StatusCode::REQUEST_TIMEOUT,
+                "RequestTimeout",
+                "the request body was not received in time",
+            ),
+            BodyError::Broken => ApiError::client(
+                "IncompleteBody",
+                "the request body ended before its declared length",
+            ),
+        }
+    }
+}
+
+/// Reads `body`, keeping at most `keep` bytes (charged to `budget`) and hashing all of it.
+async fn read_body(
+    mut body: Body,
+    declared: Option<usize>,
+    keep: usize,
+    budget: &Budget,
+) -> Result<ReadBody, BodyError> {
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(BodyError::Oversized);
+    }
+    let deadline = tokio::time::Instant::now() + BODY_READ_TIMEOUT;
+    let mut hasher = Sha256::new();
+    let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(keep));
+    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let (mut len, mut over) = (0usize, declared.is_some_and(|n| n > keep));
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(BodyError::Timeout),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Ok(f))) => f,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        len += data.len();
+        if len > MAX_BODY {
+            return Err(BodyError::Oversized);
+        }
+        hasher.update(&data);
+        if over {
+            continue;
+        }
+        if len > keep {
+            over = true;
+            kept = Vec::new();
+            permit = None;
+            continue;
+        }
+        let n = u32::try_from(data.len()).map_err(|_| BodyError::Oversized)?;
+        let p = budget
+            .bytes
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| BodyError::Budget)?;
+        match &mut permit {
+            Some(q) => q.merge(p),
+            None => permit = Some(p),
+        }
+        kept.extend_from_slice(&data);
+    }
+    Ok(ReadBody {
+        kept: (!over).then(|| Bytes::from(kept)),
+        len,
+        sha256: hasher.finalize().into(),
+        _bytes: permit,
+    })
+}
+
+/// The body limit of an operation, from the service it was signed for and its path.
+fn body_limit(service: &str, path: &str) -> usize {
+    match service {
+        "s3" => MAX_BODY,
+        "cloudtrail-data" if path == "/_cairn/ingest" => MAX_BODY,
+        "cloudtrail-data" => PUT_AUDIT_EVENTS_MAX_BODY,
+        "logs" => LOGS_MAX_BODY,
+        _ => CONTROL_PLANE_MAX_BODY,
+    }
+}
+
+/// Whether a call signed for `region` may run: enabled regions, plus the global endpoints
+/// (IAM in any scope region, STS's global endpoint in `us-east-1`).
+fn region_allowed(state: &AppState, service: &str, region: &str) -> bool {
+    state.config.region_enabled(region)
+        || service == "iam"
+        || (service == "sts" && region == "us-east-1")
+}
+
+/// The refusal of a call signed for a region that is not enabled, as each service answers
+/// for a Region that is not enabled for the account.
+fn region_refusal(protocol: Protocol, region: &str, home: &str) -> ApiError {
+    let (status, code) = match protocol {
+        Protocol::S3 => (StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed"),
+        Protocol::Query(_) => (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
+        Protocol::CloudTrailData | Protocol::Json => {
+            (StatusCode::BAD_REQUEST, "UnrecognizedClientException")
+        }
+    };
+    let region = truncate_str(region, 64);
+    let message = match protocol {
+        Protocol::S3 => format!(
+            "The authorization header is malformed; the region '{region}' is wrong; expecting '{home}'"
+        ),
+        _ => format!(
+            "The security token included in the request is invalid: the region '{region}' is not enabled on this server"
+        ),
+    };
+    ApiError::with_status(status, code, message)
+}
+
+fn truncate_str(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// `eventSource` of a service's calls.
+fn event_source_of(service: &str) -> &'static str {
+    match service {
+        "s3" => "s3.amazonaws.com",
+        "cloudtrail" => "cloudtrail.amazonaws.com",
+        "cloudtrail-data" => "cloudtrail-data.amazonaws.com",
+        "kms" => "kms.amazonaws.com",
+        "logs" => "logs.amazonaws.com",
+        "monitoring" => "monitoring.amazonaws.com",
+        other => {
+            QueryService::from_scope(other).map_or("unknown.amazonaws.com", |s| s.event_source())
+        }
+    }
+}
+
+/// `eventName` of a call, from the request head (and, for query APIs, the form body when it
+/// was read).
+fn event_name_of(parts: &http::request::Parts, service: &str, body: &[u8]) -> String {
+    match protocol_of(Some(service)) {
+        Protocol::S3 => crate::s3::event_name_of(parts).to_owned(),
+        Protocol::CloudTrailData => match parts.uri.path() {
+            "/PutAuditEvents" => "PutAuditEvents".to_owned(),
+            _ => "BulkIngest".to_owned(),
+        },
+        Protocol::Query(_) => cairn_s3wire::query_map(parts.uri.query().unwrap_or(""))
+            .remove("Action")
+            .or_else(|| cairn_s3wire::query_map(&String::from_utf8_lossy(body)).remove("Action"))
+            .unwrap_or_else(|| "UnknownOperation".to_owned()),
+        Protocol::Json => {
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            match target.rsplit_once('.') {
+                Some((_, op)) if !op.is_empty() => op.to_owned(),
+                _ => crate::monitoring::cairn_operation(parts.uri.path())
+                    .unwrap_or("UnknownOperation")
+                    .to_owned(),
+            }
+        }
+    }
+}
+
+/// Records a call the front refused after authenticating its signer (over-size body, region
+/// not enabled, budget spent): bounded like every record, with what the front knows from the
+/// head. `requested_region` is set when the scope's region is not enabled: the record is then
+/// written in the home region (so multi-region trails get it) and notes the requested one.
+#[allow(clippy::too_many_arguments)]
+async fn record_refusal(
+    state: &Arc<AppState>,
+    parts: &http::request::Parts,
+    caller: &crate::authn::Caller,
+    peer: SocketAddr,
+    request_id: &str,
+    e: &ApiError,
+    requested_region: Option<&str>,
+    body: Option<&[u8]>,
+    body_len: usize,
+) -> Result<(), ApiError> {
+    let name = event_name_of(parts, &caller.service, body.unwrap_or_default());
+    let region = match requested_region {
+        Some(_) => state.config.home_region.as_str().to_owned(),
+        None => caller.region.clone(),
+    };
+    let call = CallRecord {
+        event_source: event_source_of(&caller.service),
+        event_name: &name,
+        region: &region,
+        principal: &caller.principal,
+        access_key_id: &caller.access_key_id,
+        source_ip: peer.ip().to_string(),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+        request: &Value::Null,
+        outcome: Err((e.code, e.message.as_str())),
+        read_only: false,
+        request_id,
+        time: OffsetDateTime::now_utc(),
+    };
+    let mut event = event_for(&call);
+    let mut data = serde_json::Map::new();
+    data.insert("requestBodyBytes".into(), Value::from(body_len));
+    if let Some(r) = requested_region {
+        data.insert("requestedRegion".into(), Value::from(truncate_str(r, 1024)));
+    }
+    event.additional_event_data = Some(Value::Object(data));
+    crate::audit::record_event(state, event).await
+}
+
+/// Refuses a state-changing call up front when its record could not be made durable (the
+/// journal is full): the call then changes nothing.
+fn preflight(state: &AppState, read_only: bool) -> Result<(), ApiError> {
+    if read_only {
+        Ok(())
+    } else {
+        crate::audit::journal_room(state)
+    }
+}
+
+/// Every API request: authenticate from the head, read the body within its operation's limit
+/// and the server's budget, finish authentication, check the region, then route by the
+/// credential scope's service.
+///
+/// Invariant (see [`crate::audit`]): a state-changing request either leaves its record
+/// durable in the journal or changes nothing. Requests refused after their signer is known
+/// (over-size body, disabled region, spent budget) are recorded too; requests that fail
+/// authentication are not (AWS does not record them, and recording them would let anyone on
+/// the network fill the journal).
 async fn dispatch(
-    State(state): State<Arc<AppState>>,
+    State(front): State<Front>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: http::Request<Body>,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let secure = req
+        .extensions()
+        .get::<Transport>()
+        .copied()
+        .unwrap_or_default()
+        .secure;
     let (parts, body) = req.into_parts();
-    let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return json_error(
-                &ApiError::with_status(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
-                    format!("request bodies are limited to {MAX_BODY} bytes"),
-                ),
-                &request_id,
-            );
-        }
+    let head_protocol = protocol_of(if crate::s3::signed_for_s3(&parts) {
+        Some("s3")
+    } else {
+        None
+    });
+    let head_protocol = match head_protocol {
+        Protocol::S3 => Protocol::S3,
+        _ => protocol_of(scope_service(&parts).as_deref()),
     };
+    let Ok(_slot) = front.budget.requests.clone().try_acquire_owned() else {
+        let e = throttled("too many requests in flight; retry later");
+        return refuse(head_protocol, &parts.method, &e, &request_id);
+    };
+    let state = front.state.clone();
     let now = OffsetDateTime::now_utc();
-    let auth = match crate::authn::authenticate(&state, &parts, &body, now) {
-        Ok(a) => a,
-        Err(e) if crate::s3::signed_for_s3(&parts) => {
-            return crate::s3::auth_error(&e, &parts.method, &request_id);
-        }
+    // 1. The head: no body byte is read for a request that fails here.
+    let head = match crate::authn::authenticate_headers(&state, &parts, now) {
+        Ok(h) => h,
+        Err(e) => return refuse(head_protocol, &parts.method, &e, &request_id),
+    };
+    let protocol = protocol_of(Some(&head.service));
+    // 2. The body, within its operation's limit and the server's budget.
+    let keep = body_limit(&head.service, parts.uri.path());
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let read = match read_body(body, declared, keep, &front.budget).await {
+        Ok(r) => r,
         Err(e) => {
-            // Query-protocol clients (IAM, STS) read XML errors.
-            return match scope_service(&parts)
-                .as_deref()
-                .and_then(QueryService::from_scope)
-            {
-                Some(svc) => query_error(svc, &e, &request_id),
-                None => json_error(&e, &request_id),
-            };
+            let err = e.api_error(keep);
+            // Signed callers whose signature the head proved are recorded; the rest cannot
+            // be told apart from someone who only knows an access key ID.
+            if let Some(caller) = crate::authn::verified_signer(head, secure) {
+                let region_ok = region_allowed(&state, &caller.service, &caller.region);
+                let requested = (!region_ok).then(|| caller.region.clone());
+                if let Err(re) = record_refusal(
+                    &state,
+                    &parts,
+                    &caller,
+                    peer,
+                    &request_id,
+                    &err,
+                    requested.as_deref(),
+                    None,
+                    declared.unwrap_or(0),
+                )
+                .await
+                {
+                    return refuse(protocol, &parts.method, &re, &request_id);
+                }
+            }
+            return refuse(protocol, &parts.method, &err, &request_id);
         }
     };
+    // 3. The signature over the body.
+    let auth = match crate::authn::finish(&state, &parts, head, read.sha256, secure, now) {
+        Ok(a) => a,
+        Err(e) => return refuse(protocol, &parts.method, &e, &request_id),
+    };
+    // 4. Refusals of a known signer are recorded: disabled region, over-size body.
+    let region_ok = region_allowed(&state, &auth.service, &auth.region);
+    let refusal = match (&read.kept, region_ok) {
+        (_, false) => Some(region_refusal(
+            protocol,
+            &auth.region,
+            state.config.home_region.as_str(),
+        )),
+        (None, true) => Some(BodyError::Oversized.api_error(keep)),
+        (Some(_), true) => None,
+    };
+    if let Some(err) = refusal {
+        let requested = (!region_ok).then_some(auth.region.as_str());
+        if let Err(re) = record_refusal(
+            &state,
+            &parts,
+            &auth,
+            peer,
+            &request_id,
+            &err,
+            requested,
+            read.kept.as_deref(),
+            read.len,
+        )
+        .await
+        {
+            return refuse(protocol, &parts.method, &re, &request_id);
+        }
+        return refuse(protocol, &parts.method, &err, &request_id);
+    }
+    let body = read.kept.clone().unwrap_or_default();
     if matches!(auth.principal, cairn_auth::Principal::IamUser { .. })
         && let Some(write) = state.iam.note_key_use(
             &auth.account,
@@ -132,7 +608,7 @@ async fn dispatch(
     }
     let env = Environment {
         source_ip: peer.ip(),
-        secure_transport: false,
+        secure_transport: auth.secure_transport,
         now,
     };
     if let Some(svc) = QueryService::from_scope(&auth.service) {
@@ -318,7 +794,7 @@ async fn cloudtrail(
     let request = parsed.clone().unwrap_or(Value::Null);
     let env = Environment {
         source_ip: peer.ip(),
-        secure_transport: false,
+        secure_transport: auth.secure_transport,
         now,
     };
     let parsed = parsed.and_then(|v| {
@@ -326,6 +802,7 @@ async fn cloudtrail(
         let resource = op.resource_arn(&v, &auth.account, &auth.region);
         crate::authz::authorize(state, &auth, &env, &Access::new(&action, &resource))
             .map_err(json_access_denied)?;
+        preflight(state, op.is_read_only())?;
         Ok(v)
     });
     let result = match parsed {
@@ -428,12 +905,7 @@ async fn record_call(
         request_id,
         time: OffsetDateTime::now_utc(),
     };
-    let event = event_for(&call);
-    let payload = crate::pipeline::envelope::encode(
-        &crate::pipeline::envelope::keys_for_event(&event),
-        &event.to_json_bytes(),
-    );
-    state.record(event.event_id.clone(), payload).await
+    crate::audit::record_event(state, event_for(&call)).await
 }
 
 /// Records the call in the journal (durably), then answers it.
@@ -523,7 +995,7 @@ async fn monitor_service(
     };
     let env = Environment {
         source_ip: peer.ip(),
-        secure_transport: false,
+        secure_transport: auth.secure_transport,
         now: OffsetDateTime::now_utc(),
     };
     let action = match (cis, logs) {
@@ -531,15 +1003,16 @@ async fn monitor_service(
         (false, true) => format!("logs:{op}"),
         (false, false) => format!("cloudwatch:{op}"),
     };
-    let parsed = parse_json_body(body).and_then(|v| {
-        crate::authz::authorize(state, &auth, &env, &Access::new(&action, "*"))
-            .map_err(json_access_denied)?;
-        Ok(v)
-    });
-    let request = parsed.clone().unwrap_or(Value::Null);
     let read_only = ["Describe", "Get", "List", "Filter", "Test"]
         .iter()
         .any(|p| op.starts_with(p));
+    let parsed = parse_json_body(body).and_then(|v| {
+        crate::authz::authorize(state, &auth, &env, &Access::new(&action, "*"))
+            .map_err(json_access_denied)?;
+        preflight(state, read_only)?;
+        Ok(v)
+    });
+    let request = parsed.clone().unwrap_or(Value::Null);
     let result = match parsed {
         Err(e) => Err(e),
         Ok(v) => {
@@ -644,13 +1117,19 @@ async fn query_service(
         Ok(r) => r,
         Err(e) => return query_error(svc, &e, request_id),
     };
-    let (st, caller, req2) = (state.clone(), auth.clone(), req.clone());
-    let result =
-        tokio::task::spawn_blocking(move || crate::iam::api::call(&st, &caller, &env, svc, &req2))
-            .await
-            .unwrap_or_else(|e| Err(ApiError::internal(e)));
-    let request = crate::iam::api::audit_parameters(&req);
     let read_only = crate::iam::api::is_read_only(&req.action);
+    let result = match preflight(state, read_only) {
+        Err(e) => Err(e),
+        Ok(()) => {
+            let (st, caller, req2) = (state.clone(), auth.clone(), req.clone());
+            tokio::task::spawn_blocking(move || {
+                crate::iam::api::call(&st, &caller, &env, svc, &req2)
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::internal(e)))
+        }
+    };
+    let request = crate::iam::api::audit_parameters(&req);
     let audit_response = match &result {
         Ok(node) => node.audit_json(),
         Err(_) => Value::Null,
@@ -727,6 +1206,10 @@ async fn kms_service(
     };
     let parsed = parse_json_body(body);
     let request = crate::kms::audit_request(parsed.as_ref().unwrap_or(&Value::Null));
+    let parsed = parsed.and_then(|v| {
+        preflight(state, crate::kms::is_read_only(&op))?;
+        Ok(v)
+    });
     let result = match parsed {
         Err(e) => Err(e),
         Ok(v) => {
@@ -752,4 +1235,101 @@ async fn kms_service(
         result,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha(b: &[u8]) -> [u8; 32] {
+        Sha256::digest(b).into()
+    }
+
+    #[tokio::test]
+    async fn bodies_within_their_limit_are_kept_and_hashed() {
+        let budget = Budget::new(4, 1024);
+        let r = read_body(Body::from(vec![7u8; 600]), Some(600), 1000, &budget)
+            .await
+            .unwrap();
+        assert_eq!(r.kept.as_deref(), Some(&[7u8; 600][..]));
+        assert_eq!((r.len, r.sha256), (600, sha(&[7u8; 600])));
+        // The bytes are charged to the budget until the read body is dropped.
+        assert_eq!(budget.bytes.available_permits(), 424);
+        drop(r);
+        assert_eq!(budget.bytes.available_permits(), 1024);
+    }
+
+    #[tokio::test]
+    async fn bodies_over_their_limit_are_hashed_and_dropped() {
+        let budget = Budget::new(4, 1024);
+        let r = read_body(Body::from(vec![1u8; 3000]), None, 1000, &budget)
+            .await
+            .unwrap();
+        assert!(r.kept.is_none());
+        assert_eq!((r.len, r.sha256), (3000, sha(&[1u8; 3000])));
+        assert_eq!(budget.bytes.available_permits(), 1024);
+    }
+
+    #[tokio::test]
+    async fn a_spent_budget_refuses_instead_of_buffering() {
+        let budget = Budget::new(4, 1024);
+        let err = read_body(Body::from(vec![0u8; 2048]), Some(2048), 4096, &budget)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, BodyError::Budget));
+        assert_eq!(err.api_error(4096).status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[tokio::test]
+    async fn declared_lengths_over_the_hard_limit_are_refused_unread() {
+        let budget = Budget::default();
+        let err = read_body(Body::empty(), Some(MAX_BODY + 1), 1024, &budget)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, BodyError::Oversized));
+    }
+
+    #[test]
+    fn limits_follow_the_operation() {
+        assert_eq!(body_limit("cloudtrail", "/"), CONTROL_PLANE_MAX_BODY);
+        assert_eq!(body_limit("iam", "/"), CONTROL_PLANE_MAX_BODY);
+        assert_eq!(body_limit("s3", "/b/k"), MAX_BODY);
+        assert_eq!(body_limit("cloudtrail-data", "/_cairn/ingest"), MAX_BODY);
+        assert_eq!(
+            body_limit("cloudtrail-data", "/PutAuditEvents"),
+            PUT_AUDIT_EVENTS_MAX_BODY
+        );
+        assert_eq!(body_limit("logs", "/"), LOGS_MAX_BODY);
+    }
+
+    #[test]
+    fn region_refusals_speak_each_protocol() {
+        let s3 = region_refusal(Protocol::S3, "zz-hidden-1", "us-east-1");
+        assert_eq!(s3.code, "AuthorizationHeaderMalformed");
+        assert!(
+            s3.message
+                .contains("'zz-hidden-1' is wrong; expecting 'us-east-1'")
+        );
+        let q = region_refusal(Protocol::Query(QueryService::Sts), "zz", "us-east-1");
+        assert_eq!(
+            (q.status, q.code),
+            (StatusCode::FORBIDDEN, "InvalidClientTokenId")
+        );
+        let j = region_refusal(Protocol::Json, &"r".repeat(5000), "us-east-1");
+        assert_eq!(j.code, "UnrecognizedClientException");
+        assert!(j.message.len() < 200);
+    }
+
+    #[test]
+    fn metrics_token_must_match_exactly() {
+        let mut h = HeaderMap::new();
+        assert!(!metrics_authorized(&h));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        // Unset variable: nobody is authorized, whatever they send.
+        if std::env::var(METRICS_TOKEN_ENV).is_err() {
+            assert!(!metrics_authorized(&h));
+        }
+    }
 }

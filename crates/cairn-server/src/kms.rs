@@ -282,7 +282,7 @@ pub fn call(
     let (account, region) = (caller.account.as_str(), caller.region.as_str());
     let env = Environment {
         source_ip,
-        secure_transport: false,
+        secure_transport: caller.secure_transport,
         now,
     };
     let action = format!("kms:{op}");

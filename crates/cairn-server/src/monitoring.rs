@@ -145,7 +145,11 @@ pub fn enable_cis(state: &AppState, caller: &Caller, body: &Value) -> Result<Val
 }
 
 /// The Prometheus text page.
-pub fn prometheus(state: &AppState) -> String {
+///
+/// Without `detailed` (the caller did not present `CAIRN_METRICS_TOKEN`), samples labelled
+/// with an account's resource names (log groups, subscription filters) are left out: anyone on
+/// the network can read `/metrics`.
+pub fn prometheus(state: &AppState, detailed: bool) -> String {
     let mut out = String::new();
     let j = state.journal.stats();
     let _ = writeln!(
@@ -179,8 +183,19 @@ pub fn prometheus(state: &AppState) -> String {
         );
     }
     match state.monitor.prometheus_text() {
-        Ok(t) => out.push_str(&t),
+        Ok(t) if detailed => out.push_str(&t),
+        Ok(t) => {
+            for line in t.lines().filter(|l| !names_resources(l)) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "monitor metrics unavailable"),
     }
     out
+}
+
+/// Whether a Prometheus sample line carries a label naming an account's resource.
+fn names_resources(line: &str) -> bool {
+    !line.starts_with('#') && (line.contains("log_group=\"") || line.contains("filter=\""))
 }

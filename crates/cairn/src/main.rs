@@ -50,6 +50,22 @@ enum Command {
         /// Address to listen on (IP:PORT; port 0 picks a free port).
         #[arg(long, env = "CAIRN_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key; overrides [tls]).
+        #[arg(
+            long,
+            env = "CAIRN_TLS_CERT",
+            value_name = "FILE",
+            requires = "tls_key"
+        )]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(
+            long,
+            env = "CAIRN_TLS_KEY",
+            value_name = "FILE",
+            requires = "tls_cert"
+        )]
+        tls_key: Option<PathBuf>,
     },
     /// Manage local buckets.
     Bucket {
@@ -402,7 +418,20 @@ fn main() {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Serve { common, listen } => serve(common, listen),
+        Command::Serve {
+            common,
+            listen,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = tls_cert.zip(tls_key).map(|(cert_file, key_file)| {
+                cairn_server::config::TlsConfig {
+                    cert_file,
+                    key_file,
+                }
+            });
+            serve(common, listen, tls)
+        }
         Command::Bucket { command } => match command {
             BucketCommand::Create {
                 common,
@@ -691,8 +720,15 @@ fn time_now() -> i64 {
         .unwrap_or(0)
 }
 
-fn serve(common: Common, listen: Option<String>) -> Result<()> {
-    let config = load_config(&common, listen)?;
+fn serve(
+    common: Common,
+    listen: Option<String>,
+    tls: Option<cairn_server::config::TlsConfig>,
+) -> Result<()> {
+    let mut config = load_config(&common, listen)?;
+    if tls.is_some() {
+        config.tls = tls;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAIRN_LOG")
@@ -713,6 +749,7 @@ fn serve(common: Common, listen: Option<String>) -> Result<()> {
         )?;
         let server = cairn_server::serve::Server::bind(Arc::new(state)).await?;
         let addr = server.local_addr()?;
+        let scheme = if server.is_tls() { "https" } else { "http" };
         let shutdown =
             cairn_server::serve::shutdown_signal().context("installing signal handlers")?;
         if boot.generated {
@@ -723,14 +760,14 @@ fn serve(common: Common, listen: Option<String>) -> Result<()> {
                 cairn_server::identity::export_block(
                     &boot.access_key_id,
                     &boot.secret,
-                    Some(&format!("http://{addr}"))
+                    Some(&format!("{scheme}://{addr}"))
                 )
             );
         }
         // A single machine-readable line on stdout: tests and scripts read the port here.
         println!("listening on {addr}");
         std::io::stdout().flush()?;
-        tracing::info!(%addr, data_dir = %data_dir.display(), "cairn serving");
+        tracing::info!(%addr, scheme, data_dir = %data_dir.display(), "cairn serving");
         server.run(shutdown).await?;
         tracing::info!("shut down cleanly");
         Ok(())

@@ -446,6 +446,22 @@ pub(crate) fn signed_for_s3(parts: &http::request::Parts) -> bool {
     auth.contains("/s3/aws4_request") || query.contains("%2Fs3%2Faws4_request")
 }
 
+/// The CloudTrail `eventName` of an S3 request, from its head alone (for requests the HTTP
+/// front refuses before they reach [`handle`]).
+pub(crate) fn event_name_of(parts: &http::request::Parts) -> &'static str {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok());
+    match target(host, parts.uri.path()) {
+        Ok(t) => {
+            let query = query_map(parts.uri.query().unwrap_or(""));
+            ops::classify(&parts.method, &t, &query, &parts.headers).event_name()
+        }
+        Err(_) => "UnknownOperation",
+    }
+}
+
 /// An authentication failure in S3's XML shape.
 pub(crate) fn auth_error(
     e: &crate::error::ApiError,

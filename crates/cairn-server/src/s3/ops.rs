@@ -417,7 +417,7 @@ fn authorize(
     };
     let env = Environment {
         source_ip: req.peer.ip(),
-        secure_transport: false,
+        secure_transport: req.caller.secure_transport,
         now: req.now,
     };
     crate::authz::authorize(state, &req.caller, &env, &access)
@@ -468,7 +468,7 @@ fn authorize_kms(
     };
     let env = Environment {
         source_ip: req.peer.ip(),
-        secure_transport: false,
+        secure_transport: req.caller.secure_transport,
         now: req.now,
     };
     crate::authz::authorize(state, &req.caller, &env, &access)
