@@ -491,7 +491,7 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
                     if !fits {
                         sealer.seal(&key, &mut open, &table)?;
                     }
-                    let b = open.entry(key).or_insert_with(|| OpenBatch {
+                    let b = open.entry(key.clone()).or_insert_with(|| OpenBatch {
                         opened: Instant::now(),
                         seqs: Vec::new(),
                         records: Vec::new(),
@@ -504,6 +504,12 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
                         env.event_time,
                     ));
                     b.records.extend_from_slice(env.record);
+                    if !t.is_logging() {
+                        // The StopLogging call on a stopped trail is the last record it
+                        // takes: its file is sealed now, so the final digest that closes
+                        // the trail's chain lists it.
+                        sealer.seal(&key, &mut open, &table)?;
+                    }
                 }
             }
         } else if !stopping {

@@ -64,6 +64,14 @@ pub struct RouteTrail {
     selectors: CompiledSelectors,
 }
 
+impl RouteTrail {
+    /// Whether the trail was logging in this configuration (a stopped one takes only the
+    /// StopLogging call on itself).
+    pub fn is_logging(&self) -> bool {
+        self.logging
+    }
+}
+
 /// All trails, compiled.
 #[derive(Debug, Default)]
 pub struct RouteTable {
