@@ -25,6 +25,10 @@ pub enum Appended {
     Duplicate,
 }
 
+/// Builds the audit record of an ingest call from its counts (new records, duplicates): its
+/// event ID and journal envelope.
+pub type TraceFn<'a> = dyn Fn(usize, usize) -> (String, Vec<u8>) + 'a;
+
 /// The ingest front of the journal.
 pub struct Ingest {
     journal: Arc<Journal>,
@@ -112,7 +116,7 @@ impl Ingest {
     pub fn append_traced(
         &self,
         records: Vec<ValidRecord>,
-        record: &dyn Fn(usize, usize) -> (String, Vec<u8>),
+        record: &TraceFn<'_>,
     ) -> Result<Vec<Appended>, ApiError> {
         self.append_inner(records, Some(record))
     }
@@ -120,7 +124,7 @@ impl Ingest {
     fn append_inner(
         &self,
         records: Vec<ValidRecord>,
-        record: Option<&dyn Fn(usize, usize) -> (String, Vec<u8>)>,
+        record: Option<&TraceFn<'_>>,
     ) -> Result<Vec<Appended>, ApiError> {
         let mut outcome = Vec::with_capacity(records.len());
         let mut payloads = Vec::with_capacity(records.len());
