@@ -470,6 +470,30 @@ async fn record_refusal(
     crate::audit::record_event(state, event).await
 }
 
+/// Removes `aws-chunked` from `Content-Encoding` once the body is decoded (S3 does not store
+/// it as the object's encoding).
+fn strip_aws_chunked(headers: &mut HeaderMap) {
+    let Some(v) = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let rest: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    match HeaderValue::from_str(&rest.join(",")) {
+        Ok(h) if !rest.is_empty() => {
+            headers.insert(header::CONTENT_ENCODING, h);
+        }
+        _ => {
+            headers.remove(header::CONTENT_ENCODING);
+        }
+    }
+}
+
 /// Refuses a state-changing call up front when its record could not be made durable (the
 /// journal is full): the call then changes nothing.
 fn preflight(state: &AppState, read_only: bool) -> Result<(), ApiError> {
@@ -559,7 +583,8 @@ async fn dispatch(
         }
     };
     // 3. The signature over the body.
-    let auth = match crate::authn::finish(&state, &parts, head, read.sha256, secure, now) {
+    let (auth, framing) = match crate::authn::finish(&state, &parts, head, read.sha256, secure, now)
+    {
         Ok(a) => a,
         Err(e) => return refuse(protocol, &parts.method, &e, &request_id),
     };
@@ -593,7 +618,34 @@ async fn dispatch(
         }
         return refuse(protocol, &parts.method, &err, &request_id);
     }
-    let body = read.kept.clone().unwrap_or_default();
+    // 5. aws-chunked uploads (S3) become their payload; a broken one is a recorded refusal.
+    let body = match crate::authn::decode_body(
+        framing,
+        read.kept.clone().unwrap_or_default(),
+        &parts.headers,
+    ) {
+        Ok(b) => b,
+        Err(err) => {
+            if let Err(re) = record_refusal(
+                &state,
+                &parts,
+                &auth,
+                peer,
+                &request_id,
+                &err,
+                None,
+                None,
+                read.len,
+            )
+            .await
+            {
+                return refuse(protocol, &parts.method, &re, &request_id);
+            }
+            return refuse(protocol, &parts.method, &err, &request_id);
+        }
+    };
+    let mut parts = parts;
+    strip_aws_chunked(&mut parts.headers);
     if matches!(auth.principal, cairn_auth::Principal::IamUser { .. })
         && let Some(write) = state.iam.note_key_use(
             &auth.account,
