@@ -283,16 +283,20 @@ def test_tls_makes_secure_transport_true(cairn, tmp_path):
     start_tls(cairn, cert, key)
     s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=cairn.endpoint,
                       aws_access_key_id=ROOT_KEY, aws_secret_access_key=ROOT_SECRET,
-                      verify=str(cert),
-                      # Cairn does not take aws-chunked uploads yet; botocore over HTTPS
-                      # otherwise streams PutObject with a trailing checksum.
-                      config=botocore.config.Config(retries={"max_attempts": 1},
-                                                    request_checksum_calculation="when_required"))
+                      verify=str(cert), config=botocore.config.Config(retries={"max_attempts": 1}))
+    # Over HTTPS botocore streams uploads aws-chunked with a trailing CRC32.
     s3.put_object(Bucket="tls-only", Key="secure", Body=b"over tls")
     assert s3.get_object(Bucket="tls-only", Key="secure")["Body"].read() == b"over tls"
+    obj = s3.head_object(Bucket="tls-only", Key="secure")
+    assert obj["ContentLength"] == 8 and obj.get("ContentEncoding") in (None, "")
     # The AWS CLI works against it with a CA bundle.
+    src = tmp_path / "upload.txt"
+    src.write_bytes(b"from the cli " * 1000)
+    cairn.aws("s3api", "put-object", "--bucket", "tls-only", "--key", "cli.txt",
+              "--body", str(src), "--ca-bundle", str(cert))
     out, _ = cairn.aws("s3api", "list-objects-v2", "--bucket", "tls-only", "--ca-bundle", str(cert))
-    assert [o["Key"] for o in out["Contents"]] == ["secure"]
+    assert sorted(o["Key"] for o in out["Contents"]) == ["cli.txt", "secure"]
+    assert s3.get_object(Bucket="tls-only", Key="cli.txt")["Body"].read() == src.read_bytes()
     # Plain HTTP on the TLS port is not served.
     host, port = cairn.endpoint.removeprefix("https://").split(":")
     with pytest.raises(Exception):

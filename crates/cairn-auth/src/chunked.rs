@@ -164,6 +164,66 @@ pub fn encode_aws_chunked(verifier: &mut ChunkVerifier, data: &[u8], chunk_size:
     out
 }
 
+/// Trailer lines of an aws-chunked body: (lower-cased name, value).
+pub type Trailers = Vec<(String, String)>;
+
+/// Decodes a complete `STREAMING-UNSIGNED-PAYLOAD-TRAILER` body (aws-chunked without chunk
+/// signatures, ending with trailer lines such as `x-amz-checksum-crc32:<base64>`) and returns
+/// the payload and the trailers (names lower-cased). Integrity comes from the trailing
+/// checksum, which the caller must check.
+///
+/// # Errors
+/// [`AuthError::MalformedChunk`] when the framing is broken.
+pub fn decode_unsigned_trailer(mut body: &[u8]) -> Result<(Vec<u8>, Trailers), AuthError> {
+    let mut out = Vec::with_capacity(body.len());
+    let line = |b: &[u8]| -> Result<usize, AuthError> {
+        b.windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| malformed("missing chunk header terminator"))
+    };
+    loop {
+        let end = line(body)?;
+        let header = std::str::from_utf8(&body[..end])
+            .map_err(|_| malformed("chunk header is not ASCII"))?;
+        let size_hex = header.split(';').next().unwrap_or("").trim();
+        if size_hex.is_empty() || size_hex.len() > 8 {
+            return Err(malformed("bad chunk size"));
+        }
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| malformed("bad chunk size"))?;
+        body = &body[end + 2..];
+        if size == 0 {
+            break;
+        }
+        if size > MAX_CHUNK_SIZE {
+            return Err(malformed("chunk too large"));
+        }
+        if body.len() < size + 2 || &body[size..size + 2] != b"\r\n" {
+            return Err(malformed("truncated chunk"));
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+    let mut trailers = Vec::new();
+    loop {
+        let end = line(body)?;
+        if end == 0 {
+            body = &body[2..];
+            break;
+        }
+        let text =
+            std::str::from_utf8(&body[..end]).map_err(|_| malformed("trailer is not ASCII"))?;
+        let (name, value) = text
+            .split_once(':')
+            .ok_or_else(|| malformed("trailer without a colon"))?;
+        trailers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+        body = &body[end + 2..];
+    }
+    if !body.is_empty() {
+        return Err(malformed("data after the trailers"));
+    }
+    Ok((out, trailers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,5 +308,24 @@ mod tests {
         let mut v = example_verifier();
         let _ = v.decode(&body).unwrap();
         assert!(v.verify_chunk(&[], "00").is_err());
+    }
+
+    #[test]
+    fn unsigned_trailer_bodies_decode() {
+        let body = b"5\r\nhello\r\n6\r\n world\r\n0\r\nx-amz-checksum-crc32:DUoRhQ==\r\n\r\n";
+        let (data, trailers) = decode_unsigned_trailer(body).unwrap();
+        assert_eq!(data, b"hello world");
+        assert_eq!(
+            trailers,
+            vec![("x-amz-checksum-crc32".to_owned(), "DUoRhQ==".to_owned())]
+        );
+        for bad in [
+            &b"5\r\nhell\r\n0\r\n\r\n"[..],
+            b"zz\r\n",
+            b"0\r\nno-colon\r\n\r\n",
+            b"0\r\n\r\nextra",
+        ] {
+            assert!(decode_unsigned_trailer(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -76,7 +76,9 @@ mod sign;
 pub mod time_fmt;
 mod verify;
 
-pub use chunked::{ChunkVerifier, MAX_CHUNK_SIZE, encode_aws_chunked};
+pub use chunked::{
+    ChunkVerifier, MAX_CHUNK_SIZE, Trailers, decode_unsigned_trailer, encode_aws_chunked,
+};
 pub use credential::{Credential, CredentialStore, SecretKey, StaticCredentialStore};
 pub use error::{AuthError, ErrorClass, ExpiryKind};
 pub use key::{SigningKey, SigningKeyCache, hmac_sha256};

@@ -131,6 +131,76 @@ pub fn verified_signer(head: HeadAuth, secure_transport: bool) -> Option<Caller>
     head.verified.map(|a| caller_of(a, secure_transport))
 }
 
+/// How an authenticated body is framed on the wire.
+#[derive(Debug)]
+pub enum Framing {
+    /// The body is the payload.
+    Plain,
+    /// S3 `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`: aws-chunked with chained chunk signatures.
+    SignedChunks(cairn_auth::ChunkVerifier),
+    /// S3 `STREAMING-UNSIGNED-PAYLOAD-TRAILER`: aws-chunked with a trailing checksum (what
+    /// botocore and the AWS CLI send for uploads over HTTPS).
+    UnsignedTrailer,
+}
+
+/// The payload of an authenticated body: aws-chunked framing removed, chunk signatures and
+/// trailing checksums (CRC32, SHA-256) checked, `x-amz-decoded-content-length` enforced.
+///
+/// # Errors
+/// `IncompleteBody` (broken framing or length), `SignatureDoesNotMatch` (chunk signature),
+/// `BadDigest` (checksum), `NotImplemented` (a checksum algorithm Cairn does not compute).
+pub fn decode_body(
+    framing: Framing,
+    body: bytes::Bytes,
+    headers: &http::HeaderMap,
+) -> Result<bytes::Bytes, ApiError> {
+    let data = match framing {
+        Framing::Plain => return Ok(body),
+        Framing::SignedChunks(mut v) => v.decode(&body).map_err(|e| auth_error(&e))?,
+        Framing::UnsignedTrailer => {
+            let (data, trailers) =
+                cairn_auth::decode_unsigned_trailer(&body).map_err(|e| auth_error(&e))?;
+            for (name, value) in &trailers {
+                let Some(algorithm) = name.strip_prefix("x-amz-checksum-") else {
+                    continue;
+                };
+                use base64::Engine as _;
+                let computed = match algorithm {
+                    "crc32" => crc32fast::hash(&data).to_be_bytes().to_vec(),
+                    "sha256" => Sha256::digest(&data).to_vec(),
+                    other => {
+                        return Err(ApiError::with_status(
+                            http::StatusCode::NOT_IMPLEMENTED,
+                            "NotImplemented",
+                            format!("the {other} checksum is not supported; use CRC32 or SHA256"),
+                        ));
+                    }
+                };
+                if base64::engine::general_purpose::STANDARD.encode(computed) != *value {
+                    return Err(ApiError::client(
+                        "BadDigest",
+                        format!(
+                            "The {algorithm} you specified did not match the calculated checksum."
+                        ),
+                    ));
+                }
+            }
+            data
+        }
+    };
+    let declared = headers
+        .get("x-amz-decoded-content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n != data.len()) {
+        return Err(ApiError::client(
+            "IncompleteBody",
+            "The decoded body does not match x-amz-decoded-content-length",
+        ));
+    }
+    Ok(bytes::Bytes::from(data))
+}
+
 /// Completes authentication with the SHA-256 of the whole body.
 ///
 /// # Errors
@@ -143,7 +213,7 @@ pub fn finish(
     body_sha256: [u8; 32],
     secure_transport: bool,
     now: OffsetDateTime,
-) -> Result<Caller, ApiError> {
+) -> Result<(Caller, Framing), ApiError> {
     let a = match head.verified {
         Some(a) => a,
         None => {
@@ -155,15 +225,19 @@ pub fn finish(
                 .map_err(|e| auth_error(&e))?
         }
     };
-    match a.payload {
-        PayloadCheck::Verified => {}
-        PayloadCheck::MustMatchSha256(want) if want == body_sha256 => {}
+    let s3 = a.scope.service == "s3";
+    let mut a = a;
+    let framing = match std::mem::replace(&mut a.payload, PayloadCheck::Verified) {
+        PayloadCheck::Verified => Framing::Plain,
+        PayloadCheck::MustMatchSha256(want) if want == body_sha256 => Framing::Plain,
         PayloadCheck::MustMatchSha256(_) => {
             return Err(auth_error(&AuthError::ContentSha256Mismatch));
         }
         // Presigned URLs and UNSIGNED-PAYLOAD leave the body unauthenticated, which AWS
         // allows; streaming (aws-chunked) bodies only make sense for S3 uploads.
-        PayloadCheck::Unsigned if a.presigned || a.scope.service == "s3" => {}
+        PayloadCheck::Unsigned if a.presigned || s3 => Framing::Plain,
+        PayloadCheck::Streaming(v) if s3 => Framing::SignedChunks(v),
+        PayloadCheck::StreamingUnsignedTrailer if s3 => Framing::UnsignedTrailer,
         PayloadCheck::Unsigned => {
             return Err(ApiError::with_status(
                 http::StatusCode::BAD_REQUEST,
@@ -178,8 +252,8 @@ pub fn finish(
                 "streaming (aws-chunked) payloads are accepted only by the S3 API",
             ));
         }
-    }
-    Ok(caller_of(a, secure_transport))
+    };
+    Ok((caller_of(a, secure_transport), framing))
 }
 
 /// Verifies a request whose whole body is at hand (both steps at once), as received over
@@ -194,5 +268,12 @@ pub fn authenticate(
     now: OffsetDateTime,
 ) -> Result<Caller, ApiError> {
     let head = authenticate_headers(state, parts, now)?;
-    finish(state, parts, head, Sha256::digest(body).into(), false, now)
+    match finish(state, parts, head, Sha256::digest(body).into(), false, now)? {
+        (caller, Framing::Plain) => Ok(caller),
+        _ => Err(ApiError::with_status(
+            http::StatusCode::BAD_REQUEST,
+            "NotImplemented",
+            "aws-chunked bodies are decoded by the HTTP front only",
+        )),
+    }
 }

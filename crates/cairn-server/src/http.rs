@@ -422,22 +422,51 @@ fn event_name_of(parts: &http::request::Parts, service: &str, body: &[u8]) -> St
     }
 }
 
+/// A refusal of a known signer's call, as [`record_refusal`] records it.
+#[derive(Clone, Copy)]
+struct Refusal<'a> {
+    caller: &'a crate::authn::Caller,
+    error: &'a ApiError,
+    /// The scope's region, when it is not enabled.
+    requested_region: Option<&'a str>,
+    /// The body, when it was kept.
+    body: Option<&'a [u8]>,
+    body_len: usize,
+}
+
+/// Records the refusal, then answers it (or answers why it could not be recorded).
+async fn refuse_recorded(
+    state: &Arc<AppState>,
+    parts: &http::request::Parts,
+    peer: SocketAddr,
+    request_id: &str,
+    protocol: Protocol,
+    r: Refusal<'_>,
+) -> Response {
+    match record_refusal(state, parts, peer, request_id, &r).await {
+        Ok(()) => refuse(protocol, &parts.method, r.error, request_id),
+        Err(e) => refuse(protocol, &parts.method, &e, request_id),
+    }
+}
+
 /// Records a call the front refused after authenticating its signer (over-size body, region
 /// not enabled, budget spent): bounded like every record, with what the front knows from the
 /// head. `requested_region` is set when the scope's region is not enabled: the record is then
 /// written in the home region (so multi-region trails get it) and notes the requested one.
-#[allow(clippy::too_many_arguments)]
 async fn record_refusal(
     state: &Arc<AppState>,
     parts: &http::request::Parts,
-    caller: &crate::authn::Caller,
     peer: SocketAddr,
     request_id: &str,
-    e: &ApiError,
-    requested_region: Option<&str>,
-    body: Option<&[u8]>,
-    body_len: usize,
+    r: &Refusal<'_>,
 ) -> Result<(), ApiError> {
+    let Refusal {
+        caller,
+        error: e,
+        requested_region,
+        body,
+        body_len,
+    } = *r;
     let name = event_name_of(parts, &caller.service, body.unwrap_or_default());
     let region = match requested_region {
         Some(_) => state.config.home_region.as_str().to_owned(),
@@ -468,6 +497,30 @@ async fn record_refusal(
     }
     event.additional_event_data = Some(Value::Object(data));
     crate::audit::record_event(state, event).await
+}
+
+/// Removes `aws-chunked` from `Content-Encoding` once the body is decoded (S3 does not store
+/// it as the object's encoding).
+fn strip_aws_chunked(headers: &mut HeaderMap) {
+    let Some(v) = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return;
+    };
+    let rest: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    match HeaderValue::from_str(&rest.join(",")) {
+        Ok(h) if !rest.is_empty() => {
+            headers.insert(header::CONTENT_ENCODING, h);
+        }
+        _ => {
+            headers.remove(header::CONTENT_ENCODING);
+        }
+    }
 }
 
 /// Refuses a state-changing call up front when its record could not be made durable (the
@@ -538,28 +591,21 @@ async fn dispatch(
             // be told apart from someone who only knows an access key ID.
             if let Some(caller) = crate::authn::verified_signer(head, secure) {
                 let region_ok = region_allowed(&state, &caller.service, &caller.region);
-                let requested = (!region_ok).then(|| caller.region.clone());
-                if let Err(re) = record_refusal(
-                    &state,
-                    &parts,
-                    &caller,
-                    peer,
-                    &request_id,
-                    &err,
-                    requested.as_deref(),
-                    None,
-                    declared.unwrap_or(0),
-                )
-                .await
-                {
-                    return refuse(protocol, &parts.method, &re, &request_id);
-                }
+                let refusal = Refusal {
+                    caller: &caller,
+                    error: &err,
+                    requested_region: (!region_ok).then_some(caller.region.as_str()),
+                    body: None,
+                    body_len: declared.unwrap_or(0),
+                };
+                return refuse_recorded(&state, &parts, peer, &request_id, protocol, refusal).await;
             }
             return refuse(protocol, &parts.method, &err, &request_id);
         }
     };
     // 3. The signature over the body.
-    let auth = match crate::authn::finish(&state, &parts, head, read.sha256, secure, now) {
+    let (auth, framing) = match crate::authn::finish(&state, &parts, head, read.sha256, secure, now)
+    {
         Ok(a) => a,
         Err(e) => return refuse(protocol, &parts.method, &e, &request_id),
     };
@@ -575,25 +621,35 @@ async fn dispatch(
         (Some(_), true) => None,
     };
     if let Some(err) = refusal {
-        let requested = (!region_ok).then_some(auth.region.as_str());
-        if let Err(re) = record_refusal(
-            &state,
-            &parts,
-            &auth,
-            peer,
-            &request_id,
-            &err,
-            requested,
-            read.kept.as_deref(),
-            read.len,
-        )
-        .await
-        {
-            return refuse(protocol, &parts.method, &re, &request_id);
-        }
-        return refuse(protocol, &parts.method, &err, &request_id);
+        let refusal = Refusal {
+            caller: &auth,
+            error: &err,
+            requested_region: (!region_ok).then_some(auth.region.as_str()),
+            body: read.kept.as_deref(),
+            body_len: read.len,
+        };
+        return refuse_recorded(&state, &parts, peer, &request_id, protocol, refusal).await;
     }
-    let body = read.kept.clone().unwrap_or_default();
+    // 5. aws-chunked uploads (S3) become their payload; a broken one is a recorded refusal.
+    let body = match crate::authn::decode_body(
+        framing,
+        read.kept.clone().unwrap_or_default(),
+        &parts.headers,
+    ) {
+        Ok(b) => b,
+        Err(err) => {
+            let refusal = Refusal {
+                caller: &auth,
+                error: &err,
+                requested_region: None,
+                body: None,
+                body_len: read.len,
+            };
+            return refuse_recorded(&state, &parts, peer, &request_id, protocol, refusal).await;
+        }
+    };
+    let mut parts = parts;
+    strip_aws_chunked(&mut parts.headers);
     if matches!(auth.principal, cairn_auth::Principal::IamUser { .. })
         && let Some(write) = state.iam.note_key_use(
             &auth.account,
