@@ -855,7 +855,10 @@ async fn cloudtrail(
     };
     let parsed = parsed.and_then(|v| {
         let action = format!("cloudtrail:{}", op.name());
-        let resource = op.resource_arn(&v, &auth.account, &auth.region);
+        // The resolved resource's own ARN, never the text the caller wrote (issue 14, item 2).
+        let resource = state.control.authorization_resource(op, &ctx, &v, |k| {
+            state.lake.get().and_then(|l| l.store_arn(&ctx, k))
+        });
         crate::authz::authorize(state, &auth, &env, &Access::new(&action, &resource))
             .map_err(json_access_denied)?;
         preflight(state, op.is_read_only())?;

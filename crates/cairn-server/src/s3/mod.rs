@@ -508,6 +508,16 @@ pub(crate) async fn handle(
         peer,
         now: OffsetDateTime::now_utc(),
     };
+    // A change that could not be recorded does not happen (see `crate::audit`).
+    if !op.read_only()
+        && let Err(e) = crate::audit::journal_room(state)
+    {
+        let e = match e.status {
+            http::StatusCode::SERVICE_UNAVAILABLE => S3Error::new(503, "SlowDown", e.message),
+            _ => S3Error::internal(e),
+        };
+        return error_response(&e, head, &resource, request_id);
+    }
     let st = state.clone();
     let (req, result, info) = match tokio::task::spawn_blocking(move || {
         let mut info = AuditInfo::default();
@@ -539,12 +549,7 @@ async fn record(
     request_id: &str,
 ) -> Result<(), S3Error> {
     let event = audit_event(req, result, info, request_id);
-    let payload = crate::pipeline::envelope::encode(
-        &crate::pipeline::envelope::keys_for_event(&event),
-        &event.to_json_bytes(),
-    );
-    state
-        .record(event.event_id.clone(), payload)
+    crate::audit::record_event(state, event)
         .await
         .map_err(|e| match e.code {
             "ThrottlingException" => S3Error::new(503, "SlowDown", e.message),
