@@ -494,7 +494,7 @@ fn kms_failure_modes() {
 #[test]
 fn bucket_failure_modes() {
     type Mutate = fn(&mut Bucket);
-    let cases: [(&str, Mutate, &str); 10] = [
+    let cases: [(&str, Mutate, &str); 9] = [
         (
             "S3.2",
             |b| b.public_access_block = Ok(None),
@@ -552,11 +552,6 @@ fn bucket_failure_modes() {
             |b| b.logging = Ok(None),
             "server access logging is off",
         ),
-        (
-            "S3.6",
-            |b| b.lifecycle = Ok(vec![("old".into(), false)]),
-            "no enabled lifecycle rule",
-        ),
         ("S3.7", |b| b.encryption = Ok(None), "no default encryption"),
     ];
     for (id, mutate, text) in cases {
@@ -574,6 +569,33 @@ fn bucket_failure_modes() {
     f.buckets.get_mut("trail-logs").unwrap().versioning =
         Err(unsupported("s3", "GetBucketVersioning"));
     assert_eq!(changed(&f), vec![("S3.3".into(), Verdict::Unknown)]);
+}
+
+#[test]
+fn lifecycle_rules_give_way_to_mfa_delete() {
+    // Without MFA delete, a bucket with no enabled rule fails S3.6.
+    let mut f = compliant();
+    let b = f.buckets.get_mut("trail-logs").unwrap();
+    b.lifecycle = Ok(vec![("old".into(), false)]);
+    b.versioning = Ok(Versioning {
+        status: "Enabled".into(),
+        mfa_delete: "Disabled".into(),
+    });
+    let r = run(&f);
+    assert_eq!(verdict(&r, "S3.6"), Verdict::Fail);
+    assert!(evidence(&r, "S3.6").contains("no enabled lifecycle rule"));
+    // With MFA delete, S3 allows no lifecycle rule at all: S3.6 passes and says why.
+    let mut f = compliant();
+    f.buckets.get_mut("trail-logs").unwrap().lifecycle = Ok(vec![]);
+    let r = run(&f);
+    assert_eq!(changed(&f), vec![]);
+    assert!(evidence(&r, "S3.6").contains("MFA delete is enabled"));
+    // An unreadable versioning status does not excuse a missing rule.
+    let mut f = compliant();
+    let b = f.buckets.get_mut("trail-logs").unwrap();
+    b.lifecycle = Ok(vec![]);
+    b.versioning = Err(unsupported("s3", "GetBucketVersioning"));
+    assert_eq!(verdict(&run(&f), "S3.6"), Verdict::Fail);
 }
 
 #[test]
