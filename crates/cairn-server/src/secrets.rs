@@ -109,6 +109,23 @@ impl MasterKey {
         }
     }
 
+    /// Loads the key from `CAIRN_MASTER_KEY` (if `env_value` is given) or from
+    /// `<data_dir>/master.key`, never creating one: for readers of an existing data
+    /// directory, where a new key could open nothing.
+    pub fn load_existing(data_dir: &Path, env_value: Option<&str>) -> Result<Self, SecretError> {
+        if let Some(text) = env_value {
+            return Self::from_base64(text.trim());
+        }
+        let path = data_dir.join(KEY_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Self::from_base64(text.trim()),
+            Err(source) => Err(SecretError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
     fn from_base64(text: &str) -> Result<Self, SecretError> {
         let bytes = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
@@ -254,6 +271,19 @@ mod tests {
                 .unwrap()
                 .journal_key()
                 .unwrap()
+        );
+    }
+
+    #[test]
+    fn load_existing_never_creates_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(MasterKey::load_existing(dir.path(), None).is_err());
+        assert!(!dir.path().join(KEY_FILE).exists());
+        let made = MasterKey::load_or_create(dir.path(), None).unwrap();
+        let loaded = MasterKey::load_existing(dir.path(), None).unwrap();
+        assert_eq!(
+            *made.derive(purpose::JOURNAL).unwrap(),
+            *loaded.derive(purpose::JOURNAL).unwrap()
         );
     }
 

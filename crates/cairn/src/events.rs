@@ -14,7 +14,7 @@ pub(crate) fn tail(config: &Config, from: u64, last: Option<usize>, follow: bool
         );
     }
     // Journal frames are sealed under a key derived from the master key.
-    let master = cairn_server::secrets::MasterKey::load_or_create(
+    let master = cairn_server::secrets::MasterKey::load_existing(
         &config.data_dir,
         std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
     )
