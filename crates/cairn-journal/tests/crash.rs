@@ -10,15 +10,17 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use cairn_journal::{Journal, JournalOptions};
+use cairn_journal::{Journal, JournalKey, JournalOptions};
 use rand::Rng;
 
 const THREADS: usize = 4;
 
-fn opts() -> JournalOptions {
+/// The options of the child; `sealed` encrypts under the child's test key.
+fn opts(sealed: bool) -> JournalOptions {
     JournalOptions {
         segment_bytes: 64 * 1024,
         max_total_bytes: 1 << 30,
+        key: sealed.then(|| JournalKey::from_bytes(&[7; 32])),
         ..JournalOptions::default()
     }
 }
@@ -40,15 +42,16 @@ fn parse(p: &[u8]) -> Option<(usize, u64, usize)> {
     (payload(t, b, i) == s).then_some((t, b, i))
 }
 
-fn run_once(round: usize) {
+fn run_once(round: usize, sealed: bool) {
     let dir = tempfile::tempdir().unwrap();
     // Pre-existing content from an earlier "run" must survive too.
     {
-        let j = Journal::open(dir.path(), opts()).unwrap();
+        let j = Journal::open(dir.path(), opts(sealed)).unwrap();
         j.append(&[payload(99, 0, 0).as_bytes()]).unwrap();
     }
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn-journal-crash-child"))
         .arg(dir.path())
+        .args(sealed.then_some("sealed"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -79,7 +82,7 @@ fn run_once(round: usize) {
     let acks = lines.join().unwrap();
     assert!(!acks.is_empty());
 
-    let j = Journal::open(dir.path(), opts()).unwrap();
+    let j = Journal::open(dir.path(), opts(sealed)).unwrap();
     let recs: Vec<_> = j.reader(0).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
     assert_eq!(recs.len() as u64, j.next_seq());
     assert_eq!(parse(&recs[0].payload), Some((99, 0, 0)));
@@ -138,6 +141,13 @@ fn run_once(round: usize) {
 #[test]
 fn kill9_preserves_every_acknowledged_record() {
     for round in 0..3 {
-        run_once(round);
+        run_once(round, false);
+    }
+}
+
+#[test]
+fn kill9_preserves_every_acknowledged_record_of_a_sealed_journal() {
+    for round in 0..3 {
+        run_once(round, true);
     }
 }

@@ -1,8 +1,9 @@
 //! Integration tests: appends, readers, recovery, cursors, retention, backpressure.
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use cairn_journal::{
     ErrorClass, FRAME_HEADER_LEN, Journal, JournalError, JournalOptions, Record,
     SEGMENT_HEADER_LEN, SyncMode, frame_len,
 };
+use common::{read_all, segment_files};
 
 fn never() -> JournalOptions {
     JournalOptions {
@@ -28,25 +30,8 @@ fn small(segment_bytes: u64, max_total_bytes: u64) -> JournalOptions {
     }
 }
 
-fn read_all(j: &Journal) -> Vec<Record> {
-    j.reader(j.first_seq())
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
-}
-
 fn payloads(records: &[Record]) -> Vec<Vec<u8>> {
     records.iter().map(|r| r.payload.clone()).collect()
-}
-
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]

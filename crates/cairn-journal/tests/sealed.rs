@@ -1,15 +1,17 @@
 //! Encrypted journals: payloads sealed at rest, readers see plaintext, keys are checked, and a
 //! plaintext journal migrates by starting a sealed segment.
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread;
 
 use cairn_journal::{
-    ErrorClass, Journal, JournalError, JournalKey, JournalOptions, Record, SEALED_OVERHEAD,
+    ErrorClass, Journal, JournalError, JournalKey, JournalOptions, SEALED_OVERHEAD,
     SEALED_SEGMENT_VERSION, SEGMENT_HEADER_LEN, SnapshotReader, SyncMode, frame_len,
 };
+use common::{read_all, segment_files};
 
 fn key(b: u8) -> JournalKey {
     JournalKey::from_bytes(&[b; 32])
@@ -23,23 +25,6 @@ fn opts(k: Option<JournalKey>, segment_bytes: u64) -> JournalOptions {
         key: k,
         ..JournalOptions::default()
     }
-}
-
-fn read_all(j: &Journal) -> Vec<Record> {
-    j.reader(j.first_seq())
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
-}
-
-fn segment_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

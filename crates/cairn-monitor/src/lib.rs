@@ -351,7 +351,7 @@ impl Monitor {
         if let Some(key) = &config.storage_key {
             seal::seal_stored(&conn, key)?;
         }
-        let signer = notify::Signer::load_or_create(&conn)?;
+        let signer = notify::Signer::load_or_create(&conn, config.storage_key.as_ref())?;
         let extra_ca = httpc::parse_pem_certs(&config.extra_ca_pem)?;
         let tls = httpc::client_config(&extra_ca)?;
         let mailer = match &config.smtp {

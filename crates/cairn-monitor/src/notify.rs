@@ -195,10 +195,18 @@ impl std::fmt::Debug for Signer {
     }
 }
 
+/// Associated data of the sealed SNS signing key.
+const SNS_KEY_LABEL: &str = "cairn-monitor/sns-signing-key";
+
 impl Signer {
     /// Loads the key from `meta`, or generates an RSA-2048 key and a
     /// self-signed certificate and stores both.
-    pub(crate) fn load_or_create(conn: &rusqlite::Connection) -> Result<Signer> {
+    /// Loads the SNS signing key (sealed under `storage_key` when one is set; a plaintext
+    /// key stored before is re-stored sealed) or creates one.
+    pub(crate) fn load_or_create(
+        conn: &rusqlite::Connection,
+        storage_key: Option<&crate::seal::StorageKey>,
+    ) -> Result<Signer> {
         let crypto = |e: &dyn std::fmt::Display| MonitorError::Crypto {
             detail: e.to_string(),
         };
@@ -207,8 +215,14 @@ impl Signer {
             db::meta_get(conn, "sns_key_pkcs8")?,
             db::meta_get(conn, "sns_cert_pem")?,
         ) {
-            let der = b64.decode(k).map_err(|e| crypto(&e))?;
+            let was_sealed = crate::seal::is_sealed(&k);
+            let k = crate::seal::open(storage_key, SNS_KEY_LABEL, k)?;
+            let der = b64.decode(&k).map_err(|e| crypto(&e))?;
             let key = RsaKeyPair::from_pkcs8(&der).map_err(|e| crypto(&e))?;
+            if !was_sealed && storage_key.is_some() {
+                let sealed = crate::seal::seal(storage_key, SNS_KEY_LABEL, &k)?;
+                db::meta_set(conn, "sns_key_pkcs8", &sealed)?;
+            }
             return Ok(Signer { key, cert_pem: c });
         }
         let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).map_err(|e| crypto(&e))?;
@@ -223,7 +237,8 @@ impl Signer {
         let der = kp.serialize_der();
         let key = RsaKeyPair::from_pkcs8(&der).map_err(|e| crypto(&e))?;
         let cert_pem = cert.pem();
-        db::meta_set(conn, "sns_key_pkcs8", &b64.encode(&der))?;
+        let stored = crate::seal::seal(storage_key, SNS_KEY_LABEL, &b64.encode(&der))?;
+        db::meta_set(conn, "sns_key_pkcs8", &stored)?;
         db::meta_set(conn, "sns_cert_pem", &cert_pem)?;
         Ok(Signer { key, cert_pem })
     }

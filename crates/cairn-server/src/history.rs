@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cairn_history::{
-    AttributeKey, EventCategory, HistoryIndex, HistoryOptions, HistoryReader, IndexedEvent,
-    LookupRequest,
+    AttributeKey, EventCategory, HistoryIndex, HistoryKeys, HistoryOptions, HistoryReader,
+    IndexedEvent, LookupRequest,
 };
 use cairn_journal::Journal;
 use serde::Deserialize;
@@ -40,9 +40,29 @@ impl std::fmt::Debug for History {
 }
 
 impl History {
-    /// Opens `<data_dir>/history.sqlite` and starts indexing from the journal.
-    pub fn start(data_dir: &std::path::Path, journal: Arc<Journal>) -> Result<History, String> {
-        let index = HistoryIndex::open(data_dir.join("history.sqlite"), HistoryOptions::default())
+    /// Opens `<data_dir>/history.sqlite`, encrypted under keys derived from the master key
+    /// (an index written in plaintext by an earlier version is encrypted in place), and
+    /// starts indexing from the journal.
+    pub fn start(
+        data_dir: &std::path::Path,
+        journal: Arc<Journal>,
+        master: &crate::secrets::MasterKey,
+    ) -> Result<History, String> {
+        use crate::secrets::purpose;
+        let keys = HistoryKeys::new(
+            &*master
+                .derive(purpose::HISTORY_RECORDS)
+                .map_err(|e| e.to_string())?,
+            &*master
+                .derive(purpose::HISTORY_INDEX)
+                .map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+        let options = HistoryOptions {
+            keys: Some(keys),
+            ..HistoryOptions::default()
+        };
+        let index = HistoryIndex::open(data_dir.join("history.sqlite"), options)
             .map_err(|e| format!("opening the event history index: {e}"))?;
         let reader = index.reader().map_err(|e| e.to_string())?;
         let stop = Arc::new(AtomicBool::new(false));

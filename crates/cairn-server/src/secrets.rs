@@ -8,6 +8,11 @@
 //! Sealed format: `version (1 byte = 1) || nonce (12 bytes) || ciphertext+tag`. The caller's
 //! `context` (e.g. `credential:AKIA...`) is bound as associated data, so a sealed value
 //! cannot be moved to another row.
+//!
+//! Bulk data at rest (journal frames, the event history index, monitor log events) is
+//! encrypted under keys derived from the master key with HKDF-SHA256, one per purpose
+//! ([`MasterKey::derive`], [`purpose`]), so no subsystem holds the master key itself and a
+//! key of one purpose says nothing about another.
 
 use std::fs;
 use std::io::Write;
@@ -44,6 +49,29 @@ pub enum SecretError {
 /// The master key.
 pub struct MasterKey {
     key: LessSafeKey,
+    /// HKDF pseudo-random key for [`MasterKey::derive`].
+    prk: aws_lc_rs::hkdf::Prk,
+}
+
+/// Purposes of keys derived from the master key (the HKDF `info`). Never change a value: data
+/// sealed under it would become unreadable.
+pub mod purpose {
+    /// Journal frames (`cairn_journal::JournalKey`).
+    pub const JOURNAL: &str = "cairn/journal/v1";
+    /// Records in the event history index (AES-256-GCM).
+    pub const HISTORY_RECORDS: &str = "cairn/history/records/v1";
+    /// Keyed hashes of lookup-attribute values in the event history index (HMAC-SHA256).
+    pub const HISTORY_INDEX: &str = "cairn/history/index/v1";
+    /// Log events and metric data stored by the monitor (AES-256-GCM).
+    pub const MONITOR: &str = "cairn/monitor/v1";
+}
+
+struct Len32;
+
+impl aws_lc_rs::hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        32
+    }
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -81,6 +109,23 @@ impl MasterKey {
         }
     }
 
+    /// Loads the key from `CAIRN_MASTER_KEY` (if `env_value` is given) or from
+    /// `<data_dir>/master.key`, never creating one: for readers of an existing data
+    /// directory, where a new key could open nothing.
+    pub fn load_existing(data_dir: &Path, env_value: Option<&str>) -> Result<Self, SecretError> {
+        if let Some(text) = env_value {
+            return Self::from_base64(text.trim());
+        }
+        let path = data_dir.join(KEY_FILE);
+        match fs::read_to_string(&path) {
+            Ok(text) => Self::from_base64(text.trim()),
+            Err(source) => Err(SecretError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
     fn from_base64(text: &str) -> Result<Self, SecretError> {
         let bytes = Zeroizing::new(
             base64::engine::general_purpose::STANDARD
@@ -100,9 +145,30 @@ impl MasterKey {
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| SecretError::BadMasterKey("rejected by AES-256-GCM".into()))?;
+        let prk = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"cairn-master-key")
+            .extract(bytes);
         Ok(Self {
             key: LessSafeKey::new(key),
+            prk,
         })
+    }
+
+    /// A 32-byte key for `purpose` (one of [`purpose`]), derived with HKDF-SHA256.
+    pub fn derive(&self, purpose: &str) -> Result<Zeroizing<[u8; 32]>, SecretError> {
+        let mut out = Zeroizing::new([0u8; 32]);
+        let info = [purpose.as_bytes()];
+        self.prk
+            .expand(&info, Len32)
+            .and_then(|okm| okm.fill(out.as_mut()))
+            .map_err(|_| SecretError::BadMasterKey("key derivation failed".into()))?;
+        Ok(out)
+    }
+
+    /// The key that seals the journal's frames.
+    pub fn journal_key(&self) -> Result<cairn_journal::JournalKey, SecretError> {
+        Ok(cairn_journal::JournalKey::from_bytes(
+            &*self.derive(purpose::JOURNAL)?,
+        ))
     }
 
     /// Encrypts `plaintext`, binding `context` as associated data.
@@ -188,6 +254,37 @@ mod tests {
         let other = MasterKey::from_bytes(&[8u8; 32]).unwrap();
         assert!(other.open("a", &sealed).is_err());
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
+    }
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_master_key_and_are_stable() {
+        let k = MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        let j = k.derive(purpose::JOURNAL).unwrap();
+        assert_eq!(*j, *k.derive(purpose::JOURNAL).unwrap());
+        assert_ne!(*j, *k.derive(purpose::HISTORY_RECORDS).unwrap());
+        assert_ne!(*j, [7u8; 32]);
+        let other = MasterKey::from_bytes(&[8u8; 32]).unwrap();
+        assert_ne!(*j, *other.derive(purpose::JOURNAL).unwrap());
+        assert_eq!(
+            k.journal_key().unwrap(),
+            MasterKey::from_bytes(&[7u8; 32])
+                .unwrap()
+                .journal_key()
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn load_existing_never_creates_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(MasterKey::load_existing(dir.path(), None).is_err());
+        assert!(!dir.path().join(KEY_FILE).exists());
+        let made = MasterKey::load_or_create(dir.path(), None).unwrap();
+        let loaded = MasterKey::load_existing(dir.path(), None).unwrap();
+        assert_eq!(
+            *made.derive(purpose::JOURNAL).unwrap(),
+            *loaded.derive(purpose::JOURNAL).unwrap()
+        );
     }
 
     #[test]

@@ -202,17 +202,79 @@ fn monitor_config(config: &Config) -> Result<cairn_monitor::MonitorConfig, Start
     })
 }
 
-/// Checks that `dir` exists (creating it) and is writable.
+/// Makes every file and directory this process creates from now on private to its owner
+/// (umask 0o077: files 0600, directories 0700), whatever the caller's umask. The data
+/// directory holds the catalog, keys and events; nothing under it is for other users.
+pub fn private_umask() {
+    #[cfg(unix)]
+    {
+        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    }
+}
+
+/// Mode bits a data directory must not have: any access for group or others.
+const NOT_PRIVATE: u32 = 0o077;
+
+/// Checks that `dir` exists (creating it 0700) and is writable, and makes it private: a data
+/// directory made with looser bits (by an earlier version or by hand) is set to 0700, with a
+/// log line saying so. Sets the process umask to 0o077 first ([`private_umask`]).
 pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
     let err = |source| StartError::DataDir {
         path: dir.display().to_string(),
         source,
     };
+    private_umask();
     std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir).map_err(err)?.permissions().mode();
+        if mode & NOT_PRIVATE != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+            // Made by an earlier version or by hand: tighten what is inside too.
+            let fixed = make_private(dir).map_err(err)?;
+            tracing::warn!(
+                path = %dir.display(),
+                was = format!("{:o}", mode & 0o777),
+                entries_fixed = fixed,
+                "data directory was open to other users; it is now 0700 and its files 0600"
+            );
+        }
+    }
     let probe = dir.join(".write-probe");
     std::fs::write(&probe, b"ok").map_err(err)?;
     std::fs::remove_file(&probe).map_err(err)?;
     Ok(())
+}
+
+/// Removes group and other permission bits from every entry under `dir` (not following
+/// symbolic links); returns how many entries changed.
+#[cfg(unix)]
+fn make_private(dir: &Path) -> std::io::Result<usize> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut fixed = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            let mode = meta.permissions().mode();
+            if mode & NOT_PRIVATE != 0 {
+                std::fs::set_permissions(
+                    entry.path(),
+                    std::fs::Permissions::from_mode(mode & !NOT_PRIVATE),
+                )?;
+                fixed += 1;
+            }
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(fixed)
 }
 
 impl AppState {
@@ -240,7 +302,7 @@ impl AppState {
         let ((access_key_id, secret), generated) =
             credentials.bootstrap(&dir, config.account_id.as_str(), &others, root_env)?;
         let iam = Arc::new(crate::iam::Iam::load(catalog.clone())?);
-        let journal = Arc::new(crate::journal::open(&dir, &config)?);
+        let journal = Arc::new(crate::journal::open(&dir, &config, &master)?);
         let ingest = Arc::new(crate::ingest::Ingest::open(journal.clone())?);
         let config = Arc::new(config);
         let control = Arc::new(ControlPlane::load(config.clone(), catalog.clone())?);
@@ -257,11 +319,18 @@ impl AppState {
             path: monitor_dir.display().to_string(),
             source,
         })?;
+        // Log events the monitor stores (trail records) are sealed under their own key.
+        let storage_key =
+            cairn_monitor::StorageKey::new(&*master.derive(crate::secrets::purpose::MONITOR)?)
+                .map_err(|e| StartError::Monitor(e.to_string()))?;
         let monitor = Arc::new(
             cairn_monitor::Monitor::open_with(
                 &monitor_dir,
                 Arc::new(cairn_monitor::SystemClock),
-                monitor_config(&config)?,
+                cairn_monitor::MonitorConfig {
+                    storage_key: Some(storage_key),
+                    ..monitor_config(&config)?
+                },
             )
             .map_err(|e| StartError::Monitor(e.to_string()))?,
         );
@@ -353,8 +422,12 @@ impl AppState {
             });
         }
         if self.history.get().is_none() {
-            let h = crate::history::History::start(&self.config.data_dir, self.journal.clone())
-                .map_err(std::io::Error::other)?;
+            let h = crate::history::History::start(
+                &self.config.data_dir,
+                self.journal.clone(),
+                &self.master,
+            )
+            .map_err(std::io::Error::other)?;
             let _ = self.history.set(h);
         }
         if self.lake.get().is_none() {

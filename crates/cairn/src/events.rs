@@ -13,8 +13,15 @@ pub(crate) fn tail(config: &Config, from: u64, last: Option<usize>, follow: bool
             config.data_dir.display()
         );
     }
-    let mut reader = cairn_journal::SnapshotReader::open(&dir, from)
-        .with_context(|| format!("opening the journal in {}", dir.display()))?;
+    // Journal frames are sealed under a key derived from the master key.
+    let master = cairn_server::secrets::MasterKey::load_existing(
+        &config.data_dir,
+        std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+    )
+    .context("loading the master key that encrypts the journal")?;
+    let mut reader =
+        cairn_journal::SnapshotReader::open_with_key(&dir, from, Some(master.journal_key()?))
+            .with_context(|| format!("opening the journal in {}", dir.display()))?;
     let mut out = std::io::stdout().lock();
     let mut pending: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
     loop {

@@ -673,6 +673,8 @@ fn mfa(command: MfaCommand) -> Result<()> {
 }
 
 fn open_catalog(config: &Config) -> Result<cairn_server::catalog::Catalog> {
+    // Whatever this command writes under the data directory stays private (0600/0700).
+    cairn_server::state::private_umask();
     if !config.data_dir.join("catalog.sqlite").exists() {
         cairn_server::state::prepare_data_dir(&config.data_dir)?;
     }

@@ -1,6 +1,7 @@
 //! The child process of `tests/crash.rs`: appends from several threads to the journal in the
 //! directory given as its argument and prints `ACK first last thread batch` for every
-//! acknowledged batch, until the test kills it (or 20 s pass). Not a user-facing tool.
+//! acknowledged batch, until the test kills it (or 20 s pass). With a second argument `sealed`
+//! the journal is encrypted under the test key (`[7; 32]`). Not a user-facing tool.
 //!
 //! Payloads must stay in step with `payload()` in `tests/crash.rs`.
 
@@ -8,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cairn_journal::{Journal, JournalOptions};
+use cairn_journal::{Journal, JournalKey, JournalOptions};
 
 const THREADS: usize = 4;
 
@@ -23,9 +24,11 @@ fn main() {
         eprintln!("usage: cairn-journal-crash-child DIR");
         std::process::exit(2);
     };
+    let sealed = std::env::args().nth(2).is_some_and(|a| a == "sealed");
     let opts = JournalOptions {
         segment_bytes: 64 * 1024,
         max_total_bytes: 1 << 30,
+        key: sealed.then(|| JournalKey::from_bytes(&[7; 32])),
         ..JournalOptions::default()
     };
     let j = match Journal::open(&dir, opts) {
