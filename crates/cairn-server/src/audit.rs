@@ -90,8 +90,20 @@ fn truncate_in_place(s: &mut String, max: usize) {
     }
 }
 
+/// The length of `v`'s compact JSON, counted without building it.
 fn json_len(v: &Value) -> usize {
-    serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    serde_json::to_writer(&mut c, v).map_or(usize::MAX, |()| c.0)
 }
 
 /// The record could not be brought under [`MAX_EVENT_BYTES`] (only possible if a field that is
@@ -124,6 +136,12 @@ pub fn fit_event(event: &mut CloudTrailEvent) -> Result<Vec<u8>, RecordTooLarge>
     .flatten()
     {
         truncate_in_place(s, MAX_STRING_FIELD_BYTES);
+    }
+    // The common case, serialized once: each member's JSON is a part of the record's, so a
+    // record within the smallest member limit has no member over its limit.
+    let bytes = event.to_json_bytes();
+    if bytes.len() <= MAX_ADDITIONAL_DATA_BYTES {
+        return Ok(bytes);
     }
     let mut omitted = Vec::new();
     if json_len(&event.request_parameters) > MAX_PARAMETERS_BYTES {
