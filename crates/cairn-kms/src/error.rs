@@ -90,6 +90,16 @@ impl KmsError {
     }
 }
 
+impl cairn_core::AwsError for KmsError {
+    fn code(&self) -> &'static str {
+        KmsError::code(self)
+    }
+
+    fn is_internal(&self) -> bool {
+        KmsError::is_internal(self)
+    }
+}
+
 impl From<rusqlite::Error> for KmsError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Storage(e.to_string())

@@ -91,6 +91,17 @@ pub trait RootKey: Send + Sync + std::fmt::Debug {
     fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String>;
 }
 
+/// The server's master key seals KMS backing keys.
+impl RootKey for cairn_core::secrets::MasterKey {
+    fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+        cairn_core::secrets::MasterKey::seal(self, context, plaintext).map_err(|e| e.to_string())
+    }
+
+    fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+        cairn_core::secrets::MasterKey::open(self, context, sealed).map_err(|e| e.to_string())
+    }
+}
+
 /// An AES-256-GCM [`RootKey`] from raw bytes, for tests, benchmarks and examples.
 pub struct TestRootKey(LessSafeKey);
 

@@ -68,6 +68,18 @@ impl ApiError {
     }
 }
 
+/// The one conversion from a domain error to the wire: internal errors are logged and hidden
+/// behind an error id, client errors keep their code, status and message.
+impl<E: cairn_core::AwsError> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        if e.is_internal() {
+            return ApiError::internal(&e);
+        }
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::with_status(status, e.code(), e.message())
+    }
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.code, self.message)

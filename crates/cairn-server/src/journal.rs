@@ -22,7 +22,7 @@ pub fn open(
 ) -> Result<Journal, crate::state::StartError> {
     let opts = JournalOptions {
         max_total_bytes: config.journal_max_bytes,
-        key: Some(master.journal_key()?),
+        key: Some(crate::secrets::journal_key(master)?),
         ..JournalOptions::default()
     };
     let journal = Journal::open(dir(data_dir), opts)?;

@@ -22,22 +22,10 @@ use time::OffsetDateTime;
 use crate::authn::Caller;
 use crate::authz::{Access, Environment};
 use crate::error::ApiError;
-use crate::secrets::MasterKey;
 use crate::state::AppState;
 
 /// `X-Amz-Target` prefix of the KMS API.
 pub const TARGET_PREFIX: &str = "TrentService.";
-
-/// The server's master key seals KMS backing keys.
-impl cairn_kms::RootKey for MasterKey {
-    fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, String> {
-        MasterKey::seal(self, context, plaintext).map_err(|e| e.to_string())
-    }
-
-    fn open(&self, context: &str, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
-        MasterKey::open(self, context, sealed).map_err(|e| e.to_string())
-    }
-}
 
 /// Every KMS operation this server knows the name of; the first block is implemented.
 const IMPLEMENTED: &[&str] = &[
@@ -96,18 +84,9 @@ pub fn audit_request(request: &Value) -> Value {
     }
 }
 
-impl From<KmsError> for ApiError {
-    fn from(e: KmsError) -> Self {
-        api_error(e)
-    }
-}
-
 /// A KMS error as the API returns it (internal detail logged, not sent).
 pub fn api_error(e: KmsError) -> ApiError {
-    if e.is_internal() {
-        return ApiError::internal(e);
-    }
-    ApiError::client(e.code(), e.to_string())
+    ApiError::from(e)
 }
 
 fn validation(message: impl Into<String>) -> ApiError {

@@ -19,9 +19,12 @@ pub(crate) fn tail(config: &Config, from: u64, last: Option<usize>, follow: bool
         std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
     )
     .context("loading the master key that encrypts the journal")?;
-    let mut reader =
-        cairn_journal::SnapshotReader::open_with_key(&dir, from, Some(master.journal_key()?))
-            .with_context(|| format!("opening the journal in {}", dir.display()))?;
+    let mut reader = cairn_journal::SnapshotReader::open_with_key(
+        &dir,
+        from,
+        Some(cairn_server::secrets::journal_key(&master)?),
+    )
+    .with_context(|| format!("opening the journal in {}", dir.display()))?;
     let mut out = std::io::stdout().lock();
     let mut pending: std::collections::VecDeque<Vec<u8>> = std::collections::VecDeque::new();
     loop {
