@@ -85,3 +85,88 @@ def test_walkthrough_to_a_validated_trail_with_only_the_exported_environment(fre
     ours = run(env, CAIRN, "validate", "--trail-arn", arn, "--start-time", since, "--quiet")
     assert ours.returncode == 0, ours.stdout + ours.stderr
     assert "digest files valid" in ours.stdout + ours.stderr, ours.stdout + ours.stderr
+
+
+SHARED_LOGS = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cloudtrail"
+
+
+def shared_log_files():
+    files = sorted(p for p in SHARED_LOGS.rglob("*") if p.is_file() and p.suffix != ".md")
+    assert files, f"no CloudTrail samples under {SHARED_LOGS} (CI has ../shared beside the checkout)"
+    return files
+
+
+def test_first_start_prints_the_exports_and_the_next_three_commands():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="cairn-first-start-"))
+    try:
+        (tmp / "cairn.toml").write_text(CONFIG)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAIRN_ROOT_")}
+        env["CAIRN_LOG"] = "warn"
+        proc = subprocess.Popen(
+            [CAIRN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp / "data"),
+             "--config", str(tmp / "cairn.toml")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            assert line.startswith("listening on "), line
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert "export AWS_ACCESS_KEY_ID=" in err, err
+        assert "export AWS_REGION=eu-west-1" in err, err
+        assert f"export AWS_ENDPOINT_URL=http://{line.split()[-1]}" in err, err
+        for step in ("cairn bucket create my-trail-logs",
+                     "aws cloudtrail create-trail --name audit --s3-bucket-name my-trail-logs",
+                     "aws cloudtrail start-logging --name audit"):
+            assert step in err, err
+        # A second start does not print the secret again.
+        proc = subprocess.Popen(
+            [CAIRN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(tmp / "data"),
+             "--config", str(tmp / "cairn.toml")],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().startswith("listening on ")
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert "AWS_SECRET_ACCESS_KEY" not in err, err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_credentials_default_to_the_configured_listener(fresh):
+    server, _ = fresh
+    out = server.cli("credentials").stdout
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:4590" in out, out
+
+
+def _ingest_all(server, tmp):
+    env = user_env(server, tmp)
+    return run(env, CAIRN, "ingest", "--quiet", *map(str, shared_log_files()))
+
+
+def test_importing_other_accounts_logs_is_refused_with_the_setting_that_allows_it(fresh):
+    server, tmp = fresh
+    r = _ingest_all(server, tmp)
+    assert r.returncode != 0
+    assert "[import] accounts" in r.stderr, r.stderr
+
+
+def test_every_shared_cloudtrail_file_ingests_once_imports_are_configured():
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="cairn-import-"))
+    config = CONFIG + '\n[import]\naccounts = ["123837392027", "123456789123"]\n'
+    config = config.replace('regions = ["us-east-1", "eu-west-1"]\n', "")
+    server = Cairn(tmp / "data", config=config)
+    server.start()
+    try:
+        r = _ingest_all(server, tmp)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "0 rejected" in r.stdout, r.stdout
+        accepted = int(r.stdout.split("ingested ")[1].split()[0])
+        assert accepted > 3000, r.stdout
+        again = _ingest_all(server, tmp)
+        assert again.returncode == 0, again.stderr
+        assert "ingested 0 records" in again.stdout, again.stdout
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,9 @@
 //! [organization]
 //! id = "o-exampleorgid"
 //! member_accounts = ["210987654321"]
+//!
+//! [import]
+//! accounts = ["218007301253"]
 //! ```
 
 use std::collections::BTreeSet;
@@ -58,6 +61,20 @@ pub struct RawConfig {
     pub lifecycle: RawLifecycle,
     /// Serve HTTPS (`[tls]`; flags `--tls-cert` / `--tls-key` win).
     pub tls: Option<TlsConfig>,
+    /// Other accounts whose existing CloudTrail logs may be imported (`[import]`).
+    #[serde(default)]
+    pub import: RawImport,
+}
+
+/// `[import]`: accounts outside this server whose logs an administrator may ingest (e.g. the
+/// CloudTrail logs of an AWS account, to search them next to Cairn's own).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawImport {
+    /// 12-digit account IDs. Only the management account's root, or a principal allowed
+    /// `cairn:IngestForAnyAccount`, may ingest records of these accounts.
+    #[serde(default)]
+    pub accounts: Vec<String>,
 }
 
 /// `[tls]`: the server's certificate chain and private key, PEM files.
@@ -206,6 +223,8 @@ pub struct Config {
     pub iam: IamConfig,
     /// HTTPS instead of HTTP, when set.
     pub tls: Option<TlsConfig>,
+    /// Accounts whose logs may be imported (`[import] accounts`), besides the organization.
+    pub import_accounts: BTreeSet<AccountId>,
 }
 
 /// A validated organization.
@@ -348,6 +367,13 @@ impl RawConfig {
                 })
             }
         };
+        let mut import_accounts = BTreeSet::new();
+        for a in &self.import.accounts {
+            let id = AccountId::parse(a).map_err(|e| invalid(format!("import.accounts: {e}")))?;
+            if !import_accounts.insert(id) {
+                return Err(invalid(format!("import.accounts lists {a} twice")));
+            }
+        }
         let delivery_interval = parse_duration(
             self.delivery.interval.as_deref().unwrap_or("5m"),
             "delivery.interval",
@@ -425,6 +451,7 @@ impl RawConfig {
         }
         Ok(Config {
             tls: self.tls,
+            import_accounts,
             iam: IamConfig {
                 min_session_seconds,
                 authorization: true,
@@ -495,11 +522,44 @@ impl Config {
         }
         v
     }
+
+    /// Every account whose records an administrator may ingest: [`Config::accounts`] and the
+    /// `[import] accounts`.
+    pub fn ingest_accounts(&self) -> Vec<AccountId> {
+        let mut v = self.accounts();
+        v.extend(
+            self.import_accounts
+                .iter()
+                .filter(|a| **a != self.account_id)
+                .cloned(),
+        );
+        v.sort();
+        v.dedup();
+        v
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_accounts_are_validated_and_ingestable() {
+        let raw: RawConfig =
+            toml::from_str("[import]\naccounts = [\"218007301253\", \"123837392027\"]\n").unwrap();
+        let c = raw.validate(&Overrides::default()).unwrap();
+        let ids: Vec<String> = c.ingest_accounts().iter().map(|a| a.to_string()).collect();
+        assert!(ids.contains(&"218007301253".to_owned()));
+        assert!(ids.contains(&"123837392027".to_owned()));
+        assert!(ids.contains(&DEFAULT_ACCOUNT_ID.to_owned()));
+        assert!(!c.accounts().iter().any(|a| a.as_str() == "218007301253"));
+        let bad: RawConfig = toml::from_str("[import]\naccounts = [\"12\"]\n").unwrap();
+        let e = bad.validate(&Overrides::default()).unwrap_err().to_string();
+        assert!(e.contains("import.accounts"), "{e}");
+        let twice: RawConfig =
+            toml::from_str("[import]\naccounts = [\"218007301253\", \"218007301253\"]\n").unwrap();
+        assert!(twice.validate(&Overrides::default()).is_err());
+    }
 
     #[test]
     fn defaults_validate() {

@@ -93,7 +93,7 @@ pub fn policy_for(
             )
             .is_ok());
     let allowed: Vec<AccountId> = if admin {
-        state.config.accounts()
+        state.config.ingest_accounts()
     } else {
         vec![account.clone()]
     };

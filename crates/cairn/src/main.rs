@@ -139,7 +139,7 @@ enum Command {
         /// Account ID (default: the configured default account).
         #[arg(long)]
         account: Option<String>,
-        /// Endpoint to put in the export block.
+        /// Endpoint to put in the export block (default: the configured listen address).
         #[arg(long, value_name = "URL")]
         endpoint_url: Option<String>,
     },
@@ -572,12 +572,10 @@ fn run(cli: Cli) -> Result<()> {
             let catalog = open_catalog(&config)?;
             let creds =
                 cairn_server::identity::Credentials::new(Arc::new(catalog), Arc::new(master));
+            let endpoint = endpoint_url.unwrap_or_else(|| default_endpoint(&config));
             match creds.root_of(&account)? {
                 Some((id, secret)) => {
-                    print!(
-                        "{}",
-                        export_block(&id, &secret, endpoint_url.as_deref(), &config)
-                    );
+                    print!("{}", export_block(&id, &secret, Some(&endpoint), &config));
                     Ok(())
                 }
                 None => bail!(
@@ -600,6 +598,46 @@ fn export_block(
     format!(
         "{}export AWS_REGION={region}\nexport AWS_DEFAULT_REGION={region}\n",
         cairn_server::identity::export_block(access_key_id, secret, endpoint)
+    )
+}
+
+/// The endpoint of the configured listener, as a client on this machine reaches it (an
+/// unspecified address becomes loopback).
+fn default_endpoint(config: &cairn_server::config::Config) -> String {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("{scheme}://{addr}")
+}
+
+/// What `cairn serve` prints on its first start: the root credentials as an `export` block
+/// and the next three commands of the README's first steps.
+fn first_start_banner(
+    config: &cairn_server::config::Config,
+    data_dir: &std::path::Path,
+    exports: &str,
+) -> String {
+    let account = &config.account_id;
+    let region = &config.home_region;
+    format!(
+        "generated root credentials for account {account} (saved to {creds}):\n\n\
+         {exports}\n\
+         Next, in another shell (after the export lines above, or `eval \"$(cairn credentials)\"`):\n\
+         \x20 cairn bucket create my-trail-logs\n\
+         \x20 aws cloudtrail create-trail --name audit --s3-bucket-name my-trail-logs --is-multi-region-trail --enable-log-file-validation\n\
+         \x20 aws cloudtrail start-logging --name audit\n\
+         Then `aws cloudtrail lookup-events --max-results 5` shows those calls ({region}); README.md has the rest.\n",
+        creds = data_dir.join("root-credentials").display(),
     )
 }
 
@@ -756,13 +794,16 @@ fn serve(
             cairn_server::serve::shutdown_signal().context("installing signal handlers")?;
         if boot.generated {
             eprintln!(
-                "generated root credentials for account {} (saved to {}):\n\n{}",
-                server.state().config.account_id,
-                data_dir.join("root-credentials").display(),
-                cairn_server::identity::export_block(
-                    &boot.access_key_id,
-                    &boot.secret,
-                    Some(&format!("{scheme}://{addr}"))
+                "{}",
+                first_start_banner(
+                    server.state().config.as_ref(),
+                    &data_dir,
+                    &export_block(
+                        &boot.access_key_id,
+                        &boot.secret,
+                        Some(&format!("{scheme}://{addr}")),
+                        server.state().config.as_ref(),
+                    ),
                 )
             );
         }

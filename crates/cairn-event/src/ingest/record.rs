@@ -450,7 +450,7 @@ pub(super) fn check_recipient(
     } else {
         Err(RecordError::InvalidRecipient {
             account: account.as_str().to_owned(),
-            reason: "is not an account this ingest path accepts",
+            reason: "is not an account this ingest path accepts (to import another account's logs, list it in `[import] accounts` of the configuration and ingest as the management account's root or a principal allowed cairn:IngestForAnyAccount)",
         })
     }
 }
