@@ -11,6 +11,7 @@ import json
 import os
 import pathlib
 import shutil
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -20,11 +21,8 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-import conftest
 from conftest import CONFIG, MGMT, ROOT_KEY, ROOT_SECRET, Cairn, error_code
 from test_s3 import ingest
-
-MAIN_BIN = os.environ.get("CAIRN_MAIN_BIN", "/work/main/target/debug/cairn")
 
 REST_CONFIG = CONFIG + """
 [delivery]
@@ -236,36 +234,27 @@ def test_item_15_data_dir_holds_no_event_text_secret_or_signature_and_is_private
     c.start()
 
 
-def _run_with(binary, fn):
-    saved = conftest.CAIRN
-    conftest.CAIRN = binary
-    try:
-        return fn()
-    finally:
-        conftest.CAIRN = saved
+FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "plaintext-data-dir-v0.tar.gz"
+FIXTURE_MARKER = "restmigfixture0000000000001"
 
 
-@pytest.mark.skipif(not os.path.exists(MAIN_BIN), reason="no binary of the previous version")
 def test_item_15_plaintext_data_dir_from_the_previous_version_is_migrated(tmp_path):
-    marker = "restmig" + uuid.uuid4().hex[:20]
-    user = marker + "-user"
-    old = os.umask(0o022)
-    try:
-        c = Cairn(tmp_path / "data", config=REST_CONFIG)
-        _run_with(MAIN_BIN, lambda: c.cli("bucket", "create", "trail-logs"))
-        _run_with(MAIN_BIN, c.start)
-    finally:
-        os.umask(old)
-    try:
-        ingest(c, [record(marker, user) for _ in range(3)])
-        deadline = time.time() + 20
-        while not lookup_user(c, user) and time.time() < deadline:
-            time.sleep(0.3)
-        assert len(lookup_user(c, user)) == 3
-        c.stop()
-        assert leaks(c.data_dir, {"m": marker.encode()}), "the previous version stores plaintext"
+    """A data directory written by Cairn before issue 14 (commit eb78ea6: plaintext journal
+    and history index) is opened, migrated, and its plaintext removed.
 
-        c.start()
+    The fixture was made with that commit's binary: `cairn bucket create trail-logs`,
+    `cairn serve` with REST_CONFIG, three ingested `record(FIXTURE_MARKER, ...)` events seen
+    by LookupEvents, a clean stop, then `tar czf` of the data directory.
+    """
+    marker = FIXTURE_MARKER
+    user = marker + "-user"
+    with tarfile.open(FIXTURE) as tf:
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        tf.extractall(tmp_path, **safe)
+    c = Cairn(tmp_path / "data", config=REST_CONFIG)
+    assert leaks(c.data_dir, {"m": marker.encode()}), "the fixture stores plaintext"
+    c.start()
+    try:
         # Old events are still there for every reader, new ones are added.
         assert len(lookup_user(c, user)) == 3
         ingest(c, [record(marker, user)])
