@@ -133,7 +133,9 @@
 //! # }
 //! ```
 
+mod api;
 mod cipher;
+pub mod conformance;
 mod error;
 mod format;
 mod journal;
@@ -141,6 +143,7 @@ mod reader;
 mod segment;
 mod snapshot;
 
+pub use api::{EventJournal, JournalReader};
 pub use cipher::{JournalKey, SEALED_OVERHEAD};
 pub use error::{ErrorClass, JournalError, Result};
 pub use format::{
