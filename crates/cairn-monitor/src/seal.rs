@@ -195,4 +195,17 @@ mod tests {
         assert_eq!(format!("{k:?}"), "StorageKey(<redacted>)");
         assert_ne!(k, StorageKey::new(&[6; 32]).unwrap());
     }
+
+    /// A message sealed in the format of the first encrypted monitor (key `[5; 32]`, nonce
+    /// 01..0c): existing monitor files must stay readable.
+    #[test]
+    fn a_fixed_test_vector_still_opens() {
+        let stored = "enc1:AQIDBAUGBwgJCgsMpHKS0A+Eg5Le3I6SzX0sLjoCFF7O5Ddl33epL+s3g5I2NVfQ";
+        let k = StorageKey::new(&[5; 32]).unwrap();
+        assert_eq!(
+            k.open(MESSAGE, stored.to_owned()).unwrap(),
+            "{\"userName\":\"alice\"}"
+        );
+        assert!(k.open("other", stored.to_owned()).is_err());
+    }
 }
