@@ -266,19 +266,13 @@ mod tests {
         assert!(MasterKey::load_or_create(dir.path(), Some("%%%")).is_err());
     }
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     /// A secret sealed in the catalog format (master key `[7; 32]`, context
     /// `credential:AKIA`, nonce 01..0c): existing catalogs must stay readable.
     #[test]
     fn a_fixed_test_vector_still_opens() {
         let sealed =
-            unhex("010102030405060708090a0b0cc8198bec0f9e775dac6dc743a88dd9acbfea00821589");
+            hex::decode("010102030405060708090a0b0cc8198bec0f9e775dac6dc743a88dd9acbfea00821589")
+                .unwrap();
         let k = MasterKey::from_bytes(&[7u8; 32]).unwrap();
         assert_eq!(
             k.open("credential:AKIA", &sealed).unwrap().as_slice(),

@@ -922,6 +922,10 @@ fn seal_in_place(conn: &mut Connection, keys: &HistoryKeys) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        cairn_core::migrate::schema(conn).unwrap()
+    }
+
     #[test]
     fn page_queries_are_index_range_scans_without_sorting() {
         let dir = tempfile::tempdir().unwrap();
@@ -942,16 +946,6 @@ mod tests {
             "{}",
             plans[1]
         );
-    }
-
-    fn schema(conn: &Connection) -> Vec<(String, String)> {
-        let mut st = conn
-            .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
     }
 
     /// An index file as `open` made it before the migration runner (`user_version` 0).
@@ -983,10 +977,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         assert_eq!(schema(&conn), before);
         assert_eq!(meta(&conn, "probe").unwrap(), Some(vec![1, 2]));
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 1);
         let version: i64 = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)

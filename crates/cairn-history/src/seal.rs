@@ -148,20 +148,14 @@ mod tests {
         assert_ne!(k.token_key(), k.key_check());
     }
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     /// A record sealed in the format of the first encrypted index (record key `[1; 32]`,
     /// seq 7, nonce 01..0c): existing index files must stay readable.
     #[test]
     fn a_fixed_test_vector_still_opens() {
-        let stored = unhex(
+        let stored = hex::decode(
             "a50102030405060708090a0b0c84892cfc3ff8801af838b6ba4336d0b5618d937fa1606598aa155d",
-        );
+        )
+        .unwrap();
         let k = HistoryKeys::new(&[1; 32], &[2; 32]).unwrap();
         assert_eq!(k.open(7, &stored).unwrap(), b"codec bytes");
         assert!(k.open(8, &stored).is_err());

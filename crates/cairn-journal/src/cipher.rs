@@ -187,20 +187,14 @@ mod tests {
         assert_eq!(format!("{k:?}"), "JournalKey(<redacted>)");
     }
 
-    fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
-
     /// A payload sealed in the format of the first sealed release (key `[7; 32]`, segment 0,
     /// seq 5, nonce 01..0c): the format must never change under existing journals.
     #[test]
     fn a_fixed_test_vector_still_opens() {
-        let sealed = unhex(
+        let sealed = hex::decode(
             "0102030405060708090a0b0ce2e7c00c3fa732417b9e332ccc1e974195aa0eb9940a176884f9cc3e7c67",
-        );
+        )
+        .unwrap();
         let c = JournalKey::from_bytes(&[7u8; 32]).segment(0);
         assert_eq!(c.open(5, sealed.clone()).unwrap(), b"journal record");
         assert_eq!(c.open(6, sealed), Err(CipherError::Open));

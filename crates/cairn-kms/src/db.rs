@@ -177,37 +177,15 @@ pub(crate) fn delete_alias(
 mod tests {
     use super::*;
 
-    /// The schema of `kms.db` as the release before the migration runner made it.
-    const MAIN_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS keys (
-             key_id TEXT PRIMARY KEY,
-             meta   TEXT NOT NULL
-         );
-         CREATE TABLE IF NOT EXISTS key_versions (
-             key_id  TEXT NOT NULL,
-             version INTEGER NOT NULL,
-             sealed  BLOB NOT NULL,
-             created INTEGER NOT NULL,
-             PRIMARY KEY (key_id, version)
-         );
-         CREATE TABLE IF NOT EXISTS aliases (
-             account TEXT NOT NULL,
-             region  TEXT NOT NULL,
-             name    TEXT NOT NULL,
-             target  TEXT NOT NULL,
-             created INTEGER NOT NULL,
-             updated INTEGER NOT NULL,
-             PRIMARY KEY (account, region, name)
-         );
-         PRAGMA user_version = 1;";
-
     fn schema(conn: &Connection) -> Vec<(String, String)> {
-        let mut st = conn
-            .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        cairn_core::migrate::schema(conn).unwrap()
+    }
+
+    /// `kms.db` as `open` made it before the migration runner: step 1 (which must stay the
+    /// schema of that release byte for byte) at `user_version` 1.
+    fn make_as_before(conn: &Connection) {
+        conn.execute_batch(&format!("{}\nPRAGMA user_version = 1;", STEPS[0]))
             .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
     }
 
     #[test]
@@ -215,17 +193,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kms.db");
         let old = Connection::open(&path).unwrap();
-        old.execute_batch(MAIN_SCHEMA).unwrap();
+        make_as_before(&old);
         old.execute("INSERT INTO keys (key_id, meta) VALUES ('k1', '{}')", [])
             .unwrap();
         let before = schema(&old);
         drop(old);
         let conn = open(Some(&path)).unwrap();
         assert_eq!(schema(&conn), before);
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 1);
         let meta: String = conn
             .query_row("SELECT meta FROM keys WHERE key_id = 'k1'", [], |r| {
                 r.get(0)
@@ -237,7 +212,7 @@ mod tests {
     #[test]
     fn a_new_file_gets_the_same_schema_as_before() {
         let old = Connection::open_in_memory().unwrap();
-        old.execute_batch(MAIN_SCHEMA).unwrap();
+        make_as_before(&old);
         assert_eq!(schema(&open(None).unwrap()), schema(&old));
     }
 

@@ -141,13 +141,7 @@ mod tests {
     use super::*;
 
     fn schema(conn: &Connection) -> Vec<(String, String)> {
-        let mut st = conn
-            .prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
-            .unwrap();
-        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
+        cairn_core::migrate::schema(conn).unwrap()
     }
 
     /// What `open` did before the migration runner.
@@ -179,10 +173,7 @@ mod tests {
             meta_get(&conn, "schema_version").unwrap().as_deref(),
             Some("1")
         );
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 1);
         drop(conn);
         // And a second open is a no-op.
         assert_eq!(schema(&open(&path).unwrap()), before);
