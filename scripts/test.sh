@@ -33,6 +33,9 @@ fi
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "docs/ARCHITECTURE.md crate table matches the workspace"
+python3 scripts/check_architecture.py
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -985,7 +985,7 @@ fn cis_groups<'a>(
         };
         let mut present = Vec::new();
         let mut missing = Vec::new();
-        for (control, metric, pattern) in cairn_monitor::cis_filters() {
+        for (control, metric, pattern) in cairn_pattern::cis::cis_filters() {
             let want = normalize_pattern(pattern);
             match filters
                 .iter()

@@ -148,7 +148,7 @@ fn plan_cis(facts: &Facts, trails: &[&Trail], results: &[CheckResult]) -> Vec<Fi
             continue;
         };
         let Ok(filters) = &g.filters else { continue };
-        let present = cairn_monitor::cis_filters()
+        let present = cairn_pattern::cis::cis_filters()
             .iter()
             .filter(|(_, _, p)| {
                 filters
@@ -171,7 +171,10 @@ fn plan_cis(facts: &Facts, trails: &[&Trail], results: &[CheckResult]) -> Vec<Fi
         _ => &[],
     };
     // The topic(s) existing CIS alarms notify: new alarms notify the same.
-    let cis_metrics: Vec<&str> = cairn_monitor::cis_filters().iter().map(|c| c.1).collect();
+    let cis_metrics: Vec<&str> = cairn_pattern::cis::cis_filters()
+        .iter()
+        .map(|c| c.1)
+        .collect();
     let actions: Vec<String> = alarms
         .iter()
         .find(|a| {
@@ -182,7 +185,7 @@ fn plan_cis(facts: &Facts, trails: &[&Trail], results: &[CheckResult]) -> Vec<Fi
         .map(|a| a.actions.clone())
         .unwrap_or_default();
     let mut out = Vec::new();
-    for (control, metric, pattern) in cairn_monitor::cis_filters() {
+    for (control, metric, pattern) in cairn_pattern::cis::cis_filters() {
         let existing = filters
             .iter()
             .find(|f| normalize_pattern(&f.pattern) == normalize_pattern(pattern));

@@ -10,6 +10,17 @@ use std::path::Path;
 ///
 /// On Unix the new file is created with mode 0600 (Cairn keeps audit data and keys).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(path, bytes, true)
+}
+
+/// [`write_atomic`], with the two flushes to disk only when `durable`: readers still see the
+/// old file or the new one, but a machine crash may lose the new one. For stores whose
+/// owner chose to trade durability for speed (a journal in `SyncMode::Never`, for tests and
+/// benchmarks).
+///
+/// The temporary file is `.<name>.tmp-<pid>` beside `path`; a crash can leave it behind, so
+/// an owner that lists its directory skips (or deletes) names starting with `.`.
+pub fn write_atomic_with(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = parent_of(path);
     let name = path
         .file_name()
@@ -21,10 +32,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut f = open_new(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         drop(f);
         std::fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        if durable { sync_dir(dir) } else { Ok(()) }
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -10,10 +10,15 @@
 //! - [`migrate`] (feature `sqlite`): the one migration runner for every SQLite file.
 //! - [`secrets`] (feature `seal`): the master key, the keys derived from it, and the
 //!   AES-256-GCM sealing of secrets at rest.
+//! - [`seal`] (feature `seal`): the one AES-256-GCM routine (`nonce || ciphertext || tag`)
+//!   behind every encrypted value at rest: journal frames, history records, monitor
+//!   messages, catalog secrets.
 
 pub mod fs;
 #[cfg(feature = "sqlite")]
 pub mod migrate;
+#[cfg(feature = "seal")]
+pub mod seal;
 #[cfg(feature = "seal")]
 pub mod secrets;
 pub mod worker;

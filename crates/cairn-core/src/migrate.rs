@@ -57,10 +57,24 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// The file's schema version (`PRAGMA user_version`).
+pub fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+/// The file's schema as SQLite keeps it: `(name, sql)` of every table, index, view and
+/// trigger, by name. Compatibility tests compare it before and after a migration.
+pub fn schema(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut st =
+        conn.prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 /// Applies the steps the file has not seen yet. Returns the version the file now has.
 pub fn migrate(conn: &Connection, steps: &[&str]) -> Result<i64, MigrateError> {
     let supported = i64::try_from(steps.len()).unwrap_or(i64::MAX);
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let found = version(conn)?;
     if found > supported {
         return Err(MigrateError::TooNew { found, supported });
     }
@@ -99,7 +113,11 @@ mod tests {
         conn.execute("INSERT INTO t (a) VALUES ('kept')", [])
             .unwrap();
         assert_eq!(migrate(&conn, STEPS).unwrap(), 2);
+        let after = schema(&conn).unwrap();
+        assert_eq!(after.len(), 1);
+        assert!(after[0].1.contains("b TEXT"), "{after:?}");
         assert_eq!(migrate(&conn, STEPS).unwrap(), 2);
+        assert_eq!(schema(&conn).unwrap(), after);
         let (a, b): (String, Option<String>) = conn
             .query_row("SELECT a, b FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
@@ -128,9 +146,6 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         let e = migrate(&conn, &["CREATE TABLE t (a TEXT);", "NOT SQL;"]).unwrap_err();
         assert!(matches!(e, MigrateError::Sqlite(_)));
-        let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(version(&conn).unwrap(), 1);
     }
 }

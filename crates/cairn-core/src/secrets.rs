@@ -18,10 +18,11 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use zeroize::Zeroizing;
+
+use crate::seal::SealKey;
 
 /// Why the master key or a sealed value could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,7 @@ pub enum SecretError {
 
 /// The master key.
 pub struct MasterKey {
-    key: LessSafeKey,
+    key: SealKey,
     /// HKDF pseudo-random key for [`MasterKey::derive`].
     prk: aws_lc_rs::hkdf::Prk,
 }
@@ -143,14 +144,13 @@ impl MasterKey {
                 bytes.len()
             )));
         }
-        let key = UnboundKey::new(&AES_256_GCM, bytes)
+        let mut secret = Zeroizing::new([0u8; 32]);
+        secret.copy_from_slice(bytes);
+        let key = SealKey::new(&secret)
             .map_err(|_| SecretError::BadMasterKey("rejected by AES-256-GCM".into()))?;
         let prk = aws_lc_rs::hkdf::Salt::new(aws_lc_rs::hkdf::HKDF_SHA256, b"cairn-master-key")
             .extract(bytes);
-        Ok(Self {
-            key: LessSafeKey::new(key),
-            prk,
-        })
+        Ok(Self { key, prk })
     }
 
     /// A 32-byte key for `purpose` (one of [`purpose`]), derived with HKDF-SHA256.
@@ -164,47 +164,26 @@ impl MasterKey {
         Ok(out)
     }
 
-    /// Encrypts `plaintext`, binding `context` as associated data.
+    /// Encrypts `plaintext`, binding `context` as associated data:
+    /// `1 || nonce || ciphertext || tag` ([`crate::seal`] behind a version byte).
     pub fn seal(&self, context: &str, plaintext: &[u8]) -> Result<Vec<u8>, SecretError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| SecretError::Random)?;
-        let mut buf = plaintext.to_vec();
+        let mut out = vec![1u8];
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut buf,
-            )
+            .seal_into(context.as_bytes(), plaintext, &mut out)
             .map_err(|_| SecretError::Random)?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + buf.len());
-        out.push(1);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&buf);
         Ok(out)
     }
 
     /// Decrypts a value made by [`MasterKey::seal`] with the same `context`.
     pub fn open(&self, context: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, SecretError> {
-        let err = || SecretError::Open(context.to_owned());
-        if sealed.len() < 1 + NONCE_LEN + 16 || sealed[0] != 1 {
-            return Err(err());
+        match sealed.split_first() {
+            Some((1, rest)) => self
+                .key
+                .open_vec(context.as_bytes(), rest.to_vec())
+                .map(Zeroizing::new)
+                .map_err(|_| SecretError::Open(context.to_owned())),
+            _ => Err(SecretError::Open(context.to_owned())),
         }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&sealed[1..1 + NONCE_LEN]);
-        let mut buf = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
-        let len = self
-            .key
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                buf.as_mut_slice(),
-            )
-            .map_err(|_| err())?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
     }
 }
 
@@ -285,5 +264,20 @@ mod tests {
         assert!(MasterKey::from_bytes(&[0u8; 16]).is_err());
         let dir = tempfile::tempdir().unwrap();
         assert!(MasterKey::load_or_create(dir.path(), Some("%%%")).is_err());
+    }
+
+    /// A secret sealed in the catalog format (master key `[7; 32]`, context
+    /// `credential:AKIA`, nonce 01..0c): existing catalogs must stay readable.
+    #[test]
+    fn a_fixed_test_vector_still_opens() {
+        let sealed =
+            hex::decode("010102030405060708090a0b0cc8198bec0f9e775dac6dc743a88dd9acbfea00821589")
+                .unwrap();
+        let k = MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        assert_eq!(
+            k.open("credential:AKIA", &sealed).unwrap().as_slice(),
+            b"secret"
+        );
+        assert!(k.open("credential:AKIB", &sealed).is_err());
     }
 }

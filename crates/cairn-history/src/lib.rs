@@ -241,6 +241,19 @@ fn stable_plans(conn: &Connection) -> Result<()> {
     .map_err(db("open"))
 }
 
+/// Brings the file to the current schema with [`cairn_core::migrate::migrate`]. Step 1 is the
+/// schema of the files made before the runner (which left `user_version` at 0 and keep the
+/// version in `meta.schema`): its statements are idempotent, so on such a file it changes
+/// nothing but `user_version`. Never edit a step: add one.
+fn migrate(conn: &Connection) -> Result<()> {
+    let step1 = format!("{SCHEMA}\nINSERT OR IGNORE INTO meta (key, value) VALUES ('schema', 1);");
+    cairn_core::migrate::migrate(conn, &[&step1]).map_err(|e| match e {
+        cairn_core::migrate::MigrateError::Sqlite(e) => db("open")(e),
+        e => HistoryError::internal("open", e),
+    })?;
+    Ok(())
+}
+
 fn configure(conn: &Connection, options: &HistoryOptions) -> Result<()> {
     stable_plans(conn)?;
     let sync = if options.durable { "FULL" } else { "NORMAL" };
@@ -294,7 +307,7 @@ impl HistoryIndex {
         let path = path.as_ref().to_path_buf();
         let conn = Connection::open(&path).map_err(db("open"))?;
         configure(&conn, &options)?;
-        conn.execute_batch(SCHEMA).map_err(db("open"))?;
+        migrate(&conn)?;
         let version: Option<i64> = conn
             .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
                 r.get(0)
@@ -302,15 +315,9 @@ impl HistoryIndex {
             .optional()
             .map_err(db("open"))?;
         match version {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
-                    [SCHEMA_VERSION],
-                )
-                .map_err(db("open"))?;
-            }
             Some(SCHEMA_VERSION) => {}
-            Some(other) => {
+            other => {
+                let other = other.unwrap_or_default();
                 return Err(HistoryError::internal(
                     "open",
                     format!(
@@ -915,6 +922,10 @@ fn seal_in_place(conn: &mut Connection, keys: &HistoryKeys) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        cairn_core::migrate::schema(conn).unwrap()
+    }
+
     #[test]
     fn page_queries_are_index_range_scans_without_sorting() {
         let dir = tempfile::tempdir().unwrap();
@@ -935,5 +946,63 @@ mod tests {
             "{}",
             plans[1]
         );
+    }
+
+    /// An index file as `open` made it before the migration runner (`user_version` 0).
+    fn make_as_before(path: &Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+            [SCHEMA_VERSION],
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn an_index_made_before_the_migration_runner_opens_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let old = make_as_before(&path);
+        old.execute(
+            "INSERT INTO meta (key, value) VALUES ('probe', x'0102')",
+            [],
+        )
+        .unwrap();
+        let before = schema(&old);
+        drop(old);
+        let index = HistoryIndex::open(&path, HistoryOptions::default()).unwrap();
+        drop(index);
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(schema(&conn), before);
+        assert_eq!(meta(&conn, "probe").unwrap(), Some(vec![1, 2]));
+        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 1);
+        let version: i64 = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_new_index_gets_the_schema_of_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = make_as_before(&dir.path().join("old.db"));
+        drop(HistoryIndex::open(dir.path().join("new.db"), HistoryOptions::default()).unwrap());
+        let new = Connection::open(dir.path().join("new.db")).unwrap();
+        assert_eq!(schema(&new), schema(&old));
+    }
+
+    #[test]
+    fn an_index_of_another_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.db");
+        let old = make_as_before(&path);
+        old.execute("UPDATE meta SET value = 2 WHERE key = 'schema'", [])
+            .unwrap();
+        drop(old);
+        assert!(HistoryIndex::open(&path, HistoryOptions::default()).is_err());
     }
 }

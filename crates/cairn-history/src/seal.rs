@@ -13,10 +13,9 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use cairn_core::seal::{OVERHEAD, SealKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -24,7 +23,6 @@ use crate::error::{HistoryError, Result};
 
 /// Codec tag of a sealed record (the codec tags of `codec.rs` are small numbers).
 pub(crate) const TAG_SEALED: u8 = 0xA5;
-const TAG_LEN: usize = 16;
 
 /// The keys of an encrypted index: one for records (AES-256-GCM), one for attribute values
 /// (HMAC-SHA256). Derive both from a master secret; never reuse one for the other. Cheap to
@@ -35,7 +33,7 @@ pub struct HistoryKeys {
 }
 
 struct Inner {
-    aead: LessSafeKey,
+    aead: SealKey,
     mac: Hmac<Sha256>,
 }
 
@@ -51,8 +49,7 @@ impl HistoryKeys {
     /// # Errors
     /// Only if the crypto library refuses a 32-byte key, which it does not.
     pub fn new(record_key: &[u8; 32], index_key: &[u8; 32]) -> Result<Self> {
-        let aead = UnboundKey::new(&AES_256_GCM, record_key)
-            .map(LessSafeKey::new)
+        let aead = SealKey::new(record_key)
             .map_err(|_| HistoryError::internal("open", "record key refused"))?;
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(index_key)
             .map_err(|e| HistoryError::internal("open", e.to_string()))?;
@@ -85,29 +82,16 @@ impl HistoryKeys {
         self.hmac(&[b"key-check"]).to_vec()
     }
 
-    /// Seals codec bytes `encoded` of event `seq` into `out` (cleared first).
+    /// Seals codec bytes `encoded` of event `seq` into `out` (cleared first):
+    /// [`TAG_SEALED`] then [`cairn_core::seal`]'s `nonce || ciphertext || tag`.
     pub(crate) fn seal(&self, seq: i64, encoded: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| HistoryError::internal("encode", "random generator failed"))?;
         out.clear();
-        out.reserve(1 + NONCE_LEN + encoded.len() + TAG_LEN);
+        out.reserve(1 + OVERHEAD + encoded.len());
         out.push(TAG_SEALED);
-        out.extend_from_slice(&nonce);
-        let start = out.len();
-        out.extend_from_slice(encoded);
-        let tag = self
-            .inner
+        self.inner
             .aead
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(seq.to_le_bytes()),
-                &mut out[start..],
-            )
-            .map_err(|_| HistoryError::internal("encode", "sealing failed"))?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(())
+            .seal_into(&seq.to_le_bytes(), encoded, out)
+            .map_err(|_| HistoryError::internal("encode", "sealing failed"))
     }
 
     /// Opens a value made by [`HistoryKeys::seal`] for `seq`: the codec bytes.
@@ -118,24 +102,14 @@ impl HistoryKeys {
                 "stored record fails authentication (wrong key or altered row)",
             )
         };
-        if stored.len() < 1 + NONCE_LEN + TAG_LEN || stored[0] != TAG_SEALED {
-            return Err(corrupt());
+        match stored.split_first() {
+            Some((&TAG_SEALED, sealed)) => self
+                .inner
+                .aead
+                .open(&seq.to_le_bytes(), sealed)
+                .map_err(|_| corrupt()),
+            _ => Err(corrupt()),
         }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&stored[1..1 + NONCE_LEN]);
-        let mut buf = stored[1 + NONCE_LEN..].to_vec();
-        let len = self
-            .inner
-            .aead
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(seq.to_le_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| corrupt())?
-            .len();
-        buf.truncate(len);
-        Ok(buf)
     }
 }
 
@@ -172,5 +146,18 @@ mod tests {
         );
         assert!(!a.contains("alice"));
         assert_ne!(k.token_key(), k.key_check());
+    }
+
+    /// A record sealed in the format of the first encrypted index (record key `[1; 32]`,
+    /// seq 7, nonce 01..0c): existing index files must stay readable.
+    #[test]
+    fn a_fixed_test_vector_still_opens() {
+        let stored = hex::decode(
+            "a50102030405060708090a0b0c84892cfc3ff8801af838b6ba4336d0b5618d937fa1606598aa155d",
+        )
+        .unwrap();
+        let k = HistoryKeys::new(&[1; 32], &[2; 32]).unwrap();
+        assert_eq!(k.open(7, &stored).unwrap(), b"codec bytes");
+        assert!(k.open(8, &stored).is_err());
     }
 }

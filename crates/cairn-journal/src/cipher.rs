@@ -11,13 +11,11 @@
 
 use std::sync::Arc;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Prk, Salt};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use cairn_core::seal::SealKey;
 
 /// Bytes a sealed payload adds to the plaintext: the nonce and the GCM tag.
-pub const SEALED_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
-const TAG_LEN: usize = 16;
+pub const SEALED_OVERHEAD: usize = cairn_core::seal::OVERHEAD;
 /// Length of the key-check value stored in a version-2 segment header.
 pub(crate) const CHECK_LEN: usize = 4;
 
@@ -93,9 +91,7 @@ impl JournalKey {
     /// The cipher of the segment whose first sequence number is `base`.
     pub(crate) fn segment(&self, base: u64) -> SegmentCipher {
         let mut bytes = self.derive(INFO_SEGMENT, &base.to_le_bytes());
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map(LessSafeKey::new)
-            .ok();
+        let key = SealKey::new(&bytes).ok();
         bytes.fill(0);
         SegmentCipher { key }
     }
@@ -117,11 +113,11 @@ pub(crate) enum CipherError {
     Open,
 }
 
-/// AES-256-GCM under one segment's key.
+/// AES-256-GCM ([`cairn_core::seal`]) under one segment's key.
 pub(crate) struct SegmentCipher {
     /// `None` only if the crypto library rejected a 32-byte key, which it never does; every
     /// operation then fails instead of panicking.
-    key: Option<LessSafeKey>,
+    key: Option<SealKey>,
 }
 
 impl SegmentCipher {
@@ -133,50 +129,23 @@ impl SegmentCipher {
         out: &mut Vec<u8>,
     ) -> Result<(), CipherError> {
         let key = self.key.as_ref().ok_or(CipherError::Random)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| CipherError::Random)?;
-        out.extend_from_slice(&nonce);
-        let start = out.len();
-        out.extend_from_slice(plain);
-        let tag = key
-            .seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(seq.to_le_bytes()),
-                &mut out[start..],
-            )
-            .map_err(|_| CipherError::Random)?;
-        out.extend_from_slice(tag.as_ref());
-        Ok(())
+        key.seal_into(&seq.to_le_bytes(), plain, out)
+            .map_err(|_| CipherError::Random)
     }
 
     /// Opens a payload made by [`SegmentCipher::seal_into`] for `seq`, in place; returns the
     /// plaintext (the buffer is truncated to it).
-    pub(crate) fn open(&self, seq: u64, mut sealed: Vec<u8>) -> Result<Vec<u8>, CipherError> {
+    pub(crate) fn open(&self, seq: u64, sealed: Vec<u8>) -> Result<Vec<u8>, CipherError> {
         let key = self.key.as_ref().ok_or(CipherError::Open)?;
-        if sealed.len() < SEALED_OVERHEAD {
-            return Err(CipherError::Open);
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&sealed[..NONCE_LEN]);
-        let len = key
-            .open_within(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(seq.to_le_bytes()),
-                &mut sealed,
-                NONCE_LEN..,
-            )
-            .map_err(|_| CipherError::Open)?
-            .len();
-        sealed.truncate(len);
-        Ok(sealed)
+        key.open_vec(&seq.to_le_bytes(), sealed)
+            .map_err(|_| CipherError::Open)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_core::seal::NONCE_LEN;
 
     #[test]
     fn seal_open_round_trip_binds_seq_segment_and_key() {
@@ -216,5 +185,18 @@ mod tests {
         assert_ne!(k, JournalKey::from_bytes(&[8u8; 32]));
         assert_ne!(k.check(), JournalKey::from_bytes(&[8u8; 32]).check());
         assert_eq!(format!("{k:?}"), "JournalKey(<redacted>)");
+    }
+
+    /// A payload sealed in the format of the first sealed release (key `[7; 32]`, segment 0,
+    /// seq 5, nonce 01..0c): the format must never change under existing journals.
+    #[test]
+    fn a_fixed_test_vector_still_opens() {
+        let sealed = hex::decode(
+            "0102030405060708090a0b0ce2e7c00c3fa732417b9e332ccc1e974195aa0eb9940a176884f9cc3e7c67",
+        )
+        .unwrap();
+        let c = JournalKey::from_bytes(&[7u8; 32]).segment(0);
+        assert_eq!(c.open(5, sealed.clone()).unwrap(), b"journal record");
+        assert_eq!(c.open(6, sealed), Err(CipherError::Open));
     }
 }

@@ -352,27 +352,12 @@ impl Shared {
         self.dir.join("cursors").join(format!("{name}.cursor"))
     }
 
-    /// Durably stores a cursor: temp file, fsync, rename, fsync directory.
+    /// Durably stores a cursor ([`cairn_core::fs::write_atomic_with`]: temp file, fsync,
+    /// rename, fsync directory; the flushes only in [`SyncMode::Always`]).
     fn write_cursor_file(&self, name: &str, position: u64) -> Result<()> {
-        let dir = self.dir.join("cursors");
-        let tmp = dir.join(format!(".{name}.tmp"));
         let path = self.cursor_path(name);
-        let sync = self.opts.syncs();
-        {
-            let mut f =
-                File::create(&tmp).map_err(|e| JournalError::io("create cursor", &tmp, e))?;
-            f.write_all(&encode_cursor(position))
-                .map_err(|e| JournalError::io("write cursor", &tmp, e))?;
-            if sync {
-                f.sync_all()
-                    .map_err(|e| JournalError::io("fsync cursor", &tmp, e))?;
-            }
-        }
-        fs::rename(&tmp, &path).map_err(|e| JournalError::io("rename cursor", &path, e))?;
-        if sync {
-            sync_dir(&dir)?;
-        }
-        Ok(())
+        cairn_core::fs::write_atomic_with(&path, &encode_cursor(position), self.opts.syncs())
+            .map_err(|e| JournalError::io("write cursor", path, e))
     }
 }
 
@@ -961,7 +946,8 @@ fn load_cursors(dir: &Path, next_seq: u64) -> Result<(BTreeMap<String, u64>, Vec
         let Some(file_name) = file_name.to_str() else {
             continue;
         };
-        if file_name.starts_with('.') && file_name.ends_with(".tmp") {
+        // `.<name>.cursor.tmp-<pid>` (write_atomic) or `.<name>.tmp` (earlier releases).
+        if file_name.starts_with('.') && file_name.contains(".tmp") {
             fs::remove_file(&path).map_err(|e| JournalError::io("remove temp cursor", &path, e))?;
             continue;
         }

@@ -49,8 +49,8 @@
 //! **Directory.** A journal directory MUST contain only: segment files named
 //! `<base>.seg`, where `<base>` is the sequence number of the segment's first record in exactly
 //! 20 decimal digits (e.g. `00000000000000000000.seg`); a `LOCK` file; a `cursors/`
-//! directory. Files named `*.seg.tmp` are interrupted segment creations and MUST be deleted on
-//! open. Other files SHOULD be ignored.
+//! directory. Files named `.<base>.seg.tmp-<pid>` (or `<base>.seg.tmp`, from earlier
+//! versions) are interrupted segment creations and MUST be deleted on open. Other files SHOULD be ignored.
 //!
 //! **Segment.** A segment is a 24-byte header followed by zero or more record frames:
 //!
@@ -63,8 +63,8 @@
 //! | 16 | 4 | CRC32 of bytes 0..16 |
 //! | 20 | 4 | reserved, MUST be 0 |
 //!
-//! A writer MUST create a segment atomically (write the header to `<base>.seg.tmp`, sync it,
-//! rename, sync the directory), so a segment with an invalid header is corrupt, never torn.
+//! A writer MUST create a segment atomically (write the header to `.<base>.seg.tmp-<pid>`,
+//! sync it, rename, sync the directory: `cairn_core::fs::write_atomic`), so a segment with an invalid header is corrupt, never torn.
 //! Record `i` (0-based) of a segment has sequence number `base + i`. A non-last segment MUST
 //! hold exactly `next.base - base` records and nothing after them; a writer MUST sync a
 //! segment before creating its successor, and MUST NOT split a batch across segments.
@@ -105,9 +105,9 @@
 //! **Cursor file.** `cursors/<name>.cursor`, where `<name>` matches `[A-Za-z0-9_.-]{1,128}` and
 //! does not start with `.`; exactly 20 bytes: magic `CRNC`, version 1 (one byte), three zero
 //! bytes, the position (`u64`: the next sequence number the consumer will process), and the
-//! CRC32 of bytes 0..16. A writer MUST replace it atomically: write `cursors/.<name>.tmp`,
-//! sync, rename over the old file, sync the directory. Leftover `.*.tmp` files MUST be deleted
-//! on open. A position past the recovered end SHOULD be clamped to it.
+//! CRC32 of bytes 0..16. A writer MUST replace it atomically: write
+//! `cursors/.<name>.cursor.tmp-<pid>`, sync, rename over the old file, sync the directory.
+//! Leftover files starting with `.` and containing `.tmp` MUST be deleted on open. A position past the recovered end SHOULD be clamped to it.
 //!
 //! # Example
 //!
@@ -133,7 +133,9 @@
 //! # }
 //! ```
 
+mod api;
 mod cipher;
+pub mod conformance;
 mod error;
 mod format;
 mod journal;
@@ -141,6 +143,7 @@ mod reader;
 mod segment;
 mod snapshot;
 
+pub use api::{EventJournal, JournalReader};
 pub use cipher::{JournalKey, SEALED_OVERHEAD};
 pub use error::{ErrorClass, JournalError, Result};
 pub use format::{

@@ -1,7 +1,7 @@
 //! Segment files: listing, creation, recovery scan.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Result};
@@ -140,7 +140,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
         let Some(name) = name.to_str() else { continue };
         if let Some(base) = parse_segment_file_name(name) {
             out.push((base, entry.path()));
-        } else if name.ends_with(".seg.tmp") {
+        } else if is_temporary_segment(name) {
             let p = entry.path();
             fs::remove_file(&p).map_err(|e| JournalError::io("remove temp segment", p, e))?;
         }
@@ -149,15 +149,19 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(out)
 }
 
-/// fsyncs a directory so that entries created, renamed or removed in it are durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| JournalError::io("fsync directory", dir, e))
+/// Whether `name` is a segment creation a crash interrupted: `.<base>.seg.tmp-<pid>` (made
+/// by [`cairn_core::fs::write_atomic_with`]) or `<base>.seg.tmp` (made by earlier releases).
+fn is_temporary_segment(name: &str) -> bool {
+    name.ends_with(".seg.tmp") || (name.starts_with('.') && name.contains(".seg.tmp-"))
 }
 
-/// Creates the segment starting at `base` atomically (header written to a temporary file,
-/// synced, renamed, directory synced) and returns it opened for appending. With `check` (the
+/// fsyncs a directory so that entries created, renamed or removed in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    cairn_core::fs::sync_dir(dir).map_err(|e| JournalError::io("fsync directory", dir, e))
+}
+
+/// Creates the segment starting at `base` atomically ([`cairn_core::fs::write_atomic_with`]:
+/// header written to a temporary file, synced, renamed, directory synced) and returns it opened for appending. With `check` (the
 /// journal key's check value) the segment is a sealed, version-2 one. An existing segment
 /// of the same name is replaced.
 pub(crate) fn create_segment(
@@ -167,25 +171,8 @@ pub(crate) fn create_segment(
     sync: bool,
 ) -> Result<(PathBuf, File)> {
     let path = dir.join(segment_file_name(base));
-    let tmp = dir.join(format!("{}.tmp", segment_file_name(base)));
-    {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| JournalError::io("create segment", &tmp, e))?;
-        f.write_all(&encode_header(base, check))
-            .map_err(|e| JournalError::io("write segment header", &tmp, e))?;
-        if sync {
-            f.sync_all()
-                .map_err(|e| JournalError::io("fsync segment", &tmp, e))?;
-        }
-    }
-    fs::rename(&tmp, &path).map_err(|e| JournalError::io("rename segment", &path, e))?;
-    if sync {
-        sync_dir(dir)?;
-    }
+    cairn_core::fs::write_atomic_with(&path, &encode_header(base, check), sync)
+        .map_err(|e| JournalError::io("create segment", &path, e))?;
     let f = open_for_append(&path)?;
     Ok((path, f))
 }

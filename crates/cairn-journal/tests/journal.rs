@@ -217,9 +217,12 @@ fn recovery_of_empty_segment_and_torn_header_files() {
     let dir = tempfile::tempdir().unwrap();
     drop(Journal::open(dir.path(), never()).unwrap());
     // A leftover temporary segment from an interrupted roll is removed.
+    // Both the current name (write_atomic's) and the one of earlier versions.
     fs::write(dir.path().join("00000000000000000005.seg.tmp"), b"CRN").unwrap();
+    fs::write(dir.path().join(".00000000000000000006.seg.tmp-77"), b"CRN").unwrap();
     let j = Journal::open(dir.path(), never()).unwrap();
     assert!(!dir.path().join("00000000000000000005.seg.tmp").exists());
+    assert!(!dir.path().join(".00000000000000000006.seg.tmp-77").exists());
     assert_eq!(j.next_seq(), 0);
     drop(j);
     // A segment whose header is damaged is corruption, not a torn tail.
@@ -466,8 +469,10 @@ fn cursors_persist_across_reopen() {
     drop(j);
     // A stale temporary file from an interrupted commit is ignored and removed.
     fs::write(dir.path().join("cursors/.trail-a.tmp"), b"junk").unwrap();
+    fs::write(dir.path().join("cursors/.trail-a.cursor.tmp-77"), b"junk").unwrap();
     let j = Journal::open(dir.path(), JournalOptions::default()).unwrap();
     assert!(!dir.path().join("cursors/.trail-a.tmp").exists());
+    assert!(!dir.path().join("cursors/.trail-a.cursor.tmp-77").exists());
     assert_eq!(j.cursor("trail-a").unwrap(), 7);
     assert_eq!(
         j.cursors(),

@@ -5,28 +5,16 @@
 
 use std::path::Path;
 
+use cairn_core::migrate::MigrateError;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{Alias, KeyMetadata, KmsError};
 
-const SCHEMA_VERSION: i64 = 1;
-
-pub(crate) fn open(path: Option<&Path>) -> Result<Connection, KmsError> {
-    let conn = match path {
-        Some(p) => Connection::open(p)?,
-        None => Connection::open_in_memory()?,
-    };
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(KmsError::Storage(format!(
-            "kms.db has schema version {version}, newer than this server's {SCHEMA_VERSION}"
-        )));
-    }
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS keys (
+/// The schema, one step per version (`PRAGMA user_version`), run by
+/// [`cairn_core::migrate::migrate`]. Never edit a step: add one.
+const STEPS: &[&str] = &[
+    // 1: keys, their sealed backing-key versions, aliases.
+    "CREATE TABLE IF NOT EXISTS keys (
              key_id TEXT PRIMARY KEY,
              meta   TEXT NOT NULL
          );
@@ -45,9 +33,19 @@ pub(crate) fn open(path: Option<&Path>) -> Result<Connection, KmsError> {
              created INTEGER NOT NULL,
              updated INTEGER NOT NULL,
              PRIMARY KEY (account, region, name)
-         );
-         PRAGMA user_version = 1;",
-    )?;
+         );",
+];
+
+pub(crate) fn open(path: Option<&Path>) -> Result<Connection, KmsError> {
+    let conn = match path {
+        Some(p) => Connection::open(p)?,
+        None => Connection::open_in_memory()?,
+    };
+    cairn_core::migrate::configure(&conn)?;
+    cairn_core::migrate::migrate(&conn, STEPS).map_err(|e| match e {
+        MigrateError::Sqlite(e) => KmsError::from(e),
+        e @ MigrateError::TooNew { .. } => KmsError::Storage(format!("kms.db: {e}")),
+    })?;
     Ok(conn)
 }
 
@@ -173,4 +171,59 @@ pub(crate) fn delete_alias(
         params![account, region, name],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        cairn_core::migrate::schema(conn).unwrap()
+    }
+
+    /// `kms.db` as `open` made it before the migration runner: step 1 (which must stay the
+    /// schema of that release byte for byte) at `user_version` 1.
+    fn make_as_before(conn: &Connection) {
+        conn.execute_batch(&format!("{}\nPRAGMA user_version = 1;", STEPS[0]))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_file_made_before_the_migration_runner_opens_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        let old = Connection::open(&path).unwrap();
+        make_as_before(&old);
+        old.execute("INSERT INTO keys (key_id, meta) VALUES ('k1', '{}')", [])
+            .unwrap();
+        let before = schema(&old);
+        drop(old);
+        let conn = open(Some(&path)).unwrap();
+        assert_eq!(schema(&conn), before);
+        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 1);
+        let meta: String = conn
+            .query_row("SELECT meta FROM keys WHERE key_id = 'k1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(meta, "{}");
+    }
+
+    #[test]
+    fn a_new_file_gets_the_same_schema_as_before() {
+        let old = Connection::open_in_memory().unwrap();
+        make_as_before(&old);
+        assert_eq!(schema(&open(None).unwrap()), schema(&old));
+    }
+
+    #[test]
+    fn a_newer_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kms.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 9;")
+            .unwrap();
+        assert!(matches!(open(Some(&path)), Err(KmsError::Storage(_))));
+    }
 }

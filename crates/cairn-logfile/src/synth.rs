@@ -235,9 +235,9 @@ impl Synth {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
                 }
-                let tmp = path.with_extension("tmp");
-                std::fs::write(&tmp, &out.gzip)?;
-                std::fs::rename(&tmp, &path)?;
+                // Atomic (a reader never sees half a file) but not flushed: a generated corpus
+                // is made again after a machine crash, and 10^5 fsyncs would dominate.
+                cairn_core::fs::write_atomic_with(&path, &out.gzip, false)?;
                 totals[0].fetch_add(1, Ordering::Relaxed);
                 totals[1].fetch_add(out.record_count as u64, Ordering::Relaxed);
                 totals[2].fetch_add(out.gzip.len() as u64, Ordering::Relaxed);

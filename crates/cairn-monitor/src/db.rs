@@ -1,13 +1,22 @@
 //! SQLite schema (`monitor.sqlite`) and small row helpers.
 
+use cairn_core::migrate::MigrateError;
 use rusqlite::Connection;
 
-use crate::error::Result;
+use crate::error::{MonitorError, Result};
 
-/// Schema version stored in `meta.schema_version`.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// The schema, one step per `PRAGMA user_version`, run by [`cairn_core::migrate::migrate`].
+/// Step 1 is the schema of the files made before the runner (which left `user_version` at
+/// 0 and kept `meta.schema_version`): every statement is idempotent, so on such a file it
+/// changes nothing but the version. Never edit a step: add one.
+fn steps() -> [String; 1] {
+    [format!(
+        "{SCHEMA_V1}INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
+    )]
+}
 
-const SCHEMA: &str = r#"
+/// The tables of version 1, as the files made before the runner have them.
+const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS log_groups (
     id INTEGER PRIMARY KEY,
@@ -99,11 +108,14 @@ pub(crate) fn open(path: &std::path::Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.execute_batch(SCHEMA)?;
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?1)",
-        [SCHEMA_VERSION.to_string()],
-    )?;
+    let steps = steps();
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    cairn_core::migrate::migrate(&conn, &steps).map_err(|e| match e {
+        MigrateError::Sqlite(e) => MonitorError::Storage(e),
+        e @ MigrateError::TooNew { .. } => {
+            MonitorError::Io(std::io::Error::other(format!("monitor.sqlite: {e}")))
+        }
+    })?;
     Ok(conn)
 }
 
@@ -122,4 +134,60 @@ pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<()> 
         [key, value],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema(conn: &Connection) -> Vec<(String, String)> {
+        cairn_core::migrate::schema(conn).unwrap()
+    }
+
+    /// What `open` did before the migration runner.
+    fn open_as_before(path: &std::path::Path) -> Connection {
+        let conn = Connection::open(path).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?1)",
+            ["1"],
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_file_made_before_the_migration_runner_opens_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("monitor.sqlite");
+        let old = open_as_before(&path);
+        meta_set(&old, "probe", "kept").unwrap();
+        let before = schema(&old);
+        assert!(before.len() > 10, "{before:?}");
+        drop(old);
+        let conn = open(&path).unwrap();
+        assert_eq!(schema(&conn), before);
+        assert_eq!(meta_get(&conn, "probe").unwrap().as_deref(), Some("kept"));
+        assert_eq!(
+            meta_get(&conn, "schema_version").unwrap().as_deref(),
+            Some("1")
+        );
+        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 1);
+        drop(conn);
+        // And a second open is a no-op.
+        assert_eq!(schema(&open(&path).unwrap()), before);
+    }
+
+    #[test]
+    fn a_new_file_gets_the_schema_of_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = open_as_before(&dir.path().join("old.sqlite"));
+        let new = open(&dir.path().join("new.sqlite")).unwrap();
+        assert_eq!(schema(&new), schema(&old));
+        assert_eq!(
+            meta_get(&new, "schema_version").unwrap().as_deref(),
+            Some("1")
+        );
+    }
 }

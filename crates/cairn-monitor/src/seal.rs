@@ -6,12 +6,9 @@
 //! between the streaming queue and its dead letters stay readable). Rows without the prefix are plaintext written before a
 //! key was configured; [`crate::Monitor::open_with`] seals them in place.
 
-use std::sync::Arc;
-
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use cairn_core::seal::SealKey;
 
 use crate::error::{MonitorError, Result};
 
@@ -54,7 +51,7 @@ pub(crate) fn seal_stored(conn: &rusqlite::Connection, key: &StorageKey) -> Resu
 /// The key that seals stored log-event messages. Cheap to clone; `Debug` shows nothing.
 #[derive(Clone)]
 pub struct StorageKey {
-    key: Arc<LessSafeKey>,
+    key: SealKey,
     /// Identifies the key for `PartialEq` without comparing secret bytes.
     id: [u8; 32],
 }
@@ -79,41 +76,24 @@ impl StorageKey {
     /// # Errors
     /// Only if the crypto library refuses a 32-byte key, which it does not.
     pub fn new(secret: &[u8; 32]) -> Result<Self> {
-        let key = UnboundKey::new(&AES_256_GCM, secret)
-            .map(LessSafeKey::new)
-            .map_err(|_| MonitorError::Crypto {
-                detail: "storage key refused".into(),
-            })?;
+        let key = SealKey::new(secret).map_err(|_| MonitorError::Crypto {
+            detail: "storage key refused".into(),
+        })?;
         let id = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret);
         let mut out = [0u8; 32];
         out.copy_from_slice(id.as_ref());
-        Ok(Self {
-            key: Arc::new(key),
-            id: out,
-        })
+        Ok(Self { key, id: out })
     }
 
-    /// The stored form of `message` in column `column`.
+    /// The stored form of `message` in column `column`: `enc1:` and base64 of
+    /// [`cairn_core::seal`]'s `nonce || ciphertext || tag`.
     pub(crate) fn seal(&self, column: &str, message: &str) -> Result<String> {
-        let mut nonce = [0u8; NONCE_LEN];
-        SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| MonitorError::Crypto {
-                detail: "random generator failed".into(),
-            })?;
-        let mut buf = message.as_bytes().to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(column.as_bytes()),
-                &mut buf,
-            )
+        let raw = self
+            .key
+            .seal(column.as_bytes(), message.as_bytes())
             .map_err(|_| MonitorError::Crypto {
                 detail: "sealing failed".into(),
             })?;
-        let mut raw = Vec::with_capacity(NONCE_LEN + buf.len());
-        raw.extend_from_slice(&nonce);
-        raw.extend_from_slice(&buf);
         Ok(format!("{PREFIX}{}", STANDARD.encode(raw)))
     }
 
@@ -126,23 +106,11 @@ impl StorageKey {
             detail: "stored message fails authentication".into(),
         };
         let raw = STANDARD.decode(b64).map_err(|_| corrupt())?;
-        if raw.len() < NONCE_LEN + 16 {
-            return Err(corrupt());
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&raw[..NONCE_LEN]);
-        let mut buf = raw[NONCE_LEN..].to_vec();
-        let len = self
+        let plain = self
             .key
-            .open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(column.as_bytes()),
-                &mut buf,
-            )
-            .map_err(|_| corrupt())?
-            .len();
-        buf.truncate(len);
-        String::from_utf8(buf).map_err(|_| corrupt())
+            .open_vec(column.as_bytes(), raw)
+            .map_err(|_| corrupt())?;
+        String::from_utf8(plain).map_err(|_| corrupt())
     }
 }
 
@@ -194,5 +162,18 @@ mod tests {
         assert_eq!(k.open(MESSAGE, "plain".into()).unwrap(), "plain");
         assert_eq!(format!("{k:?}"), "StorageKey(<redacted>)");
         assert_ne!(k, StorageKey::new(&[6; 32]).unwrap());
+    }
+
+    /// A message sealed in the format of the first encrypted monitor (key `[5; 32]`, nonce
+    /// 01..0c): existing monitor files must stay readable.
+    #[test]
+    fn a_fixed_test_vector_still_opens() {
+        let stored = "enc1:AQIDBAUGBwgJCgsMpHKS0A+Eg5Le3I6SzX0sLjoCFF7O5Ddl33epL+s3g5I2NVfQ";
+        let k = StorageKey::new(&[5; 32]).unwrap();
+        assert_eq!(
+            k.open(MESSAGE, stored.to_owned()).unwrap(),
+            "{\"userName\":\"alice\"}"
+        );
+        assert!(k.open("other", stored.to_owned()).is_err());
     }
 }

@@ -62,6 +62,7 @@
 
 pub mod alarm;
 pub mod ast;
+pub mod cis;
 mod compiled;
 mod error;
 pub mod metric;

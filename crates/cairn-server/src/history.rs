@@ -6,15 +6,17 @@
 //! ignores (it is idempotent by journal sequence number). Every management event that enters
 //! the journal is indexed, whatever the trails select (as in CloudTrail).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use cairn_core::Worker;
+use cairn_core::worker::Control;
 
 use cairn_history::{
     AttributeKey, EventCategory, HistoryIndex, HistoryKeys, HistoryOptions, HistoryReader,
     IndexedEvent, LookupRequest,
 };
-use cairn_journal::Journal;
+use cairn_journal::{EventJournal, Journal, JournalReader};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -29,9 +31,11 @@ pub const CURSOR: &str = "history";
 /// The index and its background consumer.
 pub struct History {
     reader: Mutex<HistoryReader>,
-    stop: Arc<AtomicBool>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    worker: Worker,
 }
+
+/// How long [`History::stop`] waits for the consumer to finish its batch.
+const STOP_DEADLINE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for History {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -65,29 +69,22 @@ impl History {
         let index = HistoryIndex::open(data_dir.join("history.sqlite"), options)
             .map_err(|e| format!("opening the event history index: {e}"))?;
         let reader = index.reader().map_err(|e| e.to_string())?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("cairn-history".into())
-            .spawn(move || {
-                if let Err(e) = consume(index, &journal, &s) {
-                    tracing::error!(error = %e, "event history indexing stopped");
-                }
-            })
+        let worker = Worker::spawn("cairn-history", move |c| consume(index, &*journal, c))
             .map_err(|e| e.to_string())?;
         Ok(History {
             reader: Mutex::new(reader),
-            stop,
-            thread: Mutex::new(Some(thread)),
+            worker,
         })
     }
 
-    /// Stops the consumer (after its current batch).
+    /// Stops the consumer (after its current batch, waiting up to 30 s).
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = t.join();
-        }
+        self.worker.shutdown(STOP_DEADLINE);
+    }
+
+    /// How the consumer is doing (running, batches indexed, last error).
+    pub fn health(&self) -> cairn_core::Health {
+        self.worker.health()
     }
 
     /// `LookupEvents`.
@@ -194,11 +191,16 @@ impl History {
     }
 }
 
-fn consume(mut index: HistoryIndex, journal: &Journal, stop: &AtomicBool) -> Result<(), String> {
+/// The consumer loop: index a batch, then commit the cursor; until `control` says stop.
+fn consume<J: EventJournal>(
+    mut index: HistoryIndex,
+    journal: &J,
+    control: &Control,
+) -> Result<(), String> {
     let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
     let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
     let mut last_expire = std::time::Instant::now();
-    while !stop.load(Ordering::SeqCst) {
+    while !control.stopping() {
         let batch = reader
             .next_batch(5000, Duration::from_millis(200))
             .map_err(|e| e.to_string())?;
@@ -231,6 +233,38 @@ fn consume(mut index: HistoryIndex, journal: &Journal, stop: &AtomicBool) -> Res
         journal
             .commit_cursor(CURSOR, reader.position())
             .map_err(|e| e.to_string())?;
+        control.report(Ok(()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_journal::JournalOptions;
+
+    #[test]
+    fn the_consumer_runs_as_a_worker_commits_its_cursor_and_stops_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal =
+            Arc::new(Journal::open(dir.path().join("journal"), JournalOptions::default()).unwrap());
+        // A record that is not an envelope is skipped, and the cursor still moves past it.
+        journal.append(&[b"not an envelope"]).unwrap();
+        let master = crate::secrets::MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        let history = History::start(dir.path(), journal.clone(), &master).unwrap();
+        let start = std::time::Instant::now();
+        while journal.cursor(CURSOR).unwrap() < 1 && start.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(journal.cursor(CURSOR).unwrap(), 1);
+        let h = history.health();
+        assert!(
+            h.running && h.passes >= 1 && h.last_error.is_none(),
+            "{h:?}"
+        );
+        let t = std::time::Instant::now();
+        history.stop();
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert!(!history.health().running);
+    }
 }

@@ -129,7 +129,7 @@ fn key() -> Key {
 }
 
 fn cis_filters() -> Vec<MetricFilter> {
-    cairn_monitor::cis_filters()
+    cairn_pattern::cis::cis_filters()
         .iter()
         .map(|(c, m, p)| MetricFilter {
             name: format!("CIS-{c}-{m}"),
@@ -140,7 +140,7 @@ fn cis_filters() -> Vec<MetricFilter> {
 }
 
 fn cis_alarms() -> Vec<Alarm> {
-    cairn_monitor::cis_filters()
+    cairn_pattern::cis::cis_filters()
         .iter()
         .map(|(c, m, _)| Alarm {
             name: format!("CIS-{c}-{m}"),
