@@ -16,16 +16,18 @@
 //!
 //! * Incremental: the manifest names every log file (by path relative to the source root)
 //!   already absorbed, and the Parquet files written; a pass reads only the others.
-//! * Restart-safe: a pass writes its Parquet files (temporary name, fsync, rename), then
-//!   replaces the manifest (temporary name, fsync, rename). A crash before the manifest is
+//! * Restart-safe: a pass writes its Parquet files (temporary name, fsync, rename:
+//!   `cairn_core::fs::write_atomic`), then replaces the manifest the same way. A crash before the manifest is
 //!   replaced leaves Parquet files the manifest does not list; the next compactor removes them
 //!   before its first pass and absorbs those log files again. Readers trust only the manifest,
 //!   so they never see a half-written pass. Parquet names are derived from the absorbed
 //!   files, so a repeated pass writes the same names.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cairn_store::Bucket;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -75,6 +77,16 @@ impl Manifest {
         }
     }
 
+    /// Whether every file this manifest absorbed is among `files` with the same size (so the
+    /// Parquet copy holds nothing that is not listed).
+    pub fn covered_by(&self, files: &[LogFile]) -> bool {
+        let listed: std::collections::HashMap<&str, u64> =
+            files.iter().map(|f| (f.rel.as_str(), f.size)).collect();
+        self.absorbed
+            .iter()
+            .all(|(rel, size)| listed.get(rel.as_str()) == Some(size))
+    }
+
     fn store(&self, dir: &Path) -> Result<(), LakeError> {
         let bytes = serde_json::to_vec(self).map_err(|e| LakeError::Decode(e.to_string()))?;
         write_atomic(&dir.join(MANIFEST), &bytes)
@@ -82,19 +94,7 @@ impl Manifest {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| LakeError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| LakeError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
-    Ok(())
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
+    cairn_core::fs::write_atomic(path, bytes).map_err(|e| LakeError::io(path, e))
 }
 
 /// What one pass did.
@@ -116,10 +116,20 @@ impl std::ops::AddAssign for CompactStats {
     }
 }
 
-/// Compacts the log files under a source root into Parquet under an output directory.
+/// Where a compactor reads log files.
+#[derive(Debug)]
+enum Input {
+    /// A directory, read with `std::fs`.
+    Dir(PathBuf),
+    /// A bucket, read through its async API from the compactor's (blocking) thread.
+    Bucket(Arc<dyn Bucket>, tokio::runtime::Handle),
+}
+
+/// Compacts the log files under a source root (or of a bucket) into Parquet under an output
+/// directory. A pass is blocking work: run it on its own thread or the blocking pool.
 #[derive(Debug)]
 pub struct Compactor {
-    source: PathBuf,
+    input: Input,
     out: PathBuf,
     cleaned: bool,
     /// Most log files absorbed by one pass (bounds the pass's memory).
@@ -131,9 +141,25 @@ pub struct Compactor {
 impl Compactor {
     /// A compactor from `source` into `out` (created on the first pass).
     pub fn new(source: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Compactor {
+        Compactor::with_input(Input::Dir(source.into()), out.into())
+    }
+
+    /// A compactor of the delivered log files of `bucket` ([`files::list_bucket`]) into `out`.
+    /// The bucket is called on the runtime `rt`; the compactor must not run on one of its
+    /// async workers (use a thread or `spawn_blocking`). An object absorbed and later deleted
+    /// or replaced makes the next pass start the copy over, so the copy never keeps it.
+    pub fn for_bucket(
+        bucket: Arc<dyn Bucket>,
+        rt: tokio::runtime::Handle,
+        out: impl Into<PathBuf>,
+    ) -> Compactor {
+        Compactor::with_input(Input::Bucket(bucket, rt), out.into())
+    }
+
+    fn with_input(input: Input, out: PathBuf) -> Compactor {
         Compactor {
-            source: source.into(),
-            out: out.into(),
+            input,
+            out,
             cleaned: false,
             max_files_per_pass: 2000,
             max_bytes_per_pass: 64 << 20,
@@ -157,8 +183,10 @@ impl Compactor {
                     continue;
                 }
                 let rel = rel_path(&self.out, &p);
+                let name = rel.rsplit('/').next().unwrap_or_default();
                 let stray = (rel.ends_with(".parquet") && !listed.contains(rel.as_str()))
-                    || (rel.ends_with(".tmp") && rel != MANIFEST);
+                    || (rel.ends_with(".tmp") && rel != MANIFEST)
+                    || (name.starts_with('.') && name.contains(".tmp-"));
                 if stray {
                     std::fs::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
                 }
@@ -179,8 +207,20 @@ impl Compactor {
         }
     }
 
+    /// Every log file of the input.
+    fn list(&self) -> Result<Vec<LogFile>, LakeError> {
+        match &self.input {
+            Input::Dir(root) => files::list(root),
+            Input::Bucket(b, rt) => rt.block_on(files::list_bucket(b.as_ref())),
+        }
+    }
+
     /// One pass: absorbs up to the pass limits of pending log files.
     pub fn pass(&mut self) -> Result<CompactStats, LakeError> {
+        let listed = self.list()?;
+        if listed.is_empty() && !self.out.exists() {
+            return Ok(CompactStats::default());
+        }
         std::fs::create_dir_all(&self.out).map_err(|e| LakeError::io(&self.out, e))?;
         // One compactor per output directory at a time (the server's and `cairn query
         // --compact` may meet): an exclusive lock, released when the file is closed.
@@ -188,13 +228,22 @@ impl Compactor {
         let lock = std::fs::File::create(&lock_path).map_err(|e| LakeError::io(&lock_path, e))?;
         lock.lock().map_err(|e| LakeError::io(&lock_path, e))?;
         let mut manifest = Manifest::load(&self.out)?;
+        if matches!(self.input, Input::Bucket(..)) && !manifest.covered_by(&listed) {
+            // An absorbed object is gone or replaced: start the copy over.
+            manifest = Manifest {
+                version: 1,
+                ..Manifest::default()
+            };
+            manifest.store(&self.out)?;
+            self.cleaned = false;
+        }
         if !self.cleaned {
             self.clean(&manifest)?;
             self.cleaned = true;
         }
         let mut chunk: Vec<LogFile> = Vec::new();
         let mut bytes = 0u64;
-        for f in files::list(&self.source)? {
+        for f in listed {
             if manifest.absorbed.contains_key(&f.rel) {
                 continue;
             }
@@ -218,7 +267,7 @@ impl Compactor {
         // Files are decoded on every core; a pass holds Arrow batches (about the size of the
         // JSON), never more than one file's parsed records per thread.
         let mut groups: BTreeMap<PartitionKey, Vec<RecordBatch>> = BTreeMap::new();
-        for decoded in decode_files(&chunk)? {
+        for decoded in decode_files(&self.input, &chunk)? {
             for (key, batches) in decoded {
                 groups.entry(key).or_default().extend(batches);
             }
@@ -265,9 +314,19 @@ type PartitionKey = (String, String, String);
 /// One log file's records as Arrow batches, by partition.
 type Decoded = Vec<(PartitionKey, Vec<RecordBatch>)>;
 
-fn decode_one(f: &LogFile) -> Result<Decoded, LakeError> {
+fn decode_one(input: &Input, f: &LogFile) -> Result<Decoded, LakeError> {
     let mut groups: BTreeMap<PartitionKey, Vec<serde_json::Value>> = BTreeMap::new();
-    for r in files::read_records(&f.path)? {
+    let records = match input {
+        Input::Dir(_) => files::read_records(&f.path)?,
+        Input::Bucket(b, rt) => {
+            let obj = rt.block_on(b.get(&f.rel))?;
+            files::parse_records(&obj.bytes).map_err(|detail| LakeError::BadFile {
+                path: format!("{}/{}", b.name(), f.rel),
+                detail,
+            })?
+        }
+    };
+    for r in records {
         groups.entry(partition_of(&r)).or_default().push(r);
     }
     groups
@@ -277,7 +336,7 @@ fn decode_one(f: &LogFile) -> Result<Decoded, LakeError> {
 }
 
 /// Decodes `chunk` on as many threads as there are cores; results in `chunk`'s order.
-fn decode_files(chunk: &[LogFile]) -> Result<Vec<Decoded>, LakeError> {
+fn decode_files(input: &Input, chunk: &[LogFile]) -> Result<Vec<Decoded>, LakeError> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .min(chunk.len())
@@ -291,7 +350,7 @@ fn decode_files(chunk: &[LogFile]) -> Result<Vec<Decoded>, LakeError> {
                 loop {
                     let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(f) = chunk.get(i) else { return };
-                    let r = decode_one(f);
+                    let r = decode_one(input, f);
                     let failed = r.is_err();
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(r);
@@ -325,19 +384,14 @@ fn decode_files(chunk: &[LogFile]) -> Result<Vec<Decoded>, LakeError> {
 fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<(), LakeError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
-    let tmp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&tmp).map_err(|e| LakeError::io(&tmp, e))?;
     let props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .build();
     let perr = |e: datafusion::parquet::errors::ParquetError| LakeError::Parquet(e.to_string());
-    let mut w = ArrowWriter::try_new(file, schema(), Some(props)).map_err(perr)?;
+    let mut w = ArrowWriter::try_new(Vec::new(), schema(), Some(props)).map_err(perr)?;
     for b in batches {
         w.write(b).map_err(perr)?;
     }
-    let file = w.into_inner().map_err(perr)?;
-    file.sync_all().map_err(|e| LakeError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| LakeError::io(path, e))?;
-    sync_dir(dir);
-    Ok(())
+    let bytes = w.into_inner().map_err(perr)?;
+    write_atomic(path, &bytes)
 }

@@ -2,8 +2,12 @@
 //!
 //! A source directory is either a plain directory of log files (as `aws s3 sync` leaves them,
 //! or `/work/shared/data/cloudtrail`), or a Cairn local bucket, whose objects are files named
-//! `<key>@obj` that start with Cairn's object header (`CAIRNOBJ`, see `cairn-store`'s local
-//! format) followed by the object body. Both are read.
+//! `<key>@obj` that start with Cairn's object header (parsed by
+//! [`cairn_store::object_file_body`]) followed by the object body. Both are read.
+//!
+//! A bucket source ([`Logs::Bucket`]) is read through [`cairn_store::Bucket`]: its delivered
+//! log files are the objects under a `/CloudTrail/` folder with a log file name, read with
+//! `get` one at a time, never copied to disk.
 //!
 //! A log file is gzip (detected by its magic bytes) or plain JSON, holding either CloudTrail's
 //! `{"Records":[...]}` document or newline-delimited records. Digest files
@@ -11,6 +15,10 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_store::Bucket;
 
 use serde_json::Value;
 
@@ -22,9 +30,10 @@ pub const MAX_FILE_BYTES: u64 = 1 << 30;
 /// One log file found under a source root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogFile {
-    /// Path relative to the root, with `/` separators (the manifest's key).
+    /// Path relative to the root, with `/` separators (the manifest's key); for a bucket
+    /// source, the object key.
     pub rel: String,
-    /// Absolute path.
+    /// Absolute path (empty for a bucket source's object).
     pub path: PathBuf,
     /// Size on disk.
     pub size: u64,
@@ -82,19 +91,101 @@ pub fn list(root: &Path) -> Result<Vec<LogFile>, LakeError> {
     Ok(out)
 }
 
-/// The body of a Cairn local-bucket object file (header skipped), or the bytes unchanged.
-fn object_body(bytes: &[u8]) -> Result<&[u8], &'static str> {
-    if !bytes.starts_with(b"CAIRNOBJ") {
-        return Ok(bytes);
+/// Where a source's log files are: a directory, or a bucket read through [`Bucket`].
+#[derive(Debug, Clone)]
+pub enum Logs {
+    /// A directory searched recursively ([`list`]).
+    Dir(PathBuf),
+    /// A bucket's delivered log files ([`list_bucket`]).
+    Bucket(Arc<dyn Bucket>),
+}
+
+impl Logs {
+    /// Every log file of the source, sorted by `rel`. Directory walks run on the blocking
+    /// pool.
+    pub async fn list(&self) -> Result<Vec<LogFile>, LakeError> {
+        match self {
+            Logs::Dir(root) => {
+                let root = root.clone();
+                blocking(move || list(&root)).await
+            }
+            Logs::Bucket(b) => list_bucket(b.as_ref()).await,
+        }
     }
-    if bytes.len() < 14 {
-        return Err("truncated object header");
+
+    /// The bytes of one of the source's log files, as stored (the object header, if any, is
+    /// skipped later by [`json_text`]). File reads run on the blocking pool.
+    pub async fn read(&self, f: &LogFile) -> Result<Bytes, LakeError> {
+        match self {
+            Logs::Dir(_) => {
+                let path = f.path.clone();
+                blocking(move || {
+                    std::fs::read(&path)
+                        .map(Bytes::from)
+                        .map_err(|e| LakeError::io(&path, e))
+                })
+                .await
+            }
+            Logs::Bucket(b) => Ok(b.get(&f.rel).await?.bytes),
+        }
     }
-    if bytes[8] != 1 || bytes[9] != 0 {
-        return Err("unsupported object format version or flags");
+
+    /// The name of a file for error messages: its path, or `<bucket>/<key>`.
+    pub fn display(&self, f: &LogFile) -> String {
+        match self {
+            Logs::Dir(_) => f.path.display().to_string(),
+            Logs::Bucket(b) => format!("{}/{}", b.name(), f.rel),
+        }
     }
-    let h = u32::from_be_bytes([bytes[10], bytes[11], bytes[12], bytes[13]]) as usize;
-    bytes.get(14 + h..).ok_or("truncated object header")
+}
+
+/// Runs `f` on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LakeError> + Send + 'static,
+) -> Result<T, LakeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| LakeError::Execution(format!("blocking task failed: {e}")))?
+}
+
+/// Whether the object `key` is a delivered CloudTrail log file: under a `/CloudTrail/` folder,
+/// with a log file name ([`is_log_name`]), and a key that is a safe relative path
+/// ([`crate::layout::key_path`]; planted keys such as `../x` are never read).
+pub fn is_log_key(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or_default();
+    key.contains("/CloudTrail/") && is_log_name(name) && crate::layout::key_path(key).is_some()
+}
+
+/// Every delivered log file of `bucket` ([`is_log_key`]), sorted by key, listed page by page.
+pub async fn list_bucket(bucket: &dyn Bucket) -> Result<Vec<LogFile>, LakeError> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = bucket
+            .list("", marker.as_deref(), cairn_store::MAX_LIST_PAGE)
+            .await?;
+        for e in &page.entries {
+            if is_log_key(&e.key) {
+                out.push(LogFile {
+                    rel: e.key.clone(),
+                    path: PathBuf::new(),
+                    size: e.size,
+                });
+            } else if e.key.contains("/CloudTrail/") && crate::layout::key_path(&e.key).is_none() {
+                tracing::warn!(bucket = bucket.name(), key = %e.key.escape_debug(), "skipping a log file whose key is not a safe path");
+            }
+        }
+        match (page.is_truncated, page.entries.last()) {
+            (true, Some(last)) => marker = Some(last.key.clone()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// The body of a Cairn local-bucket object file (header skipped, parsed by `cairn-store`), or
+/// the bytes unchanged.
+fn object_body(bytes: &[u8]) -> Result<&[u8], String> {
+    Ok(cairn_store::object_file_body(bytes)?.unwrap_or(bytes))
 }
 
 /// Reads the records of one log file.
@@ -152,10 +243,22 @@ mod tests {
         assert_eq!(parse_records(doc).unwrap().len(), 2);
         let nd = b"{\"eventID\":\"a\"}\n{\"eventID\":\"b\"}\n{\"eventID\":\"c\"}\n";
         assert_eq!(parse_records(nd).unwrap().len(), 3);
-        let mut obj = b"CAIRNOBJ\x01\x00".to_vec();
-        obj.extend_from_slice(&2u32.to_be_bytes());
-        obj.extend_from_slice(b"{}");
-        obj.extend_from_slice(doc);
+        let root = tempfile::tempdir().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let bucket = cairn_store::LocalBucket::open("b", root.path()).unwrap();
+        let opts = cairn_store::PutOptions::default();
+        rt.block_on(cairn_store::Bucket::put(
+            &bucket,
+            "k.json",
+            doc.to_vec().into(),
+            opts,
+        ))
+        .unwrap();
+        let obj = std::fs::read(root.path().join("k.json@obj")).unwrap();
+        assert_ne!(obj.as_slice(), &doc[..]);
         assert_eq!(parse_records(&obj).unwrap()[1]["eventID"], "b");
         assert!(parse_records(b"[1,2]").is_err());
         assert!(parse_records(br#"{"Records":3}"#).is_err());

@@ -10,6 +10,9 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cairn_store::Bucket;
 
 use crate::{LakeError, Source};
 
@@ -18,11 +21,43 @@ pub fn lake_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("lake")
 }
 
-/// The source of one local bucket.
+/// The source of one local bucket kept as plain files (`<data_dir>/buckets/<bucket>`, as
+/// `cairn query --data-dir` reads a copied bucket).
 pub fn bucket_source(data_dir: &Path, bucket: &str) -> Source {
     Source {
         json_root: data_dir.join("buckets").join(bucket),
-        parquet_dir: Some(lake_dir(data_dir).join("parquet").join(bucket)),
+        parquet_dir: Some(bucket_parquet_dir(data_dir, bucket)),
+    }
+}
+
+/// The Parquet copy of the bucket `bucket`'s delivered log files.
+pub fn bucket_parquet_dir(data_dir: &Path, bucket: &str) -> PathBuf {
+    lake_dir(data_dir).join("parquet").join(bucket)
+}
+
+/// One compaction round over `buckets` (read through [`Bucket`], e.g. the vault buckets Cairn
+/// writes), each into its [`bucket_parquet_dir`]. Blocking: call it from a thread outside the
+/// runtime `rt` the buckets run on. Every bucket is tried; the first error is returned.
+pub fn compact_buckets(
+    data_dir: &Path,
+    buckets: &[Arc<dyn Bucket>],
+    rt: &tokio::runtime::Handle,
+) -> Result<crate::CompactStats, LakeError> {
+    let mut total = crate::CompactStats::default();
+    let mut first_err = None;
+    for b in buckets {
+        let out = bucket_parquet_dir(data_dir, b.name());
+        match crate::Compactor::for_bucket(b.clone(), rt.clone(), out).run() {
+            Ok(s) => total += s,
+            Err(e) => {
+                tracing::warn!(bucket = b.name(), error = %e, "bucket compaction failed");
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(total),
     }
 }
 
@@ -68,15 +103,26 @@ fn names(dir: &Path) -> Result<Vec<String>, LakeError> {
     Ok(out)
 }
 
-/// One compaction round over every event data store and local bucket of `data_dir`.
+/// One compaction round over every event data store and plain-file bucket directory of
+/// `data_dir` (`cairn query --data-dir`; the server compacts its vault buckets with
+/// [`compact_buckets`]).
 pub fn compact_all(data_dir: &Path) -> Result<crate::CompactStats, LakeError> {
     let mut sources = Vec::new();
-    for id in store_ids(data_dir)? {
-        sources.push(store_source(data_dir, &id));
-    }
     for b in bucket_names(data_dir)? {
         sources.push(bucket_source(data_dir, &b));
     }
+    let mut total = compact_stores(data_dir)?;
+    total += compact_sources(sources)?;
+    Ok(total)
+}
+
+/// One compaction round over every event data store of `data_dir`.
+pub fn compact_stores(data_dir: &Path) -> Result<crate::CompactStats, LakeError> {
+    let ids = store_ids(data_dir)?;
+    compact_sources(ids.iter().map(|id| store_source(data_dir, id)).collect())
+}
+
+fn compact_sources(sources: Vec<Source>) -> Result<crate::CompactStats, LakeError> {
     let mut total = crate::CompactStats::default();
     for s in sources {
         if let Some(out) = s.parquet_dir {

@@ -1,9 +1,12 @@
 //! SQL over CloudTrail events, with DataFusion.
 //!
-//! A *source* is a directory of delivered CloudTrail log files (a Cairn local bucket, an
-//! event data store's directory, a copy of an AWS bucket) and optionally the Parquet copy the
-//! [`compact::Compactor`] keeps of it. [`register`] makes a source a table; [`Lake::sql`]
-//! plans a statement (errors carry the parser's line and column) and [`Lake::collect`] runs it.
+//! A *source* is a directory of delivered CloudTrail log files (an event data store's
+//! directory, a copy of an AWS bucket) or a bucket read through [`cairn_store::Bucket`]
+//! ([`Logs::Bucket`]: objects are fetched while the query runs, never copied to disk), and
+//! optionally the Parquet copy the [`compact::Compactor`] keeps of it. [`Lake::register`] makes
+//! a directory a table, [`Lake::register_listed`] the union of sources whose files a caller
+//! has listed (and checked) first; [`Lake::sql`] plans a statement (errors carry the parser's
+//! line and column) and [`Lake::collect`] runs it.
 //!
 //! * Schema: [`schema`] documents the columns. Identifiers are case-sensitive (CloudTrail's
 //!   camelCase names work unquoted); nested members are reached as `userIdentity.arn`.
@@ -41,7 +44,8 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 pub use compact::{CompactStats, Compactor, Manifest};
-pub use table::{Progress, ScanPlan, Source};
+pub use files::Logs;
+pub use table::{Listed, Progress, ScanPlan, Source};
 
 /// Re-exported for callers that format results.
 pub use datafusion::arrow;
@@ -78,6 +82,9 @@ pub enum LakeError {
     /// The query failed while running.
     #[error("{0}")]
     Execution(String),
+    /// A bucket could not be listed or read.
+    #[error(transparent)]
+    Bucket(#[from] cairn_store::Error),
 }
 
 impl LakeError {
@@ -152,10 +159,25 @@ impl Lake {
         name: &str,
         sources: &[Source],
     ) -> Result<ScanPlan, LakeError> {
+        let mut listed = Vec::with_capacity(sources.len());
+        for s in sources {
+            listed.push(Listed::of(s).await?);
+        }
+        self.register_listed(name, listed).await
+    }
+
+    /// Registers the union of sources already listed as the table `name`: how a caller that
+    /// must check each file first (the server, reading buckets as the caller) registers them.
+    /// Bucket objects are read through the bucket while the query runs; nothing is copied.
+    pub async fn register_listed(
+        &self,
+        name: &str,
+        sources: Vec<Listed>,
+    ) -> Result<ScanPlan, LakeError> {
         let mut plan = ScanPlan::default();
         let mut df: Option<DataFrame> = None;
         for s in sources {
-            let (provider, p) = table::table(&self.ctx, s, self.progress.clone()).await?;
+            let (provider, p) = table::listed_table(&self.ctx, s, self.progress.clone()).await?;
             plan.json_files += p.json_files;
             plan.parquet_files += p.parquet_files;
             let d = self.ctx.read_table(provider).map_err(LakeError::sql)?;

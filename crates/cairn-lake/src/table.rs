@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::LakeError;
 use crate::compact::Manifest;
-use crate::files::{self, LogFile};
+use crate::files::{self, LogFile, Logs};
 use crate::raw::{self, RawRecord};
 use crate::schema::{normalize, normalize_raw, schema};
 
@@ -106,12 +106,21 @@ pub fn decode_file_projected(
     path: &Path,
     projected: &SchemaRef,
 ) -> Result<Vec<RecordBatch>, LakeError> {
+    let raw = std::fs::read(path).map_err(|e| LakeError::io(path, e))?;
+    decode_bytes_projected(&raw, &path.display().to_string(), projected)
+}
+
+/// Decodes the columns of `projected` of one log file's bytes (`name` names it in errors).
+pub fn decode_bytes_projected(
+    raw: &[u8],
+    name: &str,
+    projected: &SchemaRef,
+) -> Result<Vec<RecordBatch>, LakeError> {
     let bad = |detail: String| LakeError::BadFile {
-        path: path.display().to_string(),
+        path: name.to_owned(),
         detail,
     };
-    let raw = std::fs::read(path).map_err(|e| LakeError::io(path, e))?;
-    let json = files::json_text(&raw).map_err(bad)?;
+    let json = files::json_text(raw).map_err(bad)?;
     let records = raw::split_records(&json).map_err(bad)?;
     raw_records_to_batches(&records, projected)
 }
@@ -120,6 +129,7 @@ pub fn decode_file_projected(
 /// a file's records are split into members and only the columns the query reads are parsed.
 #[derive(Debug)]
 struct LogFilesTable {
+    logs: Logs,
     partitions: Vec<Vec<LogFile>>,
     progress: Arc<Progress>,
 }
@@ -150,6 +160,7 @@ impl TableProvider for LogFilesTable {
             .iter()
             .map(|files| {
                 Arc::new(FilesPartition {
+                    logs: self.logs.clone(),
                     files: files.clone(),
                     progress: self.progress.clone(),
                     schema: projected.clone(),
@@ -168,10 +179,12 @@ impl TableProvider for LogFilesTable {
     }
 }
 
-/// One partition of a scan: a list of files decoded one after the other, each on the blocking
-/// pool, so a partition holds at most one file's batches in memory.
+/// One partition of a scan: a list of files read (from their directory or bucket, never
+/// copied) and decoded one after the other, each on the blocking pool, so a partition holds at
+/// most one file's batches in memory.
 #[derive(Debug)]
 struct FilesPartition {
+    logs: Logs,
     files: Vec<LogFile>,
     progress: Arc<Progress>,
     /// The columns read.
@@ -186,20 +199,28 @@ impl PartitionStream for FilesPartition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let progress = self.progress.clone();
         let schema = self.schema.clone();
+        let logs = self.logs.clone();
         let stream = futures::stream::iter(self.files.clone())
             .then(move |f| {
                 let progress = progress.clone();
                 let schema = schema.clone();
+                let logs = logs.clone();
                 async move {
-                    let r = tokio::task::spawn_blocking(move || {
-                        let batches = decode_file_projected(&f.path, &schema)?;
-                        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                        progress.files.fetch_add(1, Ordering::Relaxed);
-                        progress.bytes.fetch_add(f.size, Ordering::Relaxed);
-                        progress.records.fetch_add(rows as u64, Ordering::Relaxed);
-                        Ok::<_, LakeError>(batches)
-                    })
-                    .await;
+                    let r = match logs.read(&f).await {
+                        Ok(raw) => {
+                            let name = logs.display(&f);
+                            tokio::task::spawn_blocking(move || {
+                                let batches = decode_bytes_projected(&raw, &name, &schema)?;
+                                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                                progress.files.fetch_add(1, Ordering::Relaxed);
+                                progress.bytes.fetch_add(f.size, Ordering::Relaxed);
+                                progress.records.fetch_add(rows as u64, Ordering::Relaxed);
+                                Ok::<_, LakeError>(batches)
+                            })
+                            .await
+                        }
+                        Err(e) => Ok(Err(e)),
+                    };
                     match r {
                         Ok(Ok(b)) => b.into_iter().map(Ok).collect::<Vec<_>>(),
                         Ok(Err(e)) => vec![Err(DataFusionError::External(Box::new(e)))],
@@ -247,6 +268,30 @@ pub struct ScanPlan {
     pub parquet_files: usize,
 }
 
+/// A source whose log files are listed already (and, for a bucket, checked by the caller:
+/// the scan reads exactly these files, and the Parquet copy only when it holds no others).
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Where the files are read from.
+    pub logs: Logs,
+    /// The files (as [`Logs::list`] gives them).
+    pub files: Vec<LogFile>,
+    /// The compactor's output directory, when there is one.
+    pub parquet_dir: Option<PathBuf>,
+}
+
+impl Listed {
+    /// Lists the log files of a directory source.
+    pub async fn of(source: &Source) -> Result<Listed, LakeError> {
+        let logs = Logs::Dir(source.json_root.clone());
+        Ok(Listed {
+            files: logs.list().await?,
+            logs,
+            parquet_dir: source.parquet_dir.clone(),
+        })
+    }
+}
+
 /// Builds the table of `source`: the Parquet files the manifest lists, plus the log files it
 /// has not absorbed yet, read as JSON. Both halves are taken from one manifest snapshot, so
 /// an event is never counted twice nor missed while the compactor runs.
@@ -255,12 +300,30 @@ pub async fn table(
     source: &Source,
     progress: Arc<Progress>,
 ) -> Result<(Arc<dyn TableProvider>, ScanPlan), LakeError> {
-    let manifest = match &source.parquet_dir {
-        Some(d) => Manifest::load(d)?,
+    listed_table(ctx, Listed::of(source).await?, progress).await
+}
+
+/// [`table`] of a listed source. For a bucket, the Parquet copy is read only while every file
+/// it absorbed is still listed with the same size (an object deleted or replaced since makes
+/// the scan read the log files instead, until the compactor has rebuilt the copy); the copy
+/// therefore never answers with an object the listing (and the caller's check) did not see.
+pub async fn listed_table(
+    ctx: &SessionContext,
+    source: Listed,
+    progress: Arc<Progress>,
+) -> Result<(Arc<dyn TableProvider>, ScanPlan), LakeError> {
+    let mut manifest = match &source.parquet_dir {
+        Some(d) => {
+            let d = d.clone();
+            files::blocking(move || Manifest::load(&d)).await?
+        }
         None => Manifest::default(),
     };
-    let all = files::list(&source.json_root)?;
-    let pending: Vec<LogFile> = all
+    if matches!(source.logs, Logs::Bucket(_)) && !manifest.covered_by(&source.files) {
+        manifest = Manifest::default();
+    }
+    let pending: Vec<LogFile> = source
+        .files
         .into_iter()
         .filter(|f| !manifest.absorbed.contains_key(&f.rel))
         .collect();
@@ -291,6 +354,7 @@ pub async fn table(
             .filter(|p| !p.is_empty())
             .collect();
         Some(Arc::new(LogFilesTable {
+            logs: source.logs.clone(),
             partitions,
             progress: progress.clone(),
         }))

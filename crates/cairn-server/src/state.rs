@@ -92,6 +92,31 @@ impl Buckets {
     pub fn vault_arc(&self) -> Arc<cairn_vault::Vault> {
         self.vault.clone()
     }
+
+    /// The buckets kept on this machine, which the lake's compactor copies to Parquet: every
+    /// vault bucket, and the configured `backend = "local"` ones.
+    pub fn local_buckets(
+        &self,
+    ) -> Result<Vec<Arc<dyn cairn_store::Bucket>>, cairn_vault::VaultError> {
+        use crate::pipeline::deliver::BucketResolver;
+        let mut out: Vec<Arc<dyn cairn_store::Bucket>> = Vec::new();
+        for b in self.vault.buckets()? {
+            if !self.configured.contains_key(&b.name) {
+                out.push(Arc::new(cairn_vault::VaultBucket::new(
+                    self.vault.clone(),
+                    &b.name,
+                )));
+            }
+        }
+        for (name, c) in &self.configured {
+            if matches!(c, cairn_store::BucketConfig::Local(_))
+                && let Some(b) = self.bucket(name)
+            {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl crate::pipeline::deliver::BucketResolver for Buckets {

@@ -85,7 +85,7 @@ mod validate;
 
 pub use config::{BucketConfig, ConditionalPut, LocalConfig, S3Config, Secret, open_bucket};
 pub use error::{BoxError, Error, ErrorClass, Op, Result};
-pub use local::LocalBucket;
+pub use local::{LocalBucket, object_file_body, open_object_body};
 pub use memory::MemoryBucket;
 pub use s3::{S3Bucket, S3Options};
 pub use validate::{

@@ -59,8 +59,10 @@ CREATE TABLE IF NOT EXISTS lifecycle_log (
     key TEXT NOT NULL,
     version_id TEXT NOT NULL,
     action TEXT NOT NULL);
-PRAGMA user_version = 1;
 ";
+
+/// The vault's schema steps (`cairn_core::migrate`): step N leaves the file at version N.
+const MIGRATIONS: &[&str] = &[SCHEMA];
 
 const COLS: &str = "seq, key, version_id, is_latest, delete_marker, size, etag, last_modified, \
     content_type, user_meta, storage_class, sse, kms_key_arn, wrapped_key, blob_id, compressed, \
@@ -216,18 +218,11 @@ impl Vault {
         let blobs = dir.join(".vault");
         std::fs::create_dir_all(&blobs).map_err(|e| VaultError::io(&blobs, e))?;
         let conn = Connection::open(dir.join("vault.sqlite"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > 1 {
-            return Err(VaultError::Corrupt(format!(
-                "vault schema version {version} is newer than this binary supports"
-            )));
-        }
-        if version < 1 {
-            conn.execute_batch(&format!("BEGIN; {SCHEMA} COMMIT;"))?;
-        }
+        cairn_core::migrate::configure(&conn)?;
+        cairn_core::migrate::migrate(&conn, MIGRATIONS).map_err(|e| match e {
+            cairn_core::migrate::MigrateError::Sqlite(e) => VaultError::from(e),
+            other => VaultError::Corrupt(format!("vault schema: {other}")),
+        })?;
         let cell = std::sync::OnceLock::new();
         if let Some(k) = kms {
             let _ = cell.set(k);
@@ -470,22 +465,12 @@ impl Vault {
         self.blobs.join(shard).join(name)
     }
 
-    /// Writes a file atomically: temp file, fsync, rename, fsync of the directory.
+    /// Writes a file atomically: temp file, fsync, rename, fsync of the directory
+    /// ([`cairn_core::fs::write_atomic`]).
     fn write_blob(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let dir = path.parent().unwrap_or(&self.blobs);
         std::fs::create_dir_all(dir).map_err(|e| VaultError::io(dir, e))?;
-        let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            std::fs::File::open(dir)?.sync_all()
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            VaultError::io(path, e)
-        })
+        cairn_core::fs::write_atomic(path, bytes).map_err(|e| VaultError::io(path, e))
     }
 
     fn remove_blob(&self, r: &Row) {

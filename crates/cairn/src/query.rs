@@ -123,7 +123,6 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
         lake.register("events", &source).await?;
     }
     let mut sql = args.sql.clone();
-    let mut held_export = None;
     if let Some(data_dir) = &args.data_dir {
         if !data_dir.is_dir() {
             bail!("--data-dir {} is not a directory", data_dir.display());
@@ -135,10 +134,9 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
                 .context("compacting")?
                 .context("compacting")?;
         }
-        // Local buckets are encrypted at rest: their delivered log files are decrypted into a
-        // private temporary copy for this query (removed when it ends).
-        let export =
-            cairn_server::lake::ExportDir::new().context("creating a temporary directory")?;
+        // Local buckets are encrypted at rest: their delivered log files are read (and
+        // decrypted) through the bucket while the query runs, never copied to disk.
+        let mut sources = Vec::new();
         if data_dir.join("catalog.sqlite").exists() {
             let config = cairn_server::config::RawConfig::default().validate(
                 &cairn_server::config::Overrides {
@@ -149,23 +147,17 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
             let catalog = cairn_server::catalog::Catalog::open(data_dir)?;
             for b in catalog.buckets()? {
                 let bucket = crate::buckets::open_local(&config, &b.name)?;
+                let parquet = cairn_lake::layout::bucket_parquet_dir(data_dir, &b.name);
                 // The operator reads the data directory with its master key: no caller to check.
-                cairn_server::lake::export_delivered_logs(
-                    bucket.as_ref(),
-                    &export.path().join(&b.name),
-                    |_| Ok(()),
-                )
-                .await
-                .map_err(anyhow::Error::msg)
-                .with_context(|| format!("reading bucket {}", b.name))?;
+                let listed =
+                    cairn_server::lake::checked_bucket_logs(bucket, Some(parquet), |_| Ok(()))
+                        .await
+                        .map_err(anyhow::Error::msg)
+                        .with_context(|| format!("reading bucket {}", b.name))?;
+                sources.push(listed);
             }
         }
-        let source = Source {
-            json_root: export.path().to_owned(),
-            parquet_dir: None,
-        };
-        lake.register("events", &source).await?;
-        held_export = Some(export);
+        lake.register_listed("events", sources).await?;
         let ids = cairn_lake::layout::store_ids(data_dir)?;
         for id in &ids {
             lake.register(id, &cairn_lake::layout::store_source(data_dir, id))
@@ -213,7 +205,6 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
         }
     }
     // The decrypted copy of local buckets is removed only now, after the query has read it.
-    drop(held_export);
     Ok(())
 }
 

@@ -126,6 +126,38 @@ pub(super) fn decode_file(file: &[u8]) -> Result<(Header, usize), FormatError> {
     Ok((header, body_at))
 }
 
+/// The body of a local object file's bytes: `Ok(None)` when they do not start with the
+/// magic (not an object file), an error when they do but the file is malformed. The one
+/// parser of this format outside the bucket itself (the lake and `cairn validate` use it).
+pub fn object_file_body(file: &[u8]) -> Result<Option<&[u8]>, String> {
+    if !file.starts_with(MAGIC) {
+        return Ok(None);
+    }
+    let (_, body_at) = decode_file(file).map_err(|e| format!("object file: {e}"))?;
+    Ok(file.get(body_at..))
+}
+
+/// Opens the object file `path` and positions the reader at its body; `None` if the file
+/// holds another key than `key` or is not a valid object file.
+pub fn open_object_body(
+    path: &std::path::Path,
+    key: &str,
+) -> std::io::Result<Option<std::io::Take<std::fs::File>>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut prefix = [0u8; PREFIX_LEN];
+    f.read_exact(&mut prefix)?;
+    let Ok(len) = decode_prefix(&prefix) else {
+        return Ok(None);
+    };
+    let mut json = vec![0u8; len];
+    f.read_exact(&mut json)?;
+    match decode_header(&json) {
+        Ok(h) if h.key == key => Ok(Some(f.take(h.size))),
+        _ => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +181,9 @@ mod tests {
         let mut file = encode_header(&header()).unwrap();
         assert_eq!(&file[..10], b"CAIRNOBJ\x01\x00");
         file.extend_from_slice(b"abc");
+        assert_eq!(object_file_body(&file).unwrap(), Some(&b"abc"[..]));
+        assert_eq!(object_file_body(b"plain").unwrap(), None);
+        assert!(object_file_body(&file[..file.len() - 1]).is_err());
         let (h, at) = decode_file(&file).unwrap();
         assert_eq!(h, header());
         assert_eq!(&file[at..], b"abc");

@@ -3,6 +3,8 @@
 mod format;
 mod names;
 
+pub use format::{object_file_body, open_object_body};
+
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};

@@ -22,10 +22,6 @@ use cairn_store::{Bucket, ErrorClass};
 
 /// Suffix of the files holding a Cairn local bucket's objects.
 const OBJECT_SUFFIX: &str = "@obj";
-/// Magic of a Cairn local object file (format version 1, see `cairn_store::LocalBucket`).
-const OBJECT_MAGIC: &[u8; 8] = b"CAIRNOBJ";
-/// Largest object header we read.
-const MAX_HEADER_LEN: usize = 64 * 1024;
 /// Suffix of plain-tree metadata side files (`<key>.metadata.json`).
 pub(crate) const METADATA_SUFFIX: &str = ".metadata.json";
 /// Largest digest object we fetch (compressed).
@@ -178,30 +174,7 @@ fn cairn_path(root: &Path, key: &str) -> Option<PathBuf> {
 /// Opens a Cairn object file and positions the reader at its body; `None` if the file holds
 /// another key or is not an object file.
 fn open_cairn_body(path: &Path, key: &str) -> io::Result<Option<io::Take<File>>> {
-    #[derive(serde::Deserialize)]
-    struct Header {
-        key: String,
-        size: u64,
-    }
-    let mut f = File::open(path)?;
-    let mut prefix = [0u8; 14];
-    f.read_exact(&mut prefix)?;
-    if &prefix[..8] != OBJECT_MAGIC || prefix[8] != 1 || prefix[9] != 0 {
-        return Ok(None);
-    }
-    let len = u32::from_be_bytes([prefix[10], prefix[11], prefix[12], prefix[13]]) as usize;
-    if len > MAX_HEADER_LEN {
-        return Ok(None);
-    }
-    let mut header = vec![0u8; len];
-    f.read_exact(&mut header)?;
-    let Ok(h) = serde_json::from_slice::<Header>(&header) else {
-        return Ok(None);
-    };
-    if h.key != key {
-        return Ok(None);
-    }
-    Ok(Some(f.take(h.size)))
+    cairn_store::open_object_body(path, key)
 }
 
 /// Reads a plain-tree side file: either a flat `{"name": "value"}` map or the output of
