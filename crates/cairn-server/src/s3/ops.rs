@@ -450,7 +450,7 @@ fn authorize_kms(
         return Ok(());
     };
     let ctx = BTreeMap::from([("aws:s3:arn".to_owned(), object.to_owned())]);
-    let mut context = crate::kms::encryption_context_keys(&ctx);
+    let mut context = crate::api::kms::encryption_context_keys(&ctx);
     context.insert(
         "kms:viaservice".into(),
         format!("s3.{region}.amazonaws.com").into(),
