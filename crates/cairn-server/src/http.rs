@@ -492,6 +492,22 @@ fn strip_aws_chunked(headers: &mut HeaderMap) {
     }
 }
 
+/// Notes an IAM user's access key as used (IAM's `GetAccessKeyLastUsed`), off the request
+/// path; the in-memory value is already current.
+fn note_key_use(state: &AppState, auth: &crate::authn::Caller, now: OffsetDateTime) {
+    if matches!(auth.principal, cairn_auth::Principal::IamUser { .. })
+        && let Some(write) = state.iam.note_key_use(
+            &auth.account,
+            &auth.access_key_id,
+            &auth.service,
+            &auth.region,
+            now.unix_timestamp(),
+        )
+    {
+        drop(tokio::task::spawn_blocking(write));
+    }
+}
+
 /// Every API request: authenticate from the head, read the body within its operation's limit
 /// and the server's budget, finish authentication, check the region, then route by the
 /// credential scope's service.
@@ -609,18 +625,7 @@ async fn dispatch(
     };
     let mut parts = parts;
     strip_aws_chunked(&mut parts.headers);
-    if matches!(auth.principal, cairn_auth::Principal::IamUser { .. })
-        && let Some(write) = state.iam.note_key_use(
-            &auth.account,
-            &auth.access_key_id,
-            &auth.service,
-            &auth.region,
-            now.unix_timestamp(),
-        )
-    {
-        // Off the request path; the in-memory value is already current.
-        drop(tokio::task::spawn_blocking(write));
-    }
+    note_key_use(&state, &auth, now);
     let service = auth.service.clone();
     let ctx = RequestCtx {
         state,
