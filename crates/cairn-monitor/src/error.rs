@@ -242,9 +242,43 @@ impl MonitorError {
     }
 }
 
+/// The wire form of a monitor error: `cairn-server` turns it into its API error with
+/// `ApiError::from` (internal errors are logged there and shown only by an error id).
+impl cairn_core::AwsError for MonitorError {
+    fn code(&self) -> &'static str {
+        MonitorError::code(self)
+    }
+
+    fn status(&self) -> u16 {
+        MonitorError::status(self)
+    }
+
+    fn is_internal(&self) -> bool {
+        self.class() == ErrorClass::Internal
+    }
+
+    fn message(&self) -> String {
+        MonitorError::message(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_error_classes() {
+        use cairn_core::AwsError;
+        let e = MonitorError::not_found("The specified log group does not exist.");
+        assert_eq!(AwsError::code(&e), "ResourceNotFoundException");
+        assert!(!AwsError::is_internal(&e));
+        let e = MonitorError::Crypto {
+            detail: "disk on fire".into(),
+        };
+        assert!(AwsError::is_internal(&e));
+        assert_eq!(AwsError::status(&e), 500);
+        assert!(!AwsError::message(&e).contains("disk"));
+    }
 
     #[test]
     fn codes_and_statuses() {

@@ -5,6 +5,7 @@
 //! binds the listener and serves [`http::router`] until shutdown. Tests build the same router
 //! around a temporary data directory.
 
+pub mod api;
 pub mod audit;
 pub mod authn;
 pub mod authz;
@@ -20,7 +21,6 @@ pub mod identity;
 pub mod ingest;
 pub mod journal;
 pub mod keys;
-pub mod kms;
 pub mod lake;
 pub mod mfa;
 pub mod model;

@@ -1,4 +1,4 @@
-//! Glue between the HTTP front and `cairn-monitor`: error mapping, the CIS pack endpoint, and
+//! Glue between the HTTP front and `cairn-monitor`: the CIS pack endpoint and
 //! the Prometheus page.
 
 use std::fmt::Write;
@@ -9,16 +9,6 @@ use serde_json::{Value, json};
 use crate::authn::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// A monitor error as the API returns it (internal detail logged, not sent).
-pub fn api_error(e: cairn_monitor::MonitorError) -> ApiError {
-    e.log_if_internal();
-    ApiError::with_status(
-        http::StatusCode::from_u16(e.status()).unwrap_or(http::StatusCode::BAD_REQUEST),
-        e.code(),
-        e.message(),
-    )
-}
 
 /// Cairn's own monitor operations, by path: `POST /_cairn/monitor/<path>`.
 pub fn cairn_operation(path: &str) -> Option<&'static str> {
@@ -48,9 +38,7 @@ pub fn cairn_call(
     match op {
         "EnableCisPack" => enable_cis(state, caller, body),
         "CreateTopic" => {
-            let arn = m
-                .create_topic(&caller.account, &caller.region, &field("name")?)
-                .map_err(api_error)?;
+            let arn = m.create_topic(&caller.account, &caller.region, &field("name")?)?;
             Ok(json!({ "topicArn": arn }))
         }
         "Subscribe" => {
@@ -61,27 +49,22 @@ pub fn cairn_call(
                 ))
             })?;
             // Only the topic's own account may subscribe to it (no topic policies here).
-            let arn = m
-                .subscribe_as(
-                    &caller.account,
-                    &field("topicArn")?,
-                    &cairn_monitor::Subscription {
-                        protocol,
-                        endpoint: field("endpoint")?,
-                    },
-                )
-                .map_err(api_error)?;
+            let arn = m.subscribe_as(
+                &caller.account,
+                &field("topicArn")?,
+                &cairn_monitor::Subscription {
+                    protocol,
+                    endpoint: field("endpoint")?,
+                },
+            )?;
             Ok(json!({ "subscriptionArn": arn }))
         }
         "ListTopics" => {
             let mut topics = Vec::new();
-            for arn in m
-                .list_topics(&caller.account, &caller.region)
-                .map_err(api_error)?
-            {
+            for arn in m.list_topics(&caller.account, &caller.region)? {
                 let subs: Vec<Value> = m
                     .list_subscriptions(&arn)
-                    .map_err(api_error)?
+                    ?
                     .into_iter()
                     .map(|s| json!({"subscriptionArn": s.arn, "protocol": s.protocol.as_str(), "endpoint": s.endpoint}))
                     .collect();
@@ -126,16 +109,13 @@ pub fn enable_cis(state: &AppState, caller: &Caller, body: &Value) -> Result<Val
             Some(cairn_monitor::Subscription { protocol, endpoint })
         }
     };
-    let report = state
-        .monitor
-        .enable_cis(
-            &caller.account,
-            &caller.region,
-            &req.log_group_name,
-            &req.topic_name,
-            subscriber,
-        )
-        .map_err(api_error)?;
+    let report = state.monitor.enable_cis(
+        &caller.account,
+        &caller.region,
+        &req.log_group_name,
+        &req.topic_name,
+        subscriber,
+    )?;
     Ok(json!({
         "topicArn": report.topic_arn,
         "subscriptionArn": report.subscription_arn,

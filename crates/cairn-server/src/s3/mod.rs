@@ -478,14 +478,17 @@ pub(crate) fn auth_error(
 }
 
 /// Serves one authenticated S3 request.
-pub(crate) async fn handle(
-    state: &Arc<AppState>,
-    parts: http::request::Parts,
-    body: Bytes,
-    caller: Caller,
-    peer: SocketAddr,
-    request_id: &str,
-) -> Response {
+pub(crate) async fn handle(ctx: crate::api::RequestCtx) -> Response {
+    let crate::api::RequestCtx {
+        state,
+        parts,
+        body,
+        caller,
+        peer,
+        request_id,
+        now,
+    } = ctx;
+    let (state, request_id) = (&state, request_id.as_str());
     let head = parts.method == Method::HEAD;
     let host = parts
         .headers
@@ -506,7 +509,7 @@ pub(crate) async fn handle(
         body,
         caller,
         peer,
-        now: OffsetDateTime::now_utc(),
+        now,
     };
     // A change that could not be recorded does not happen (see `crate::audit`).
     if !op.read_only()

@@ -1,0 +1,87 @@
+//! The CloudTrail JSON 1.1 protocol through the in-process router.
+
+mod router_support;
+
+use http::StatusCode;
+use router_support::{Req, TestServer, assert_generic_internal};
+use serde_json::json;
+
+fn ct(op: &str) -> Req {
+    Req::json(
+        "cloudtrail",
+        &format!("CloudTrail_20131101.{op}"),
+        json!({}),
+    )
+}
+
+#[tokio::test]
+async fn unsigned_and_forged_calls_are_refused_in_json() {
+    let s = TestServer::new();
+    let a = s.unsigned(&ct("DescribeTrails")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+    assert_eq!(a.header("content-type"), "application/x-amz-json-1.1");
+    assert_eq!(a.json()["__type"], "MissingAuthenticationToken");
+    let a = s.signed(&ct("DescribeTrails"), &s.forged()).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+    assert_eq!(a.json()["__type"], "SignatureDoesNotMatch");
+    assert!(
+        s.events().is_empty(),
+        "unauthenticated calls are not recorded"
+    );
+}
+
+#[tokio::test]
+async fn unknown_operations_are_named() {
+    let s = TestServer::new();
+    let a = s.signed(&ct("NoSuchOperation"), &s.root()).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert_eq!(a.json()["__type"], "UnknownOperationException");
+    assert_eq!(a.header("x-amzn-errortype"), "UnknownOperationException");
+}
+
+#[tokio::test]
+async fn a_plain_user_is_denied_and_the_denial_is_recorded() {
+    let s = TestServer::new();
+    let user = s.plain_user().await;
+    let req = Req::json(
+        "cloudtrail",
+        "CloudTrail_20131101.CreateTrail",
+        json!({"Name": "t1", "S3BucketName": "b"}),
+    );
+    let a = s.signed(&req, &user).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
+    assert_eq!(a.json()["__type"], "AccessDeniedException");
+    let e = s.last_event("CreateTrail");
+    assert_eq!(e["errorCode"], "AccessDeniedException");
+    assert_eq!(e["userIdentity"]["type"], "IAMUser");
+    assert_eq!(e["requestParameters"]["name"], "t1");
+    assert_eq!(e["readOnly"], false);
+}
+
+#[tokio::test]
+async fn a_successful_call_is_recorded() {
+    let s = TestServer::new();
+    let a = s.signed(&ct("DescribeTrails"), &s.root()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.header("content-type"), "application/x-amz-json-1.1");
+    let rid = a.header("x-amzn-requestid").to_owned();
+    let e = s.last_event("DescribeTrails");
+    assert_eq!(e["eventSource"], "cloudtrail.amazonaws.com");
+    assert_eq!(e["readOnly"], true);
+    assert_eq!(e["requestID"], rid.as_str());
+    assert_eq!(e["awsRegion"], "us-east-1");
+    assert_eq!(e["responseElements"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn internal_errors_show_only_an_error_id() {
+    // Without the pipeline the event history is not running: LookupEvents fails inside.
+    let s = TestServer::new();
+    let a = s.signed(&ct("LookupEvents"), &s.root()).await;
+    assert_eq!(a.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", a.text());
+    assert_eq!(a.json()["__type"], "InternalFailure");
+    let message = a.json()["message"].as_str().unwrap_or("").to_owned();
+    assert_generic_internal(&message);
+    assert!(!message.contains("history"));
+    assert_eq!(s.last_event("LookupEvents")["errorCode"], "InternalFailure");
+}

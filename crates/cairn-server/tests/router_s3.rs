@@ -1,0 +1,68 @@
+//! S3 (REST-XML) through the in-process router.
+
+mod router_support;
+
+use http::StatusCode;
+use router_support::{Req, TestServer};
+
+fn s3(method: &'static str, path: &str) -> Req {
+    Req::new("s3", method, path).header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+}
+
+#[tokio::test]
+async fn forged_calls_are_refused_in_xml() {
+    let s = TestServer::new();
+    let a = s.signed(&s3("GET", "/"), &s.forged()).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+    assert!(
+        a.text().contains("<Code>SignatureDoesNotMatch</Code>"),
+        "{}",
+        a.text()
+    );
+    assert!(s.events().is_empty());
+}
+
+#[tokio::test]
+async fn a_plain_user_is_denied_and_the_denial_is_recorded() {
+    let s = TestServer::new();
+    let user = s.plain_user().await;
+    let a = s.signed(&s3("PUT", "/plain-bucket"), &user).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+    assert!(
+        a.text().contains("<Code>AccessDenied</Code>"),
+        "{}",
+        a.text()
+    );
+    let e = s.last_event("CreateBucket");
+    assert_eq!(e["eventSource"], "s3.amazonaws.com");
+    assert_eq!(e["errorCode"], "AccessDenied");
+}
+
+#[tokio::test]
+async fn successful_calls_are_recorded() {
+    let s = TestServer::new();
+    let a = s.signed(&s3("PUT", "/router-bucket"), &s.root()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let e = s.last_event("CreateBucket");
+    assert_eq!(e["eventSource"], "s3.amazonaws.com");
+    assert_eq!(e["readOnly"], false);
+    assert_eq!(e["requestParameters"]["bucketName"], "router-bucket");
+    let a = s.signed(&s3("GET", "/"), &s.root()).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let e = s.last_event("ListBuckets");
+    assert_eq!(e["readOnly"], true);
+    assert_eq!(e["requestID"], a.header("x-amz-request-id"));
+}
+
+#[tokio::test]
+async fn unknown_buckets_get_s3_errors() {
+    let s = TestServer::new();
+    let a = s.signed(&s3("GET", "/no-such-bucket"), &s.root()).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
+    assert!(
+        a.text().contains("<Code>NoSuchBucket</Code>"),
+        "{}",
+        a.text()
+    );
+    assert_eq!(s.last_event("ListObjects")["errorCode"], "NoSuchBucket");
+}
