@@ -272,14 +272,6 @@ impl Catalog {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the catalog connection (for modules owning their own tables, e.g. `mfa`).
-    pub(crate) fn with_conn<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, CatalogError> {
-        Ok(f(&mut self.conn())?)
-    }
-
     /// Deletes a bucket row; returns whether it existed.
     pub fn delete_bucket(&self, name: &str) -> Result<bool, CatalogError> {
         let n = self

@@ -24,7 +24,7 @@ pub struct AppState {
     /// Credentials for SigV4.
     pub credentials: Arc<Credentials>,
     /// IAM users, roles and policies.
-    pub iam: Arc<crate::iam::Iam>,
+    pub iam: Arc<cairn_iam::Iam>,
     /// The event journal.
     pub journal: Arc<Journal>,
     /// Validated, deduplicated appends to the journal.
@@ -176,6 +176,9 @@ pub enum StartError {
     /// Credential bootstrap failure.
     #[error(transparent)]
     Identity(#[from] crate::identity::IdentityError),
+    /// The IAM store cannot be loaded.
+    #[error(transparent)]
+    Iam(#[from] cairn_iam::IamError),
     /// The monitor's database cannot be opened.
     #[error("monitor: {0}")]
     Monitor(String),
@@ -326,7 +329,7 @@ impl AppState {
             .collect();
         let ((access_key_id, secret), generated) =
             credentials.bootstrap(&dir, config.account_id.as_str(), &others, root_env)?;
-        let iam = Arc::new(crate::iam::Iam::load(catalog.clone())?);
+        let iam = Arc::new(cairn_iam::Iam::load(catalog.clone())?);
         let journal = Arc::new(crate::journal::open(&dir, &config, &master)?);
         let ingest = Arc::new(crate::ingest::Ingest::open(journal.clone())?);
         let config = Arc::new(config);

@@ -1,7 +1,7 @@
 //! `AssumeRole` session credentials.
 //!
 //! The session token is `base64(seal("sts-session:<ASIA key id>", session JSON))` with the
-//! master key (AES-256-GCM, `secrets.rs`). The JSON holds the session's secret access key,
+//! master key (AES-256-GCM, [`cairn_core::secrets`]). The JSON holds the session's secret access key,
 //! the role (account, name, id, ARN), the session name, issue and expiry times, the MFA flag
 //! and the source identity. Opening the token is the whole lookup: nothing is stored, a
 //! token altered by one bit or presented with another key id does not open, and the
@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use zeroize::Zeroize;
 
-use crate::error::ApiError;
-use crate::secrets::MasterKey;
+use cairn_core::secrets::MasterKey;
+
+use crate::IamError;
 
 #[derive(Serialize, Deserialize)]
 struct Sealed {
@@ -78,9 +79,9 @@ pub fn issue(
     source_identity: Option<&str>,
     now: OffsetDateTime,
     duration_seconds: u32,
-) -> Result<Issued, ApiError> {
-    let (_, secret) = crate::identity::generate_key_pair().map_err(ApiError::internal)?;
-    let (akid, _) = crate::identity::generate_key_pair().map_err(ApiError::internal)?;
+) -> Result<Issued, IamError> {
+    let (_, secret) = crate::credentials::generate_key_pair()?;
+    let (akid, _) = crate::credentials::generate_key_pair()?;
     let access_key_id = format!("ASIA{}", &akid[4..]);
     let now_s = now.unix_timestamp();
     let expires = now_s + i64::from(duration_seconds);
@@ -97,15 +98,15 @@ pub fn issue(
         mfa,
         source_identity: source_identity.map(str::to_owned),
     };
-    let mut plain = serde_json::to_vec(&sealed).map_err(ApiError::internal)?;
+    let mut plain = serde_json::to_vec(&sealed).map_err(IamError::crypto)?;
     let boxed = master.seal(&context(&access_key_id), &plain);
     plain.zeroize();
-    let token = STANDARD.encode(boxed.map_err(ApiError::internal)?);
+    let token = STANDARD.encode(boxed?);
     Ok(Issued {
         access_key_id,
         secret: SecretKey::new(secret),
         token: SecretKey::new(token),
-        expiration: OffsetDateTime::from_unix_timestamp(expires).map_err(ApiError::internal)?,
+        expiration: OffsetDateTime::from_unix_timestamp(expires).map_err(IamError::crypto)?,
     })
 }
 
