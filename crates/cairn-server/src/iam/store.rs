@@ -21,12 +21,6 @@ pub(super) fn unique_id(prefix: &str) -> Result<String, ApiError> {
     Ok(s)
 }
 
-impl From<CatalogError> for ApiError {
-    fn from(e: CatalogError) -> Self {
-        ApiError::internal(e)
-    }
-}
-
 /// Every stored entity: (account, kind, name, document).
 pub(super) fn load_all(
     catalog: &Catalog,
