@@ -41,9 +41,13 @@ pub struct AppState {
     pub lake: std::sync::OnceLock<crate::lake::Lake>,
     /// CloudWatch-style log groups, metric filters, alarms and notifications.
     pub monitor: Arc<cairn_monitor::Monitor>,
-    /// Stops the monitor consumer thread.
+    /// Stops the KMS tick task.
     monitor_stop: Arc<std::sync::atomic::AtomicBool>,
     monitor_started: std::sync::atomic::AtomicBool,
+    /// The log-group feed (trail events into log groups), once started.
+    feed: std::sync::Mutex<Option<cairn_core::Worker>>,
+    /// What the pipeline reads of the configuration.
+    pipeline_config: Arc<cairn_pipeline::PipelineConfig>,
     /// The master key (seals credential secrets and digest signing keys).
     pub master: Arc<MasterKey>,
     /// The digest writer, once started.
@@ -335,6 +339,7 @@ impl AppState {
         let config = Arc::new(config);
         let control = Arc::new(ControlPlane::load(config.clone(), catalog.clone())?);
         control.attach_journal(journal.clone());
+        let pipeline_config = Arc::new(crate::pipeline::pipeline_config(&config));
         let vault = Arc::new(crate::s3::open_vault(&dir, master.clone())?);
         let buckets = Arc::new(Buckets::new(
             &dir,
@@ -390,6 +395,8 @@ impl AppState {
                 monitor,
                 monitor_stop: Arc::new(std::sync::atomic::AtomicBool::new(false)),
                 monitor_started: std::sync::atomic::AtomicBool::new(false),
+                feed: std::sync::Mutex::new(None),
+                pipeline_config,
                 buckets,
                 master,
                 digests: std::sync::Mutex::new(None),
@@ -410,23 +417,14 @@ impl AppState {
             .monitor_started
             .swap(true, std::sync::atomic::Ordering::SeqCst)
         {
-            let (config, journal, control, monitor, rt, stop) = (
-                self.config.clone(),
-                self.journal.clone(),
-                self.control.clone(),
-                self.monitor.clone(),
-                runtime.clone(),
-                self.monitor_stop.clone(),
-            );
-            std::thread::Builder::new()
-                .name("cairn-monitor".into())
-                .spawn(move || {
-                    if let Err(e) =
-                        crate::pipeline::monitor::run(config, journal, control, monitor, rt, stop)
-                    {
-                        tracing::error!(error = %e, "log group streaming stopped");
-                    }
-                })?;
+            let feed = crate::pipeline::monitor::start(crate::pipeline::monitor::FeedDeps {
+                config: self.pipeline_config.clone(),
+                journal: self.journal.clone(),
+                trails: self.control.clone(),
+                monitor: self.monitor.clone(),
+                runtime: runtime.clone(),
+            })?;
+            *self.feed.lock().unwrap_or_else(|e| e.into_inner()) = Some(feed);
             let _guard = runtime.enter();
             self.monitor
                 .clone()
@@ -473,10 +471,11 @@ impl AppState {
         if p.is_none() {
             *p = Some(crate::pipeline::deliver::Pipeline::start(
                 crate::pipeline::deliver::Deps {
-                    config: self.config.clone(),
+                    config: self.pipeline_config.clone(),
                     catalog: self.catalog.clone(),
                     journal: self.journal.clone(),
-                    control: self.control.clone(),
+                    trails: self.control.clone(),
+                    status: self.control.clone(),
                     buckets: self.buckets.clone(),
                     runtime: runtime.clone(),
                 },
@@ -496,9 +495,10 @@ impl AppState {
         if d.is_none() {
             *d = Some(crate::pipeline::digest::DigestWriter::start(
                 crate::pipeline::digest::DigestDeps {
-                    config: self.config.clone(),
+                    config: self.pipeline_config.clone(),
                     catalog: self.catalog.clone(),
-                    control: self.control.clone(),
+                    trails: self.control.clone(),
+                    status: self.control.clone(),
                     buckets: self.buckets.clone(),
                     keys: Arc::new(crate::keys::KeyRing::new(
                         self.catalog.clone(),
@@ -516,6 +516,10 @@ impl AppState {
     pub fn stop_pipeline(&self, deadline: std::time::Duration) {
         self.monitor_stop
             .store(true, std::sync::atomic::Ordering::SeqCst);
+        let feed = self.feed.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(f) = feed {
+            f.shutdown(deadline);
+        }
         if let Some(h) = self.history.get() {
             h.stop();
         }

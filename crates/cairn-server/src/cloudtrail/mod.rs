@@ -10,5 +10,6 @@ pub(crate) mod validate;
 pub use operation::{Operation, TARGET_PREFIX};
 #[cfg(test)]
 pub(crate) use trails::test_control;
-pub use trails::{CallContext, ControlPlane, DeliveryStatus, TrailVersion, TrailView};
+pub use cairn_pipeline::{DeliveryStatus, TrailVersion};
+pub use trails::{CallContext, ControlPlane, TrailView};
 pub use validate::bucket_name_problem;

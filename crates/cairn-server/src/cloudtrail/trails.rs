@@ -13,6 +13,7 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::model::{InsightSelector, TRAIL_VERSION, Tag, Trail};
+use cairn_pipeline::{DeliveryStatus, TrailVersion};
 
 /// Who is calling, from where, and when.
 #[derive(Debug, Clone)]
@@ -25,32 +26,6 @@ pub struct CallContext {
     pub now: OffsetDateTime,
 }
 
-/// Delivery state of one (trail, region, account) as the pipeline reports it; feeds
-/// `GetTrailStatus`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct DeliveryStatus {
-    /// Last successful log-file delivery (epoch seconds).
-    pub latest_delivery_time: Option<f64>,
-    /// Last delivery attempt (epoch seconds).
-    pub latest_delivery_attempt_time: Option<f64>,
-    /// Whether the last attempt succeeded.
-    pub latest_delivery_attempt_succeeded: Option<bool>,
-    /// Last delivery error (e.g. an S3 error code).
-    pub latest_delivery_error: Option<String>,
-    /// Last digest delivery (epoch seconds).
-    pub latest_digest_delivery_time: Option<f64>,
-    /// Last digest delivery error.
-    pub latest_digest_delivery_error: Option<String>,
-    /// Last notification (epoch seconds).
-    pub latest_notification_time: Option<f64>,
-    /// Last notification attempt (epoch seconds).
-    pub latest_notification_attempt_time: Option<f64>,
-    /// Whether the last notification attempt succeeded.
-    pub latest_notification_attempt_succeeded: Option<bool>,
-    /// Last notification error.
-    pub latest_notification_error: Option<String>,
-}
-
 /// How a trail appears to one caller in one region.
 #[derive(Debug, Clone)]
 pub struct TrailView {
@@ -61,22 +36,6 @@ pub struct TrailView {
 }
 
 type TrailKey = (String, String, String); // (account, home region, name)
-
-/// One configuration of the whole trail set, in force for the journal records from
-/// `from_seq` on (until the next version's `from_seq`).
-///
-/// A configuration change (CreateTrail, UpdateTrail, DeleteTrail, Start/StopLogging,
-/// Put*Selectors, tags) takes effect at the journal's committed end when it commits: every
-/// record committed before it was recorded under the previous configuration and is routed by
-/// it, however late a consumer reads it. Consumers route each record by the version in force
-/// at its sequence number ([`ControlPlane::history`]), never by the trail set as it is now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrailVersion {
-    /// First journal sequence number this configuration applies to.
-    pub from_seq: u64,
-    /// The trails, in key order.
-    pub trails: Arc<Vec<Trail>>,
-}
 
 /// At most this many configuration versions are kept when no consumer reports progress.
 const MAX_VERSIONS: usize = 100_000;

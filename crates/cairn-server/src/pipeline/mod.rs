@@ -1,8 +1,68 @@
-//! The event pipeline: journal records are routed to trails, batched per (trail, account,
-//! region) and delivered as CloudTrail log files.
+//! The event pipeline ([`cairn_pipeline`]) wired to this server: the control plane is the
+//! pipeline's [`TrailSet`] and [`StatusSink`], and the configuration file gives its
+//! [`PipelineConfig`].
 
-pub mod deliver;
-pub mod digest;
-pub mod envelope;
-pub mod monitor;
-pub mod route;
+use std::sync::Arc;
+
+pub use cairn_pipeline::{deliver, digest, envelope, monitor, route};
+use cairn_pipeline::{
+    ConsentError, DeliveryStatus, OrganizationScope, PipelineConfig, StatusSink, TrailSet,
+    TrailVersion,
+};
+
+use crate::cloudtrail::ControlPlane;
+use crate::config::Config;
+use crate::model::Trail;
+
+/// The pipeline's view of `config`.
+pub fn pipeline_config(config: &Config) -> PipelineConfig {
+    PipelineConfig {
+        regions: config.regions.iter().map(|r| r.to_string()).collect(),
+        organization: config.organization.as_ref().map(|o| OrganizationScope {
+            id: o.id.to_string(),
+            management_account: o.management_account.to_string(),
+            member_accounts: o.member_accounts.iter().map(|a| a.to_string()).collect(),
+        }),
+        delivery_interval: config.delivery_interval,
+        digest_period: config.digest_period,
+    }
+}
+
+impl TrailSet for ControlPlane {
+    fn all_trails(&self) -> Vec<Trail> {
+        ControlPlane::all_trails(self)
+    }
+    fn history(&self) -> Vec<TrailVersion> {
+        ControlPlane::history(self)
+    }
+    fn history_generation(&self) -> u64 {
+        ControlPlane::history_generation(self)
+    }
+    fn prune_history(&self, seq: u64) {
+        ControlPlane::prune_history(self, seq);
+    }
+    fn attach_journal(&self, journal: Arc<cairn_journal::Journal>) {
+        ControlPlane::attach_journal(self, journal);
+    }
+    fn delivery_consent(&self, t: &Trail) -> Result<(), ConsentError> {
+        ControlPlane::delivery_consent(self, t).map_err(|e| ConsentError {
+            denied: e.code == "InsufficientS3BucketPolicyException",
+            message: e.message,
+        })
+    }
+}
+
+impl StatusSink for ControlPlane {
+    fn update_delivery_status(
+        &self,
+        trail_arn: &str,
+        region: &str,
+        account: &str,
+        f: &mut dyn FnMut(&mut DeliveryStatus),
+    ) {
+        ControlPlane::update_delivery_status(self, trail_arn, region, account, f);
+    }
+}
+
+#[cfg(test)]
+mod tests;

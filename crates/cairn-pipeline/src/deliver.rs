@@ -27,23 +27,24 @@
 //!   that is down fills the journal, and ingest is throttled).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use cairn_catalog::model::Trail;
+use cairn_catalog::{BatchRow, BatchStore, PartitionId};
+use cairn_core::worker::{Control, Health, Worker};
 use cairn_journal::Journal;
 use cairn_logfile::layout::LogFileKey;
 use cairn_logfile::logfile::LogFileEncoder;
 use cairn_store::{Bucket, PutOptions};
 use time::OffsetDateTime;
 
-use super::envelope;
-use super::route::{RouteTable, Router};
-use crate::catalog::{BatchRow, Catalog, PartitionId};
-use crate::cloudtrail::{ControlPlane, DeliveryStatus};
-use crate::config::Config;
+use crate::config::PipelineConfig;
+use crate::envelope;
+use crate::route::{RouteTable, Router};
+use crate::trailset::{DeliveryStatus, StatusSink, TrailSet};
 
 /// The journal cursor of the log-file delivery consumer.
 pub const CURSOR: &str = "delivery";
@@ -116,7 +117,7 @@ struct UploadJob {
     sse: cairn_store::Sse,
     /// The trail the batch was routed to (its bucket owner's consent is checked before each
     /// attempt); `None` for a batch resumed after a restart whose trail is gone.
-    trail: Option<crate::model::Trail>,
+    trail: Option<Trail>,
 }
 
 /// The encryption of a trail's log and digest files: SSE-KMS under the trail's `KmsKeyId`
@@ -130,9 +131,9 @@ pub fn trail_sse(kms_key_id: Option<&str>) -> cairn_store::Sse {
     }
 }
 
-/// [`trail_sse`] of the trail `trail_arn` as the control plane has it now.
-pub fn trail_sse_by_arn(control: &ControlPlane, trail_arn: &str) -> cairn_store::Sse {
-    let trails = control.all_trails();
+/// [`trail_sse`] of the trail `trail_arn` as the trail set has it now.
+pub fn trail_sse_by_arn(trails: &dyn TrailSet, trail_arn: &str) -> cairn_store::Sse {
+    let trails = trails.all_trails();
     let t = trails.iter().find(|t| t.arn() == trail_arn);
     trail_sse(t.and_then(|t| t.kms_key_id.as_deref()))
 }
@@ -143,8 +144,7 @@ struct Completion {
 
 /// A handle on the running pipeline.
 pub struct Pipeline {
-    stop: Arc<AtomicBool>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    worker: Worker,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -156,13 +156,15 @@ impl std::fmt::Debug for Pipeline {
 /// What the router needs.
 pub struct Deps {
     /// The configuration.
-    pub config: Arc<Config>,
+    pub config: Arc<PipelineConfig>,
     /// The catalog (batch rows).
-    pub catalog: Arc<Catalog>,
+    pub catalog: Arc<dyn BatchStore>,
     /// The journal.
     pub journal: Arc<Journal>,
-    /// The trails (and their status).
-    pub control: Arc<ControlPlane>,
+    /// The trails.
+    pub trails: Arc<dyn TrailSet>,
+    /// Where delivery state is reported.
+    pub status: Arc<dyn StatusSink>,
     /// Buckets.
     pub buckets: Arc<dyn BucketResolver>,
     /// Runtime for uploads.
@@ -172,38 +174,25 @@ pub struct Deps {
 impl Pipeline {
     /// Starts the router thread. Pending batches from a previous run are re-sent first.
     pub fn start(deps: Deps) -> std::io::Result<Pipeline> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("cairn-delivery".into())
-            .spawn(move || {
-                if let Err(e) = run(deps, &s) {
-                    tracing::error!(error = %e, "delivery stopped");
-                }
-            })?;
-        Ok(Pipeline {
-            stop,
-            thread: Mutex::new(Some(thread)),
-        })
+        let worker = Worker::spawn("cairn-delivery", move |c| run(deps, c))?;
+        Ok(Pipeline { worker })
     }
 
-    /// Seals open batches, waits (up to `deadline`) for uploads, and stops.
-    pub fn shutdown(&self, deadline: Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            let start = Instant::now();
-            while !h.is_finished() && start.elapsed() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if h.is_finished() {
-                let _ = h.join();
-            } else {
-                tracing::warn!(
-                    "delivery did not finish before the shutdown deadline; pending batches resume on restart"
-                );
-            }
+    /// Seals open batches, waits (up to `deadline`) for uploads, and stops. Returns whether
+    /// everything finished; batches still pending resume on restart.
+    pub fn shutdown(&self, deadline: Duration) -> bool {
+        let done = self.worker.shutdown(deadline);
+        if !done {
+            tracing::warn!(
+                "delivery did not finish before the shutdown deadline; pending batches resume on restart"
+            );
         }
+        done
+    }
+
+    /// How the delivery loop is doing.
+    pub fn health(&self) -> Health {
+        self.worker.health()
     }
 }
 
@@ -211,8 +200,8 @@ fn now_secs() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-fn status_update(control: &ControlPlane, row: &BatchRow, f: impl FnOnce(&mut DeliveryStatus)) {
-    control.update_delivery_status(&row.trail_arn, &row.region, &row.account_id, f);
+fn status_update(status: &dyn StatusSink, row: &BatchRow, f: impl FnOnce(&mut DeliveryStatus)) {
+    status.update(&row.trail_arn, &row.region, &row.account_id, f);
 }
 
 async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Completion>) {
@@ -254,16 +243,21 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
         // trail status shows the error until the owner's policy allows it.
         let consent = match &trail {
             Some(t) => {
-                let (control, t) = (deps.control.clone(), t.clone());
-                tokio::task::spawn_blocking(move || control.delivery_consent(&t))
+                let (trails, t) = (deps.trails.clone(), t.clone());
+                tokio::task::spawn_blocking(move || trails.delivery_consent(&t))
                     .await
-                    .unwrap_or_else(|e| Err(crate::error::ApiError::internal(e)))
+                    .unwrap_or_else(|e| {
+                        Err(crate::trailset::ConsentError {
+                            denied: false,
+                            message: e.to_string(),
+                        })
+                    })
             }
             None => Ok(()),
         };
         let result = match (&bucket, consent) {
             (_, Err(e)) => Err((
-                if e.code == "InsufficientS3BucketPolicyException" {
+                if e.denied {
                     "AccessDenied".to_owned()
                 } else {
                     "ServiceUnavailable".to_owned()
@@ -311,7 +305,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
                         "could not record a delivered batch; it will be re-sent (idempotently) on restart"
                     );
                 }
-                status_update(&deps.control, &row, |s| {
+                status_update(deps.status.as_ref(), &row, |s| {
                     s.latest_delivery_time = Some(delivered as f64);
                     s.latest_delivery_attempt_time = Some(attempt);
                     s.latest_delivery_attempt_succeeded = Some(true);
@@ -323,7 +317,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
             }
             Err((code, detail)) => {
                 tracing::warn!(bucket = %row.bucket, key = %row.object_key, error = %detail, "log file delivery failed; retrying");
-                status_update(&deps.control, &row, |s| {
+                status_update(deps.status.as_ref(), &row, |s| {
                     s.latest_delivery_attempt_time = Some(attempt);
                     s.latest_delivery_attempt_succeeded = Some(false);
                     s.latest_delivery_error = Some(code.clone());
@@ -336,8 +330,9 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
 }
 
 struct UploadDeps {
-    catalog: Arc<Catalog>,
-    control: Arc<ControlPlane>,
+    catalog: Arc<dyn BatchStore>,
+    trails: Arc<dyn TrailSet>,
+    status: Arc<dyn StatusSink>,
 }
 
 fn read_records(journal: &Journal, seqs: &[u64]) -> Result<(Vec<u8>, Vec<Span>), String> {
@@ -378,18 +373,20 @@ fn read_records(journal: &Journal, seqs: &[u64]) -> Result<(Vec<u8>, Vec<Span>),
     Ok((records, spans))
 }
 
-fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
+fn run(deps: Deps, control: &Control) -> Result<(), String> {
     let Deps {
         config,
         catalog,
         journal,
-        control,
+        trails,
+        status,
         buckets,
         runtime,
     } = deps;
     let up = Arc::new(UploadDeps {
         catalog: catalog.clone(),
-        control: control.clone(),
+        trails: trails.clone(),
+        status,
     });
     let (done_tx, done_rx) = mpsc::channel::<Completion>();
     let watermarks = catalog
@@ -407,17 +404,65 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
         watermarks,
         rng: rand::thread_rng(),
     };
-
     // 1. Re-send what a previous run sealed but did not deliver.
-    for row in catalog.pending_batches().map_err(|e| e.to_string())? {
+    resend_pending(&mut sealer, &journal, trails.as_ref())?;
+    // 2. Route the journal from the cursor on.
+    let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
+    let reader = journal.reader(start).map_err(|e| e.to_string())?;
+    trails.attach_journal(journal.clone());
+    let mut router = Router::new(trails.clone(), config.clone());
+    let table = router.table_at(start).0;
+    let mut d = Delivery {
+        sealer,
+        router,
+        table,
+        open: HashMap::new(),
+        reader,
+        journal,
+        trails,
+        committed: start,
+        last_commit: Instant::now(),
+        interval: config.delivery_interval,
+    };
+    loop {
+        let stopping = control.stopping();
+        while let Ok(c) = done_rx.try_recv() {
+            d.sealer.in_flight.remove(&c.id);
+        }
+        if !stopping && d.sealer.in_flight.len() < MAX_IN_FLIGHT {
+            d.read()?;
+        } else if !stopping {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        d.seal_due(stopping)?;
+        d.commit(stopping)?;
+        if stopping {
+            // Wait for uploads already handed out; the caller bounds the wait.
+            if d.sealer.in_flight.is_empty() {
+                return Ok(());
+            }
+            if let Ok(c) = done_rx.recv_timeout(Duration::from_millis(50)) {
+                d.sealer.in_flight.remove(&c.id);
+            }
+        }
+    }
+}
+
+/// Hands every batch a previous run sealed but did not deliver to an upload task again.
+fn resend_pending(
+    sealer: &mut Sealer,
+    journal: &Journal,
+    trails: &dyn TrailSet,
+) -> Result<(), String> {
+    for row in sealer.catalog.pending_batches().map_err(|e| e.to_string())? {
         let seqs = decode_seqs(&row.seqs);
-        let (records, spans) = read_records(&journal, &seqs)?;
+        let (records, spans) = read_records(journal, &seqs)?;
         tracing::info!(key = %row.object_key, records = seqs.len(), "re-sending a batch sealed before restart");
         sealer.in_flight.insert(row.id, row.first_seq);
         let job = UploadJob {
             bucket: sealer.buckets.bucket(&row.bucket),
-            sse: trail_sse_by_arn(&control, &row.trail_arn),
-            trail: control
+            sse: trail_sse_by_arn(trails, &row.trail_arn),
+            trail: trails
                 .all_trails()
                 .into_iter()
                 .find(|t| t.arn() == row.trail_arn)
@@ -434,138 +479,152 @@ fn run(deps: Deps, stop: &AtomicBool) -> Result<(), String> {
             .runtime
             .spawn(upload(job, sealer.up.clone(), sealer.done.clone()));
     }
+    Ok(())
+}
 
-    let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
-    let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
-    control.attach_journal(journal.clone());
-    let mut router = Router::new(control.clone(), config.clone());
-    let mut table = router.table_at(start).0;
-    let mut open: HashMap<PartitionKey, OpenBatch> = HashMap::new();
-    let mut last_commit = Instant::now();
-    let mut committed = start;
-    let interval = config.delivery_interval;
+/// The router thread's state between journal reads.
+struct Delivery {
+    sealer: Sealer,
+    router: Router,
+    /// The table the open batches were routed with.
+    table: Arc<RouteTable>,
+    open: HashMap<PartitionKey, OpenBatch>,
+    reader: cairn_journal::Reader,
+    journal: Arc<Journal>,
+    trails: Arc<dyn TrailSet>,
+    committed: u64,
+    last_commit: Instant,
+    interval: Duration,
+}
 
-    loop {
-        let stopping = stop.load(Ordering::SeqCst);
-        while let Ok(c) = done_rx.try_recv() {
-            sealer.in_flight.remove(&c.id);
+impl Delivery {
+    /// Reads the next journal records (waiting a little for them) and batches them.
+    fn read(&mut self) -> Result<(), String> {
+        let wait = Duration::from_millis(100).min(self.interval);
+        let batch = self
+            .reader
+            .next_batch(4096, wait)
+            .map_err(|e| format!("journal read failed: {e}"))?;
+        for rec in batch {
+            let env = match envelope::decode(&rec.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!(seq = rec.seq, error = %e, "skipping a malformed journal record");
+                    continue;
+                }
+            };
+            self.batch_record(rec.seq, &env)?;
         }
-        if !stopping && sealer.in_flight.len() < MAX_IN_FLIGHT {
-            let wait = Duration::from_millis(100).min(interval);
-            let batch = reader
-                .next_batch(4096, wait)
-                .map_err(|e| format!("journal read failed: {e}"))?;
-            for rec in batch {
-                let env = match envelope::decode(&rec.payload) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        tracing::error!(seq = rec.seq, error = %e, "skipping a malformed journal record");
-                        continue;
-                    }
-                };
-                // Route by the trails as they were when this record was journaled.
-                let (at, changed) = router.table_at(rec.seq);
-                if changed {
-                    // Seal what was batched under the previous configuration first: a batch
-                    // belongs to the trail state it was routed with.
-                    let keys: Vec<PartitionKey> = open.keys().cloned().collect();
-                    for k in keys {
-                        sealer.seal(&k, &mut open, &table)?;
-                    }
-                    table = at;
-                }
-                for idx in table.route(&env) {
-                    let t = &table.trails[idx];
-                    let wkey = (
-                        t.arn.clone(),
-                        env.recipient_account_id.to_owned(),
-                        env.aws_region.to_owned(),
-                    );
-                    if sealer.watermarks.get(&wkey).is_some_and(|w| rec.seq <= *w) {
-                        continue; // already sealed before a restart
-                    }
-                    let key = (idx, wkey.1, wkey.2);
-                    let fits = open.get(&key).is_none_or(|b| {
-                        (b.records.len() + env.record.len() + 16) as u64 <= MAX_FILE_BYTES
-                    });
-                    if !fits {
-                        sealer.seal(&key, &mut open, &table)?;
-                    }
-                    let b = open.entry(key.clone()).or_insert_with(|| OpenBatch {
-                        opened: Instant::now(),
-                        seqs: Vec::new(),
-                        records: Vec::new(),
-                        spans: Vec::new(),
-                    });
-                    b.seqs.push(rec.seq);
-                    b.spans.push((
-                        b.records.len() as u32,
-                        env.record.len() as u32,
-                        env.event_time,
-                    ));
-                    b.records.extend_from_slice(env.record);
-                    if !t.is_logging() {
-                        // The StopLogging call on a stopped trail is the last record it
-                        // takes: its file is sealed now, so the final digest that closes
-                        // the trail's chain lists it.
-                        sealer.seal(&key, &mut open, &table)?;
-                    }
-                }
+        Ok(())
+    }
+
+    /// Appends the record at `seq` to the open batch of every partition it routes to.
+    fn batch_record(&mut self, seq: u64, env: &envelope::Envelope<'_>) -> Result<(), String> {
+        // Route by the trails as they were when this record was journaled.
+        let (at, changed) = self.router.table_at(seq);
+        if changed {
+            // Seal what was batched under the previous configuration first: a batch
+            // belongs to the trail state it was routed with.
+            let keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
+            for k in keys {
+                self.sealer.seal(&k, &mut self.open, &self.table)?;
             }
-        } else if !stopping {
-            std::thread::sleep(Duration::from_millis(20));
+            self.table = at;
         }
-        // Seal batches whose interval has passed (all of them when stopping).
-        let due: Vec<PartitionKey> = open
+        let table = self.table.clone();
+        for idx in table.route(env) {
+            let t = &table.trails[idx];
+            let wkey = (
+                t.arn.clone(),
+                env.recipient_account_id.to_owned(),
+                env.aws_region.to_owned(),
+            );
+            if self.sealer.watermarks.get(&wkey).is_some_and(|w| seq <= *w) {
+                continue; // already sealed before a restart
+            }
+            let key = (idx, wkey.1, wkey.2);
+            let fits = self.open.get(&key).is_none_or(|b| {
+                (b.records.len() + env.record.len() + 16) as u64 <= MAX_FILE_BYTES
+            });
+            if !fits {
+                self.sealer.seal(&key, &mut self.open, &table)?;
+            }
+            let b = self.open.entry(key.clone()).or_insert_with(|| OpenBatch {
+                opened: Instant::now(),
+                seqs: Vec::new(),
+                records: Vec::new(),
+                spans: Vec::new(),
+            });
+            b.seqs.push(seq);
+            b.spans.push((
+                b.records.len() as u32,
+                env.record.len() as u32,
+                env.event_time,
+            ));
+            b.records.extend_from_slice(env.record);
+            if !t.is_logging() {
+                // The StopLogging call on a stopped trail is the last record it takes: its
+                // file is sealed now, so the final digest that closes the trail's chain
+                // lists it.
+                self.sealer.seal(&key, &mut self.open, &table)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals batches whose interval has passed (all of them when stopping).
+    fn seal_due(&mut self, stopping: bool) -> Result<(), String> {
+        let interval = self.interval;
+        let due: Vec<PartitionKey> = self
+            .open
             .iter()
             .filter(|(_, b)| stopping || b.opened.elapsed() >= interval)
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
-            sealer.seal(&k, &mut open, &table)?;
+            self.sealer.seal(&k, &mut self.open, &self.table)?;
         }
-        // Commit the cursor: nothing before an open or in-flight batch may be released.
-        let floor = open
+        Ok(())
+    }
+
+    /// Commits the cursor: nothing before an open or in-flight batch may be released.
+    fn commit(&mut self, stopping: bool) -> Result<(), String> {
+        let floor = self
+            .open
             .values()
             .filter_map(|b| b.seqs.first().copied())
-            .chain(sealer.in_flight.values().copied())
+            .chain(self.sealer.in_flight.values().copied())
             .min()
             .unwrap_or(u64::MAX)
-            .min(reader.position());
-        if floor > committed && (stopping || last_commit.elapsed() >= Duration::from_millis(500)) {
-            journal
+            .min(self.reader.position());
+        if floor > self.committed
+            && (stopping || self.last_commit.elapsed() >= Duration::from_millis(500))
+        {
+            self.journal
                 .commit_cursor(CURSOR, floor)
                 .map_err(|e| format!("committing the delivery cursor failed: {e}"))?;
-            committed = floor;
-            prune_history(&journal, &control);
-            last_commit = Instant::now();
+            self.committed = floor;
+            prune_history(&self.journal, self.trails.as_ref());
+            self.last_commit = Instant::now();
         }
-        if stopping {
-            // Wait for uploads already handed out; the caller bounds the wait.
-            if sealer.in_flight.is_empty() {
-                return Ok(());
-            }
-            if let Ok(c) = done_rx.recv_timeout(Duration::from_millis(50)) {
-                sealer.in_flight.remove(&c.id);
-            }
-        }
+        Ok(())
     }
 }
 
 /// Drops the trail configuration versions that neither routing consumer (log files, log
 /// groups) can need again: those that end before both consumers' cursors.
-fn prune_history(journal: &Journal, control: &ControlPlane) {
+fn prune_history(journal: &Journal, trails: &dyn TrailSet) {
     let cursors = journal.cursors();
     let at = |name: &str| cursors.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
-    if let (Some(d), Some(m)) = (at(CURSOR), at(super::monitor::CURSOR)) {
-        control.prune_history(d.min(m));
+    if let (Some(d), Some(m)) = (at(CURSOR), at(crate::monitor::CURSOR)) {
+        trails.prune_history(d.min(m));
     }
 }
 
 /// What sealing a batch needs besides the batch, and the router's bookkeeping of sealed
 /// batches.
 struct Sealer {
-    catalog: Arc<Catalog>,
+    catalog: Arc<dyn BatchStore>,
     buckets: Arc<dyn BucketResolver>,
     runtime: tokio::runtime::Handle,
     up: Arc<UploadDeps>,

@@ -41,11 +41,13 @@
 //! is made until it is stored, so the chain never points at a digest that cannot appear.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use cairn_catalog::model::Trail;
+use cairn_catalog::{BatchStore, CatalogError, DigestChainRow, PartitionId};
+use cairn_core::worker::{Health, Worker};
 use cairn_logfile::digest::{DigestFile, HASH_ALGORITHM, LogFileEntry};
 use cairn_logfile::layout::{DigestFileKey, Prefix};
 use cairn_logfile::timefmt::format_event_time;
@@ -53,12 +55,10 @@ use cairn_store::PutOptions;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::deliver::BucketResolver;
-use crate::catalog::{Catalog, DigestChainRow, PartitionId};
-use crate::cloudtrail::ControlPlane;
-use crate::config::Config;
+use crate::config::PipelineConfig;
+use crate::deliver::BucketResolver;
 use crate::keys::KeyRing;
-use crate::model::Trail;
+use crate::trailset::{StatusSink, TrailSet};
 
 /// How often the writer looks at the trails.
 const TICK: Duration = Duration::from_millis(250);
@@ -104,7 +104,7 @@ impl PartitionSpec {
 
 /// Every active digest partition of `trails`: logging, validation on; accounts × regions as
 /// the module documentation says. Sorted by partition id.
-pub fn partitions(trails: &[Trail], config: &Config) -> Vec<PartitionSpec> {
+pub fn partitions(trails: &[Trail], config: &PipelineConfig) -> Vec<PartitionSpec> {
     let mut out = Vec::new();
     for t in trails.iter().filter(|t| t.logging && t.log_file_validation) {
         let org = config
@@ -244,11 +244,13 @@ impl ChainState {
 /// What the writer needs.
 pub struct DigestDeps {
     /// Configuration (regions, organization, digest period).
-    pub config: Arc<Config>,
-    /// Catalog (batches, chains, keys).
-    pub catalog: Arc<Catalog>,
-    /// Trails and their status.
-    pub control: Arc<ControlPlane>,
+    pub config: Arc<PipelineConfig>,
+    /// Catalog (batches, chains).
+    pub catalog: Arc<dyn BatchStore>,
+    /// The trails.
+    pub trails: Arc<dyn TrailSet>,
+    /// Where digest delivery state is reported.
+    pub status: Arc<dyn StatusSink>,
     /// Buckets.
     pub buckets: Arc<dyn BucketResolver>,
     /// Signing keys.
@@ -264,7 +266,7 @@ pub struct DigestDeps {
 pub enum DigestError {
     /// The catalog failed.
     #[error(transparent)]
-    Catalog(#[from] crate::catalog::CatalogError),
+    Catalog(#[from] CatalogError),
     /// No signing key.
     #[error(transparent)]
     Key(#[from] crate::keys::KeyError),
@@ -347,21 +349,16 @@ impl Writer {
     fn report(&self, p: &PartitionId, result: &Result<(), DigestError>, now: i64) {
         let (arn, account, region) = p;
         match result {
-            Ok(()) => self
-                .deps
-                .control
-                .update_delivery_status(arn, region, account, |s| {
-                    s.latest_digest_delivery_time = Some(now as f64);
-                    s.latest_digest_delivery_error = None;
-                }),
+            Ok(()) => self.deps.status.update(arn, region, account, |s| {
+                s.latest_digest_delivery_time = Some(now as f64);
+                s.latest_digest_delivery_error = None;
+            }),
             Err(e) => {
                 tracing::warn!(trail = %arn, account = %account, region = %region, error = %e, "digest delivery failed; retrying");
                 let code = e.status_code();
-                self.deps
-                    .control
-                    .update_delivery_status(arn, region, account, |s| {
-                        s.latest_digest_delivery_error = Some(code);
-                    });
+                self.deps.status.update(arn, region, account, |s| {
+                    s.latest_digest_delivery_error = Some(code);
+                });
             }
         }
     }
@@ -369,7 +366,7 @@ impl Writer {
     /// One pass at time `now` (unix seconds): store outstanding digests, open chains of newly
     /// active partitions, write due and final digests.
     pub fn tick(&mut self, now: i64) {
-        let trails = self.deps.control.all_trails();
+        let trails = self.deps.trails.all_trails();
         let active: BTreeMap<PartitionId, PartitionSpec> = partitions(&trails, &self.deps.config)
             .into_iter()
             .map(|p| (p.id(), p))
@@ -604,7 +601,7 @@ impl Writer {
             ]
             .into_iter()
             .collect(),
-            sse: crate::pipeline::deliver::trail_sse_by_arn(&self.deps.control, &p.0),
+            sse: crate::deliver::trail_sse_by_arn(self.deps.trails.as_ref(), &p.0),
             ..PutOptions::default()
         };
         let body = Bytes::from(gzip.clone());
@@ -637,8 +634,7 @@ impl Writer {
 
 /// A handle on the running digest writer thread.
 pub struct DigestWriter {
-    stop: Arc<AtomicBool>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    worker: Worker,
 }
 
 impl std::fmt::Debug for DigestWriter {
@@ -648,63 +644,58 @@ impl std::fmt::Debug for DigestWriter {
 }
 
 impl DigestWriter {
-    /// Loads the chains and starts the writer thread.
+    /// Loads the chains and starts the writer thread (`cairn-digests`), which ticks every
+    /// [`TICK`].
     pub fn start(deps: DigestDeps) -> std::io::Result<DigestWriter> {
         let mut writer = Writer::new(deps).map_err(std::io::Error::other)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("cairn-digests".into())
-            .spawn(move || {
-                while !s.load(Ordering::SeqCst) {
-                    writer.tick(OffsetDateTime::now_utc().unix_timestamp());
-                    let until = Instant::now() + TICK;
-                    while Instant::now() < until && !s.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_millis(25));
-                    }
-                }
-            })?;
-        Ok(DigestWriter {
-            stop,
-            thread: Mutex::new(Some(thread)),
-        })
+        let worker = Worker::spawn("cairn-digests", move |c| {
+            while !c.stopping() {
+                writer.tick(OffsetDateTime::now_utc().unix_timestamp());
+                c.report(Ok(()));
+                c.sleep(TICK);
+            }
+            Ok(())
+        })?;
+        Ok(DigestWriter { worker })
     }
 
-    /// Stops the thread (waiting up to `deadline` for a digest in progress).
-    pub fn shutdown(&self, deadline: Duration) {
-        self.stop.store(true, Ordering::SeqCst);
-        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = handle {
-            let start = Instant::now();
-            while !h.is_finished() && start.elapsed() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            if h.is_finished() {
-                let _ = h.join();
-            }
-        }
+    /// Stops the thread (waiting up to `deadline` for a digest in progress). Returns whether
+    /// it stopped in time.
+    pub fn shutdown(&self, deadline: Duration) -> bool {
+        self.worker.shutdown(deadline)
+    }
+
+    /// How the writer is doing.
+    pub fn health(&self) -> Health {
+        self.worker.health()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::BatchRow;
-    use crate::config::{Overrides, RawConfig};
+    use crate::config::OrganizationScope;
+    use crate::trailset::testing::CatalogTrails;
+    use cairn_catalog::{BatchRow, Catalog};
     use cairn_logfile::validate::{self, MemorySource, PublicKeySet, ValidationRequest};
     use cairn_store::{Bucket, MemoryBucket};
 
     const ACCT: &str = "111111111111";
     const MEMBER: &str = "222222222222";
 
-    fn config() -> Arc<Config> {
-        let raw = RawConfig::from_toml(&format!(
-            "account_id = \"{ACCT}\"\nregions = [\"us-east-1\", \"us-west-2\"]\n\
-             [organization]\nid = \"o-exampleorgid\"\nmember_accounts = [\"{MEMBER}\"]\n\
-             [delivery]\ndigest_period = \"10s\"\nkey_rotation = \"25s\"\n"
-        ))
-        .unwrap();
-        Arc::new(raw.validate(&Overrides::default()).unwrap())
+    const KEY_ROTATION: Duration = Duration::from_secs(25);
+
+    fn config() -> Arc<PipelineConfig> {
+        Arc::new(PipelineConfig {
+            regions: ["us-east-1", "us-west-2"].map(String::from).into(),
+            organization: Some(OrganizationScope {
+                id: "o-exampleorgid".into(),
+                management_account: ACCT.into(),
+                member_accounts: [MEMBER.to_owned()].into(),
+            }),
+            delivery_interval: Duration::from_secs(1),
+            digest_period: Duration::from_secs(10),
+        })
     }
 
     fn trail(name: &str, multi: bool, org: bool, logging: bool, validation: bool) -> Trail {
@@ -792,14 +783,14 @@ mod tests {
         catalog: Arc<Catalog>,
         bucket: Arc<MemoryBucket>,
         keys: Arc<KeyRing>,
-        config: Arc<Config>,
+        config: Arc<PipelineConfig>,
     }
 
     impl Fixture {
         fn new() -> Self {
             let dir = tempfile::tempdir().unwrap();
             let catalog = Arc::new(Catalog::open(dir.path()).unwrap());
-            let master = Arc::new(crate::secrets::MasterKey::from_bytes(&[3; 32]).unwrap());
+            let master = Arc::new(cairn_core::secrets::MasterKey::from_bytes(&[3; 32]).unwrap());
             let config = config();
             Fixture {
                 rt: tokio::runtime::Builder::new_multi_thread()
@@ -807,7 +798,7 @@ mod tests {
                     .enable_all()
                     .build()
                     .unwrap(),
-                keys: Arc::new(KeyRing::new(catalog.clone(), master, config.key_rotation)),
+                keys: Arc::new(KeyRing::new(catalog.clone(), master, KEY_ROTATION)),
                 catalog,
                 bucket: Arc::new(MemoryBucket::new("b")),
                 config,
@@ -817,12 +808,12 @@ mod tests {
 
         /// A writer over the trails as stored now (a fresh writer = a restart).
         fn writer(&self) -> Writer {
-            let control =
-                Arc::new(ControlPlane::load(self.config.clone(), self.catalog.clone()).unwrap());
+            let trails = Arc::new(CatalogTrails::new(self.catalog.clone()));
             Writer::new(DigestDeps {
                 config: self.config.clone(),
                 catalog: self.catalog.clone(),
-                control,
+                trails: trails.clone(),
+                status: trails,
                 buckets: Arc::new(OneBucket(self.bucket.clone())),
                 keys: self.keys.clone(),
                 runtime: self.rt.handle().clone(),

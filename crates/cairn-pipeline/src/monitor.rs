@@ -10,16 +10,16 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use cairn_core::worker::{Control, Worker};
 use cairn_journal::Journal;
 use cairn_monitor::Monitor;
 
-use super::envelope;
-use super::route::Router;
-use crate::cloudtrail::ControlPlane;
-use crate::config::Config;
+use crate::config::PipelineConfig;
+use crate::envelope;
+use crate::route::Router;
+use crate::trailset::TrailSet;
 
 /// (log group ARN, account, region).
 type GroupKey = (String, String, String);
@@ -27,20 +27,39 @@ type GroupKey = (String, String, String);
 /// The journal cursor of the monitor consumer.
 pub const CURSOR: &str = "monitor";
 
-/// Runs until `stop` is set.
-pub fn run(
-    config: Arc<Config>,
-    journal: Arc<Journal>,
-    control: Arc<ControlPlane>,
-    monitor: Arc<Monitor>,
-    runtime: tokio::runtime::Handle,
-    stop: Arc<AtomicBool>,
-) -> Result<(), String> {
+/// What the log-group feed needs.
+pub struct FeedDeps {
+    /// The configuration.
+    pub config: Arc<PipelineConfig>,
+    /// The journal.
+    pub journal: Arc<Journal>,
+    /// The trails.
+    pub trails: Arc<dyn TrailSet>,
+    /// Log groups, metric filters and alarms.
+    pub monitor: Arc<Monitor>,
+    /// Runtime for notifications.
+    pub runtime: tokio::runtime::Handle,
+}
+
+/// Starts the feed on its own worker (`cairn-monitor`); stop it with [`Worker::shutdown`].
+pub fn start(deps: FeedDeps) -> std::io::Result<Worker> {
+    Worker::spawn("cairn-monitor", move |c| run(deps, c))
+}
+
+/// Runs until `control` is stopped.
+fn run(deps: FeedDeps, control: &Control) -> Result<(), String> {
+    let FeedDeps {
+        config,
+        journal,
+        trails,
+        monitor,
+        runtime,
+    } = deps;
     let start = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
     let mut reader = journal.reader(start).map_err(|e| e.to_string())?;
-    control.attach_journal(journal.clone());
-    let mut router = Router::new(control.clone(), config.clone());
-    while !stop.load(Ordering::SeqCst) {
+    trails.attach_journal(journal.clone());
+    let mut router = Router::new(trails.clone(), config.clone());
+    while !control.stopping() {
         let batch = reader
             .next_batch(2000, Duration::from_millis(50))
             .map_err(|e| e.to_string())?;
@@ -98,7 +117,7 @@ pub fn run(
             if failed {
                 // Re-read from the committed cursor: groups already written in this batch
                 // may receive its events twice (at least once, like CloudWatch Logs).
-                std::thread::sleep(Duration::from_millis(500));
+                control.sleep(Duration::from_millis(500));
                 let from = journal.cursor(CURSOR).map_err(|e| e.to_string())?;
                 reader = journal.reader(from).map_err(|e| e.to_string())?;
                 continue;
