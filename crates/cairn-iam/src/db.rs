@@ -23,6 +23,13 @@ impl Database for Mutex<Connection> {
     }
 }
 
+/// IAM's tables live in the catalog's file.
+impl Database for cairn_catalog::Catalog {
+    fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.conn()
+    }
+}
+
 /// Runs `f` on the locked connection.
 pub(crate) fn with_conn<T>(
     db: &dyn Database,

@@ -17,12 +17,3 @@ mod roles;
 mod sts;
 mod users;
 pub mod wire;
-
-use std::sync::MutexGuard;
-
-/// IAM's tables live in the catalog's file.
-impl cairn_iam::Database for crate::catalog::Catalog {
-    fn connection(&self) -> MutexGuard<'_, rusqlite::Connection> {
-        self.conn()
-    }
-}
