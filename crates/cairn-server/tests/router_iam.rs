@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use cairn_auth::{Credential, Principal, RequestParts, SignPayload};
+use cairn_auth::{Credential, CredentialStore, Principal, RequestParts, SignPayload};
 use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use http_body_util::BodyExt;
@@ -30,27 +30,19 @@ fn start() -> Server {
     let (state, _) =
         AppState::open(config, Some((ROOT_KEY.into(), ROOT_SECRET.into())), None).unwrap();
     let account = state.config.account_id.to_string();
-    let u = state.iam.create_user(&account, "mallory", "/").unwrap();
-    let (key, secret) = state
+    state.iam.create_user(&account, "mallory", "/").unwrap();
+    let (key, _) = state
         .iam
         .create_access_key(&state.credentials, &account, "mallory")
         .unwrap();
-    let user = Credential::long_term(
-        key.access_key_id,
-        secret,
-        Principal::IamUser {
-            account_id: account.clone(),
-            user_name: "mallory".into(),
-            user_id: u.user_id,
-            path: "/".into(),
-        },
-    );
-    let root = Credential::long_term(
-        ROOT_KEY,
-        ROOT_SECRET,
+    // The credential as the server stores it: key, secret and the user's principal.
+    let user = state.credentials.lookup(&key.access_key_id).unwrap();
+    let root = state.credentials.lookup(ROOT_KEY).unwrap();
+    assert_eq!(
+        root.principal,
         Principal::Root {
-            account_id: account,
-        },
+            account_id: account
+        }
     );
     Server {
         state: Arc::new(state),
