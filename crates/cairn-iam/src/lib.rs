@@ -580,7 +580,7 @@ impl Iam {
     /// Access keys of a user.
     pub fn access_keys(&self, account: &str, user: &str) -> Result<Vec<AccessKeyInfo>, IamError> {
         self.user(account, user)?;
-        Ok(store::access_keys(&*self.db, account, user)?)
+        store::access_keys(&*self.db, account, user)
     }
 
     /// `CreateAccessKey`: returns the key id and its secret (shown once).
