@@ -159,6 +159,25 @@ fn protocol_of(service: Option<&str>) -> Protocol {
     }
 }
 
+/// The protocol of a request with no credential scope: a form-encoded body or an `Action=`
+/// query is the AWS query protocol (IAM/STS clients read XML errors), anything else JSON.
+fn unsigned_protocol(parts: &http::request::Parts) -> Protocol {
+    let form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let action = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("Action=")));
+    if form || action {
+        Protocol::Query(QueryService::Iam)
+    } else {
+        Protocol::Json
+    }
+}
+
 /// A refusal in the protocol of the service the request was signed for. Throttling and size
 /// refusals get each protocol's own code (`SlowDown` for S3, `Throttling` for query APIs).
 fn refuse(protocol: Protocol, method: &Method, e: &ApiError, request_id: &str) -> Response {
@@ -537,7 +556,10 @@ async fn dispatch(
     });
     let head_protocol = match head_protocol {
         Protocol::S3 => Protocol::S3,
-        _ => protocol_of(scope_service(&parts).as_deref()),
+        _ => match scope_service(&parts) {
+            Some(service) => protocol_of(Some(&service)),
+            None => unsigned_protocol(&parts),
+        },
     };
     let Ok(_slot) = front.budget.requests.clone().try_acquire_owned() else {
         let e = throttled("too many requests in flight; retry later");

@@ -134,6 +134,18 @@ async fn a_call_without_a_valid_signature_is_refused_in_xml() {
         assert_eq!(status, 403, "{xml}");
         assert_eq!(error_code(&xml, ns), "InvalidClientTokenId", "{xml}");
     }
+    // No signature at all: still the query protocol's XML, not JSON.
+    let (status, xml) = send(
+        &s,
+        request("Action=ListUsers&Version=2010-05-08", "iam", None),
+    )
+    .await;
+    assert_eq!(status, 403, "{xml}");
+    assert!(
+        xml.starts_with("<?xml") || xml.starts_with("<ErrorResponse"),
+        "{xml}"
+    );
+    assert!(!error_code(&xml, IAM_NS).is_empty(), "{xml}");
     // The right key id with the wrong secret: the signature does not match.
     let mut forged = s.user.clone();
     forged.secret = cairn_auth::SecretKey::new("wrong-secret-wrong-secret-wrong-secret-00");
