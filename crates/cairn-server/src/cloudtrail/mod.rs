@@ -7,9 +7,9 @@ mod public_keys;
 mod trails;
 pub(crate) mod validate;
 
+pub use cairn_pipeline::{DeliveryStatus, TrailVersion};
 pub use operation::{Operation, TARGET_PREFIX};
 #[cfg(test)]
 pub(crate) use trails::test_control;
-pub use cairn_pipeline::{DeliveryStatus, TrailVersion};
-pub use trails::{CallContext, ControlPlane, TrailView};
+pub use trails::{CallContext, ControlPlane, Services, TrailView};
 pub use validate::bucket_name_problem;

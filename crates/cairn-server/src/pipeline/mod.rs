@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-pub use cairn_pipeline::{deliver, digest, envelope, monitor, route};
 use cairn_pipeline::{
     ConsentError, DeliveryStatus, OrganizationScope, PipelineConfig, StatusSink, TrailSet,
     TrailVersion,
 };
+pub use cairn_pipeline::{deliver, digest, envelope, monitor, route};
 
 use crate::cloudtrail::ControlPlane;
 use crate::config::Config;
