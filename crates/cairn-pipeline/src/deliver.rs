@@ -454,7 +454,11 @@ fn resend_pending(
     journal: &Journal,
     trails: &dyn TrailSet,
 ) -> Result<(), String> {
-    for row in sealer.catalog.pending_batches().map_err(|e| e.to_string())? {
+    for row in sealer
+        .catalog
+        .pending_batches()
+        .map_err(|e| e.to_string())?
+    {
         let seqs = decode_seqs(&row.seqs);
         let (records, spans) = read_records(journal, &seqs)?;
         tracing::info!(key = %row.object_key, records = seqs.len(), "re-sending a batch sealed before restart");
@@ -543,9 +547,10 @@ impl Delivery {
                 continue; // already sealed before a restart
             }
             let key = (idx, wkey.1, wkey.2);
-            let fits = self.open.get(&key).is_none_or(|b| {
-                (b.records.len() + env.record.len() + 16) as u64 <= MAX_FILE_BYTES
-            });
+            let fits = self
+                .open
+                .get(&key)
+                .is_none_or(|b| (b.records.len() + env.record.len() + 16) as u64 <= MAX_FILE_BYTES);
             if !fits {
                 self.sealer.seal(&key, &mut self.open, &table)?;
             }
