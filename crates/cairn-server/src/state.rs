@@ -337,9 +337,6 @@ impl AppState {
         let journal = Arc::new(crate::journal::open(&dir, &config, &master)?);
         let ingest = Arc::new(crate::ingest::Ingest::open(journal.clone())?);
         let config = Arc::new(config);
-        let control = Arc::new(ControlPlane::load(config.clone(), catalog.clone())?);
-        control.attach_journal(journal.clone());
-        let pipeline_config = Arc::new(crate::pipeline::pipeline_config(&config));
         let vault = Arc::new(crate::s3::open_vault(&dir, master.clone())?);
         let buckets = Arc::new(Buckets::new(
             &dir,
@@ -367,18 +364,26 @@ impl AppState {
             )
             .map_err(|e| StartError::Monitor(e.to_string()))?,
         );
-        let _ = control.monitor.set(monitor.clone());
         let kms = Arc::new(cairn_kms::Kms::open(
             &dir,
             master.clone(),
             config.home_region.as_str(),
         )?);
-        let _ = control.kms.set(kms.clone());
         // SSE-KMS in local buckets (a trail's KmsKeyId, PutObject with aws:kms) uses it.
         buckets
             .vault_arc()
             .set_key_service(Arc::new(crate::s3::KmsKeyService(kms.clone())));
-        let _ = control.vault.set(buckets.vault_arc());
+        let control = Arc::new(ControlPlane::load(
+            config.clone(),
+            catalog.clone(),
+            crate::cloudtrail::Services {
+                monitor: Some(monitor.clone()),
+                kms: Some(kms.clone()),
+                vault: Some(buckets.vault_arc()),
+            },
+        )?);
+        control.attach_journal(journal.clone());
+        let pipeline_config = Arc::new(crate::pipeline::pipeline_config(&config));
         Ok((
             Self {
                 config,

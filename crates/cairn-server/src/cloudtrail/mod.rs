@@ -11,5 +11,5 @@ pub use cairn_pipeline::{DeliveryStatus, TrailVersion};
 pub use operation::{Operation, TARGET_PREFIX};
 #[cfg(test)]
 pub(crate) use trails::test_control;
-pub use trails::{CallContext, ControlPlane, TrailView};
+pub use trails::{CallContext, ControlPlane, Services, TrailView};
 pub use validate::bucket_name_problem;

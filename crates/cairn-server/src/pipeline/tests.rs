@@ -150,6 +150,7 @@ fn history_survives_a_restart_and_prunes_behind_consumers() {
         ControlPlane::load(
             w.config.clone(),
             Arc::new(Catalog::open(w._dir.path()).unwrap()),
+            crate::cloudtrail::Services::default(),
         )
         .unwrap(),
     );

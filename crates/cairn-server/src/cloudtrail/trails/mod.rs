@@ -15,6 +15,12 @@ use crate::error::ApiError;
 use crate::model::{InsightSelector, TRAIL_VERSION, Tag, Trail};
 use cairn_pipeline::{DeliveryStatus, TrailVersion};
 
+mod settings;
+mod wire;
+
+pub(crate) use wire::trail_json;
+use wire::{decode_token, encode_token, logged_categories, selectors_response};
+
 /// Who is calling, from where, and when.
 #[derive(Debug, Clone)]
 pub struct CallContext {
@@ -37,6 +43,29 @@ pub struct TrailView {
 
 type TrailKey = (String, String, String); // (account, home region, name)
 
+/// The services a trail's settings refer to, given to [`ControlPlane::load`] at startup. A
+/// service left out makes every reference to it fail validation (no log group, no KMS key)
+/// or, for local buckets, skips the bucket-owner consent check.
+#[derive(Clone, Default)]
+pub struct Services {
+    /// Log groups live here (CloudWatchLogsLogGroupArn must name one).
+    pub monitor: Option<Arc<cairn_monitor::Monitor>>,
+    /// KMS keys live here (KmsKeyId must name one).
+    pub kms: Option<Arc<cairn_kms::Kms>>,
+    /// Local buckets (their policies must let CloudTrail deliver).
+    pub vault: Option<Arc<cairn_vault::Vault>>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("monitor", &self.monitor.is_some())
+            .field("kms", &self.kms.is_some())
+            .field("vault", &self.vault.is_some())
+            .finish()
+    }
+}
+
 /// At most this many configuration versions are kept when no consumer reports progress.
 const MAX_VERSIONS: usize = 100_000;
 
@@ -52,12 +81,8 @@ pub struct ControlPlane {
     generation: std::sync::atomic::AtomicU64,
     /// `PutAuditEvents` channels.
     pub channels: super::channels::Channels,
-    /// Log groups live here (CloudWatchLogsLogGroupArn must name one).
-    pub monitor: std::sync::OnceLock<std::sync::Arc<cairn_monitor::Monitor>>,
-    /// KMS keys live here (KmsKeyId must name one).
-    pub kms: std::sync::OnceLock<std::sync::Arc<cairn_kms::Kms>>,
-    /// Local buckets (their policies must let CloudTrail deliver).
-    pub vault: std::sync::OnceLock<std::sync::Arc<cairn_vault::Vault>>,
+    /// What trail settings refer to (log groups, KMS keys, local buckets).
+    services: Services,
     /// The event journal: configuration changes take effect at its committed end.
     journal: std::sync::OnceLock<Arc<cairn_journal::Journal>>,
     /// Configuration versions by journal position, ascending `from_seq`; never empty.
@@ -182,10 +207,11 @@ struct TrailNameOnly {
 }
 
 impl ControlPlane {
-    /// Loads trails from the catalog.
+    /// Loads trails from the catalog; `services` are what trail settings may refer to.
     pub fn load(
         config: Arc<Config>,
         catalog: Arc<Catalog>,
+        services: Services,
     ) -> Result<Self, crate::catalog::CatalogError> {
         let trails: BTreeMap<TrailKey, Trail> = catalog
             .trails()?
@@ -221,9 +247,7 @@ impl ControlPlane {
             list_page_size: 50,
             generation: std::sync::atomic::AtomicU64::new(0),
             channels,
-            monitor: std::sync::OnceLock::new(),
-            kms: std::sync::OnceLock::new(),
-            vault: std::sync::OnceLock::new(),
+            services,
             journal: std::sync::OnceLock::new(),
             history: RwLock::new(history),
             history_generation: std::sync::atomic::AtomicU64::new(0),
@@ -554,357 +578,6 @@ impl ControlPlane {
             }
             other => Err(ApiError::not_implemented(other.name())),
         }
-    }
-
-    fn log_group_exists(&self, account: &str, region: &str, name: &str) -> bool {
-        let Some(m) = self.monitor.get() else {
-            return false;
-        };
-        m.logs_call(
-            "DescribeLogGroups",
-            account,
-            region,
-            &json!({"logGroupNamePrefix": name}),
-        )
-        .ok()
-        .and_then(|v| {
-            v["logGroups"]
-                .as_array()
-                .map(|a| a.iter().any(|g| g["logGroupName"] == name))
-        })
-        .unwrap_or(false)
-    }
-
-    fn check_bucket(&self, name: &str) -> Result<(), ApiError> {
-        validate::bucket_name(name)?;
-        if self.config.buckets.contains_key(name) {
-            return Ok(());
-        }
-        match self.catalog.bucket(name).map_err(ApiError::internal)? {
-            Some(_) => Ok(()),
-            None => Err(ApiError::client(
-                "S3BucketDoesNotExistException",
-                format!("S3 bucket {name} does not exist!"),
-            )),
-        }
-    }
-
-    /// Whether the owner of the trail's bucket lets CloudTrail deliver this trail's files
-    /// there: checked at CreateTrail/UpdateTrail and again before every delivery attempt.
-    ///
-    /// A bucket of the trail's own account keeps working without a bucket policy (as before);
-    /// a bucket of another account needs a bucket policy that grants
-    /// `cloudtrail.amazonaws.com` `s3:GetBucketAcl` and `s3:PutObject` for this trail
-    /// (`InsufficientS3BucketPolicyException` otherwise, as CloudTrail answers); when the
-    /// bucket has a policy, it must grant that whoever owns it. Buckets of the configuration
-    /// file (the operator's) and buckets this server does not know are not checked here.
-    pub fn delivery_consent(&self, t: &Trail) -> Result<(), ApiError> {
-        let bucket = &t.s3_bucket_name;
-        if self.config.buckets.contains_key(bucket) {
-            return Ok(());
-        }
-        let Some(vault) = self.vault.get() else {
-            return Ok(());
-        };
-        let owner = match vault.bucket(bucket) {
-            Ok(info) => info.account,
-            Err(cairn_vault::VaultError::NoSuchBucket { .. }) => return Ok(()),
-            Err(e) => return Err(ApiError::internal(e)),
-        };
-        if owner != t.account_id {
-            match vault.get_doc(bucket, cairn_vault::DocKind::Policy) {
-                Ok(_) => {}
-                Err(cairn_vault::VaultError::NoSuchConfiguration { .. }) => {
-                    return Err(ApiError::client(
-                        "InsufficientS3BucketPolicyException",
-                        format!(
-                            "Incorrect S3 bucket policy is detected for bucket: {bucket} (the bucket belongs to account {owner}, and no bucket policy lets CloudTrail deliver {} there)",
-                            t.arn()
-                        ),
-                    ));
-                }
-                Err(e) => return Err(ApiError::internal(e)),
-            }
-        }
-        crate::s3::check_delivery_policy(vault, bucket, t, &t.home_region)
-    }
-
-    /// Resolves a trail's `KmsKeyId` (key id, key ARN, alias name or alias ARN) to the key
-    /// ARN, as CloudTrail does: the key must exist in the trail's account and home region
-    /// (`KmsKeyNotFoundException`), be enabled (`KmsException`; CloudTrail's
-    /// `KmsKeyDisabledException` is documented as no longer used), and its key policy must
-    /// let `cloudtrail.amazonaws.com` call `kms:GenerateDataKey*` for this trail
-    /// (`InsufficientEncryptionPolicyException`).
-    fn trail_key_arn(&self, t: &Trail, key_id: &str) -> Result<String, ApiError> {
-        let Some(kms) = self.kms.get() else {
-            return Err(ApiError::client(
-                "KmsKeyNotFoundException",
-                format!("KMS key {key_id} does not exist (this server has no KMS)"),
-            ));
-        };
-        let (meta, policy) = kms
-            .key_and_policy(&t.account_id, &t.home_region, key_id, false)
-            .map_err(|e| match e {
-                cairn_kms::KmsError::NotFound(_) => ApiError::client(
-                    "KmsKeyNotFoundException",
-                    format!(
-                        "KMS key {key_id} does not exist in account {} region {}",
-                        t.account_id, t.home_region
-                    ),
-                ),
-                other => ApiError::internal(other),
-            })?;
-        if meta.state != cairn_kms::KeyState::Enabled {
-            return Err(ApiError::client(
-                "KmsException",
-                format!("KMS key {} is {}", meta.arn, meta.state),
-            ));
-        }
-        let trail_arn = t.arn();
-        let request = cairn_policy::Request::new(
-            cairn_policy::PrincipalInfo::service("cloudtrail.amazonaws.com"),
-            "kms:GenerateDataKey",
-            &meta.arn,
-        )
-        .with_resource_account(&meta.account)
-        .with_context("aws:SourceArn", trail_arn.as_str())
-        .with_context("aws:SourceAccount", t.account_id.as_str())
-        .with_context(
-            "kms:EncryptionContext:aws:cloudtrail:arn",
-            trail_arn.as_str(),
-        )
-        .with_context(
-            "kms:EncryptionContextKeys",
-            vec!["aws:cloudtrail:arn".to_owned()],
-        );
-        let set = cairn_policy::PolicySet {
-            resource: Some(("key-policy".to_owned(), (*policy).clone())),
-            ..cairn_policy::PolicySet::default()
-        };
-        if !cairn_policy::evaluate(&request, &set).is_allowed() {
-            return Err(ApiError::client(
-                "InsufficientEncryptionPolicyException",
-                format!(
-                    "Insufficient permissions to access S3 bucket or KMS key {}: its key policy does not allow cloudtrail.amazonaws.com to call kms:GenerateDataKey* for {trail_arn}",
-                    meta.arn
-                ),
-            ));
-        }
-        Ok(meta.arn)
-    }
-
-    /// Applies create/update settings to `t`; validates references.
-    fn apply_settings(
-        &self,
-        ctx: &CallContext,
-        t: &mut Trail,
-        s: &TrailSettings,
-        create: bool,
-    ) -> Result<(), ApiError> {
-        if let Some(b) = &s.s3_bucket_name {
-            self.check_bucket(b)?;
-            t.s3_bucket_name = b.clone();
-        }
-        if let Some(p) = &s.s3_key_prefix {
-            t.s3_key_prefix = validate::key_prefix(p)?;
-        }
-        if s.s3_bucket_name.is_some() || s.s3_key_prefix.is_some() {
-            self.delivery_consent(t)?;
-        }
-        if let Some(topic) = &s.sns_topic_name {
-            if topic.chars().count() > 256 {
-                return Err(ApiError::client(
-                    "InvalidSnsTopicNameException",
-                    "SNS topic name must be at most 256 characters long",
-                ));
-            }
-            if topic.is_empty() {
-                t.sns_topic_arn = None;
-            } else {
-                return Err(ApiError::client(
-                    "InsufficientSnsTopicPolicyException",
-                    format!(
-                        "SNS Topic {topic} does not exist or the topic policy is incorrect! (no SNS topics are configured on this Cairn server)"
-                    ),
-                ));
-            }
-        }
-        if let Some(m) = s.is_multi_region_trail {
-            if m != t.is_multi_region && s.include_global_service_events.is_none() && !create {
-                t.include_global_service_events = m;
-            }
-            t.is_multi_region = m;
-        }
-        if let Some(g) = s.include_global_service_events {
-            t.include_global_service_events = g;
-        }
-        if t.is_multi_region && !t.include_global_service_events {
-            return Err(ApiError::client(
-                "InvalidParameterCombinationException",
-                "Multi-Region trail must include global service events.",
-            ));
-        }
-        if let Some(v) = s.enable_log_file_validation {
-            t.log_file_validation = v;
-        }
-        let lg = s.cloud_watch_logs_log_group_arn.as_deref();
-        let role = s.cloud_watch_logs_role_arn.as_deref();
-        match (lg, role) {
-            (None, None) => {}
-            (Some(""), Some("")) | (Some(""), None) | (None, Some("")) => {
-                t.cloud_watch_logs_log_group_arn = None;
-                t.cloud_watch_logs_role_arn = None;
-            }
-            (Some(g), r) => {
-                let ok = g
-                    .parse::<cairn_event::Arn>()
-                    .is_ok_and(|a| a.service() == "logs" && a.resource().starts_with("log-group:"));
-                if !ok {
-                    return Err(ApiError::client(
-                        "InvalidCloudWatchLogsLogGroupArnException",
-                        format!("CloudWatch Logs log group ARN {g} is not valid"),
-                    ));
-                }
-                let Some(r) = r.filter(|r| !r.is_empty()) else {
-                    return Err(ApiError::client(
-                        "InvalidParameterCombinationException",
-                        "You must specify a role ARN (CloudWatchLogsRoleArn) together with a log group ARN.",
-                    ));
-                };
-                let ok = r
-                    .parse::<cairn_event::Arn>()
-                    .is_ok_and(|a| a.service() == "iam" && a.resource().starts_with("role/"));
-                if !ok {
-                    return Err(ApiError::client(
-                        "InvalidCloudWatchLogsRoleArnException",
-                        format!("CloudWatch Logs role ARN {r} is not valid"),
-                    ));
-                }
-                // CloudTrail: "You must use a role that exists in your account."
-                if r.parse::<cairn_event::Arn>()
-                    .is_ok_and(|a| a.partition() != "aws" || a.account_id() != t.account_id)
-                {
-                    return Err(ApiError::client(
-                        "InvalidCloudWatchLogsRoleArnException",
-                        format!(
-                            "CloudWatch Logs role ARN {r} is not valid: you must use a role that exists in your account ({})",
-                            t.account_id
-                        ),
-                    ));
-                }
-                let arn: cairn_event::Arn = g.parse().map_err(ApiError::internal)?;
-                // CloudTrail: "You must use a log group that exists in your account." Another
-                // account's log group would run that account's metric filters and alarms on
-                // events it never agreed to receive.
-                if arn.partition() != "aws" || arn.account_id() != t.account_id {
-                    return Err(ApiError::client(
-                        "InvalidCloudWatchLogsLogGroupArnException",
-                        format!(
-                            "CloudWatch Logs log group ARN {g} is not valid: you must use a log group that exists in your account ({})",
-                            t.account_id
-                        ),
-                    ));
-                }
-                let name = arn
-                    .resource()
-                    .trim_start_matches("log-group:")
-                    .trim_end_matches(":*");
-                if !self.log_group_exists(arn.account_id(), arn.region(), name) {
-                    return Err(ApiError::client(
-                        "InvalidCloudWatchLogsLogGroupArnException",
-                        format!(
-                            "Log group {name} does not exist in account {} region {}",
-                            arn.account_id(),
-                            arn.region()
-                        ),
-                    ));
-                }
-                t.cloud_watch_logs_log_group_arn = Some(g.to_owned());
-                t.cloud_watch_logs_role_arn = Some(r.to_owned());
-            }
-            (None, Some(_)) => {
-                return Err(ApiError::client(
-                    "InvalidParameterCombinationException",
-                    "You must specify a log group ARN (CloudWatchLogsLogGroupArn) together with a role ARN.",
-                ));
-            }
-        }
-        if let Some(k) = &s.kms_key_id {
-            if k.is_empty() {
-                t.kms_key_id = None;
-            } else if !validate::kms_key_id_shape(k) {
-                return Err(ApiError::client(
-                    "InvalidKmsKeyIdException",
-                    format!("KMS key ID {k} is not a key ID, key ARN, alias name or alias ARN"),
-                ));
-            } else {
-                t.kms_key_id = Some(self.trail_key_arn(t, k)?);
-            }
-        }
-        if let Some(o) = s.is_organization_trail {
-            if o && !t.is_organization {
-                match &self.config.organization {
-                    None => {
-                        return Err(ApiError::client(
-                            "OrganizationsNotInUseException",
-                            "This account is not a member of an organization (no organization is configured).",
-                        ));
-                    }
-                    Some(org) if org.management_account.as_str() != ctx.account => {
-                        return Err(ApiError::client(
-                            "NotOrganizationMasterAccountException",
-                            format!(
-                                "Account {} is not the management account of organization {}; only the management account can create or convert organization trails.",
-                                ctx.account, org.id
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                }
-            }
-            t.is_organization = o;
-        }
-        Ok(())
-    }
-
-    /// Count of trails visible to `account` in `region` (home and shadow), excluding `skip`.
-    fn count_in_region(
-        &self,
-        trails: &BTreeMap<TrailKey, Trail>,
-        account: &str,
-        region: &str,
-        skip: Option<&TrailKey>,
-    ) -> usize {
-        trails
-            .iter()
-            .filter(|(k, _)| Some(*k) != skip)
-            .filter(|(_, t)| self.visibility(t, account, region).is_some())
-            .count()
-    }
-
-    fn check_quota(
-        &self,
-        trails: &BTreeMap<TrailKey, Trail>,
-        t: &Trail,
-        skip: Option<&TrailKey>,
-    ) -> Result<(), ApiError> {
-        let regions: Vec<String> = if t.is_multi_region {
-            self.config.regions.iter().map(|r| r.to_string()).collect()
-        } else {
-            vec![t.home_region.clone()]
-        };
-        for r in regions {
-            if self.count_in_region(trails, &t.account_id, &r, skip) >= MAX_TRAILS_PER_REGION {
-                return Err(ApiError::client(
-                    "MaximumNumberOfTrailsExceededException",
-                    format!(
-                        "User: {} already has {MAX_TRAILS_PER_REGION} trails in {r}.",
-                        t.account_id
-                    ),
-                ));
-            }
-        }
-        Ok(())
     }
 
     fn create_trail(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
@@ -1424,133 +1097,6 @@ impl ControlPlane {
     }
 }
 
-/// Which management/data categories a selector set logs: (management read, management
-/// write, data).
-fn logged_categories(s: &Selectors) -> (bool, bool, bool) {
-    use cairn_select::ReadWriteType;
-    match s {
-        Selectors::Basic(list) => {
-            let mut r = (false, false, false);
-            for e in list {
-                if e.include_management_events {
-                    r.0 |= e.read_write_type != ReadWriteType::WriteOnly;
-                    r.1 |= e.read_write_type != ReadWriteType::ReadOnly;
-                }
-                r.2 |= !e.data_resources.is_empty();
-            }
-            r
-        }
-        Selectors::Advanced(list) => {
-            let mut r = (false, false, false);
-            for a in list {
-                let field = |name: &str| a.field_selectors.iter().find(|f| f.field == name);
-                let cat = field("eventCategory")
-                    .and_then(|f| f.equals.clone())
-                    .unwrap_or_default();
-                let ro = field("readOnly").and_then(|f| f.equals.clone());
-                let reads = ro.as_ref().is_none_or(|v| v.iter().any(|x| x == "true"));
-                let writes = ro.as_ref().is_none_or(|v| v.iter().any(|x| x == "false"));
-                if cat.iter().any(|c| c == "Management") {
-                    r.0 |= reads;
-                    r.1 |= writes;
-                }
-                if cat.iter().any(|c| c == "Data") {
-                    r.2 = true;
-                }
-            }
-            r
-        }
-    }
-}
-
-fn selectors_response(t: &Trail) -> Value {
-    let mut v = serde_json::to_value(&t.selectors).unwrap_or_else(|_| json!({}));
-    if let Value::Object(m) = &mut v {
-        m.insert("TrailARN".into(), json!(t.arn()));
-    }
-    v
-}
-
-fn token_mac(offset: usize, account: &str) -> String {
-    use sha2::Digest;
-    let d = sha2::Sha256::digest(format!("ListTrails/{account}/{offset}").as_bytes());
-    hex::encode(&d[..8])
-}
-
-fn encode_token(offset: usize, account: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{offset}:{}", token_mac(offset, account)))
-}
-
-fn decode_token(tok: &str, account: &str) -> Result<usize, ApiError> {
-    let bad = || {
-        ApiError::client(
-            "InvalidNextTokenException",
-            "The NextToken is not valid for this request.",
-        )
-    };
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(tok)
-        .map_err(|_| bad())?;
-    let s = String::from_utf8(raw).map_err(|_| bad())?;
-    let (off, mac) = s.split_once(':').ok_or_else(bad)?;
-    let off: usize = off.parse().map_err(|_| bad())?;
-    if mac != token_mac(off, account) {
-        return Err(bad());
-    }
-    Ok(off)
-}
-
-/// The `Trail` shape. `full` adds the members GetTrail/DescribeTrails return but
-/// Create/UpdateTrail do not.
-pub(crate) fn trail_json(t: &Trail, full: bool) -> Value {
-    let mut m = Map::new();
-    m.insert("Name".into(), json!(t.name));
-    m.insert("S3BucketName".into(), json!(t.s3_bucket_name));
-    if let Some(p) = &t.s3_key_prefix {
-        m.insert("S3KeyPrefix".into(), json!(p));
-    }
-    if let Some(arn) = &t.sns_topic_arn {
-        let name = arn.rsplit(':').next().unwrap_or(arn);
-        m.insert("SnsTopicName".into(), json!(name));
-        m.insert("SnsTopicARN".into(), json!(arn));
-    }
-    m.insert(
-        "IncludeGlobalServiceEvents".into(),
-        json!(t.include_global_service_events),
-    );
-    m.insert("IsMultiRegionTrail".into(), json!(t.is_multi_region));
-    if full {
-        m.insert("HomeRegion".into(), json!(t.home_region));
-    }
-    m.insert("TrailARN".into(), json!(t.arn()));
-    m.insert(
-        "LogFileValidationEnabled".into(),
-        json!(t.log_file_validation),
-    );
-    if let Some(g) = &t.cloud_watch_logs_log_group_arn {
-        m.insert("CloudWatchLogsLogGroupArn".into(), json!(g));
-    }
-    if let Some(r) = &t.cloud_watch_logs_role_arn {
-        m.insert("CloudWatchLogsRoleArn".into(), json!(r));
-    }
-    if let Some(k) = &t.kms_key_id {
-        m.insert("KmsKeyId".into(), json!(k));
-    }
-    if full {
-        m.insert(
-            "HasCustomEventSelectors".into(),
-            json!(t.selectors.has_custom()),
-        );
-        m.insert(
-            "HasInsightSelectors".into(),
-            json!(!t.insight_selectors.is_empty()),
-        );
-    }
-    m.insert("IsOrganizationTrail".into(), json!(t.is_organization));
-    Value::Object(m)
-}
-
 /// A control plane over a fresh catalog with one bucket, `trail-logs`, for unit tests.
 #[cfg(test)]
 pub(crate) fn test_control(dir: &std::path::Path) -> ControlPlane {
@@ -1564,7 +1110,7 @@ pub(crate) fn test_control(dir: &std::path::Path) -> ControlPlane {
             created: 0,
         })
         .unwrap();
-    ControlPlane::load(config, catalog).unwrap()
+    ControlPlane::load(config, catalog, Services::default()).unwrap()
 }
 
 #[cfg(test)]
