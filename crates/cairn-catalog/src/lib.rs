@@ -13,7 +13,7 @@ mod sqlite;
 mod store;
 
 pub use sqlite::{
-    BatchRow, Catalog, CatalogError, CredentialRow, DigestChainRow, PartitionId, SCHEMA,
-    SCHEMA_VERSION, SigningKeyRow,
+    BatchRow, Catalog, CatalogError, DigestChainRow, PartitionId, SCHEMA, SCHEMA_VERSION,
+    SigningKeyRow,
 };
 pub use store::{BatchStore, CatalogStore, KeyStore, TrailStore};

@@ -53,25 +53,6 @@ impl cairn_core::AwsError for CatalogError {
     }
 }
 
-/// A stored credential row (the secret still sealed).
-#[derive(Debug, Clone)]
-pub struct CredentialRow {
-    /// Access key ID.
-    pub access_key_id: String,
-    /// Account of the principal.
-    pub account_id: String,
-    /// Principal document (JSON).
-    pub principal: String,
-    /// Secret sealed under the master key.
-    pub sealed_secret: Vec<u8>,
-    /// Session token for temporary credentials.
-    pub session_token: Option<String>,
-    /// Expiry (epoch seconds) for temporary credentials.
-    pub expires_at: Option<i64>,
-    /// `Active` or `Inactive`.
-    pub status: String,
-}
-
 /// The catalog schema, one step per version (`PRAGMA user_version`), applied by
 /// [`cairn_core::migrate::migrate`]. Append only: a step, once released, never changes. The
 /// statements keep the indentation they were first released with: SQLite stores their text in
@@ -373,58 +354,6 @@ impl Catalog {
                 created: r.get(3)?,
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Stores a credential.
-    pub fn put_credential(&self, c: &CredentialRow, created: i64) -> Result<(), CatalogError> {
-        let n = self.conn().execute(
-            "INSERT INTO credentials (access_key_id, account_id, principal, sealed_secret,
-                 session_token, expires_at, status, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (access_key_id) DO NOTHING",
-            params![
-                c.access_key_id,
-                c.account_id,
-                c.principal,
-                c.sealed_secret,
-                c.session_token,
-                c.expires_at,
-                c.status,
-                created
-            ],
-        )?;
-        if n == 0 {
-            return Err(CatalogError::AlreadyExists(format!(
-                "access key {}",
-                c.access_key_id
-            )));
-        }
-        Ok(())
-    }
-
-    /// Looks a credential up.
-    pub fn credential(&self, access_key_id: &str) -> Result<Option<CredentialRow>, CatalogError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT access_key_id, account_id, principal, sealed_secret, session_token,
-                        expires_at, status FROM credentials WHERE access_key_id = ?1",
-                params![access_key_id],
-                row_to_credential,
-            )
-            .optional()?)
-    }
-
-    /// The root credentials of an account (oldest first).
-    pub fn root_credentials(&self, account: &str) -> Result<Vec<CredentialRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT access_key_id, account_id, principal, sealed_secret, session_token,
-                    expires_at, status FROM credentials
-             WHERE account_id = ?1 AND json_extract(principal, '$.type') = 'Root'
-             ORDER BY created, access_key_id",
-        )?;
-        let rows = stmt.query_map(params![account], row_to_credential)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
@@ -852,16 +781,4 @@ impl Catalog {
             |r| r.get(0),
         )?)
     }
-}
-
-fn row_to_credential(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
-    Ok(CredentialRow {
-        access_key_id: r.get(0)?,
-        account_id: r.get(1)?,
-        principal: r.get(2)?,
-        sealed_secret: r.get(3)?,
-        session_token: r.get(4)?,
-        expires_at: r.get(5)?,
-        status: r.get(6)?,
-    })
 }
