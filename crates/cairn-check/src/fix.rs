@@ -234,20 +234,13 @@ fn plan_cis(facts: &Facts, trails: &[&Trail], results: &[CheckResult]) -> Vec<Fi
             service: "monitoring",
             region: group.region.clone(),
             operation: "PutMetricAlarm",
-            request: json!({
-                "AlarmName": name,
-                "AlarmDescription": format!("CIS / Security Hub {control}: {metric}"),
-                "ActionsEnabled": true,
-                "AlarmActions": actions,
-                "MetricName": m,
-                "Namespace": ns,
-                "Statistic": "Sum",
-                "Period": 300,
-                "EvaluationPeriods": 1,
-                "Threshold": 1.0,
-                "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                "TreatMissingData": "notBreaching",
-            }),
+            request: cairn_pattern::cis::alarm_request(
+                &name,
+                &format!("CIS / Security Hub {control}: {metric}"),
+                &ns,
+                &m,
+                &actions,
+            ),
         });
     }
     out

@@ -92,20 +92,15 @@ impl Monitor {
             self.put_metric_alarm(
                 account,
                 region,
-                &json!({
-                    "AlarmName": name,
-                    "AlarmDescription": format!("CIS / Security Hub {control}: {metric} on log group {log_group_name}"),
-                    "ActionsEnabled": true,
-                    "AlarmActions": [topic_arn],
-                    "MetricName": metric,
-                    "Namespace": CIS_NAMESPACE,
-                    "Statistic": "Sum",
-                    "Period": 300,
-                    "EvaluationPeriods": 1,
-                    "Threshold": 1.0,
-                    "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-                    "TreatMissingData": "notBreaching",
-                }),
+                &cairn_pattern::cis::alarm_request(
+                    &name,
+                    &format!(
+                        "CIS / Security Hub {control}: {metric} on log group {log_group_name}"
+                    ),
+                    CIS_NAMESPACE,
+                    metric,
+                    std::slice::from_ref(&topic_arn),
+                ),
             )?;
             report.filters.push(name.clone());
             report.alarms.push(name);

@@ -86,6 +86,32 @@ pub fn cis_filters() -> &'static [(&'static str, &'static str, &'static str)] {
     &CIS
 }
 
+/// The `PutMetricAlarm` request of the pack's alarm on `namespace`/`metric`: Sum over 300 s,
+/// one evaluation period, threshold 1 (`GreaterThanOrEqualToThreshold`), missing data not
+/// breaching, notifying `actions`. Used by `cairn monitor enable cis` and `cairn check --fix`.
+pub fn alarm_request(
+    name: &str,
+    description: &str,
+    namespace: &str,
+    metric: &str,
+    actions: &[String],
+) -> serde_json::Value {
+    serde_json::json!({
+        "AlarmName": name,
+        "AlarmDescription": description,
+        "ActionsEnabled": true,
+        "AlarmActions": actions,
+        "MetricName": metric,
+        "Namespace": namespace,
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 1.0,
+        "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
