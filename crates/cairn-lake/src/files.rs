@@ -257,7 +257,12 @@ mod tests {
             opts,
         ))
         .unwrap();
-        let obj = std::fs::read(root.path().join("k.json@obj")).unwrap();
+        let file = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with("@obj"))
+            .unwrap();
+        let obj = std::fs::read(file).unwrap();
         assert_ne!(obj.as_slice(), &doc[..]);
         assert_eq!(parse_records(&obj).unwrap()[1]["eventID"], "b");
         assert!(parse_records(b"[1,2]").is_err());

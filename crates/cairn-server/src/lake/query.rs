@@ -649,14 +649,19 @@ mod tests {
         Arc::new(cairn_vault::VaultBucket::new(vault, name))
     }
 
-    /// Every file under `dir` and every `cairn-query-*` entry of the system's temp dir.
+    /// Every file under `dir` (but SQLite's own, whose WAL files come and go with reads) and
+    /// every `cairn-query-*` entry of the system's temp dir.
     fn disk_snapshot(dir: &Path) -> (Vec<PathBuf>, Vec<std::ffi::OsString>) {
         let tmp: Vec<_> = std::fs::read_dir(std::env::temp_dir())
             .unwrap()
             .filter_map(|e| e.ok().map(|e| e.file_name()))
             .filter(|n| n.to_string_lossy().starts_with("cairn-query-"))
             .collect();
-        (files_under(dir), tmp)
+        let files = files_under(dir)
+            .into_iter()
+            .filter(|p| !p.to_string_lossy().contains("vault.sqlite"))
+            .collect();
+        (files, tmp)
     }
 
     /// StartQuery over a local (vault, encrypted) bucket reads the objects through the bucket:
