@@ -337,6 +337,14 @@ impl<'a> Slots<'a> {
         }
     }
 
+    /// A required object field, parsed into its members.
+    fn object_req(&self, f: F) -> Result<Obj<'a>, RecordError> {
+        let raw = self
+            .get(f)
+            .ok_or_else(|| RecordError::missing(Self::name(f)))?;
+        object_of(raw, Self::name(f))
+    }
+
     /// Type-checks an object field (`null` allowed when `nullable`) and its compact size.
     fn object_opt(&self, f: F, nullable: bool, limit: Option<usize>) -> Result<(), RecordError> {
         let Some(raw) = self.get(f) else {
@@ -794,15 +802,9 @@ fn activity_fields<'a>(
     slots: &Slots<'a>,
     limits: &FieldLimits,
 ) -> Result<KindFields<'a>, RecordError> {
-    let data = slots
-        .get(F::EventData)
-        .ok_or_else(|| RecordError::missing("eventData"))?;
-    let data = object_of(data, "eventData")?;
+    let data = slots.object_req(F::EventData)?;
     let a = activity::check_event_data(&data, "eventData.", limits)?;
-    let meta = slots
-        .get(F::Metadata)
-        .ok_or_else(|| RecordError::missing("metadata"))?;
-    let meta = object_of(meta, "metadata")?;
+    let meta = slots.object_req(F::Metadata)?;
     for m in ["ingestionTime", "channelARN"] {
         sub_str(&meta, "metadata", m)?
             .ok_or_else(|| RecordError::missing(&format!("metadata.{m}")))?;
@@ -831,10 +833,7 @@ fn insight_fields<'a>(
     slots: &Slots<'a>,
     limits: &FieldLimits,
 ) -> Result<KindFields<'a>, RecordError> {
-    let details = slots
-        .get(F::InsightDetails)
-        .ok_or_else(|| RecordError::missing("insightDetails"))?;
-    let details = object_of(details, "insightDetails")?;
+    let details = slots.object_req(F::InsightDetails)?;
     let src = sub_str(&details, "insightDetails", "eventSource")?
         .ok_or_else(|| RecordError::missing("insightDetails.eventSource"))?;
     let name = sub_str(&details, "insightDetails", "eventName")?
@@ -857,10 +856,7 @@ fn call_fields<'a>(
     limits: &FieldLimits,
     service: bool,
 ) -> Result<KindFields<'a>, RecordError> {
-    let ui = slots
-        .get(F::UserIdentity)
-        .ok_or_else(|| RecordError::missing("userIdentity"))?;
-    let ui = object_of(ui, "userIdentity")?;
+    let ui = slots.object_req(F::UserIdentity)?;
     let ty = sub_str(&ui, "userIdentity", "type")?;
     let invoked_by = sub_str(&ui, "userIdentity", "invokedBy")?;
     match &ty {
