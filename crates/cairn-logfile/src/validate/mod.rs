@@ -133,13 +133,18 @@ impl ValidationRequest {
         }
         layout::validate_trail_name(&self.trail_name)?;
         layout::validate_region(&self.home_region)?;
+        self.digest_folder()?;
+        Ok(())
+    }
+
+    /// The folder this trail's digest files are delivered to.
+    fn digest_folder(&self) -> Result<String, Error> {
         layout::digest_folder(
             &self.prefix,
             self.org_id.as_deref(),
             &self.account_id,
             &self.source_region,
-        )?;
-        Ok(())
+        )
     }
 
     fn digest_key(&self, end: OffsetDateTime) -> DigestFileKey {
@@ -440,12 +445,7 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
     /// §10.2: list digest keys of this trail in `[T1, T2 + 1h]`, split standard/backfill.
     fn list_digests(&self, bucket: &str) -> Result<(Vec<String>, Vec<String>), ValidateError> {
         let req = self.req;
-        let folder = layout::digest_folder(
-            &req.prefix,
-            req.org_id.as_deref(),
-            &req.account_id,
-            &req.source_region,
-        )?;
+        let folder = req.digest_folder()?;
         let marker = req.digest_key(req.start - Duration::minutes(1)).to_key()?;
         let name_prefix = format!(
             "{}_CloudTrail-Digest_{}_{}_{}_",
@@ -843,12 +843,7 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
         if let Some(expected) = req.expect_digest_through {
             let ok = self.newest_standard_end.is_some_and(|e| e >= expected);
             if !ok {
-                let folder = layout::digest_folder(
-                    &req.prefix,
-                    req.org_id.as_deref(),
-                    &req.account_id,
-                    &req.source_region,
-                )?;
+                let folder = req.digest_folder()?;
                 self.strict(
                     StrictCheck::Truncated,
                     &req.bucket,
