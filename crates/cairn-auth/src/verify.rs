@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::canonical::{CanonicalInput, canonical_request, parse_query, string_to_sign};
 use crate::chunked::ChunkVerifier;
-use crate::credential::CredentialStore;
+use crate::credential::{Credential, CredentialStore};
 use crate::error::{AuthError, ExpiryKind};
 use crate::key::SigningKeyCache;
 use crate::parse::{
@@ -197,60 +197,9 @@ impl Verifier {
         let s3 = is_s3(&parsed.scope.service);
 
         // 1. request time
-        let request_time = match &parsed.location {
-            AuthLocation::Query { amz_date, .. } => parse_basic(amz_date).ok_or_else(|| {
-                incomplete(format!(
-                    "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\": '{amz_date}'"
-                ))
-            })?,
-            AuthLocation::Header => {
-                if let Some(d) = request.header("x-amz-date") {
-                    parse_basic(d.trim()).ok_or_else(|| {
-                        incomplete(format!(
-                            "Date must be in ISO-8601 'basic format'. Got '{d}'. See \
-                             http://en.wikipedia.org/wiki/ISO_8601"
-                        ))
-                    })?
-                } else if let Some(d) = request.header("date") {
-                    parse_http_date(d).ok_or_else(|| {
-                        incomplete(format!("Date header is not a valid HTTP date: '{d}'"))
-                    })?
-                } else {
-                    return Err(incomplete(
-                        "Authorization header requires existence of either a 'X-Amz-Date' or a \
-                         'Date' header.",
-                    ));
-                }
-            }
-        };
+        let request_time = request_time(request, &parsed)?;
         let amz_date = format_basic(request_time);
-        let ymd = format_date(request_time);
-        if parsed.scope.date != ymd {
-            return Err(incomplete(format!(
-                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
-                 from HTTP: '{}' != '{ymd}', from '{amz_date}'.",
-                parsed.scope.date
-            )));
-        }
-        let expired = |kind| AuthError::RequestExpired {
-            kind,
-            request_time,
-            server_time: now,
-        };
-        if request_time > now + MAX_SKEW {
-            return Err(expired(ExpiryKind::TooNew));
-        }
-        match &parsed.location {
-            AuthLocation::Header if request_time < now - MAX_SKEW => {
-                return Err(expired(ExpiryKind::TooOld));
-            }
-            AuthLocation::Query { expires, .. }
-                if now > request_time + time::Duration::seconds(i64::from(*expires)) =>
-            {
-                return Err(expired(ExpiryKind::PresignedExpired));
-            }
-            _ => {}
-        }
+        check_time_window(&parsed, request_time, &amz_date, now)?;
 
         // 2. credential
         let akid = parsed.scope.access_key_id.clone();
@@ -259,97 +208,13 @@ impl Verifier {
             AuthLocation::Header => request.header("x-amz-security-token"),
         }
         .map(str::trim);
-        let credential = store.lookup_session(&akid, presented).ok_or_else(|| {
-            AuthError::InvalidClientTokenId {
-                access_key_id: akid.clone(),
-            }
-        })?;
-        if !credential.enabled {
-            return Err(AuthError::AccessDenied {
-                access_key_id: akid,
-            });
-        }
-        if credential.expires_at.is_some_and(|t| now >= t) {
-            return Err(AuthError::ExpiredToken {
-                access_key_id: akid,
-            });
-        }
-        let token_ok = match (&credential.session_token, presented) {
-            (None, None) => true,
-            (Some(expected), Some(got)) => ct_eq(expected.as_bytes(), got.as_bytes()),
-            _ => false,
-        };
-        if !token_ok {
-            return Err(AuthError::InvalidClientTokenId {
-                access_key_id: akid,
-            });
-        }
+        let credential = credential(store, &akid, presented, now)?;
 
         // 3. signed headers
-        let signed: Vec<&str> = parsed.signed_headers.iter().map(String::as_str).collect();
-        if !signed.iter().any(|h| h.eq_ignore_ascii_case("host")) {
-            return Err(incomplete(
-                "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-            ));
-        }
-        if s3 {
-            for (name, _) in request.headers {
-                let lower = name.to_ascii_lowercase();
-                if lower.starts_with("x-amz-")
-                    && !signed.iter().any(|h| h.eq_ignore_ascii_case(&lower))
-                {
-                    return Err(AuthError::HeadersNotSigned { header: lower });
-                }
-            }
-        }
+        let signed = signed_headers(request, &parsed, s3)?;
 
         // 4. payload hash
-        let declared = request.header("x-amz-content-sha256").map(str::trim);
-        let mut check = PayloadCheck::Verified;
-        let computed_body_hash = |payload: &Payload<'_>| match payload {
-            Payload::Body(b) => Some(<[u8; 32]>::from(Sha256::digest(b))),
-            Payload::Sha256(h) => Some(*h),
-            Payload::Deferred => None,
-        };
-        let payload_hash: String = match declared {
-            Some(UNSIGNED_PAYLOAD) => {
-                check = PayloadCheck::Unsigned;
-                UNSIGNED_PAYLOAD.to_owned()
-            }
-            Some(STREAMING_PAYLOAD) => STREAMING_PAYLOAD.to_owned(),
-            Some(STREAMING_UNSIGNED_TRAILER) => {
-                check = PayloadCheck::StreamingUnsignedTrailer;
-                STREAMING_UNSIGNED_TRAILER.to_owned()
-            }
-            Some(other) if other.starts_with("STREAMING-") => {
-                return Err(AuthError::NotImplemented {
-                    feature: format!("x-amz-content-sha256: {other}"),
-                });
-            }
-            Some(hex_hash) => {
-                let Some(want) = is_hex_sha256(hex_hash) else {
-                    return Err(AuthError::InvalidContentSha256);
-                };
-                match computed_body_hash(&request.payload) {
-                    Some(got) if got != want => {
-                        // reported only after the signature check below
-                        check = PayloadCheck::MustMatchSha256(want);
-                    }
-                    Some(_) => {}
-                    None => check = PayloadCheck::MustMatchSha256(want),
-                }
-                hex_hash.to_owned()
-            }
-            None if s3 && presigned => {
-                check = PayloadCheck::Unsigned;
-                UNSIGNED_PAYLOAD.to_owned()
-            }
-            None if s3 => return Err(AuthError::MissingContentSha256),
-            None => match computed_body_hash(&request.payload) {
-                Some(h) => hex::encode(h),
-                None => return Err(AuthError::PayloadRequired),
-            },
-        };
+        let (payload_hash, mut check) = payload_hash(request, s3, presigned)?;
 
         // 5. canonical request and signature
         let query = parse_query(request.query);
@@ -414,4 +279,192 @@ impl Verifier {
             payload: check,
         })
     }
+}
+
+/// The request time: `X-Amz-Date` of a presigned URL, else the `x-amz-date` header, else
+/// the HTTP `date` header.
+fn request_time(request: &Request<'_>, parsed: &ParsedAuth) -> Result<OffsetDateTime, AuthError> {
+    match &parsed.location {
+        AuthLocation::Query { amz_date, .. } => parse_basic(amz_date).ok_or_else(|| {
+            incomplete(format!(
+                "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\": '{amz_date}'"
+            ))
+        }),
+        AuthLocation::Header => {
+            if let Some(d) = request.header("x-amz-date") {
+                parse_basic(d.trim()).ok_or_else(|| {
+                    incomplete(format!(
+                        "Date must be in ISO-8601 'basic format'. Got '{d}'. See \
+                         http://en.wikipedia.org/wiki/ISO_8601"
+                    ))
+                })
+            } else if let Some(d) = request.header("date") {
+                parse_http_date(d)
+                    .ok_or_else(|| incomplete(format!("Date header is not a valid HTTP date: '{d}'")))
+            } else {
+                Err(incomplete(
+                    "Authorization header requires existence of either a 'X-Amz-Date' or a \
+                     'Date' header.",
+                ))
+            }
+        }
+    }
+}
+
+/// The credential scope date must be the request's, and the request time within
+/// [`MAX_SKEW`] of `now` (a presigned URL: not in the future, and not past its expiry).
+fn check_time_window(
+    parsed: &ParsedAuth,
+    request_time: OffsetDateTime,
+    amz_date: &str,
+    now: OffsetDateTime,
+) -> Result<(), AuthError> {
+    let ymd = format_date(request_time);
+    if parsed.scope.date != ymd {
+        return Err(incomplete(format!(
+            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
+             from HTTP: '{}' != '{ymd}', from '{amz_date}'.",
+            parsed.scope.date
+        )));
+    }
+    let expired = |kind| AuthError::RequestExpired {
+        kind,
+        request_time,
+        server_time: now,
+    };
+    if request_time > now + MAX_SKEW {
+        return Err(expired(ExpiryKind::TooNew));
+    }
+    match &parsed.location {
+        AuthLocation::Header if request_time < now - MAX_SKEW => Err(expired(ExpiryKind::TooOld)),
+        AuthLocation::Query { expires, .. }
+            if now > request_time + time::Duration::seconds(i64::from(*expires)) =>
+        {
+            Err(expired(ExpiryKind::PresignedExpired))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Looks up the access key and checks its state and the presented session token
+/// (constant-time).
+fn credential(
+    store: &dyn CredentialStore,
+    akid: &str,
+    presented: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<Credential, AuthError> {
+    let credential =
+        store
+            .lookup_session(akid, presented)
+            .ok_or_else(|| AuthError::InvalidClientTokenId {
+                access_key_id: akid.to_owned(),
+            })?;
+    if !credential.enabled {
+        return Err(AuthError::AccessDenied {
+            access_key_id: akid.to_owned(),
+        });
+    }
+    if credential.expires_at.is_some_and(|t| now >= t) {
+        return Err(AuthError::ExpiredToken {
+            access_key_id: akid.to_owned(),
+        });
+    }
+    let token_ok = match (&credential.session_token, presented) {
+        (None, None) => true,
+        (Some(expected), Some(got)) => ct_eq(expected.as_bytes(), got.as_bytes()),
+        _ => false,
+    };
+    if !token_ok {
+        return Err(AuthError::InvalidClientTokenId {
+            access_key_id: akid.to_owned(),
+        });
+    }
+    Ok(credential)
+}
+
+/// The signed header names; `host` must be among them, and for S3 every `x-amz-*` header
+/// sent.
+fn signed_headers<'p>(
+    request: &Request<'_>,
+    parsed: &'p ParsedAuth,
+    s3: bool,
+) -> Result<Vec<&'p str>, AuthError> {
+    let signed: Vec<&str> = parsed.signed_headers.iter().map(String::as_str).collect();
+    if !signed.iter().any(|h| h.eq_ignore_ascii_case("host")) {
+        return Err(incomplete(
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ));
+    }
+    if s3 {
+        for (name, _) in request.headers {
+            let lower = name.to_ascii_lowercase();
+            if lower.starts_with("x-amz-") && !signed.iter().any(|h| h.eq_ignore_ascii_case(&lower))
+            {
+                return Err(AuthError::HeadersNotSigned { header: lower });
+            }
+        }
+    }
+    Ok(signed)
+}
+
+/// The SHA-256 of the body when the verifier has it.
+fn computed_body_hash(payload: &Payload<'_>) -> Option<[u8; 32]> {
+    match payload {
+        Payload::Body(b) => Some(<[u8; 32]>::from(Sha256::digest(b))),
+        Payload::Sha256(h) => Some(*h),
+        Payload::Deferred => None,
+    }
+}
+
+/// The payload hash the canonical request ends with (from `x-amz-content-sha256`, or the
+/// body's), and what remains to check about the body. A declared hash that differs from the
+/// body is reported only after the signature check.
+fn payload_hash(
+    request: &Request<'_>,
+    s3: bool,
+    presigned: bool,
+) -> Result<(String, PayloadCheck), AuthError> {
+    let declared = request.header("x-amz-content-sha256").map(str::trim);
+    let mut check = PayloadCheck::Verified;
+    let payload_hash: String = match declared {
+        Some(UNSIGNED_PAYLOAD) => {
+            check = PayloadCheck::Unsigned;
+            UNSIGNED_PAYLOAD.to_owned()
+        }
+        Some(STREAMING_PAYLOAD) => STREAMING_PAYLOAD.to_owned(),
+        Some(STREAMING_UNSIGNED_TRAILER) => {
+            check = PayloadCheck::StreamingUnsignedTrailer;
+            STREAMING_UNSIGNED_TRAILER.to_owned()
+        }
+        Some(other) if other.starts_with("STREAMING-") => {
+            return Err(AuthError::NotImplemented {
+                feature: format!("x-amz-content-sha256: {other}"),
+            });
+        }
+        Some(hex_hash) => {
+            let Some(want) = is_hex_sha256(hex_hash) else {
+                return Err(AuthError::InvalidContentSha256);
+            };
+            match computed_body_hash(&request.payload) {
+                Some(got) if got != want => {
+                    // reported only after the signature check
+                    check = PayloadCheck::MustMatchSha256(want);
+                }
+                Some(_) => {}
+                None => check = PayloadCheck::MustMatchSha256(want),
+            }
+            hex_hash.to_owned()
+        }
+        None if s3 && presigned => {
+            check = PayloadCheck::Unsigned;
+            UNSIGNED_PAYLOAD.to_owned()
+        }
+        None if s3 => return Err(AuthError::MissingContentSha256),
+        None => match computed_body_hash(&request.payload) {
+            Some(h) => hex::encode(h),
+            None => return Err(AuthError::PayloadRequired),
+        },
+    };
+    Ok((payload_hash, check))
 }

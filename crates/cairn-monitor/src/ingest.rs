@@ -254,6 +254,83 @@ where
     p
 }
 
+/// The stream a batch is appended to, and the ingestion time.
+struct Target<'a> {
+    group: &'a GroupRow,
+    stream_id: i64,
+    stream_name: &'a str,
+    now: i64,
+}
+
+/// What the filters made of a batch.
+struct FilterRun {
+    /// Metric datapoints, bucketed.
+    points: Points,
+    /// `(subscription filter index, event index)` of every subscription match.
+    sub_matches: Vec<(usize, usize)>,
+    /// Datapoints emitted, `defaultValue` ones included.
+    datapoints: usize,
+}
+
+/// Runs every metric and subscription filter once per event (JSON parsed at most once),
+/// then adds the `defaultValue` datum for each minute with events but no match.
+fn run_filters(filters: &GroupFilters, events: &[(i64, &str)]) -> FilterRun {
+    let mut run = FilterRun {
+        points: Points::new(),
+        sub_matches: Vec::new(),
+        datapoints: 0,
+    };
+    let mut minutes_with_match: Vec<std::collections::HashSet<i64>> =
+        vec![Default::default(); filters.metric.len()];
+    let mut minutes_seen = std::collections::BTreeSet::new();
+    for (ei, (ts, msg)) in events.iter().enumerate() {
+        let ev = PreparedEvent::new(msg);
+        let ts_s = ts.div_euclid(1000);
+        minutes_seen.insert(ts_s.div_euclid(60) * 60);
+        for (fi, f) in filters.metric.iter().enumerate() {
+            match f.extractor.apply_prepared(&f.pattern, &ev) {
+                MetricOutcome::Datum(d) => {
+                    run.datapoints += 1;
+                    minutes_with_match[fi].insert(ts_s.div_euclid(60) * 60);
+                    add_point(
+                        &mut run.points,
+                        (
+                            f.namespace.clone(),
+                            f.metric_name.clone(),
+                            util::dims_key(&d.dimensions),
+                        ),
+                        ts_s.div_euclid(BUCKET_S) * BUCKET_S,
+                        StatisticSet::single(d.value),
+                    );
+                }
+                MetricOutcome::NoMatch | MetricOutcome::Skipped(_) => {}
+            }
+        }
+        for (si, s) in filters.subs.iter().enumerate() {
+            if s.pattern.matches_prepared(&ev) {
+                run.sub_matches.push((si, ei));
+            }
+        }
+    }
+    // defaultValue: one datum per minute with events but no match.
+    for (fi, f) in filters.metric.iter().enumerate() {
+        if let Some(dv) = f.default_value {
+            for m in &minutes_seen {
+                if !minutes_with_match[fi].contains(m) {
+                    run.datapoints += 1;
+                    add_point(
+                        &mut run.points,
+                        (f.namespace.clone(), f.metric_name.clone(), "{}".to_string()),
+                        *m,
+                        StatisticSet::single(dv),
+                    );
+                }
+            }
+        }
+    }
+    run
+}
+
 impl Monitor {
     pub(crate) fn group_filters(
         &self,
@@ -290,86 +367,94 @@ impl Monitor {
         stream_name: &str,
         events: &[(i64, &str)],
     ) -> Result<IngestOutcome> {
-        let now = self.now_ms();
+        let target = Target {
+            group,
+            stream_id,
+            stream_name,
+            now: self.now_ms(),
+        };
         let filters = self.group_filters(tx, group.id)?;
         let mut out = IngestOutcome::default();
 
         // 1. Evaluate every filter once per event (JSON parsed at most once).
-        let mut points = Points::new();
-        let mut sub_matches: Vec<(usize, usize)> = Vec::new(); // (sub index, event index)
-        let mut minutes_with_match: Vec<std::collections::HashSet<i64>> =
-            vec![Default::default(); filters.metric.len()];
-        let mut minutes_seen = std::collections::BTreeSet::new();
-        for (ei, (ts, msg)) in events.iter().enumerate() {
-            let ev = PreparedEvent::new(msg);
-            let ts_s = ts.div_euclid(1000);
-            minutes_seen.insert(ts_s.div_euclid(60) * 60);
-            for (fi, f) in filters.metric.iter().enumerate() {
-                match f.extractor.apply_prepared(&f.pattern, &ev) {
-                    MetricOutcome::Datum(d) => {
-                        out.datapoints += 1;
-                        minutes_with_match[fi].insert(ts_s.div_euclid(60) * 60);
-                        add_point(
-                            &mut points,
-                            (
-                                f.namespace.clone(),
-                                f.metric_name.clone(),
-                                util::dims_key(&d.dimensions),
-                            ),
-                            ts_s.div_euclid(BUCKET_S) * BUCKET_S,
-                            StatisticSet::single(d.value),
-                        );
-                    }
-                    MetricOutcome::NoMatch | MetricOutcome::Skipped(_) => {}
-                }
-            }
-            for (si, s) in filters.subs.iter().enumerate() {
-                if s.pattern.matches_prepared(&ev) {
-                    sub_matches.push((si, ei));
-                }
-            }
-        }
-        // defaultValue: one datum per minute with events but no match.
-        for (fi, f) in filters.metric.iter().enumerate() {
-            if let Some(dv) = f.default_value {
-                for m in &minutes_seen {
-                    if !minutes_with_match[fi].contains(m) {
-                        out.datapoints += 1;
-                        add_point(
-                            &mut points,
-                            (f.namespace.clone(), f.metric_name.clone(), "{}".to_string()),
-                            *m,
-                            StatisticSet::single(dv),
-                        );
-                    }
-                }
-            }
-        }
+        let run = run_filters(&filters, events);
+        out.datapoints = run.datapoints;
 
         // 2. Backpressure: refuse before writing anything.
-        if !sub_matches.is_empty() {
-            let mut per_sub: HashMap<usize, u64> = HashMap::new();
-            for (si, _) in &sub_matches {
-                *per_sub.entry(*si).or_default() += 1;
-            }
-            for (si, n) in per_sub {
-                let s = &filters.subs[si];
-                let depth: u64 = tx
-                    .prepare_cached("SELECT COUNT(*) FROM stream_outbox WHERE filter_id = ?1")?
-                    .query_row([s.id], |r| r.get::<_, i64>(0))?
-                    .try_into()
-                    .unwrap_or(0);
-                if depth + n > self.config.stream_queue_capacity {
-                    return Err(MonitorError::Backpressure {
-                        filter: s.name.clone(),
-                        depth,
-                        capacity: self.config.stream_queue_capacity,
-                    });
-                }
-            }
-        }
+        self.check_backpressure(tx, &filters, &run.sub_matches)?;
 
         // 3. Write the events.
+        let rowids = self.write_events(tx, &target, events)?;
+        out.events_written = events.len();
+
+        // 4. Subscription-filter queue.
+        self.queue_matches(tx, &target, &filters, events, &run.sub_matches, &rowids)?;
+        out.events_queued_for_streaming = run.sub_matches.len();
+
+        // 5. Datapoints and alarms.
+        if !run.points.is_empty() {
+            let touched = store_points(tx, &group.account, &group.region, &run.points)?;
+            let (changes, notes) = alarms::evaluate_for_metrics(
+                self,
+                tx,
+                &group.account,
+                &group.region,
+                &touched,
+                target.now,
+            )?;
+            out.alarm_changes = changes;
+            out.notifications = notes;
+        }
+        self.counters
+            .events_ingested
+            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.counters
+            .datapoints
+            .fetch_add(out.datapoints as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Refuses the batch when a subscription filter's outbox would exceed
+    /// `stream_queue_capacity` with these matches.
+    fn check_backpressure(
+        &self,
+        tx: &Transaction<'_>,
+        filters: &GroupFilters,
+        sub_matches: &[(usize, usize)],
+    ) -> Result<()> {
+        if sub_matches.is_empty() {
+            return Ok(());
+        }
+        let mut per_sub: HashMap<usize, u64> = HashMap::new();
+        for (si, _) in sub_matches {
+            *per_sub.entry(*si).or_default() += 1;
+        }
+        for (si, n) in per_sub {
+            let s = &filters.subs[si];
+            let depth: u64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM stream_outbox WHERE filter_id = ?1")?
+                .query_row([s.id], |r| r.get::<_, i64>(0))?
+                .try_into()
+                .unwrap_or(0);
+            if depth + n > self.config.stream_queue_capacity {
+                return Err(MonitorError::Backpressure {
+                    filter: s.name.clone(),
+                    depth,
+                    capacity: self.config.stream_queue_capacity,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the events (sealed) and updates the stream's and group's time range and
+    /// stored bytes; returns the row id of each event, in order.
+    fn write_events(
+        &self,
+        tx: &Transaction<'_>,
+        target: &Target<'_>,
+        events: &[(i64, &str)],
+    ) -> Result<Vec<i64>> {
         let mut rowids = Vec::with_capacity(events.len());
         let mut bytes: i64 = 0;
         {
@@ -378,7 +463,13 @@ impl Monitor {
             )?;
             for (ts, msg) in events {
                 let stored = crate::seal::seal(self.storage_key(), crate::seal::MESSAGE, msg)?;
-                st.execute(params![group.id, stream_id, ts, now, stored])?;
+                st.execute(params![
+                    target.group.id,
+                    target.stream_id,
+                    ts,
+                    target.now,
+                    stored
+                ])?;
                 rowids.push(tx.last_insert_rowid());
                 bytes += msg.len() as i64;
             }
@@ -392,57 +483,43 @@ impl Monitor {
                    last_event_ms = MAX(COALESCE(last_event_ms, ?3), ?3), last_ingestion_ms = ?4,
                    stored_bytes = stored_bytes + ?5 WHERE id = ?1",
             )?
-            .execute(params![stream_id, first, last, now, bytes])?;
+            .execute(params![target.stream_id, first, last, target.now, bytes])?;
             tx.prepare_cached(
                 "UPDATE log_groups SET stored_bytes = stored_bytes + ?2 WHERE id = ?1",
             )?
-            .execute(params![group.id, bytes])?;
+            .execute(params![target.group.id, bytes])?;
         }
-        out.events_written = events.len();
+        Ok(rowids)
+    }
 
-        // 4. Subscription-filter queue.
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO stream_outbox(filter_id, event_id, group_name, stream_name, ts_ms, message, enqueued_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (si, ei) in &sub_matches {
-                let (ts, msg) = events[*ei];
-                let msg = crate::seal::seal(self.storage_key(), crate::seal::MESSAGE, msg)?;
-                st.execute(params![
-                    filters.subs[*si].id,
-                    self.event_id(rowids[*ei]),
-                    group.name,
-                    stream_name,
-                    ts,
-                    msg,
-                    now
-                ])?;
-            }
-            out.events_queued_for_streaming = sub_matches.len();
+    /// Queues each subscription-filter match (sealed) in the stream outbox.
+    fn queue_matches(
+        &self,
+        tx: &Transaction<'_>,
+        target: &Target<'_>,
+        filters: &GroupFilters,
+        events: &[(i64, &str)],
+        sub_matches: &[(usize, usize)],
+        rowids: &[i64],
+    ) -> Result<()> {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO stream_outbox(filter_id, event_id, group_name, stream_name, ts_ms, message, enqueued_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (si, ei) in sub_matches {
+            let (ts, msg) = events[*ei];
+            let msg = crate::seal::seal(self.storage_key(), crate::seal::MESSAGE, msg)?;
+            st.execute(params![
+                filters.subs[*si].id,
+                self.event_id(rowids[*ei]),
+                target.group.name,
+                target.stream_name,
+                ts,
+                msg,
+                target.now
+            ])?;
         }
-
-        // 5. Datapoints and alarms.
-        if !points.is_empty() {
-            let touched = store_points(tx, &group.account, &group.region, &points)?;
-            let (changes, notes) = alarms::evaluate_for_metrics(
-                self,
-                tx,
-                &group.account,
-                &group.region,
-                &touched,
-                now,
-            )?;
-            out.alarm_changes = changes;
-            out.notifications = notes;
-        }
-        self.counters
-            .events_ingested
-            .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        self.counters
-            .datapoints
-            .fetch_add(out.datapoints as u64, std::sync::atomic::Ordering::Relaxed);
-        Ok(out)
+        Ok(())
     }
 
     /// Ensures a stream exists; returns its id.

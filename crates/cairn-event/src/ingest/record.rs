@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::error::RecordError;
 use super::json::{self, Kind, Obj};
-use super::policy::IngestPolicy;
+use super::policy::{FieldLimits, IngestPolicy};
 use super::{activity, timeutil};
 use crate::{AccountId, Arn, Region};
 
@@ -337,6 +337,14 @@ impl<'a> Slots<'a> {
         }
     }
 
+    /// A required object field, parsed into its members.
+    fn object_req(&self, f: F) -> Result<Obj<'a>, RecordError> {
+        let raw = self
+            .get(f)
+            .ok_or_else(|| RecordError::missing(Self::name(f)))?;
+        object_of(raw, Self::name(f))
+    }
+
     /// Type-checks an object field (`null` allowed when `nullable`) and its compact size.
     fn object_opt(&self, f: F, nullable: bool, limit: Option<usize>) -> Result<(), RecordError> {
         let Some(raw) = self.get(f) else {
@@ -525,6 +533,107 @@ const RAW_SLACK: usize = 4;
 /// ```
 pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord, RecordError> {
     let max = policy.max_event_bytes();
+    let obj = parse_object(raw, max)?;
+    let mut out = Vec::with_capacity(raw.len() + 64);
+    let slots = file_members(&obj, &mut out)?;
+    let limits = policy.field_limits();
+
+    let head = check_head(&slots)?;
+    let kind = kind_fields(&slots, head.kind, limits)?;
+    let place = check_placement(&slots, policy)?;
+
+    // eventID, sharedEventID
+    let event_id_given = slots.str_opt(F::EventId)?;
+    if let Some(id) = &event_id_given {
+        check_event_id("eventID", id, policy.guid_event_ids())?;
+    }
+    let shared_event_id = slots.str_opt(F::SharedEventId)?;
+    if let Some(id) = &shared_event_id {
+        check_event_id("sharedEventID", id, policy.guid_event_ids())?;
+    }
+
+    let scalars = check_scalars(&slots, limits)?;
+    let host_header = check_objects(&slots, limits, head.kind, &kind.event_source)?;
+    let resources = match slots.get(F::Resources) {
+        None => Vec::new(),
+        Some(raw) => parse_resources(raw)?,
+    };
+
+    let event_time_normalised = !place.canonical;
+    if event_time_normalised {
+        normalise_event_time(&mut out, &slots, place.event_time);
+    }
+    let event_id_assigned = event_id_given.is_none();
+    let event_id = match event_id_given {
+        Some(id) => id.into_owned(),
+        None => append_event_id(&mut out),
+    };
+    out.push(b'}');
+    if out.len() > max {
+        return Err(RecordError::EventTooLarge {
+            limit: max,
+            actual: out.len(),
+        });
+    }
+
+    let event_type = match head.event_type {
+        Some(t) => t.into_owned(),
+        None if kind.event_source == "signin.amazonaws.com" => "AwsConsoleSignIn".to_owned(),
+        None => "AwsApiCall".to_owned(),
+    };
+    let event_category = match head.category {
+        Some(c) => c.into_owned(),
+        None => derive_category(
+            &event_type,
+            scalars.management_given,
+            &kind.event_source,
+            &kind.event_name,
+        )
+        .to_owned(),
+    };
+    let management_event = scalars
+        .management_given
+        .unwrap_or(event_category == "Management");
+    let is_global = matches!(head.kind, RecordKind::Call { .. })
+        && is_global_service_event(
+            &kind.event_source,
+            place.aws_region.as_str(),
+            host_header.as_deref(),
+        );
+
+    let keys = RoutingKeys {
+        event_id,
+        event_time: place.event_time,
+        event_version: head.event_version.into_owned(),
+        event_source: kind.event_source.into_owned(),
+        event_name: kind.event_name.into_owned(),
+        event_type,
+        aws_region: place.aws_region,
+        recipient_account_id: place.recipient_account_id,
+        event_category,
+        read_only: scalars.read_only,
+        management_event,
+        is_global_service_event: is_global,
+        resources,
+        user_identity_type: kind.user_identity_type,
+        user_identity_arn: kind.user_identity_arn,
+        error_code: scalars.error_code.or(kind.activity_error_code),
+        vpc_endpoint_id: scalars.vpc_endpoint_id,
+        session_credential_from_console: scalars.session_credential_from_console,
+        shared_event_id: shared_event_id.map(Cow::into_owned),
+    };
+    Ok(ValidRecord::new(
+        out,
+        keys,
+        event_id_assigned,
+        event_time_normalised,
+        place.recipient_defaulted,
+    ))
+}
+
+/// Refuses input far over the event limit, non-objects, malformed JSON and lone surrogate
+/// escapes; returns the top-level members in input order.
+fn parse_object(raw: &[u8], max: usize) -> Result<Obj<'_>, RecordError> {
     if raw.len() > max.saturating_mul(RAW_SLACK) {
         return Err(RecordError::EventTooLarge {
             limit: max,
@@ -551,9 +660,12 @@ pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord,
             detail: "lone UTF-16 surrogate escape".into(),
         });
     }
+    Ok(obj)
+}
 
-    // One pass: file each member in its slot and write it out compact.
-    let mut out = Vec::with_capacity(raw.len() + 64);
+/// One pass over the members: writes `{` and each member compact into `out` (without the
+/// closing `}`) and files each known member in its slot. Refuses repeated members.
+fn file_members<'a>(obj: &Obj<'a>, out: &mut Vec<u8>) -> Result<Slots<'a>, RecordError> {
     out.push(b'{');
     let mut slots = Slots {
         raw: [None; N],
@@ -564,10 +676,10 @@ pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord,
         if i > 0 {
             out.push(b',');
         }
-        json::write_key(&mut out, k, matches!(k, Cow::Owned(_)));
+        json::write_key(out, k, matches!(k, Cow::Owned(_)));
         out.push(b':');
         let start = out.len();
-        json::minify_into(v.get().as_bytes(), &mut out);
+        json::minify_into(v.get().as_bytes(), out);
         match lookup(k) {
             Some(f) => {
                 if slots.raw[f as usize].is_some() {
@@ -588,148 +700,246 @@ pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord,
             }
         }
     }
+    Ok(slots)
+}
 
-    let limits = policy.field_limits();
+/// Which kind of record this is, which decides the fields it must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordKind {
+    /// An activity audit event (`eventType` `ActivityLog` or `eventCategory`
+    /// `ActivityAuditLog`).
+    Activity,
+    /// An Insights event (`AwsCloudTrailInsight`).
+    Insight,
+    /// An API call, service event (`service`) or console event.
+    Call {
+        /// `eventType` is `AwsServiceEvent`.
+        service: bool,
+    },
+}
 
-    // eventVersion
+/// `eventVersion`, `eventType`, `eventCategory` and the kind they make.
+struct Head<'a> {
+    event_version: Cow<'a, str>,
+    event_type: Option<Cow<'a, str>>,
+    category: Option<Cow<'a, str>>,
+    kind: RecordKind,
+}
+
+/// Checks `eventVersion` (`major.minor`), `eventType` (required from 1.02) and
+/// `eventCategory`, and classifies the record.
+fn check_head<'a>(slots: &Slots<'a>) -> Result<Head<'a>, RecordError> {
     let event_version = slots.str_req(F::EventVersion)?;
     let (major, minor) = parse_version(&event_version)
         .ok_or_else(|| RecordError::invalid("eventVersion", "must be major.minor, e.g. 1.11"))?;
     let before_1_02 = major < 1 || (major == 1 && minor < 2);
 
-    // eventType
-    let event_type_given = slots.str_opt(F::EventType)?;
-    if let Some(t) = &event_type_given {
+    let event_type = slots.str_opt(F::EventType)?;
+    if let Some(t) = &event_type {
         check_word("eventType", t)?;
     } else if !before_1_02 {
         return Err(RecordError::missing("eventType"));
     }
-    let category_given = slots.str_opt(F::EventCategory)?;
-    if let Some(c) = &category_given {
+    let category = slots.str_opt(F::EventCategory)?;
+    if let Some(c) = &category {
         check_word("eventCategory", c)?;
     }
-    let is_insight = event_type_given.as_deref() == Some("AwsCloudTrailInsight");
-    let is_activity = event_type_given.as_deref() == Some("ActivityLog")
-        || category_given.as_deref() == Some("ActivityAuditLog");
-    let is_service = event_type_given.as_deref() == Some("AwsServiceEvent");
-
-    // kind-specific required fields
-    let mut user_identity_type = None;
-    let mut user_identity_arn = None;
-    let mut activity_error_code = None;
-    let mut host_header = None;
-    let (event_source, event_name): (Cow<'_, str>, Cow<'_, str>);
-    if is_activity {
-        let data = slots
-            .get(F::EventData)
-            .ok_or_else(|| RecordError::missing("eventData"))?;
-        let data = object_of(data, "eventData")?;
-        let a = activity::check_event_data(&data, "eventData.", limits)?;
-        let meta = slots
-            .get(F::Metadata)
-            .ok_or_else(|| RecordError::missing("metadata"))?;
-        let meta = object_of(meta, "metadata")?;
-        for m in ["ingestionTime", "channelARN"] {
-            sub_str(&meta, "metadata", m)?
-                .ok_or_else(|| RecordError::missing(&format!("metadata.{m}")))?;
-        }
-        user_identity_type = Some(a.user_type.into_owned());
-        activity_error_code = a.error_code.map(Cow::into_owned);
-        // the top-level recipient must be the one the event names
-        let top = slots.str_req(F::RecipientAccountId)?;
-        if top != a.recipient {
-            return Err(RecordError::InvalidRecipient {
-                account: top.into_owned(),
-                reason: "differs from eventData.recipientAccountId",
-            });
-        }
-        event_source = a.event_source;
-        event_name = a.event_name;
-    } else if is_insight {
-        let details = slots
-            .get(F::InsightDetails)
-            .ok_or_else(|| RecordError::missing("insightDetails"))?;
-        let details = object_of(details, "insightDetails")?;
-        let src = sub_str(&details, "insightDetails", "eventSource")?
-            .ok_or_else(|| RecordError::missing("insightDetails.eventSource"))?;
-        let name = sub_str(&details, "insightDetails", "eventName")?
-            .ok_or_else(|| RecordError::missing("insightDetails.eventName"))?;
-        check_text("insightDetails.eventSource", &src, limits.name)?;
-        check_text("insightDetails.eventName", &name, limits.name)?;
-        event_source = src;
-        event_name = name;
+    let kind = if event_type.as_deref() == Some("ActivityLog")
+        || category.as_deref() == Some("ActivityAuditLog")
+    {
+        RecordKind::Activity
+    } else if event_type.as_deref() == Some("AwsCloudTrailInsight") {
+        RecordKind::Insight
     } else {
-        let ui = slots
-            .get(F::UserIdentity)
-            .ok_or_else(|| RecordError::missing("userIdentity"))?;
-        let ui = object_of(ui, "userIdentity")?;
-        let ty = sub_str(&ui, "userIdentity", "type")?;
-        let invoked_by = sub_str(&ui, "userIdentity", "invokedBy")?;
-        match &ty {
-            Some(t) => check_text("userIdentity.type", t, limits.name)?,
-            None if is_service && invoked_by.is_some() => {}
-            None => return Err(RecordError::missing("userIdentity.type")),
+        RecordKind::Call {
+            service: event_type.as_deref() == Some("AwsServiceEvent"),
         }
-        if let Some(arn) = sub_str(&ui, "userIdentity", "arn")? {
-            arn.parse::<Arn>()
-                .map_err(|_| RecordError::invalid("userIdentity.arn", "not a valid ARN"))?;
-            user_identity_arn = Some(arn.into_owned());
-        }
-        for f in ["accountId", "principalId", "accessKeyId", "userName"] {
-            sub_str(&ui, "userIdentity", f)?;
-        }
-        user_identity_type = ty.map(Cow::into_owned);
-        event_source = slots.str_req(F::EventSource)?;
-        event_name = slots.str_req(F::EventName)?;
-        let ip = slots.str_req(F::SourceIp)?;
-        check_text("sourceIPAddress", &ip, limits.name)?;
-    }
+    };
+    Ok(Head {
+        event_version,
+        event_type,
+        category,
+        kind,
+    })
+}
+
+/// What the kind-specific fields give the routing keys.
+struct KindFields<'a> {
+    event_source: Cow<'a, str>,
+    event_name: Cow<'a, str>,
+    user_identity_type: Option<String>,
+    user_identity_arn: Option<String>,
+    activity_error_code: Option<String>,
+}
+
+/// Checks the fields the record's kind requires, then the top-level `eventSource` and
+/// `eventName` whenever present.
+fn kind_fields<'a>(
+    slots: &Slots<'a>,
+    kind: RecordKind,
+    limits: &FieldLimits,
+) -> Result<KindFields<'a>, RecordError> {
+    let fields = match kind {
+        RecordKind::Activity => activity_fields(slots, limits)?,
+        RecordKind::Insight => insight_fields(slots, limits)?,
+        RecordKind::Call { service } => call_fields(slots, limits, service)?,
+    };
     // present top-level eventSource/eventName must be sane whatever the kind
     for f in [F::EventSource, F::EventName] {
         if let Some(s) = slots.str_opt(f)? {
             check_text(Slots::name(f), &s, limits.name)?;
         }
     }
-    if !is_activity && !is_insight {
-        check_source_charset("eventSource", &event_source)?;
+    if matches!(kind, RecordKind::Call { .. }) {
+        check_source_charset("eventSource", &fields.event_source)?;
     }
+    Ok(fields)
+}
 
-    // eventTime
+/// Activity audit events: `eventData` per the integrations schema, `metadata` with
+/// `ingestionTime` and `channelARN`, and a top-level recipient equal to the event's.
+fn activity_fields<'a>(
+    slots: &Slots<'a>,
+    limits: &FieldLimits,
+) -> Result<KindFields<'a>, RecordError> {
+    let data = slots.object_req(F::EventData)?;
+    let a = activity::check_event_data(&data, "eventData.", limits)?;
+    let meta = slots.object_req(F::Metadata)?;
+    for m in ["ingestionTime", "channelARN"] {
+        sub_str(&meta, "metadata", m)?
+            .ok_or_else(|| RecordError::missing(&format!("metadata.{m}")))?;
+    }
+    let user_identity_type = Some(a.user_type.into_owned());
+    let activity_error_code = a.error_code.map(Cow::into_owned);
+    // the top-level recipient must be the one the event names
+    let top = slots.str_req(F::RecipientAccountId)?;
+    if top != a.recipient {
+        return Err(RecordError::InvalidRecipient {
+            account: top.into_owned(),
+            reason: "differs from eventData.recipientAccountId",
+        });
+    }
+    Ok(KindFields {
+        event_source: a.event_source,
+        event_name: a.event_name,
+        user_identity_type,
+        user_identity_arn: None,
+        activity_error_code,
+    })
+}
+
+/// Insights events: `insightDetails` with `eventSource` and `eventName`.
+fn insight_fields<'a>(
+    slots: &Slots<'a>,
+    limits: &FieldLimits,
+) -> Result<KindFields<'a>, RecordError> {
+    let details = slots.object_req(F::InsightDetails)?;
+    let src = sub_str(&details, "insightDetails", "eventSource")?
+        .ok_or_else(|| RecordError::missing("insightDetails.eventSource"))?;
+    let name = sub_str(&details, "insightDetails", "eventName")?
+        .ok_or_else(|| RecordError::missing("insightDetails.eventName"))?;
+    check_text("insightDetails.eventSource", &src, limits.name)?;
+    check_text("insightDetails.eventName", &name, limits.name)?;
+    Ok(KindFields {
+        event_source: src,
+        event_name: name,
+        user_identity_type: None,
+        user_identity_arn: None,
+        activity_error_code: None,
+    })
+}
+
+/// API calls, service events and console events: `userIdentity` (with `type`, or
+/// `invokedBy` for a service event), `eventSource`, `eventName`, `sourceIPAddress`.
+fn call_fields<'a>(
+    slots: &Slots<'a>,
+    limits: &FieldLimits,
+    service: bool,
+) -> Result<KindFields<'a>, RecordError> {
+    let ui = slots.object_req(F::UserIdentity)?;
+    let ty = sub_str(&ui, "userIdentity", "type")?;
+    let invoked_by = sub_str(&ui, "userIdentity", "invokedBy")?;
+    match &ty {
+        Some(t) => check_text("userIdentity.type", t, limits.name)?,
+        None if service && invoked_by.is_some() => {}
+        None => return Err(RecordError::missing("userIdentity.type")),
+    }
+    let mut user_identity_arn = None;
+    if let Some(arn) = sub_str(&ui, "userIdentity", "arn")? {
+        arn.parse::<Arn>()
+            .map_err(|_| RecordError::invalid("userIdentity.arn", "not a valid ARN"))?;
+        user_identity_arn = Some(arn.into_owned());
+    }
+    for f in ["accountId", "principalId", "accessKeyId", "userName"] {
+        sub_str(&ui, "userIdentity", f)?;
+    }
+    let user_identity_type = ty.map(Cow::into_owned);
+    let event_source = slots.str_req(F::EventSource)?;
+    let event_name = slots.str_req(F::EventName)?;
+    let ip = slots.str_req(F::SourceIp)?;
+    check_text("sourceIPAddress", &ip, limits.name)?;
+    Ok(KindFields {
+        event_source,
+        event_name,
+        user_identity_type,
+        user_identity_arn,
+        activity_error_code: None,
+    })
+}
+
+/// When, where and for whom: `eventTime`, `awsRegion`, `recipientAccountId`.
+struct Placement {
+    event_time: OffsetDateTime,
+    /// `eventTime` was already in the canonical format.
+    canonical: bool,
+    aws_region: Region,
+    recipient_account_id: AccountId,
+    recipient_defaulted: bool,
+}
+
+/// Checks `eventTime` (CloudTrail format or RFC 3339), `awsRegion` (configured) and
+/// `recipientAccountId` (12 digits, allowed; the policy's default when absent).
+fn check_placement(slots: &Slots<'_>, policy: &IngestPolicy) -> Result<Placement, RecordError> {
     let time_text = slots.str_req(F::EventTime)?;
     let (event_time, canonical) = timeutil::parse(&time_text)
         .ok_or_else(|| RecordError::invalid("eventTime", timeutil::EXPECTED))?;
 
-    // awsRegion
     let region_text = slots.str_req(F::AwsRegion)?;
     let aws_region = parse_region(&region_text, policy)?;
 
-    // recipientAccountId
     let (recipient_account_id, recipient_defaulted) = match slots.str_opt(F::RecipientAccountId)? {
         Some(s) => (parse_account("recipientAccountId", &s)?, false),
         None => (policy.default_account().clone(), true),
     };
     check_recipient(&recipient_account_id, policy)?;
+    Ok(Placement {
+        event_time,
+        canonical,
+        aws_region,
+        recipient_account_id,
+        recipient_defaulted,
+    })
+}
 
-    // eventID, sharedEventID
-    let event_id_given = slots.str_opt(F::EventId)?;
-    if let Some(id) = &event_id_given {
-        check_event_id("eventID", id, policy.guid_event_ids())?;
-    }
-    let shared_event_id = slots.str_opt(F::SharedEventId)?;
-    if let Some(id) = &shared_event_id {
-        check_event_id("sharedEventID", id, policy.guid_event_ids())?;
-    }
+/// The string and boolean fields the routing keys take.
+struct Scalars {
+    /// The top-level `errorCode` (an activity event's comes from `eventData`).
+    error_code: Option<String>,
+    vpc_endpoint_id: Option<String>,
+    session_credential_from_console: bool,
+    read_only: Option<bool>,
+    management_given: Option<bool>,
+}
 
+/// Type-checks the plain string and boolean fields and the 1 KB limit of the short ones.
+fn check_scalars(slots: &Slots<'_>, limits: &FieldLimits) -> Result<Scalars, RecordError> {
     // short strings with the 1 KB limit
     for f in [F::UserAgent, F::ErrorCode, F::ErrorMessage, F::RequestId] {
         if let Some(s) = slots.str_opt(f)? {
             check_len(Slots::name(f), &s, limits.short_text)?;
         }
     }
-    let error_code = match slots.str_opt(F::ErrorCode)? {
-        Some(c) => Some(c.into_owned()),
-        None => activity_error_code,
-    };
+    let error_code = slots.str_opt(F::ErrorCode)?.map(Cow::into_owned);
     // other strings
     for f in [F::ApiVersion, F::VpcEndpointAccountId] {
         slots.str_opt(f)?;
@@ -739,12 +949,26 @@ pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord,
     if let Some(a) = slots.str_opt(F::VpcEndpointAccountId)? {
         parse_account("vpcEndpointAccountId", &a)?;
     }
-
     // booleans
     let read_only = slots.bool_opt(F::ReadOnly)?;
     let management_given = slots.bool_opt(F::ManagementEvent)?;
+    Ok(Scalars {
+        error_code,
+        vpc_endpoint_id,
+        session_credential_from_console,
+        read_only,
+        management_given,
+    })
+}
 
-    // objects and their limits
+/// Type-checks the object fields and their size limits; returns the STS
+/// `tlsDetails.clientProvidedHostHeader`, which decides whether an STS call is global.
+fn check_objects<'a>(
+    slots: &Slots<'a>,
+    limits: &FieldLimits,
+    kind: RecordKind,
+    event_source: &str,
+) -> Result<Option<Cow<'a, str>>, RecordError> {
     slots.object_opt(F::RequestParameters, true, Some(limits.large_object))?;
     slots.object_opt(F::ResponseElements, true, Some(limits.large_object))?;
     slots.object_opt(F::ServiceEventDetails, true, Some(limits.large_object))?;
@@ -760,97 +984,36 @@ pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord,
     ] {
         slots.object_opt(f, false, None)?;
     }
-    if !is_activity && !is_insight {
+    if matches!(kind, RecordKind::Call { .. }) {
         slots.object_opt(F::UserIdentity, false, None)?;
     }
     if event_source == "sts.amazonaws.com"
         && let Some(tls) = slots.get(F::TlsDetails)
     {
         let tls = object_of(tls, "tlsDetails")?;
-        host_header = sub_str(&tls, "tlsDetails", "clientProvidedHostHeader")?;
+        return sub_str(&tls, "tlsDetails", "clientProvidedHostHeader");
     }
+    Ok(None)
+}
 
-    // resources
-    let resources = match slots.get(F::Resources) {
-        None => Vec::new(),
-        Some(raw) => parse_resources(raw)?,
-    };
+/// Rewrites the `eventTime` value in `out` to the canonical CloudTrail format.
+fn normalise_event_time(out: &mut Vec<u8>, slots: &Slots<'_>, event_time: OffsetDateTime) {
+    let text = crate::format_event_time(event_time);
+    let (a, b) = slots.span[F::EventTime as usize];
+    let mut quoted = Vec::with_capacity(text.len() + 2);
+    json::write_str(&mut quoted, &text);
+    out.splice(a..b, quoted);
+}
 
-    // event size, then the rewrites
-    let mut event_time_normalised = false;
-    if !canonical {
-        let text = crate::format_event_time(event_time);
-        let (a, b) = slots.span[F::EventTime as usize];
-        let mut quoted = Vec::with_capacity(text.len() + 2);
-        json::write_str(&mut quoted, &text);
-        out.splice(a..b, quoted);
-        event_time_normalised = true;
+/// Assigns a fresh `eventID` and appends it as the last member of `out` (still open).
+fn append_event_id(out: &mut Vec<u8>) -> String {
+    let id = uuid::Uuid::new_v4().to_string();
+    if out.len() > 1 {
+        out.push(b',');
     }
-    let event_id_assigned = event_id_given.is_none();
-    let event_id = match event_id_given {
-        Some(id) => id.into_owned(),
-        None => {
-            let id = uuid::Uuid::new_v4().to_string();
-            if out.len() > 1 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"\"eventID\":");
-            json::write_str(&mut out, &id);
-            id
-        }
-    };
-    out.push(b'}');
-    if out.len() > max {
-        return Err(RecordError::EventTooLarge {
-            limit: max,
-            actual: out.len(),
-        });
-    }
-
-    let event_type = match event_type_given {
-        Some(t) => t.into_owned(),
-        None if event_source == "signin.amazonaws.com" => "AwsConsoleSignIn".to_owned(),
-        None => "AwsApiCall".to_owned(),
-    };
-    let event_category = match category_given {
-        Some(c) => c.into_owned(),
-        None => {
-            derive_category(&event_type, management_given, &event_source, &event_name).to_owned()
-        }
-    };
-    let management_event = management_given.unwrap_or(event_category == "Management");
-    let is_global = !is_activity
-        && !is_insight
-        && is_global_service_event(&event_source, aws_region.as_str(), host_header.as_deref());
-
-    let keys = RoutingKeys {
-        event_id,
-        event_time,
-        event_version: event_version.into_owned(),
-        event_source: event_source.into_owned(),
-        event_name: event_name.into_owned(),
-        event_type,
-        aws_region,
-        recipient_account_id,
-        event_category,
-        read_only,
-        management_event,
-        is_global_service_event: is_global,
-        resources,
-        user_identity_type,
-        user_identity_arn,
-        error_code,
-        vpc_endpoint_id,
-        session_credential_from_console,
-        shared_event_id: shared_event_id.map(Cow::into_owned),
-    };
-    Ok(ValidRecord::new(
-        out,
-        keys,
-        event_id_assigned,
-        event_time_normalised,
-        recipient_defaulted,
-    ))
+    out.extend_from_slice(b"\"eventID\":");
+    json::write_str(out, &id);
+    id
 }
 
 /// Service host names: ASCII letters, digits, `.`, `-` and `_`.

@@ -26,7 +26,8 @@ pub use source::{
 };
 
 use crate::digest::{
-    DigestFile, HASH_ALGORITHM, META_BACKFILL_TIMESTAMP, META_SIGNATURE, META_SIGNATURE_ALGORITHM,
+    DigestFile, HASH_ALGORITHM, LogFileEntry, META_BACKFILL_TIMESTAMP, META_SIGNATURE,
+    META_SIGNATURE_ALGORITHM,
 };
 use crate::error::Error;
 use crate::gz;
@@ -132,13 +133,18 @@ impl ValidationRequest {
         }
         layout::validate_trail_name(&self.trail_name)?;
         layout::validate_region(&self.home_region)?;
+        self.digest_folder()?;
+        Ok(())
+    }
+
+    /// The folder this trail's digest files are delivered to.
+    fn digest_folder(&self) -> Result<String, Error> {
         layout::digest_folder(
             &self.prefix,
             self.org_id.as_deref(),
             &self.account_id,
             &self.source_region,
-        )?;
-        Ok(())
+        )
     }
 
     fn digest_key(&self, end: OffsetDateTime) -> DigestFileKey {
@@ -439,12 +445,7 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
     /// §10.2: list digest keys of this trail in `[T1, T2 + 1h]`, split standard/backfill.
     fn list_digests(&self, bucket: &str) -> Result<(Vec<String>, Vec<String>), ValidateError> {
         let req = self.req;
-        let folder = layout::digest_folder(
-            &req.prefix,
-            req.org_id.as_deref(),
-            &req.account_id,
-            &req.source_region,
-        )?;
+        let folder = req.digest_folder()?;
         let marker = req.digest_key(req.start - Duration::minutes(1)).to_key()?;
         let name_prefix = format!(
             "{}_CloudTrail-Digest_{}_{}_{}_",
@@ -710,6 +711,8 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
         }
     }
 
+    /// Strict checks of one accepted digest, in report order: its own header, its key,
+    /// its event-time bounds, its log entries, and the link from the newer digest.
     fn strict_digest(
         &mut self,
         bucket: &str,
@@ -718,7 +721,38 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
         end: OffsetDateTime,
         link: Option<Link>,
     ) {
-        let req = self.req;
+        let doc = &d.digest;
+        self.strict_header(bucket, key, d, end);
+        let mismatches = key_mismatches(self.req, key, doc, end);
+        if !mismatches.is_empty() {
+            self.strict(StrictCheck::KeyMismatch, bucket, key, mismatches.join("; "));
+        }
+        if !event_times_bound(doc) {
+            self.strict(
+                StrictCheck::EventTimes,
+                bucket,
+                key,
+                "newestEventTime/oldestEventTime do not bound the listed log files".into(),
+            );
+        }
+        for f in &doc.log_files {
+            let problems = log_entry_problems(self.req, f, end);
+            if !problems.is_empty() {
+                self.strict(
+                    StrictCheck::LogEntry,
+                    &f.s3_bucket,
+                    &f.s3_object,
+                    problems.join("; "),
+                );
+            }
+        }
+        if let Some(link) = link {
+            self.strict_link(bucket, key, d, &link);
+        }
+    }
+
+    /// Signature algorithm, key fingerprint, and start not after end.
+    fn strict_header(&mut self, bucket: &str, key: &str, d: &LoadedDigest, end: OffsetDateTime) {
         let doc = &d.digest;
         if doc.digest_signature_algorithm != SIGNATURE_ALGORITHM
             || d.metadata_algorithm != SIGNATURE_ALGORITHM
@@ -753,138 +787,42 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
                 "digestStartTime is after digestEndTime".into(),
             );
         }
-        let mut mismatches = Vec::new();
-        if doc.aws_account_id != req.account_id {
-            mismatches.push(format!(
-                "awsAccountId {} != {}",
-                doc.aws_account_id, req.account_id
-            ));
-        }
-        match layout::parse_digest_key(key) {
-            Ok(k) => {
-                if k.end_time != end {
-                    mismatches.push(format!(
-                        "key time {} != digestEndTime {}",
-                        display(k.end_time),
-                        doc.digest_end_time
-                    ));
-                }
-                if k.account_id != doc.aws_account_id {
-                    mismatches.push(format!(
-                        "key account {} != awsAccountId {}",
-                        k.account_id, doc.aws_account_id
-                    ));
-                }
-                if k.source_region != req.source_region || k.home_region != req.home_region {
-                    mismatches.push(format!(
-                        "key regions {}/{} != {}/{}",
-                        k.source_region, k.home_region, req.source_region, req.home_region
-                    ));
-                }
-                if k.trail_name != req.trail_name
-                    || k.org_id != req.org_id
-                    || k.prefix != req.prefix
-                {
-                    mismatches
-                        .push("key trail, organization or prefix differs from the request".into());
-                }
-            }
-            Err(e) => mismatches.push(format!("key does not parse: {e}")),
-        }
-        if !mismatches.is_empty() {
-            self.strict(StrictCheck::KeyMismatch, bucket, key, mismatches.join("; "));
-        }
-        // Event-time bounds.
-        let newest = doc
-            .log_files
-            .iter()
-            .map(|f| f.newest_event_time.as_str())
-            .max();
-        let oldest = doc
-            .log_files
-            .iter()
-            .map(|f| f.oldest_event_time.as_str())
-            .min();
-        let times_ok = newest == doc.newest_event_time.as_deref()
-            && oldest == doc.oldest_event_time.as_deref()
-            && doc.log_files.iter().all(|f| {
-                timefmt::parse_event_time(&f.newest_event_time).is_ok()
-                    && timefmt::parse_event_time(&f.oldest_event_time).is_ok()
-                    && f.oldest_event_time <= f.newest_event_time
-            });
-        if !times_ok {
+    }
+
+    /// The newer digest's `previousDigest*` fields must describe this one.
+    fn strict_link(&mut self, bucket: &str, key: &str, d: &LoadedDigest, link: &Link) {
+        let doc = &d.digest;
+        if link.hash.as_deref() != Some(d.body_sha256.as_str())
+            || link.hash_algorithm.as_deref() != Some(HASH_ALGORITHM)
+        {
             self.strict(
-                StrictCheck::EventTimes,
+                StrictCheck::PreviousDigestHash,
                 bucket,
                 key,
-                "newestEventTime/oldestEventTime do not bound the listed log files".into(),
+                format!(
+                    "{} records previousDigestHashValue {:?} ({:?}), object hashes to {}",
+                    link.from_key, link.hash, link.hash_algorithm, d.body_sha256
+                ),
             );
         }
-        // Log entries.
-        for f in &doc.log_files {
-            let mut problems = Vec::new();
-            if f.hash_algorithm != HASH_ALGORITHM {
-                problems.push(format!("hashAlgorithm {:?}", f.hash_algorithm));
-            }
-            match layout::parse_log_key(&f.s3_object) {
-                Ok(lk) => {
-                    if lk.account_id != req.account_id
-                        || lk.region != req.source_region
-                        || lk.org_id != req.org_id
-                        || lk.prefix != req.prefix
-                    {
-                        problems
-                            .push("log key is outside this trail's account/Region folder".into());
-                    }
-                    if lk.delivery_time > end {
-                        problems.push("log delivered after digestEndTime".into());
-                    }
-                }
-                Err(e) => problems.push(format!("log key does not parse: {e}")),
-            }
-            if !problems.is_empty() {
-                self.strict(
-                    StrictCheck::LogEntry,
-                    &f.s3_bucket,
-                    &f.s3_object,
-                    problems.join("; "),
-                );
-            }
+        if link.signature.as_deref() != Some(d.metadata_signature.as_str()) {
+            self.strict(
+                StrictCheck::PreviousDigestSignature,
+                bucket,
+                key,
+                format!("{} records a previousDigestSignature that differs from this object's signature metadata", link.from_key),
+            );
         }
-        // The link from the newer digest to this one.
-        if let Some(link) = link {
-            if link.hash.as_deref() != Some(d.body_sha256.as_str())
-                || link.hash_algorithm.as_deref() != Some(HASH_ALGORITHM)
-            {
-                self.strict(
-                    StrictCheck::PreviousDigestHash,
-                    bucket,
-                    key,
-                    format!(
-                        "{} records previousDigestHashValue {:?} ({:?}), object hashes to {}",
-                        link.from_key, link.hash, link.hash_algorithm, d.body_sha256
-                    ),
-                );
-            }
-            if link.signature.as_deref() != Some(d.metadata_signature.as_str()) {
-                self.strict(
-                    StrictCheck::PreviousDigestSignature,
-                    bucket,
-                    key,
-                    format!("{} records a previousDigestSignature that differs from this object's signature metadata", link.from_key),
-                );
-            }
-            if link.start_time != doc.digest_end_time {
-                self.strict(
-                    StrictCheck::Continuity,
-                    bucket,
-                    key,
-                    format!(
-                        "digestEndTime {} != digestStartTime {} of {}",
-                        doc.digest_end_time, link.start_time, link.from_key
-                    ),
-                );
-            }
+        if link.start_time != doc.digest_end_time {
+            self.strict(
+                StrictCheck::Continuity,
+                bucket,
+                key,
+                format!(
+                    "digestEndTime {} != digestStartTime {} of {}",
+                    doc.digest_end_time, link.start_time, link.from_key
+                ),
+            );
         }
     }
 
@@ -905,12 +843,7 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
         if let Some(expected) = req.expect_digest_through {
             let ok = self.newest_standard_end.is_some_and(|e| e >= expected);
             if !ok {
-                let folder = layout::digest_folder(
-                    &req.prefix,
-                    req.org_id.as_deref(),
-                    &req.account_id,
-                    &req.source_region,
-                )?;
+                let folder = req.digest_folder()?;
                 self.strict(
                     StrictCheck::Truncated,
                     &req.bucket,
@@ -989,6 +922,102 @@ impl<S: DigestSource + ?Sized> Walker<'_, S> {
         }
         Ok(())
     }
+}
+
+/// Where the digest key and the document disagree with each other or with the request.
+fn key_mismatches(
+    req: &ValidationRequest,
+    key: &str,
+    doc: &DigestFile,
+    end: OffsetDateTime,
+) -> Vec<String> {
+    let mut mismatches = Vec::new();
+    if doc.aws_account_id != req.account_id {
+        mismatches.push(format!(
+            "awsAccountId {} != {}",
+            doc.aws_account_id, req.account_id
+        ));
+    }
+    match layout::parse_digest_key(key) {
+        Ok(k) => {
+            if k.end_time != end {
+                mismatches.push(format!(
+                    "key time {} != digestEndTime {}",
+                    display(k.end_time),
+                    doc.digest_end_time
+                ));
+            }
+            if k.account_id != doc.aws_account_id {
+                mismatches.push(format!(
+                    "key account {} != awsAccountId {}",
+                    k.account_id, doc.aws_account_id
+                ));
+            }
+            if k.source_region != req.source_region || k.home_region != req.home_region {
+                mismatches.push(format!(
+                    "key regions {}/{} != {}/{}",
+                    k.source_region, k.home_region, req.source_region, req.home_region
+                ));
+            }
+            if k.trail_name != req.trail_name || k.org_id != req.org_id || k.prefix != req.prefix {
+                mismatches
+                    .push("key trail, organization or prefix differs from the request".into());
+            }
+        }
+        Err(e) => mismatches.push(format!("key does not parse: {e}")),
+    }
+    mismatches
+}
+
+/// Whether `newestEventTime`/`oldestEventTime` are exactly the bounds of the listed log
+/// files, each of which has well-formed, ordered event times.
+fn event_times_bound(doc: &DigestFile) -> bool {
+    let newest = doc
+        .log_files
+        .iter()
+        .map(|f| f.newest_event_time.as_str())
+        .max();
+    let oldest = doc
+        .log_files
+        .iter()
+        .map(|f| f.oldest_event_time.as_str())
+        .min();
+    newest == doc.newest_event_time.as_deref()
+        && oldest == doc.oldest_event_time.as_deref()
+        && doc.log_files.iter().all(|f| {
+            timefmt::parse_event_time(&f.newest_event_time).is_ok()
+                && timefmt::parse_event_time(&f.oldest_event_time).is_ok()
+                && f.oldest_event_time <= f.newest_event_time
+        })
+}
+
+/// What is wrong with one log entry of a digest: hash algorithm, key outside the trail's
+/// folder, delivery after the digest's end.
+fn log_entry_problems(
+    req: &ValidationRequest,
+    f: &LogFileEntry,
+    end: OffsetDateTime,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    if f.hash_algorithm != HASH_ALGORITHM {
+        problems.push(format!("hashAlgorithm {:?}", f.hash_algorithm));
+    }
+    match layout::parse_log_key(&f.s3_object) {
+        Ok(lk) => {
+            if lk.account_id != req.account_id
+                || lk.region != req.source_region
+                || lk.org_id != req.org_id
+                || lk.prefix != req.prefix
+            {
+                problems.push("log key is outside this trail's account/Region folder".into());
+            }
+            if lk.delivery_time > end {
+                problems.push("log delivered after digestEndTime".into());
+            }
+        }
+        Err(e) => problems.push(format!("log key does not parse: {e}")),
+    }
+    problems
 }
 
 /// The AWS CLI's digest-key regex (§10.2), without a regex engine:
