@@ -210,6 +210,13 @@ fn none_if(codes: &[&str], f: ApiFailure) -> Fetched<()> {
     }
 }
 
+/// The canonical user ID of an S3 answer's `<Owner><ID>` (empty when absent).
+fn owner_id(e: &Element) -> String {
+    e.path(&["Owner", "ID"])
+        .map(|x| x.text.trim().to_owned())
+        .unwrap_or_default()
+}
+
 struct Gatherer<'a> {
     aws: &'a Aws,
     region: String,
@@ -367,10 +374,7 @@ impl Gatherer<'_> {
         let acl = self.s3_get(&r, "GetBucketAcl", name, "acl").await.map(|e| {
             let e = e.unwrap_or_default();
             Acl {
-                owner: e
-                    .path(&["Owner", "ID"])
-                    .map(|x| x.text.trim().to_owned())
-                    .unwrap_or_default(),
+                owner: owner_id(&e),
                 grants: e
                     .descendants("Grant")
                     .into_iter()
@@ -1111,10 +1115,7 @@ impl Gatherer<'_> {
             .map(|e| {
                 let e = e.unwrap_or_default();
                 OwnBuckets {
-                    owner: e
-                        .path(&["Owner", "ID"])
-                        .map(|x| x.text.trim().to_owned())
-                        .unwrap_or_default(),
+                    owner: owner_id(&e),
                     names: e
                         .descendants("Bucket")
                         .iter()

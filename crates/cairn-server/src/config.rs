@@ -439,31 +439,25 @@ struct Schedule {
 
 /// The `[delivery]` and `[lifecycle]` sections, with their defaults and bounds.
 fn schedule(delivery: &RawDelivery, lifecycle: &RawLifecycle) -> Result<Schedule, ConfigError> {
-    let delivery_interval = parse_duration(
+    let second = Duration::from_secs(1);
+    let delivery_interval = bounded_duration(
         delivery.interval.as_deref().unwrap_or("5m"),
         "delivery.interval",
+        second..=Duration::from_secs(3600),
+        "between 1s and 1h",
     )?;
-    if delivery_interval < Duration::from_secs(1) || delivery_interval > Duration::from_secs(3600) {
-        return Err(invalid(
-            "delivery.interval must be between 1s and 1h".into(),
-        ));
-    }
-    let digest_period = parse_duration(
+    let digest_period = bounded_duration(
         delivery.digest_period.as_deref().unwrap_or("1h"),
         "delivery.digest_period",
+        second..=Duration::from_secs(86_400),
+        "between 1s and 24h",
     )?;
-    if digest_period < Duration::from_secs(1) || digest_period > Duration::from_secs(86_400) {
-        return Err(invalid(
-            "delivery.digest_period must be between 1s and 24h".into(),
-        ));
-    }
-    let key_rotation = parse_duration(
+    let key_rotation = bounded_duration(
         delivery.key_rotation.as_deref().unwrap_or("720h"),
         "delivery.key_rotation",
+        second..=Duration::MAX,
+        "at least 1s",
     )?;
-    if key_rotation < Duration::from_secs(1) {
-        return Err(invalid("delivery.key_rotation must be at least 1s".into()));
-    }
     let lifecycle_interval = parse_duration(
         lifecycle.interval.as_deref().unwrap_or("1h"),
         "lifecycle.interval",
@@ -488,6 +482,20 @@ fn schedule(delivery: &RawDelivery, lifecycle: &RawLifecycle) -> Result<Schedule
         lifecycle_day,
         journal_max_bytes: journal_max_mib * 1024 * 1024,
     })
+}
+
+/// [`parse_duration`] of `text`, which must be in `range` (`bounds` says so in words).
+fn bounded_duration(
+    text: &str,
+    what: &str,
+    range: std::ops::RangeInclusive<Duration>,
+    bounds: &str,
+) -> Result<Duration, ConfigError> {
+    let d = parse_duration(text, what)?;
+    if !range.contains(&d) {
+        return Err(invalid(format!("{what} must be {bounds}")));
+    }
+    Ok(d)
 }
 
 /// Bucket names are valid, extra CA files exist, and the SMTP password variable is set.
