@@ -210,6 +210,13 @@ fn none_if(codes: &[&str], f: ApiFailure) -> Fetched<()> {
     }
 }
 
+/// The canonical user ID of an S3 answer's `<Owner><ID>` (empty when absent).
+fn owner_id(e: &Element) -> String {
+    e.path(&["Owner", "ID"])
+        .map(|x| x.text.trim().to_owned())
+        .unwrap_or_default()
+}
+
 struct Gatherer<'a> {
     aws: &'a Aws,
     region: String,
@@ -367,10 +374,7 @@ impl Gatherer<'_> {
         let acl = self.s3_get(&r, "GetBucketAcl", name, "acl").await.map(|e| {
             let e = e.unwrap_or_default();
             Acl {
-                owner: e
-                    .path(&["Owner", "ID"])
-                    .map(|x| x.text.trim().to_owned())
-                    .unwrap_or_default(),
+                owner: owner_id(&e),
                 grants: e
                     .descendants("Grant")
                     .into_iter()
@@ -987,6 +991,220 @@ fn not_fetched(op: &str) -> ApiFailure {
     }
 }
 
+/// Adds the trails of one DescribeTrails answer to `trails` (the first one seen of an ARN is
+/// kept) and returns their ARNs, in answer order.
+fn absorb(
+    list: &[Value],
+    pending: &ApiFailure,
+    trails: &mut BTreeMap<String, Trail>,
+) -> Vec<String> {
+    let mut arns = Vec::new();
+    for v in list {
+        if let Some(t) = trail_from(v, pending) {
+            arns.push(t.arn.clone());
+            trails.entry(t.arn.clone()).or_insert(t);
+        }
+    }
+    arns
+}
+
+/// The phases of [`gather`], in the order it runs them.
+impl Gatherer<'_> {
+    /// The Regions to check and the trails described in each: the Regions are explicit, or
+    /// the current one plus every trail's home Region. `first` is the current Region's
+    /// DescribeTrails answer. Fills `facts.region_trails` and `facts.regions`; returns every
+    /// trail seen, filled (status, selectors, insights).
+    async fn regions_and_trails(
+        &self,
+        scope: &Scope,
+        first: &[Value],
+        facts: &mut Facts,
+    ) -> Vec<Trail> {
+        let pending = not_fetched("GetTrailStatus");
+        let mut trails: BTreeMap<String, Trail> = BTreeMap::new();
+        let first_arns = absorb(first, &pending, &mut trails);
+        let mut region_set: BTreeSet<String> = BTreeSet::new();
+        let explicit = scope.regions.is_some();
+        if let Some(r) = &scope.regions {
+            region_set.extend(r.iter().cloned());
+        } else {
+            region_set.insert(self.region.clone());
+            region_set.extend(trails.values().map(|t| t.home_region.clone()));
+            self.trail_home_regions(&mut region_set).await;
+        }
+        facts
+            .region_trails
+            .insert(self.region.clone(), Ok(first_arns));
+        for region in &region_set {
+            if facts.region_trails.contains_key(region) {
+                continue;
+            }
+            let listed = self
+                .describe_trails(region)
+                .await
+                .map(|l| absorb(&l, &pending, &mut trails));
+            facts.region_trails.insert(region.clone(), listed);
+        }
+        facts.region_trails.retain(|r, _| region_set.contains(r));
+        facts.regions = Regions {
+            list: region_set.iter().cloned().collect(),
+            explicit,
+        };
+        let mut trails: Vec<Trail> = trails.into_values().collect();
+        for t in &mut trails {
+            self.fill_trail(t).await;
+        }
+        trails
+    }
+
+    /// Adds the home Region of every trail ListTrails lists (the account's trails of all
+    /// Regions; at most 100 pages). A failed page ends the listing.
+    async fn trail_home_regions(&self, region_set: &mut BTreeSet<String>) {
+        let mut token: Option<String> = None;
+        for _page in 0..100 {
+            let mut req = json!({});
+            if let Some(t) = &token {
+                req["NextToken"] = json!(t);
+            }
+            let Ok(v) = self.ct(&self.region, "ListTrails", req).await else {
+                break;
+            };
+            for t in v["Trails"].as_array().into_iter().flatten() {
+                region_set.extend(s(t, "HomeRegion"));
+            }
+            token = s(&v, "NextToken");
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+
+    /// The trails' buckets, the caller's own buckets, and the trails' KMS keys and log groups.
+    async fn trail_resources(&self, trails: &[Trail], facts: &mut Facts) {
+        let buckets: BTreeSet<String> = trails
+            .iter()
+            .map(|t| t.bucket.clone())
+            .filter(|b| !b.is_empty())
+            .collect();
+        for name in buckets {
+            let bucket = self.bucket(&name).await;
+            facts.buckets.insert(name, bucket);
+        }
+        facts.own_buckets = self.own_buckets().await;
+        for t in trails {
+            if let Some(k) = &t.kms_key
+                && !facts.keys.contains_key(k)
+            {
+                let key = self.key(k, &t.home_region).await;
+                facts.keys.insert(k.clone(), key);
+            }
+            if let Some(lg) = &t.log_group_arn
+                && !facts.log_groups.contains_key(lg)
+            {
+                let group = self.log_group(lg).await;
+                facts.log_groups.insert(lg.clone(), group);
+            }
+        }
+    }
+
+    /// ListBuckets: the caller's buckets and their owner's canonical ID.
+    async fn own_buckets(&self) -> Fetched<OwnBuckets> {
+        self.aws
+            .s3(&self.region, "ListBuckets", "", &[])
+            .await
+            .map(|e| {
+                let e = e.unwrap_or_default();
+                OwnBuckets {
+                    owner: owner_id(&e),
+                    names: e
+                        .descendants("Bucket")
+                        .iter()
+                        .filter_map(|b| b.child_text("Name").map(str::to_owned))
+                        .collect(),
+                }
+            })
+    }
+
+    /// The alarms of every Region a trail's log group is in, and the subscriptions of the SNS
+    /// topics those alarms notify.
+    async fn alarms_and_topics(&self, facts: &mut Facts) {
+        let alarm_regions: BTreeSet<String> = facts
+            .log_groups
+            .values()
+            .map(|g| g.region.clone())
+            .collect();
+        for r in alarm_regions {
+            let a = self.alarms(&r).await;
+            facts.alarms.insert(r, a);
+        }
+        let topics: BTreeSet<String> = facts
+            .alarms
+            .values()
+            .filter_map(|a| a.as_ref().ok())
+            .flatten()
+            .flat_map(|a| a.actions.iter())
+            .filter(|a| a.starts_with("arn:") && a.split(':').nth(2) == Some("sns"))
+            .cloned()
+            .collect();
+        for topic in topics {
+            let n = self.subscriptions(&topic).await;
+            facts.topic_subscriptions.insert(topic, n);
+        }
+    }
+
+    /// The account's IAM facts (who has full access, the root user's credential report,
+    /// the account summary) and the root user's recent events. Needs `facts.caller` (its
+    /// partition) and `facts.regions`.
+    async fn account_facts(&self, facts: &mut Facts, now: OffsetDateTime) {
+        let partition = facts
+            .caller
+            .as_ref()
+            .ok()
+            .map(|c| arn_field(&c.arn, 1))
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "aws".into());
+        facts.full_access = self.full_access(&partition).await;
+        facts.root_report = self.root_report().await;
+        facts.account_summary = self.account_summary().await;
+        facts.root_events = self.root_events(&facts.regions.list, now).await;
+    }
+
+    /// GetAccountSummary: the account's IAM usage and quotas, by name.
+    async fn account_summary(&self) -> Fetched<BTreeMap<String, i64>> {
+        self.aws
+            .query("iam", &self.region, "2010-05-08", "GetAccountSummary", &[])
+            .await
+            .map(|e| {
+                e.descendants("entry")
+                    .iter()
+                    .filter_map(|en| {
+                        let k = en.child_text("key")?.to_owned();
+                        let v = en.child_text("value")?.parse().ok()?;
+                        Some((k, v))
+                    })
+                    .collect()
+            })
+    }
+
+    /// The latest digest file of every Region of every trail with log file validation on
+    /// (all checked Regions for a multi-Region trail), and the organization ID its digests
+    /// are filed under, if any.
+    async fn trail_digests(&self, trails: &[Trail], facts: &mut Facts, now: OffsetDateTime) {
+        for t in trails.iter().filter(|t| t.validation) {
+            let regions = if t.multi_region {
+                facts.regions.list.clone()
+            } else {
+                vec![t.home_region.clone()]
+            };
+            let (d, org) = self.digests(t, &regions, now).await;
+            facts.digests.insert(t.arn.clone(), d);
+            if let Some(org) = org {
+                facts.digest_organizations.insert(t.arn.clone(), org);
+            }
+        }
+    }
+}
+
 /// Reads every fact. Returns the facts even when calls fail; the caller decides whether a
 /// failure is fatal (see [`ApiFailure::is_fatal`] on `facts.trails`).
 pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts {
@@ -1004,163 +1222,13 @@ pub async fn gather(aws: &Aws, scope: &Scope, thresholds: &Thresholds) -> Facts 
             return facts;
         }
     };
-    let pending = not_fetched("GetTrailStatus");
-    let mut trails: BTreeMap<String, Trail> = BTreeMap::new();
-    let absorb = |list: &[Value], trails: &mut BTreeMap<String, Trail>| -> Vec<String> {
-        let mut arns = Vec::new();
-        for v in list {
-            if let Some(t) = trail_from(v, &pending) {
-                arns.push(t.arn.clone());
-                trails.entry(t.arn.clone()).or_insert(t);
-            }
-        }
-        arns
-    };
-    let first_arns = absorb(&first, &mut trails);
-    // Regions: explicit, or the current one plus every trail's home Region (ListTrails lists
-    // the account's trails of all Regions).
-    let mut region_set: BTreeSet<String> = BTreeSet::new();
-    let explicit = scope.regions.is_some();
-    if let Some(r) = &scope.regions {
-        region_set.extend(r.iter().cloned());
-    } else {
-        region_set.insert(g.region.clone());
-        region_set.extend(trails.values().map(|t| t.home_region.clone()));
-        let mut token: Option<String> = None;
-        for _page in 0..100 {
-            let mut req = json!({});
-            if let Some(t) = &token {
-                req["NextToken"] = json!(t);
-            }
-            let Ok(v) = g.ct(&g.region, "ListTrails", req).await else {
-                break;
-            };
-            for t in v["Trails"].as_array().into_iter().flatten() {
-                region_set.extend(s(t, "HomeRegion"));
-            }
-            token = s(&v, "NextToken");
-            if token.is_none() {
-                break;
-            }
-        }
-    }
-    facts.region_trails.insert(g.region.clone(), Ok(first_arns));
-    for region in &region_set {
-        if facts.region_trails.contains_key(region) {
-            continue;
-        }
-        let listed = g
-            .describe_trails(region)
-            .await
-            .map(|l| absorb(&l, &mut trails));
-        facts.region_trails.insert(region.clone(), listed);
-    }
-    facts.region_trails.retain(|r, _| region_set.contains(r));
-    facts.regions = Regions {
-        list: region_set.iter().cloned().collect(),
-        explicit,
-    };
-    let mut trails: Vec<Trail> = trails.into_values().collect();
-    for t in &mut trails {
-        g.fill_trail(t).await;
-    }
+    let trails = g.regions_and_trails(scope, &first, &mut facts).await;
     facts.caller = g.caller().await;
     facts.organization = g.organization().await;
-    let buckets: BTreeSet<String> = trails
-        .iter()
-        .map(|t| t.bucket.clone())
-        .filter(|b| !b.is_empty())
-        .collect();
-    for name in buckets {
-        let bucket = g.bucket(&name).await;
-        facts.buckets.insert(name, bucket);
-    }
-    facts.own_buckets = g.aws.s3(&g.region, "ListBuckets", "", &[]).await.map(|e| {
-        let e = e.unwrap_or_default();
-        OwnBuckets {
-            owner: e
-                .path(&["Owner", "ID"])
-                .map(|x| x.text.trim().to_owned())
-                .unwrap_or_default(),
-            names: e
-                .descendants("Bucket")
-                .iter()
-                .filter_map(|b| b.child_text("Name").map(str::to_owned))
-                .collect(),
-        }
-    });
-    for t in &trails {
-        if let Some(k) = &t.kms_key
-            && !facts.keys.contains_key(k)
-        {
-            let key = g.key(k, &t.home_region).await;
-            facts.keys.insert(k.clone(), key);
-        }
-        if let Some(lg) = &t.log_group_arn
-            && !facts.log_groups.contains_key(lg)
-        {
-            let group = g.log_group(lg).await;
-            facts.log_groups.insert(lg.clone(), group);
-        }
-    }
-    let alarm_regions: BTreeSet<String> = facts
-        .log_groups
-        .values()
-        .map(|g| g.region.clone())
-        .collect();
-    for r in alarm_regions {
-        let a = g.alarms(&r).await;
-        facts.alarms.insert(r, a);
-    }
-    let topics: BTreeSet<String> = facts
-        .alarms
-        .values()
-        .filter_map(|a| a.as_ref().ok())
-        .flatten()
-        .flat_map(|a| a.actions.iter())
-        .filter(|a| a.starts_with("arn:") && a.split(':').nth(2) == Some("sns"))
-        .cloned()
-        .collect();
-    for topic in topics {
-        let n = g.subscriptions(&topic).await;
-        facts.topic_subscriptions.insert(topic, n);
-    }
-    let partition = facts
-        .caller
-        .as_ref()
-        .ok()
-        .map(|c| arn_field(&c.arn, 1))
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "aws".into());
-    facts.full_access = g.full_access(&partition).await;
-    facts.root_report = g.root_report().await;
-    facts.account_summary = g
-        .aws
-        .query("iam", &g.region, "2010-05-08", "GetAccountSummary", &[])
-        .await
-        .map(|e| {
-            e.descendants("entry")
-                .iter()
-                .filter_map(|en| {
-                    let k = en.child_text("key")?.to_owned();
-                    let v = en.child_text("value")?.parse().ok()?;
-                    Some((k, v))
-                })
-                .collect()
-        });
-    facts.root_events = g.root_events(&facts.regions.list, now).await;
-    for t in trails.iter().filter(|t| t.validation) {
-        let regions = if t.multi_region {
-            facts.regions.list.clone()
-        } else {
-            vec![t.home_region.clone()]
-        };
-        let (d, org) = g.digests(t, &regions, now).await;
-        facts.digests.insert(t.arn.clone(), d);
-        if let Some(org) = org {
-            facts.digest_organizations.insert(t.arn.clone(), org);
-        }
-    }
+    g.trail_resources(&trails, &mut facts).await;
+    g.alarms_and_topics(&mut facts).await;
+    g.account_facts(&mut facts, now).await;
+    g.trail_digests(&trails, &mut facts, now).await;
     facts.trails = Ok(trails);
     facts
 }

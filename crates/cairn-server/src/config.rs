@@ -305,20 +305,10 @@ impl RawConfig {
 
     /// Validates into a [`Config`], applying overrides.
     pub fn validate(self, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let invalid = |m: String| ConfigError::Invalid(m);
         if let Some(v) = self.version.filter(|v| *v != 1) {
             return Err(invalid(format!("version = {v} is not supported (only 1)")));
         }
-        let listen_text = overrides
-            .listen
-            .clone()
-            .or(self.listen)
-            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text.parse().map_err(|_| {
-            invalid(format!(
-                "listen address `{listen_text}` is not of the form IP:PORT"
-            ))
-        })?;
+        let listen = listen_address(overrides.listen.clone().or(self.listen))?;
         let data_dir = overrides
             .data_dir
             .clone()
@@ -326,152 +316,231 @@ impl RawConfig {
             .unwrap_or_else(|| PathBuf::from("cairn-data"));
         let account_id = AccountId::parse(self.account_id.as_deref().unwrap_or(DEFAULT_ACCOUNT_ID))
             .map_err(|e| invalid(e.to_string()))?;
-        let regions: BTreeSet<Region> = match self.regions {
-            None => default_regions().into_iter().collect(),
-            Some(list) => {
-                if list.is_empty() {
-                    return Err(invalid("regions must not be empty".into()));
-                }
-                list.iter()
-                    .map(|r| Region::parse(r).map_err(|e| invalid(e.to_string())))
-                    .collect::<Result<_, _>>()?
-            }
-        };
-        let home_region = Region::parse(self.home_region.as_deref().unwrap_or("us-east-1"))
-            .map_err(|e| invalid(e.to_string()))?;
-        if !regions.contains(&home_region) {
-            return Err(invalid(format!(
-                "home_region {home_region} is not in the configured regions"
-            )));
-        }
-        let organization = match self.organization {
-            None => None,
-            Some(o) => {
-                let id = OrganizationId::parse(&o.id).map_err(|e| invalid(e.to_string()))?;
-                let mut members = BTreeSet::new();
-                for m in &o.member_accounts {
-                    let a = AccountId::parse(m).map_err(|e| invalid(e.to_string()))?;
-                    if a == account_id {
-                        return Err(invalid(format!(
-                            "organization member {a} is the management account itself"
-                        )));
-                    }
-                    if !members.insert(a) {
-                        return Err(invalid(format!("organization member {m} is listed twice")));
-                    }
-                }
-                Some(Organization {
-                    id,
-                    management_account: account_id.clone(),
-                    member_accounts: members,
-                })
-            }
-        };
-        let mut import_accounts = BTreeSet::new();
-        for a in &self.import.accounts {
-            let id = AccountId::parse(a).map_err(|e| invalid(format!("import.accounts: {e}")))?;
-            if !import_accounts.insert(id) {
-                return Err(invalid(format!("import.accounts lists {a} twice")));
-            }
-        }
-        let delivery_interval = parse_duration(
-            self.delivery.interval.as_deref().unwrap_or("5m"),
-            "delivery.interval",
-        )?;
-        if delivery_interval < Duration::from_secs(1)
-            || delivery_interval > Duration::from_secs(3600)
-        {
-            return Err(invalid(
-                "delivery.interval must be between 1s and 1h".into(),
-            ));
-        }
-        let digest_period = parse_duration(
-            self.delivery.digest_period.as_deref().unwrap_or("1h"),
-            "delivery.digest_period",
-        )?;
-        if digest_period < Duration::from_secs(1) || digest_period > Duration::from_secs(86_400) {
-            return Err(invalid(
-                "delivery.digest_period must be between 1s and 24h".into(),
-            ));
-        }
-        let key_rotation = parse_duration(
-            self.delivery.key_rotation.as_deref().unwrap_or("720h"),
-            "delivery.key_rotation",
-        )?;
-        if key_rotation < Duration::from_secs(1) {
-            return Err(invalid("delivery.key_rotation must be at least 1s".into()));
-        }
-        let lifecycle_interval = parse_duration(
-            self.lifecycle.interval.as_deref().unwrap_or("1h"),
-            "lifecycle.interval",
-        )?;
-        let lifecycle_day = parse_duration(
-            self.lifecycle.day.as_deref().unwrap_or("24h"),
-            "lifecycle.day",
-        )?;
-        if lifecycle_interval < Duration::from_secs(1) || lifecycle_day < Duration::from_secs(1) {
-            return Err(invalid(
-                "lifecycle.interval and lifecycle.day must be at least 1s".into(),
-            ));
-        }
-        let journal_max_mib = self.delivery.journal_max_mib.unwrap_or(4096);
-        if journal_max_mib < 16 {
-            return Err(invalid(
-                "delivery.journal_max_mib must be at least 16".into(),
-            ));
-        }
-        for name in self.buckets.keys() {
-            if let Some(problem) = crate::cloudtrail::bucket_name_problem(name) {
-                return Err(invalid(format!(
-                    "bucket name `{name}` is not valid: it {problem}"
-                )));
-            }
-        }
-        for f in &self.notifications.extra_ca_files {
-            if !f.is_file() {
-                return Err(invalid(format!(
-                    "notifications.extra_ca_files: {} is not a readable file",
-                    f.display()
-                )));
-            }
-        }
-        if let Some(smtp) = &self.notifications.smtp
-            && let Some(var) = &smtp.password_env
-            && std::env::var(var).is_err()
-        {
-            return Err(invalid(format!(
-                "notifications.smtp.password_env names {var}, which is not set"
-            )));
-        }
-        let min_session_seconds = self.iam.min_session_seconds.unwrap_or(900);
-        if !(1..=900).contains(&min_session_seconds) {
-            return Err(invalid(
-                "iam.min_session_seconds must be between 1 and 900".into(),
-            ));
-        }
+        let (regions, home_region) = regions(self.regions, self.home_region.as_deref())?;
+        let organization = organization(self.organization, &account_id)?;
+        let import_accounts = import_accounts(&self.import.accounts)?;
+        let schedule = schedule(&self.delivery, &self.lifecycle)?;
+        check_buckets_and_notifications(&self.buckets, &self.notifications)?;
+        let iam = iam(&self.iam)?;
         Ok(Config {
             tls: self.tls,
             import_accounts,
-            iam: IamConfig {
-                min_session_seconds,
-                authorization: true,
-            },
+            iam,
             notifications: self.notifications,
             buckets: self.buckets,
-            lifecycle_interval,
-            lifecycle_day,
+            lifecycle_interval: schedule.lifecycle_interval,
+            lifecycle_day: schedule.lifecycle_day,
             listen,
             data_dir,
             account_id,
             home_region,
             regions,
             organization,
-            delivery_interval,
-            digest_period,
-            key_rotation,
-            journal_max_bytes: journal_max_mib * 1024 * 1024,
+            delivery_interval: schedule.delivery_interval,
+            digest_period: schedule.digest_period,
+            key_rotation: schedule.key_rotation,
+            journal_max_bytes: schedule.journal_max_bytes,
         })
     }
+}
+
+/// A [`ConfigError::Invalid`] with this message.
+fn invalid(message: String) -> ConfigError {
+    ConfigError::Invalid(message)
+}
+
+/// The listen address (flag, file, else [`DEFAULT_LISTEN`]) as IP:PORT.
+fn listen_address(text: Option<String>) -> Result<SocketAddr, ConfigError> {
+    let listen_text = text.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    listen_text.parse().map_err(|_| {
+        invalid(format!(
+            "listen address `{listen_text}` is not of the form IP:PORT"
+        ))
+    })
+}
+
+/// The served Regions (default: every default Region; never empty) and the home Region
+/// (default `us-east-1`), which must be one of them.
+fn regions(
+    list: Option<Vec<String>>,
+    home: Option<&str>,
+) -> Result<(BTreeSet<Region>, Region), ConfigError> {
+    let regions: BTreeSet<Region> = match list {
+        None => default_regions().into_iter().collect(),
+        Some(list) => {
+            if list.is_empty() {
+                return Err(invalid("regions must not be empty".into()));
+            }
+            list.iter()
+                .map(|r| Region::parse(r).map_err(|e| invalid(e.to_string())))
+                .collect::<Result<_, _>>()?
+        }
+    };
+    let home_region =
+        Region::parse(home.unwrap_or("us-east-1")).map_err(|e| invalid(e.to_string()))?;
+    if !regions.contains(&home_region) {
+        return Err(invalid(format!(
+            "home_region {home_region} is not in the configured regions"
+        )));
+    }
+    Ok((regions, home_region))
+}
+
+/// The `[organization]` section: its ID and member accounts (each once, never the
+/// management account `management`).
+fn organization(
+    raw: Option<RawOrganization>,
+    management: &AccountId,
+) -> Result<Option<Organization>, ConfigError> {
+    let Some(o) = raw else {
+        return Ok(None);
+    };
+    let id = OrganizationId::parse(&o.id).map_err(|e| invalid(e.to_string()))?;
+    let mut members = BTreeSet::new();
+    for m in &o.member_accounts {
+        let a = AccountId::parse(m).map_err(|e| invalid(e.to_string()))?;
+        if a == *management {
+            return Err(invalid(format!(
+                "organization member {a} is the management account itself"
+            )));
+        }
+        if !members.insert(a) {
+            return Err(invalid(format!("organization member {m} is listed twice")));
+        }
+    }
+    Ok(Some(Organization {
+        id,
+        management_account: management.clone(),
+        member_accounts: members,
+    }))
+}
+
+/// `import.accounts`: account IDs, each once.
+fn import_accounts(accounts: &[String]) -> Result<BTreeSet<AccountId>, ConfigError> {
+    let mut import_accounts = BTreeSet::new();
+    for a in accounts {
+        let id = AccountId::parse(a).map_err(|e| invalid(format!("import.accounts: {e}")))?;
+        if !import_accounts.insert(id) {
+            return Err(invalid(format!("import.accounts lists {a} twice")));
+        }
+    }
+    Ok(import_accounts)
+}
+
+/// The periods and limits of the delivery and lifecycle workers, validated.
+struct Schedule {
+    delivery_interval: Duration,
+    digest_period: Duration,
+    key_rotation: Duration,
+    lifecycle_interval: Duration,
+    lifecycle_day: Duration,
+    journal_max_bytes: u64,
+}
+
+/// The `[delivery]` and `[lifecycle]` sections, with their defaults and bounds.
+fn schedule(delivery: &RawDelivery, lifecycle: &RawLifecycle) -> Result<Schedule, ConfigError> {
+    let second = Duration::from_secs(1);
+    let delivery_interval = bounded_duration(
+        delivery.interval.as_deref().unwrap_or("5m"),
+        "delivery.interval",
+        second..=Duration::from_secs(3600),
+        "between 1s and 1h",
+    )?;
+    let digest_period = bounded_duration(
+        delivery.digest_period.as_deref().unwrap_or("1h"),
+        "delivery.digest_period",
+        second..=Duration::from_secs(86_400),
+        "between 1s and 24h",
+    )?;
+    let key_rotation = bounded_duration(
+        delivery.key_rotation.as_deref().unwrap_or("720h"),
+        "delivery.key_rotation",
+        second..=Duration::MAX,
+        "at least 1s",
+    )?;
+    let lifecycle_interval = parse_duration(
+        lifecycle.interval.as_deref().unwrap_or("1h"),
+        "lifecycle.interval",
+    )?;
+    let lifecycle_day = parse_duration(lifecycle.day.as_deref().unwrap_or("24h"), "lifecycle.day")?;
+    if lifecycle_interval < Duration::from_secs(1) || lifecycle_day < Duration::from_secs(1) {
+        return Err(invalid(
+            "lifecycle.interval and lifecycle.day must be at least 1s".into(),
+        ));
+    }
+    let journal_max_mib = delivery.journal_max_mib.unwrap_or(4096);
+    if journal_max_mib < 16 {
+        return Err(invalid(
+            "delivery.journal_max_mib must be at least 16".into(),
+        ));
+    }
+    Ok(Schedule {
+        delivery_interval,
+        digest_period,
+        key_rotation,
+        lifecycle_interval,
+        lifecycle_day,
+        journal_max_bytes: journal_max_mib * 1024 * 1024,
+    })
+}
+
+/// [`parse_duration`] of `text`, which must be in `range` (`bounds` says so in words).
+fn bounded_duration(
+    text: &str,
+    what: &str,
+    range: std::ops::RangeInclusive<Duration>,
+    bounds: &str,
+) -> Result<Duration, ConfigError> {
+    let d = parse_duration(text, what)?;
+    if !range.contains(&d) {
+        return Err(invalid(format!("{what} must be {bounds}")));
+    }
+    Ok(d)
+}
+
+/// Bucket names are valid, extra CA files exist, and the SMTP password variable is set.
+fn check_buckets_and_notifications(
+    buckets: &std::collections::BTreeMap<String, cairn_store::BucketConfig>,
+    notifications: &RawNotifications,
+) -> Result<(), ConfigError> {
+    for name in buckets.keys() {
+        if let Some(problem) = crate::cloudtrail::bucket_name_problem(name) {
+            return Err(invalid(format!(
+                "bucket name `{name}` is not valid: it {problem}"
+            )));
+        }
+    }
+    for f in &notifications.extra_ca_files {
+        if !f.is_file() {
+            return Err(invalid(format!(
+                "notifications.extra_ca_files: {} is not a readable file",
+                f.display()
+            )));
+        }
+    }
+    if let Some(smtp) = &notifications.smtp
+        && let Some(var) = &smtp.password_env
+        && std::env::var(var).is_err()
+    {
+        return Err(invalid(format!(
+            "notifications.smtp.password_env names {var}, which is not set"
+        )));
+    }
+    Ok(())
+}
+
+/// The `[iam]` section: `min_session_seconds` (default 900) in 1..=900.
+fn iam(raw: &RawIam) -> Result<IamConfig, ConfigError> {
+    let min_session_seconds = raw.min_session_seconds.unwrap_or(900);
+    if !(1..=900).contains(&min_session_seconds) {
+        return Err(invalid(
+            "iam.min_session_seconds must be between 1 and 900".into(),
+        ));
+    }
+    Ok(IamConfig {
+        min_session_seconds,
+        authorization: true,
+    })
 }
 
 /// Parses `90s`, `5m`, `1h`, `250ms` or a bare number of seconds.
@@ -607,6 +676,74 @@ mod tests {
             let err = raw.validate(&Overrides::default()).unwrap_err().to_string();
             assert!(err.contains(needle), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn every_section_check_rejects() {
+        for (text, needle) in [
+            (
+                "[delivery]\ndigest_period = \"25h\"",
+                "digest_period must be between",
+            ),
+            ("[delivery]\nkey_rotation = \"0s\"", "key_rotation must be"),
+            (
+                "[buckets.Bad_Bucket]\nbackend = \"local\"",
+                "bucket name `Bad_Bucket` is not valid",
+            ),
+            ("[delivery]\njournal_max_mib = 15", "journal_max_mib"),
+            ("[lifecycle]\nday = \"0s\"", "lifecycle.day must be"),
+            ("[lifecycle]\ninterval = \"0ms\"", "lifecycle.interval"),
+            ("[iam]\nmin_session_seconds = 901", "min_session_seconds"),
+            ("[iam]\nmin_session_seconds = 0", "min_session_seconds"),
+            (
+                "[notifications]\nextra_ca_files = [\"/nonexistent/cairn-ca.pem\"]",
+                "extra_ca_files",
+            ),
+            (
+                "[notifications.smtp]\nhost = \"h\"\nfrom = \"a@b\"\npassword_env = \"CAIRN_TEST_UNSET_SMTP_PASSWORD\"",
+                "password_env names CAIRN_TEST_UNSET_SMTP_PASSWORD",
+            ),
+            (
+                "account_id = \"111111111111\"\n[organization]\nid = \"o-exampleorgid\"\nmember_accounts = [\"111111111111\"]",
+                "management account itself",
+            ),
+            (
+                "[organization]\nid = \"o-exampleorgid\"\nmember_accounts = [\"222222222222\", \"222222222222\"]",
+                "listed twice",
+            ),
+            (
+                "[import]\naccounts = [\"218007301253\", \"218007301253\"]",
+                "twice",
+            ),
+        ] {
+            let raw = RawConfig::from_toml(text).unwrap();
+            let err = raw.validate(&Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn schedule_defaults_and_values() {
+        let c = RawConfig::default()
+            .validate(&Overrides::default())
+            .unwrap();
+        assert_eq!(c.digest_period, Duration::from_secs(3600));
+        assert_eq!(c.key_rotation, Duration::from_secs(720 * 3600));
+        assert_eq!(c.lifecycle_interval, Duration::from_secs(3600));
+        assert_eq!(c.lifecycle_day, Duration::from_secs(86_400));
+        assert_eq!(c.journal_max_bytes, 4096 * 1024 * 1024);
+        assert_eq!(c.iam.min_session_seconds, 900);
+        let c = RawConfig::from_toml(
+            "[delivery]\ninterval = \"30s\"\ndigest_period = \"2m\"\njournal_max_mib = 16\n[lifecycle]\nday = \"1s\"\n[iam]\nmin_session_seconds = 1",
+        )
+        .unwrap()
+        .validate(&Overrides::default())
+        .unwrap();
+        assert_eq!(c.delivery_interval, Duration::from_secs(30));
+        assert_eq!(c.digest_period, Duration::from_secs(120));
+        assert_eq!(c.journal_max_bytes, 16 * 1024 * 1024);
+        assert_eq!(c.lifecycle_day, Duration::from_secs(1));
+        assert_eq!(c.iam.min_session_seconds, 1);
     }
 
     #[test]

@@ -432,44 +432,7 @@ fn run(cli: Cli) -> Result<()> {
             });
             serve(common, listen, tls)
         }
-        Command::Bucket { command } => match command {
-            BucketCommand::Create {
-                common,
-                name,
-                account,
-                region,
-            } => bucket_create(&common, &name, account, region),
-            BucketCommand::Ls {
-                common,
-                bucket,
-                prefix,
-            } => buckets::ls(&load_config(&common, None)?, &bucket, &prefix),
-            BucketCommand::Get {
-                common,
-                bucket,
-                key,
-                output,
-            } => buckets::get(
-                &load_config(&common, None)?,
-                &bucket,
-                &key,
-                output.as_deref(),
-            ),
-            BucketCommand::Lifecycle {
-                common,
-                bucket,
-                file,
-            } => lifecycle::put(&load_config(&common, None)?, &bucket, &file),
-            BucketCommand::List { common } => {
-                let config = load_config(&common, None)?;
-                let catalog = open_catalog(&config)?;
-                let mut out = std::io::stdout().lock();
-                for b in catalog.buckets()? {
-                    writeln!(out, "{}\t{}\t{}", b.name, b.account_id, b.region)?;
-                }
-                Ok(())
-            }
-        },
+        Command::Bucket { command } => bucket(command),
         Command::Events { command } => match command {
             EventsCommand::Tail {
                 common,
@@ -496,94 +459,160 @@ fn run(cli: Cli) -> Result<()> {
             std::process::exit(code)
         }
         Command::Check(args) => std::process::exit(check::run(&args)),
-        Command::Monitor { command } => match command {
-            MonitorCommand::Enable {
-                pack: Pack::Cis,
-                log_group,
-                topic,
-                subscribe,
-                protocol,
-                remote,
-            } => {
-                let mut body = serde_json::json!({
-                    "logGroupName": log_group, "topicName": topic, "subscriberProtocol": protocol,
-                });
-                if let Some(s) = subscribe {
-                    body["subscriberEndpoint"] = serde_json::Value::String(s);
-                }
-                monitor_call(remote, "enable-cis", body)
-            }
-            MonitorCommand::CreateTopic { name, remote } => {
-                monitor_call(remote, "create-topic", serde_json::json!({ "name": name }))
-            }
-            MonitorCommand::Subscribe {
-                topic_arn,
-                protocol,
-                endpoint,
-                remote,
-            } => monitor_call(
-                remote,
-                "subscribe",
-                serde_json::json!({"topicArn": topic_arn, "protocol": protocol, "endpoint": endpoint}),
-            ),
-            MonitorCommand::Topics { remote } => {
-                monitor_call(remote, "list-topics", serde_json::json!({}))
-            }
-        },
+        Command::Monitor { command } => monitor(command),
         Command::Policy {
             command: PolicyCommand::Simulate(args),
         } => policy::simulate(&args),
         Command::Iam {
             command: IamCommand::InitOrg { common, args },
-        } => {
-            let config = load_config(&common, None)?;
-            let master = cairn_server::secrets::MasterKey::load_or_create(
-                &config.data_dir,
-                std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
-            )?;
-            let catalog = Arc::new(open_catalog(&config)?);
-            let creds = cairn_server::identity::Credentials::new(catalog.clone(), Arc::new(master));
-            let root_of = |account: &str| -> Result<(String, String)> {
-                creds.root_of(account)?.with_context(|| {
-                    format!("account {account} has no root credentials (start `cairn serve` once with it configured)")
-                })
-            };
-            let create_bucket = |name: &str, account: &str| -> Result<bool> {
-                if catalog.bucket(name)?.is_some() {
-                    return Ok(false);
-                }
-                bucket_create(&common, name, Some(account.to_owned()), None)?;
-                Ok(true)
-            };
-            policy::init_org(&config, &root_of, &create_bucket, &args)
-        }
+        } => iam_init_org(&common, &args),
         Command::Mfa { command } => mfa(command),
         Command::Credentials {
             common,
             account,
             endpoint_url,
-        } => {
+        } => credentials(&common, account, endpoint_url),
+    }
+}
+
+/// `cairn bucket ...`: the local buckets.
+fn bucket(command: BucketCommand) -> Result<()> {
+    match command {
+        BucketCommand::Create {
+            common,
+            name,
+            account,
+            region,
+        } => bucket_create(&common, &name, account, region),
+        BucketCommand::Ls {
+            common,
+            bucket,
+            prefix,
+        } => buckets::ls(&load_config(&common, None)?, &bucket, &prefix),
+        BucketCommand::Get {
+            common,
+            bucket,
+            key,
+            output,
+        } => buckets::get(
+            &load_config(&common, None)?,
+            &bucket,
+            &key,
+            output.as_deref(),
+        ),
+        BucketCommand::Lifecycle {
+            common,
+            bucket,
+            file,
+        } => lifecycle::put(&load_config(&common, None)?, &bucket, &file),
+        BucketCommand::List { common } => {
             let config = load_config(&common, None)?;
-            let account = account.unwrap_or_else(|| config.account_id.to_string());
-            let master = cairn_server::secrets::MasterKey::load_or_create(
-                &config.data_dir,
-                std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
-            )?;
             let catalog = open_catalog(&config)?;
-            let creds =
-                cairn_server::identity::Credentials::new(Arc::new(catalog), Arc::new(master));
-            let endpoint = endpoint_url.unwrap_or_else(|| default_endpoint(&config));
-            match creds.root_of(&account)? {
-                Some((id, secret)) => {
-                    print!("{}", export_block(&id, &secret, Some(&endpoint), &config));
-                    Ok(())
-                }
-                None => bail!(
-                    "account {account} has no root credentials (start `cairn serve` once with it configured)"
-                ),
+            let mut out = std::io::stdout().lock();
+            for b in catalog.buckets()? {
+                writeln!(out, "{}\t{}\t{}", b.name, b.account_id, b.region)?;
             }
+            Ok(())
         }
     }
+}
+
+/// `cairn monitor ...`: calls to a running server's monitor API.
+fn monitor(command: MonitorCommand) -> Result<()> {
+    match command {
+        MonitorCommand::Enable {
+            pack: Pack::Cis,
+            log_group,
+            topic,
+            subscribe,
+            protocol,
+            remote,
+        } => {
+            let mut body = serde_json::json!({
+                "logGroupName": log_group, "topicName": topic, "subscriberProtocol": protocol,
+            });
+            if let Some(s) = subscribe {
+                body["subscriberEndpoint"] = serde_json::Value::String(s);
+            }
+            monitor_call(remote, "enable-cis", body)
+        }
+        MonitorCommand::CreateTopic { name, remote } => {
+            monitor_call(remote, "create-topic", serde_json::json!({ "name": name }))
+        }
+        MonitorCommand::Subscribe {
+            topic_arn,
+            protocol,
+            endpoint,
+            remote,
+        } => monitor_call(
+            remote,
+            "subscribe",
+            serde_json::json!({"topicArn": topic_arn, "protocol": protocol, "endpoint": endpoint}),
+        ),
+        MonitorCommand::Topics { remote } => {
+            monitor_call(remote, "list-topics", serde_json::json!({}))
+        }
+    }
+}
+
+/// `cairn iam init-org`: the recommended organization layout, with the root credentials and
+/// the bucket creation of this state directory.
+fn iam_init_org(common: &Common, args: &policy::InitOrgArgs) -> Result<()> {
+    let config = load_config(common, None)?;
+    let (catalog, creds) = credential_store(&config)?;
+    let root_of = |account: &str| root_keys(&creds, account);
+    let create_bucket = |name: &str, account: &str| -> Result<bool> {
+        if catalog.bucket(name)?.is_some() {
+            return Ok(false);
+        }
+        bucket_create(common, name, Some(account.to_owned()), None)?;
+        Ok(true)
+    };
+    policy::init_org(&config, &root_of, &create_bucket, args)
+}
+
+/// The catalog and the accounts' credentials in it, sealed with the master key of the state
+/// directory (loaded first, created if missing; `CAIRN_MASTER_KEY` overrides).
+fn credential_store(
+    config: &Config,
+) -> Result<(
+    Arc<cairn_server::catalog::Catalog>,
+    cairn_server::identity::Credentials,
+)> {
+    let master = cairn_server::secrets::MasterKey::load_or_create(
+        &config.data_dir,
+        std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+    )?;
+    let catalog = Arc::new(open_catalog(config)?);
+    let creds = cairn_server::identity::Credentials::new(catalog.clone(), Arc::new(master));
+    Ok((catalog, creds))
+}
+
+/// The root key pair (access key ID, secret) of `account`; an error if it has none yet.
+fn root_keys(
+    creds: &cairn_server::identity::Credentials,
+    account: &str,
+) -> Result<(String, String)> {
+    creds.root_of(account)?.with_context(|| {
+        format!(
+            "account {account} has no root credentials (start `cairn serve` once with it configured)"
+        )
+    })
+}
+
+/// `cairn credentials`: prints the export block of an account's root key pair.
+fn credentials(
+    common: &Common,
+    account: Option<String>,
+    endpoint_url: Option<String>,
+) -> Result<()> {
+    let config = load_config(common, None)?;
+    let account = account.unwrap_or_else(|| config.account_id.to_string());
+    let (_, creds) = credential_store(&config)?;
+    let endpoint = endpoint_url.unwrap_or_else(|| default_endpoint(&config));
+    let (id, secret) = root_keys(&creds, &account)?;
+    print!("{}", export_block(&id, &secret, Some(&endpoint), &config));
+    Ok(())
 }
 
 /// The `export` lines of a key pair, the endpoint and the home region: everything the AWS CLI

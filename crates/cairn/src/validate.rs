@@ -313,6 +313,98 @@ fn s3_backend(endpoint: &str, name: &str, rt: &tokio::runtime::Handle) -> Result
     Ok(Backend::Remote(Arc::new(bucket)))
 }
 
+/// The organization ID of an organization trail (`org`: the trail says it is one), or of
+/// `--organization-id`; `None` for an account trail.
+fn organization_id(
+    args: &ValidateArgs,
+    org: bool,
+    config: Option<&cairn_server::config::Config>,
+) -> Result<Option<String>> {
+    if !org && args.organization_id.is_none() {
+        return Ok(None);
+    }
+    if args.account_id.is_none() && org {
+        bail!("Missing required parameter for organization trail: '--account-id'");
+    }
+    let id = args
+        .organization_id
+        .clone()
+        .or_else(|| config.and_then(|c| c.organization.as_ref().map(|o| o.id.to_string())));
+    match id {
+        Some(id) => Ok(Some(id)),
+        None => bail!("organization trail: give --organization-id (o-...)"),
+    }
+}
+
+/// The trail's bucket through an S3 endpoint, and any other bucket by name through the same
+/// endpoint.
+fn s3_sources(
+    endpoint: String,
+    bucket: &str,
+    rt: &tokio::runtime::Handle,
+) -> Result<(Vec<(String, Backend)>, Opener)> {
+    let first = s3_backend(&endpoint, bucket, rt)?;
+    let rt2 = rt.clone();
+    Ok((
+        vec![(bucket.to_owned(), first)],
+        Opener::Dynamic(Box::new(move |name: &str| {
+            s3_backend(&endpoint, name, &rt2)
+        })),
+    ))
+}
+
+/// Where the objects are read from: `--bucket-path`, `--s3-endpoint`, the Cairn data
+/// directory, or the S3 endpoint of the environment (in that order). Returns the trail's
+/// bucket opened, and how other buckets (digests of other regions or accounts) are opened.
+fn object_sources(
+    args: &ValidateArgs,
+    bucket: &str,
+    config: Option<cairn_server::config::Config>,
+    rt: &tokio::runtime::Handle,
+) -> Result<(Vec<(String, Backend)>, Opener)> {
+    if let Some(dir) = &args.bucket_path {
+        Ok((
+            vec![(bucket.to_owned(), Backend::open_dir(bucket, dir)?)],
+            Opener::Fixed,
+        ))
+    } else if let Some(endpoint) = &args.s3_endpoint {
+        s3_sources(endpoint.clone(), bucket, rt)
+    } else if let Some(config) = config {
+        let open = move |name: &str| -> Result<Backend> {
+            match config.buckets.get(name) {
+                Some(cairn_store::BucketConfig::Local(l)) => {
+                    let root = l
+                        .root
+                        .clone()
+                        .unwrap_or_else(|| config.data_dir.join("buckets").join(name));
+                    Backend::open_dir(name, &root)
+                }
+                Some(c) => Ok(Backend::Remote(cairn_store::open_bucket(
+                    name,
+                    c,
+                    &config.data_dir,
+                )?)),
+                // Local buckets live in the server's encrypted vault.
+                None => Ok(Backend::Remote(crate::buckets::open_local(&config, name)?)),
+            }
+        };
+        let first = open(bucket)?;
+        Ok((
+            vec![(bucket.to_owned(), first)],
+            Opener::Dynamic(Box::new(open)),
+        ))
+    } else if let Some(endpoint) =
+        crate::client::endpoint_for("S3", None, &crate::client::AwsProfile::load())
+    {
+        // As `aws cloudtrail validate-logs` does: the S3 endpoint of the environment.
+        s3_sources(endpoint, bucket, rt)
+    } else {
+        bail!(
+            "say where the objects are: --bucket-path DIR, --s3-endpoint URL, --data-dir DIR, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL"
+        );
+    }
+}
+
 fn setup(args: &ValidateArgs, rt: &tokio::runtime::Handle) -> Result<Setup> {
     let arn = parse_arn(&args.trail_arn)?;
     let start = parse_time(&args.start_time).context("--start-time")?;
@@ -355,22 +447,7 @@ fn setup(args: &ValidateArgs, rt: &tokio::runtime::Handle) -> Result<Setup> {
         }
         (None, None) => bail!("--s3-bucket is required"),
     };
-    let org_id = if org || args.organization_id.is_some() {
-        if args.account_id.is_none() && org {
-            bail!("Missing required parameter for organization trail: '--account-id'");
-        }
-        let id = args.organization_id.clone().or_else(|| {
-            config
-                .as_ref()
-                .and_then(|c| c.organization.as_ref().map(|o| o.id.to_string()))
-        });
-        match id {
-            Some(id) => Some(id),
-            None => bail!("organization trail: give --organization-id (o-...)"),
-        }
-    } else {
-        None
-    };
+    let org_id = organization_id(args, org, config.as_ref())?;
     let keys = if args.public_key.is_empty() {
         let Some(c) = &client else {
             bail!("no public keys: give --public-key or a Cairn endpoint");
@@ -397,62 +474,7 @@ fn setup(args: &ValidateArgs, rt: &tokio::runtime::Handle) -> Result<Setup> {
     request.strict = !args.no_strict;
     request.expect_digest_through = expect;
 
-    let (initial, opener) = if let Some(dir) = &args.bucket_path {
-        (
-            vec![(bucket.clone(), Backend::open_dir(&bucket, dir)?)],
-            Opener::Fixed,
-        )
-    } else if let Some(endpoint) = &args.s3_endpoint {
-        let first = s3_backend(endpoint, &bucket, rt)?;
-        let endpoint = endpoint.clone();
-        let rt2 = rt.clone();
-        (
-            vec![(bucket.clone(), first)],
-            Opener::Dynamic(Box::new(move |name: &str| {
-                s3_backend(&endpoint, name, &rt2)
-            })),
-        )
-    } else if let Some(config) = config {
-        let open = move |name: &str| -> Result<Backend> {
-            match config.buckets.get(name) {
-                Some(cairn_store::BucketConfig::Local(l)) => {
-                    let root = l
-                        .root
-                        .clone()
-                        .unwrap_or_else(|| config.data_dir.join("buckets").join(name));
-                    Backend::open_dir(name, &root)
-                }
-                Some(c) => Ok(Backend::Remote(cairn_store::open_bucket(
-                    name,
-                    c,
-                    &config.data_dir,
-                )?)),
-                // Local buckets live in the server's encrypted vault.
-                None => Ok(Backend::Remote(crate::buckets::open_local(&config, name)?)),
-            }
-        };
-        let first = open(&bucket)?;
-        (
-            vec![(bucket.clone(), first)],
-            Opener::Dynamic(Box::new(open)),
-        )
-    } else if let Some(endpoint) =
-        crate::client::endpoint_for("S3", None, &crate::client::AwsProfile::load())
-    {
-        // As `aws cloudtrail validate-logs` does: the S3 endpoint of the environment.
-        let first = s3_backend(&endpoint, &bucket, rt)?;
-        let rt2 = rt.clone();
-        (
-            vec![(bucket.clone(), first)],
-            Opener::Dynamic(Box::new(move |name: &str| {
-                s3_backend(&endpoint, name, &rt2)
-            })),
-        )
-    } else {
-        bail!(
-            "say where the objects are: --bucket-path DIR, --s3-endpoint URL, --data-dir DIR, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL"
-        );
-    };
+    let (initial, opener) = object_sources(args, &bucket, config, rt)?;
     let describe = initial
         .first()
         .map(|(_, b)| b.describe())
