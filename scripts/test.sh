@@ -36,6 +36,9 @@ cargo fmt --all --check
 step "docs/ARCHITECTURE.md crate table matches the workspace"
 python3 scripts/check_architecture.py
 
+step "no file over 1,500 lines, no function over 150 lines (outside tests)"
+python3 scripts/size_limits.py
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
