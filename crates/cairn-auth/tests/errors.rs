@@ -1,9 +1,12 @@
 //! Every `AuthError` reachable through `verify`, each from a minimally broken request.
 
+mod common;
+
 use cairn_auth::{
-    AuthError, Credential, ErrorClass, ExpiryKind, Payload, PayloadCheck, Principal, Request,
-    RequestParts, SignPayload, StaticCredentialStore, Verifier, presign, sign,
+    AuthError, Credential, ErrorClass, ExpiryKind, Payload, PayloadCheck, Principal, RequestParts,
+    SignPayload, StaticCredentialStore, presign, sign,
 };
+use common::verify_parts;
 use sha2::{Digest, Sha256};
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -82,19 +85,7 @@ fn run_with(
     now: OffsetDateTime,
     store: &StaticCredentialStore,
 ) -> Result<(), AuthError> {
-    let hv: Vec<(&str, &str)> = p
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let req = Request {
-        method: &p.method,
-        path: &p.path,
-        query: &p.query,
-        headers: &hv,
-        payload,
-    };
-    Verifier::default().verify(&req, store, now).map(|_| ())
+    verify_parts(p, payload, store, now).map(|_| ())
 }
 
 fn set_header(p: &mut RequestParts, name: &str, value: &str) {
@@ -413,19 +404,7 @@ fn s3_payload_rules() {
     assert_eq!(err.code(), "XAmzContentSHA256Mismatch");
 
     // deferred body: the caller gets the hash to check
-    let hv: Vec<(&str, &str)> = p
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let req = Request {
-        method: &p.method,
-        path: &p.path,
-        query: &p.query,
-        headers: &hv,
-        payload: Payload::Deferred,
-    };
-    let auth = Verifier::default().verify(&req, &store(), NOW).unwrap();
+    let auth = verify_parts(&p, Payload::Deferred, &store(), NOW).unwrap();
     let PayloadCheck::MustMatchSha256(h) = auth.payload else {
         panic!("{:?}", auth.payload)
     };

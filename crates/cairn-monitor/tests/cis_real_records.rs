@@ -67,13 +67,7 @@ fn oracle(control: &str, r: &Value) -> Option<bool> {
 #[test]
 fn cis_patterns_over_real_records() {
     let (_d, _c, m) = monitor();
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail"}),
-    )
-    .unwrap();
+    create_log_group(&m, "trail");
     let report = m.enable_cis(ACCOUNT, REGION, "trail", "cis", None).unwrap();
     // Idempotent.
     let again = m.enable_cis(ACCOUNT, REGION, "trail", "cis", None).unwrap();

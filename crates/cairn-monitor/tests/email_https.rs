@@ -31,20 +31,10 @@ fn group_arn(name: &str) -> String {
 /// ingests a root console sign-in and returns the notifications of the
 /// RootAccountUsage alarm.
 fn fire_root_alarm(m: &Monitor, sub: Subscription) -> Vec<OutboundNotification> {
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "g"}),
-    )
-    .unwrap();
+    create_log_group(m, "g");
     let r = m.enable_cis(ACCOUNT, REGION, "g", "t", None).unwrap();
     m.subscribe(&r.topic_arn, &sub).unwrap();
-    let root = docs_records()
-        .into_iter()
-        .find(|r| r["userIdentity"]["type"] == "Root" && r["eventName"] == "ConsoleLogin")
-        .unwrap()
-        .to_string();
+    let root = root_console_login();
     let out = m
         .ingest_trail_events(&group_arn("g"), ACCOUNT, REGION, &[(NOW, &root)])
         .unwrap();

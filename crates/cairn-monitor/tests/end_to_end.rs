@@ -26,13 +26,7 @@ fn public_key_from_cert(pem: &str) -> Vec<u8> {
 async fn root_signin_and_stop_logging_fire_cis_alarms_and_notify() {
     let (_d, _clock, m) = monitor();
     let mut server = start_server(ok_server()).await;
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "CloudTrail/Default"}),
-    )
-    .unwrap();
+    create_log_group(&m, "CloudTrail/Default");
     let sub = Subscription {
         protocol: Protocol::Http,
         endpoint: format!("{}/sns", server.url),
@@ -197,13 +191,7 @@ async fn root_signin_and_stop_logging_fire_cis_alarms_and_notify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarm_returns_to_ok_after_the_period_and_housekeeping() {
     let (_d, clock, m) = monitor();
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "g"}),
-    )
-    .unwrap();
+    create_log_group(&m, "g");
     m.enable_cis(ACCOUNT, REGION, "g", "t", None).unwrap();
     let stop = invictus_records()
         .into_iter()
@@ -245,13 +233,7 @@ async fn webhook_formats_and_failed_deliveries_are_kept() {
     let mut ok = start_server(ok_server()).await;
     let failing = start_server(Arc::new(|_, _| Reply::Status(503, "down".into()))).await;
     let rejecting = start_server(Arc::new(|_, _| Reply::Status(403, "no".into()))).await;
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "g"}),
-    )
-    .unwrap();
+    create_log_group(&m, "g");
     let r = m
         .enable_cis(
             ACCOUNT,
@@ -310,11 +292,7 @@ async fn webhook_formats_and_failed_deliveries_are_kept() {
         .is_err()
     );
 
-    let root = docs_records()
-        .into_iter()
-        .find(|r| r["userIdentity"]["type"] == "Root" && r["eventName"] == "ConsoleLogin")
-        .unwrap()
-        .to_string();
+    let root = root_console_login();
     let out = m
         .ingest_trail_events(&group_arn("g"), ACCOUNT, REGION, &[(NOW, &root)])
         .unwrap();
@@ -381,13 +359,7 @@ async fn webhook_formats_and_failed_deliveries_are_kept() {
 #[test]
 fn unknown_alarm_action_is_recorded_as_failed() {
     let (_d, _clock, m) = monitor();
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "g"}),
-    )
-    .unwrap();
+    create_log_group(&m, "g");
     m.cloudwatch_call(
         "PutMetricAlarm",
         ACCOUNT,

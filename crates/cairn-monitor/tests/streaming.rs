@@ -88,13 +88,7 @@ async fn opensearch_bulk_every_event_exactly_once_despite_timeout_429_and_partia
     let (_d, _c, m) = monitor_with(small_batches(40));
     let index = Arc::new(Mutex::new(HashMap::new()));
     let server = start_server(opensearch_mock(index.clone())).await;
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail"}),
-    )
-    .unwrap();
+    create_log_group(&m, "trail");
     m.logs_call(
         "PutSubscriptionFilter",
         ACCOUNT,
@@ -158,13 +152,7 @@ async fn opensearch_bulk_every_event_exactly_once_despite_timeout_429_and_partia
 async fn ndjson_destination_batches_by_count_and_time() {
     let (_d, clock, m) = monitor_with(small_batches(10));
     let mut server = start_server(ok_server()).await;
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail"}),
-    )
-    .unwrap();
+    create_log_group(&m, "trail");
     m.logs_call(
         "PutSubscriptionFilter",
         ACCOUNT,
@@ -209,13 +197,7 @@ async fn full_queue_refuses_ingest_without_writing_and_permanent_rejects_are_dea
     };
     let (_d, _c, m) = monitor_with(cfg);
     let server = start_server(Arc::new(|_, _| Reply::Status(400, "bad request".into()))).await;
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail"}),
-    )
-    .unwrap();
+    create_log_group(&m, "trail");
     m.logs_call(
         "PutSubscriptionFilter",
         ACCOUNT,
@@ -281,13 +263,7 @@ async fn unreachable_destination_keeps_events_queued() {
         .local_addr()
         .unwrap()
         .port();
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail"}),
-    )
-    .unwrap();
+    create_log_group(&m, "trail");
     m.logs_call(
         "PutSubscriptionFilter",
         ACCOUNT,

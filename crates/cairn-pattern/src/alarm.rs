@@ -574,53 +574,58 @@ mod tests {
     use AlarmState::{Alarm as A, InsufficientData as I, Ok as O};
     use TreatMissingData::{Breaching as B, Ignore as G, Missing as M, NotBreaching as NB};
 
+    /// A row of the docs' tables: the datapoints, then the state for each
+    /// `TreatMissingData` (missing, ignore, breaching, notBreaching).
+    type Row = (
+        &'static str,
+        AlarmState,
+        Option<AlarmState>,
+        AlarmState,
+        AlarmState,
+    );
+
+    /// Checks the rows of one of the docs' tables for an `m`-out-of-`n` alarm.
+    /// `None` in the IGNORE column means "retain current state".
+    fn check_table(m: u32, n: u32, rows: [Row; 5]) {
+        for (row, missing, ignore, breaching, not_breaching) in rows {
+            assert_eq!(state(m, n, row, M, O), missing, "{row} missing");
+            for cur in [O, A, I] {
+                assert_eq!(
+                    state(m, n, row, G, cur),
+                    ignore.unwrap_or(cur),
+                    "{row} ignore from {cur:?}"
+                );
+            }
+            assert_eq!(state(m, n, row, B, O), breaching, "{row} breaching");
+            assert_eq!(state(m, n, row, NB, O), not_breaching, "{row} notBreaching");
+        }
+    }
+
     /// Rows of the docs' table for EvaluationPeriods 3, DatapointsToAlarm 3.
     /// `None` in the IGNORE column means "retain current state".
     #[test]
     fn documented_table_3_of_3() {
-        let rows: [(&str, AlarmState, Option<AlarmState>, AlarmState, AlarmState); 5] = [
+        let rows: [Row; 5] = [
             ("0 - X - X", O, Some(O), O, O),
             ("- - - - 0", O, Some(O), O, O),
             ("- - - - -", I, None, A, O),
             ("0 X X - X", A, Some(A), A, A),
             ("- - X - -", A, None, A, O),
         ];
-        for (row, missing, ignore, breaching, not_breaching) in rows {
-            assert_eq!(state(3, 3, row, M, O), missing, "{row} missing");
-            for cur in [O, A, I] {
-                assert_eq!(
-                    state(3, 3, row, G, cur),
-                    ignore.unwrap_or(cur),
-                    "{row} ignore from {cur:?}"
-                );
-            }
-            assert_eq!(state(3, 3, row, B, O), breaching, "{row} breaching");
-            assert_eq!(state(3, 3, row, NB, O), not_breaching, "{row} notBreaching");
-        }
+        check_table(3, 3, rows);
     }
 
     /// Rows of the docs' table for a 2-out-of-3 alarm.
     #[test]
     fn documented_table_2_of_3() {
-        let rows: [(&str, AlarmState, Option<AlarmState>, AlarmState, AlarmState); 5] = [
+        let rows: [Row; 5] = [
             ("0 - X - X", A, Some(A), A, A),
             ("0 0 X 0 X", A, Some(A), A, A),
             ("0 - X - -", O, Some(O), A, O),
             ("- - - - 0", O, Some(O), A, O),
             ("- - X - -", A, None, A, O),
         ];
-        for (row, missing, ignore, breaching, not_breaching) in rows {
-            assert_eq!(state(2, 3, row, M, O), missing, "{row} missing");
-            for cur in [O, A, I] {
-                assert_eq!(
-                    state(2, 3, row, G, cur),
-                    ignore.unwrap_or(cur),
-                    "{row} ignore from {cur:?}"
-                );
-            }
-            assert_eq!(state(2, 3, row, B, O), breaching, "{row} breaching");
-            assert_eq!(state(2, 3, row, NB, O), not_breaching, "{row} notBreaching");
-        }
+        check_table(2, 3, rows);
     }
 
     #[test]

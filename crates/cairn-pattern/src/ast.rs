@@ -128,6 +128,19 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Whether `x <op> v` holds (IEEE comparisons: NaN holds only for `!=`).
+    #[inline]
+    pub(crate) fn holds(self, x: f64, v: f64) -> bool {
+        match self {
+            CmpOp::Eq => x == v,
+            CmpOp::Ne => x != v,
+            CmpOp::Lt => x < v,
+            CmpOp::Gt => x > v,
+            CmpOp::Le => x <= v,
+            CmpOp::Ge => x >= v,
+        }
+    }
+
     /// The operator as written.
     pub fn as_str(self) -> &'static str {
         match self {

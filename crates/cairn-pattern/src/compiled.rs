@@ -149,7 +149,7 @@ impl CVal {
         let hit = match self {
             CVal::Num { v, text } => {
                 if numeric_text && let Some(x) = util::parse_number(s) {
-                    return num_cmp(op, x, *v);
+                    return op.holds(x, *v);
                 }
                 if op.is_relational() {
                     return false;
@@ -171,7 +171,7 @@ impl CVal {
         match node {
             Json::String(s) => self.cmp_text(op, s, false),
             Json::Number(n) => match self {
-                CVal::Num { v, .. } => n.as_f64().is_some_and(|x| num_cmp(op, x, *v)),
+                CVal::Num { v, .. } => n.as_f64().is_some_and(|x| op.holds(x, *v)),
                 _ => {
                     let mut buf = String::new();
                     let t = util::number_text(n, &mut buf);
@@ -181,18 +181,6 @@ impl CVal {
             // Objects, arrays, booleans and null never satisfy a comparison.
             _ => false,
         }
-    }
-}
-
-#[inline]
-fn num_cmp(op: CmpOp, x: f64, v: f64) -> bool {
-    match op {
-        CmpOp::Eq => x == v,
-        CmpOp::Ne => x != v,
-        CmpOp::Lt => x < v,
-        CmpOp::Gt => x > v,
-        CmpOp::Le => x <= v,
-        CmpOp::Ge => x >= v,
     }
 }
 

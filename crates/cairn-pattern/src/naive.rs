@@ -124,7 +124,7 @@ fn compare_node(op: CmpOp, val: &Value, node: &Json) -> bool {
     match node {
         Json::String(s) => compare_text(op, val, s, false),
         Json::Number(n) => match val {
-            Value::Number { value, .. } => n.as_f64().is_some_and(|x| numeric(op, x, *value)),
+            Value::Number { value, .. } => n.as_f64().is_some_and(|x| op.holds(x, *value)),
             _ => compare_text(op, val, &n.to_string(), false),
         },
         _ => false,
@@ -135,7 +135,7 @@ fn compare_text(op: CmpOp, val: &Value, s: &str, numeric_text: bool) -> bool {
     let equal = match val {
         Value::Number { value, text } => {
             if numeric_text && let Some(x) = util::parse_number(s) {
-                return numeric(op, x, *value);
+                return op.holds(x, *value);
             }
             s == text
         }
@@ -146,17 +146,6 @@ fn compare_text(op: CmpOp, val: &Value, s: &str, numeric_text: bool) -> bool {
         CmpOp::Eq => equal,
         CmpOp::Ne => !equal,
         _ => false,
-    }
-}
-
-fn numeric(op: CmpOp, x: f64, v: f64) -> bool {
-    match op {
-        CmpOp::Eq => x == v,
-        CmpOp::Ne => x != v,
-        CmpOp::Lt => x < v,
-        CmpOp::Gt => x > v,
-        CmpOp::Le => x <= v,
-        CmpOp::Ge => x >= v,
     }
 }
 

@@ -713,23 +713,8 @@ impl<'a> Parser<'a> {
     }
 
     fn space_or(&mut self, first: String, first_pos: usize) -> Result<RawExpr, ParseError> {
-        let mut items = vec![self.space_and(Some(first), first_pos)?];
-        loop {
-            self.ws();
-            if self.starts_with("||") {
-                self.pos += 2;
-                self.ws();
-                let p = self.pos;
-                items.push(self.space_and(None, p)?);
-            } else {
-                break;
-            }
-        }
-        Ok(if items.len() == 1 {
-            items.remove(0)
-        } else {
-            RawExpr::Or(items)
-        })
+        let first = self.space_and(Some(first), first_pos)?;
+        self.space_list(first, "||", Self::space_and, RawExpr::Or)
     }
 
     fn space_and(
@@ -737,22 +722,34 @@ impl<'a> Parser<'a> {
         first: Option<String>,
         first_pos: usize,
     ) -> Result<RawExpr, ParseError> {
-        let mut items = vec![self.space_cond(first, first_pos)?];
+        let first = self.space_cond(first, first_pos)?;
+        self.space_list(first, "&&", Self::space_cond, RawExpr::And)
+    }
+
+    /// `first`, then one more `item` after each `op`: alone it stands as is, several are
+    /// combined by `join`.
+    fn space_list(
+        &mut self,
+        first: RawExpr,
+        op: &str,
+        item: fn(&mut Self, Option<String>, usize) -> Result<RawExpr, ParseError>,
+        join: fn(Vec<RawExpr>) -> RawExpr,
+    ) -> Result<RawExpr, ParseError> {
+        let mut items = vec![first];
         loop {
             self.ws();
-            if self.starts_with("&&") {
-                self.pos += 2;
-                self.ws();
-                let p = self.pos;
-                items.push(self.space_cond(None, p)?);
-            } else {
+            if !self.starts_with(op) {
                 break;
             }
+            self.pos += op.len();
+            self.ws();
+            let p = self.pos;
+            items.push(item(self, None, p)?);
         }
         Ok(if items.len() == 1 {
             items.remove(0)
         } else {
-            RawExpr::And(items)
+            join(items)
         })
     }
 

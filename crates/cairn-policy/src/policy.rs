@@ -260,15 +260,7 @@ fn parse_aws_principal(s: &str, loc: &Location) -> Result<PrincipalEntry, Policy
             format!("invalid principal \"{s}\": wildcards are only allowed as \"*\" alone"),
         ));
     }
-    let mut parts = s.splitn(6, ':');
-    let (Some("arn"), Some(_), Some(service), Some(""), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let Some(("arn", _, service, "", account, resource)) = crate::request::split_arn(s) else {
         return Err(PolicyError::at(loc, format!("invalid principal \"{s}\"")));
     };
     if !is_account_id(account) {

@@ -104,15 +104,7 @@ impl PrincipalInfo {
 
     /// Recognises root, user, assumed-role and federated-user ARNs.
     pub fn from_arn(arn: &str) -> Option<Self> {
-        let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(_), Some(service), Some(_), Some(account), Some(resource)) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some(("arn", _, service, _, account, resource)) = split_arn(arn) else {
             return None;
         };
         match (service, resource) {
@@ -176,17 +168,7 @@ fn arn_account(arn: &str) -> &str {
 }
 
 fn role_arn_of_session(session_arn: &str) -> Option<String> {
-    let mut parts = session_arn.splitn(6, ':');
-    let (Some(_), Some(partition), _, _, Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
+    let (_, partition, _, _, account, resource) = split_arn(session_arn)?;
     let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
     Some(format!("arn:{partition}:iam::{account}:role/{role}"))
 }
@@ -403,6 +385,20 @@ impl VarLookup for Request {
             Val::Many(_) => None,
         }
     }
+}
+
+/// An ARN's six `:`-separated fields (`arn`, partition, service, region, account, resource;
+/// the resource keeps any further `:`), or `None` with fewer than six.
+pub(crate) fn split_arn(arn: &str) -> Option<(&str, &str, &str, &str, &str, &str)> {
+    let mut parts = arn.splitn(6, ':');
+    Some((
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    ))
 }
 
 #[cfg(test)]

@@ -11,6 +11,10 @@
 //!
 //! Run: `cargo bench -p cairn-server --bench authz -- --warm-up-time 1 --measurement-time 3`.
 
+mod support;
+
+use support::{KEY, SECRET};
+
 use std::hint::black_box;
 
 use cairn_auth::{Credential, Principal, RequestParts, SignPayload};
@@ -19,24 +23,12 @@ use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-const KEY: &str = "AKIACAIRNBENCH000001";
-const SECRET: &str = "cairn-bench-secret-0123456789abcdefghij";
-
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::for_data_dir(dir.path());
     let (state, _) = AppState::open(config, Some((KEY.into(), SECRET.into())), None).unwrap();
     let account = state.config.account_id.to_string();
-    let user = state.iam.create_user(&account, "bench", "/").unwrap();
-    state
-        .iam
-        .attach_user_policy(
-            &account,
-            "bench",
-            "arn:aws:iam::aws:policy/AWSCloudTrail_ReadOnlyAccess",
-            true,
-        )
-        .unwrap();
+    let user = support::create_reader(&state, &account);
     state
         .iam
         .put_user_policy(

@@ -13,19 +13,20 @@
 //! Run: `cargo bench -p cairn-server --bench control_plane` (env `CAIRN_BENCH_SECS`,
 //! `CAIRN_BENCH_CONNS` to change the defaults of 5 s and 16 connections).
 
+mod support;
+
+use support::{KEY, SECRET, pct};
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn_auth::{Credential, Principal, RequestParts, SignPayload};
+use cairn_auth::{Credential, Principal, RequestParts};
 use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-
-const KEY: &str = "AKIACAIRNBENCH000001";
-const SECRET: &str = "cairn-bench-secret-0123456789abcdefghij";
 
 #[derive(Clone, Copy)]
 enum Call {
@@ -46,7 +47,7 @@ fn build(call: Call, addr: SocketAddr, cred: &Credential) -> http::Request<Full<
                 Call::DescribeTrails => ("DescribeTrails", b"{}"),
                 _ => ("GetTrailStatus", br#"{"Name":"bench-trail"}"#),
             };
-            let mut parts = RequestParts {
+            let parts = RequestParts {
                 method: "POST".into(),
                 path: "/".into(),
                 query: String::new(),
@@ -59,20 +60,7 @@ fn build(call: Call, addr: SocketAddr, cred: &Credential) -> http::Request<Full<
                     ),
                 ],
             };
-            cairn_auth::sign(
-                &mut parts,
-                SignPayload::Body(body),
-                cred,
-                "us-east-1",
-                "cloudtrail",
-                time::OffsetDateTime::now_utc(),
-            )
-            .unwrap();
-            let mut b = http::Request::post("/");
-            for (k, v) in &parts.headers {
-                b = b.header(k, v);
-            }
-            b.body(Full::new(Bytes::from_static(body))).unwrap()
+            support::signed(parts, cred, "cloudtrail", Bytes::from_static(body))
         }
     }
 }
@@ -95,11 +83,6 @@ async fn worker(addr: SocketAddr, call: Call, until: Instant, cred: Credential) 
         lat.push(t.elapsed());
     }
     lat
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
 }
 
 struct Target {
@@ -126,16 +109,7 @@ async fn start(authorization: bool) -> Target {
             created: 0,
         })
         .unwrap();
-    let user = state.iam.create_user(&account, "bench", "/").unwrap();
-    state
-        .iam
-        .attach_user_policy(
-            &account,
-            "bench",
-            "arn:aws:iam::aws:policy/AWSCloudTrail_ReadOnlyAccess",
-            true,
-        )
-        .unwrap();
+    let user = support::create_reader(&state, &account);
     let (key, secret) = state
         .iam
         .create_access_key(&state.credentials, &account, "bench")
@@ -150,13 +124,7 @@ async fn start(authorization: bool) -> Target {
             path: "/".into(),
         },
     );
-    let root = Credential::long_term(
-        KEY,
-        SECRET,
-        Principal::Root {
-            account_id: account.clone(),
-        },
-    );
+    let root = support::root_credential(account.clone());
     let state = Arc::new(state);
     let server = cairn_server::serve::Server::bind(state.clone())
         .await
@@ -194,11 +162,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(16);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async move {
         let on = start(true).await;
         let off = start(false).await;

@@ -7,6 +7,10 @@
 //!
 //! Run: `cargo bench -p cairn-server --bench kms`.
 
+mod support;
+
+use support::{KEY, SECRET};
+
 use std::hint::black_box;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,15 +19,13 @@ use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use bytes::Bytes;
-use cairn_auth::{Credential, Principal, RequestParts, SignPayload};
+use cairn_auth::{Credential, RequestParts};
 use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-const KEY: &str = "AKIACAIRNBENCH000001";
-const SECRET: &str = "cairn-bench-secret-0123456789abcdefghij";
 const SIZE: usize = 4096;
 
 fn kms_request(
@@ -32,7 +34,7 @@ fn kms_request(
     op: &str,
     body: &[u8],
 ) -> http::Request<Full<Bytes>> {
-    let mut parts = RequestParts {
+    let parts = RequestParts {
         method: "POST".into(),
         path: "/".into(),
         query: String::new(),
@@ -42,20 +44,7 @@ fn kms_request(
             ("x-amz-target".into(), format!("TrentService.{op}")),
         ],
     };
-    cairn_auth::sign(
-        &mut parts,
-        SignPayload::Body(body),
-        cred,
-        "us-east-1",
-        "kms",
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    let mut b = http::Request::post("/");
-    for (k, v) in &parts.headers {
-        b = b.header(k, v);
-    }
-    b.body(Full::new(Bytes::copy_from_slice(body))).unwrap()
+    support::signed(parts, cred, "kms", Bytes::copy_from_slice(body))
 }
 
 async fn send(
@@ -80,18 +69,8 @@ fn bench(c: &mut Criterion) {
         .create_key(&account, "us-east-1", cairn_kms::CreateKey::default(), 0)
         .unwrap();
     let state = Arc::new(state);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cred = Credential::long_term(
-        KEY,
-        SECRET,
-        Principal::Root {
-            account_id: account,
-        },
-    );
+    let rt = support::runtime();
+    let cred = support::root_credential(account);
     let (addr, mut conn) = rt.block_on(async {
         let server = cairn_server::serve::Server::bind(state.clone())
             .await

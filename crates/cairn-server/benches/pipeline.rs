@@ -9,6 +9,8 @@
 //!
 //! Run: `cargo bench -p cairn-server --bench pipeline`.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -136,11 +138,7 @@ fn main() {
         state.control.call(op, &ctx, &body).unwrap();
     }
     let state = Arc::new(state);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     state.start_pipeline(rt.handle().clone()).unwrap();
 
     // Baseline 3: journal appends alone would need a second journal; instead report the

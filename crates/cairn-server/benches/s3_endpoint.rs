@@ -11,6 +11,10 @@
 //!
 //! Run: `cargo bench -p cairn-server --bench s3_endpoint` (env `CAIRN_BENCH_SECS`, default 3).
 
+mod support;
+
+use support::{KEY, SECRET, pct};
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,16 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cairn_auth::{Credential, Principal, RequestParts, SignPayload};
+use cairn_auth::{Credential, RequestParts};
 use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use cairn_vault::{AesSealer, KeyService, KeyServiceError, Sealer};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use zeroize::Zeroizing;
-
-const KEY: &str = "AKIACAIRNBENCH000001";
-const SECRET: &str = "cairn-bench-secret-0123456789abcdefghij";
 
 /// A stand-in KMS: data keys sealed with AES-256-GCM under one in-process key.
 #[derive(Debug)]
@@ -81,7 +82,6 @@ fn request(
     body: &Bytes,
     kms: bool,
 ) -> http::Request<Full<Bytes>> {
-    let path = format!("/bench/{key}");
     let mut headers = vec![("host".to_owned(), addr.to_string())];
     if op == Op::Put && kms {
         headers.push(("x-amz-server-side-encryption".into(), "aws:kms".into()));
@@ -90,34 +90,18 @@ fn request(
             "bench-key".into(),
         ));
     }
-    let payload: &[u8] = if op == Op::Put { body } else { b"" };
-    let mut parts = RequestParts {
+    let parts = RequestParts {
         method: if op == Op::Put { "PUT" } else { "GET" }.into(),
-        path: path.clone(),
+        path: format!("/bench/{key}"),
         query: String::new(),
         headers,
     };
-    cairn_auth::sign(
-        &mut parts,
-        SignPayload::Body(payload),
-        cred,
-        "us-east-1",
-        "s3",
-        time::OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    let mut b = http::Request::builder()
-        .method(if op == Op::Put { "PUT" } else { "GET" })
-        .uri(path);
-    for (k, v) in &parts.headers {
-        b = b.header(k, v);
-    }
-    let body = if op == Op::Put {
+    let payload = if op == Op::Put {
         body.clone()
     } else {
         Bytes::new()
     };
-    b.body(Full::new(body)).unwrap()
+    support::signed(parts, cred, "s3", payload)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -156,11 +140,6 @@ async fn worker(
         lat.push(t.elapsed());
     }
     lat
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1e3
 }
 
 struct Row {
@@ -251,18 +230,8 @@ fn main() {
         )
         .unwrap();
     let state = Arc::new(state);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let cred = Credential::long_term(
-        KEY,
-        SECRET,
-        Principal::Root {
-            account_id: account,
-        },
-    );
+    let rt = support::runtime();
+    let cred = support::root_credential(account);
     println!("| operation | size | connections | ops/s | MB/s | p50 ms | p99 ms | vs raw fs |");
     println!("|---|---|---|---|---|---|---|---|");
     rt.block_on(async move {

@@ -11,7 +11,7 @@ use cairn_monitor::{ManualClock, Monitor, MonitorConfig, RetryPolicy};
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const REGION: &str = "us-east-1";
@@ -38,6 +38,26 @@ pub fn fast_config() -> MonitorConfig {
         http_timeout_ms: 300,
         ..MonitorConfig::default()
     }
+}
+
+/// Creates the log group `name` in [`ACCOUNT`]/[`REGION`].
+pub fn create_log_group(m: &Monitor, name: &str) {
+    m.logs_call(
+        "CreateLogGroup",
+        ACCOUNT,
+        REGION,
+        &json!({"logGroupName": name}),
+    )
+    .unwrap();
+}
+
+/// The AWS docs example of a root `ConsoleLogin`, as record JSON text.
+pub fn root_console_login() -> String {
+    docs_records()
+        .into_iter()
+        .find(|r| r["userIdentity"]["type"] == "Root" && r["eventName"] == "ConsoleLogin")
+        .unwrap()
+        .to_string()
 }
 
 pub fn monitor() -> (tempfile::TempDir, Arc<ManualClock>, Arc<Monitor>) {

@@ -94,14 +94,7 @@ pub(super) fn put_versioning(
     req: &Request,
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:PutBucketVersioning",
-        &bucket_arn(&b.name),
-        &[],
-    )?;
+    authorize_bucket(state, req, b, "s3:PutBucketVersioning")?;
     let root = parse_body(req)?;
     let status = match root.text_of("Status") {
         Some("Enabled") => Versioning::Enabled,
@@ -136,14 +129,7 @@ pub(super) fn put_policy(
     req: &Request,
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:PutBucketPolicy",
-        &bucket_arn(&b.name),
-        &[],
-    )?;
+    authorize_bucket(state, req, b, "s3:PutBucketPolicy")?;
     let doc = std::str::from_utf8(&req.body)
         .map_err(|_| S3Error::new(400, "MalformedPolicy", "the policy is not UTF-8"))?;
     let policy =
@@ -193,15 +179,7 @@ pub(super) fn list_objects(
     req: &Request,
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
-    let prefix = req.query.get("prefix").cloned().unwrap_or_default();
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:ListBucket",
-        &bucket_arn(&b.name),
-        &[("s3:prefix", prefix.clone())],
-    )?;
+    let prefix = authorized_prefix(state, req, b, "s3:ListBucket")?;
     let v2 = req.op == S3Op::ListObjectsV2;
     let url = match req.query.get("encoding-type").map(String::as_str) {
         None => false,
@@ -212,11 +190,7 @@ pub(super) fn list_objects(
             ));
         }
     };
-    let delimiter = req
-        .query
-        .get("delimiter")
-        .cloned()
-        .filter(|d| !d.is_empty());
+    let delimiter = delimiter_param(req);
     let max = max_keys(req)?;
     let marker = if v2 {
         match req.query.get("continuation-token") {
@@ -305,21 +279,9 @@ pub(super) fn list_versions(
     req: &Request,
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
-    let prefix = req.query.get("prefix").cloned().unwrap_or_default();
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:ListBucketVersions",
-        &bucket_arn(&b.name),
-        &[("s3:prefix", prefix.clone())],
-    )?;
+    let prefix = authorized_prefix(state, req, b, "s3:ListBucketVersions")?;
     let url = req.query.get("encoding-type").is_some_and(|e| e == "url");
-    let delimiter = req
-        .query
-        .get("delimiter")
-        .cloned()
-        .filter(|d| !d.is_empty());
+    let delimiter = delimiter_param(req);
     let max = max_keys(req)?;
     let km = req.query.get("key-marker").cloned();
     let vm = req.query.get("version-id-marker").cloned();
@@ -578,8 +540,7 @@ pub(super) fn get_bucket_lifecycle_configuration(
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
     authorize_bucket(state, req, b, "s3:GetLifecycleConfiguration")?;
-    let doc = vault(state).get_doc(&b.name, DocKind::Lifecycle)?;
-    let cfg: LifecycleConfig = serde_json::from_str(&doc).map_err(S3Error::internal)?;
+    let cfg: LifecycleConfig = load_config(state, b, DocKind::Lifecycle)?;
     Ok(S3Response::xml(lifecycle_xml(&cfg)))
 }
 
@@ -591,20 +552,7 @@ pub(super) fn put_bucket_lifecycle_configuration(
 ) -> Result<S3Response, S3Error> {
     authorize_bucket(state, req, b, "s3:PutLifecycleConfiguration")?;
     let cfg = parse_lifecycle(&parse_body(req)?)?;
-    let doc = serde_json::to_string(&cfg).map_err(S3Error::internal)?;
-    vault(state).put_doc(&b.name, DocKind::Lifecycle, &doc)?;
-    Ok(S3Response::empty(200))
-}
-
-/// `DeleteBucketLifecycle`.
-pub(super) fn delete_bucket_lifecycle(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutLifecycleConfiguration")?;
-    vault(state).delete_doc(&b.name, DocKind::Lifecycle)?;
-    Ok(S3Response::empty(204))
+    store_config(state, b, DocKind::Lifecycle, &cfg)
 }
 
 /// `GetBucketPolicy`.
@@ -621,17 +569,6 @@ pub(super) fn get_bucket_policy(
         body: doc.into(),
         audit: Value::Null,
     })
-}
-
-/// `DeleteBucketPolicy`.
-pub(super) fn delete_bucket_policy(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:DeleteBucketPolicy")?;
-    vault(state).delete_doc(&b.name, DocKind::Policy)?;
-    Ok(S3Response::empty(204))
 }
 
 /// `GetBucketEncryption`.
@@ -704,20 +641,7 @@ pub(super) fn put_bucket_encryption(
         kms_key_id,
         bucket_key_enabled: flag(rule, "BucketKeyEnabled"),
     };
-    let doc = serde_json::to_string(&enc).map_err(S3Error::internal)?;
-    vault(state).put_doc(&b.name, DocKind::Encryption, &doc)?;
-    Ok(S3Response::empty(200))
-}
-
-/// `DeleteBucketEncryption`.
-pub(super) fn delete_bucket_encryption(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutEncryptionConfiguration")?;
-    vault(state).delete_doc(&b.name, DocKind::Encryption)?;
-    Ok(S3Response::empty(204))
+    store_config(state, b, DocKind::Encryption, &enc)
 }
 
 /// `GetObjectLockConfiguration`.
@@ -727,8 +651,7 @@ pub(super) fn get_object_lock_configuration(
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
     authorize_bucket(state, req, b, "s3:GetBucketObjectLockConfiguration")?;
-    let doc = vault(state).get_doc(&b.name, DocKind::ObjectLock)?;
-    let cfg: ObjectLockConfig = serde_json::from_str(&doc).map_err(S3Error::internal)?;
+    let cfg: ObjectLockConfig = load_config(state, b, DocKind::ObjectLock)?;
     let mut w = XmlWriter::new("ObjectLockConfiguration");
     if cfg.enabled {
         w.elem("ObjectLockEnabled", "Enabled");
@@ -787,9 +710,7 @@ pub(super) fn put_object_lock_configuration(
         enabled: true,
         default_retention,
     };
-    let doc = serde_json::to_string(&cfg).map_err(S3Error::internal)?;
-    vault(state).put_doc(&b.name, DocKind::ObjectLock, &doc)?;
-    Ok(S3Response::empty(200))
+    store_config(state, b, DocKind::ObjectLock, &cfg)
 }
 
 /// `GetPublicAccessBlock`.
@@ -799,8 +720,7 @@ pub(super) fn get_public_access_block(
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
     authorize_bucket(state, req, b, "s3:GetBucketPublicAccessBlock")?;
-    let doc = vault(state).get_doc(&b.name, DocKind::PublicAccessBlock)?;
-    let p: PublicAccessBlock = serde_json::from_str(&doc).map_err(S3Error::internal)?;
+    let p: PublicAccessBlock = load_config(state, b, DocKind::PublicAccessBlock)?;
     let tf = |x: bool| if x { "true" } else { "false" };
     let mut w = XmlWriter::new("PublicAccessBlockConfiguration");
     w.elem("BlockPublicAcls", tf(p.block_public_acls))
@@ -824,18 +744,70 @@ pub(super) fn put_public_access_block(
         block_public_policy: flag(&root, "BlockPublicPolicy"),
         restrict_public_buckets: flag(&root, "RestrictPublicBuckets"),
     };
-    let doc = serde_json::to_string(&p).map_err(S3Error::internal)?;
-    vault(state).put_doc(&b.name, DocKind::PublicAccessBlock, &doc)?;
+    store_config(state, b, DocKind::PublicAccessBlock, &p)
+}
+
+/// Reads the bucket's `kind` configuration document, stored as JSON.
+fn load_config<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    b: &BucketInfo,
+    kind: DocKind,
+) -> Result<T, S3Error> {
+    let doc = vault(state).get_doc(&b.name, kind)?;
+    serde_json::from_str(&doc).map_err(S3Error::internal)
+}
+
+/// Stores `cfg` as the bucket's `kind` configuration document (JSON) and answers 200.
+fn store_config<T: serde::Serialize>(
+    state: &AppState,
+    b: &BucketInfo,
+    kind: DocKind,
+    cfg: &T,
+) -> Result<S3Response, S3Error> {
+    let doc = serde_json::to_string(cfg).map_err(S3Error::internal)?;
+    vault(state).put_doc(&b.name, kind, &doc)?;
     Ok(S3Response::empty(200))
 }
 
-/// `DeletePublicAccessBlock`.
-pub(super) fn delete_public_access_block(
+/// The `Delete*` configuration operations (`DeleteBucketLifecycle`, `DeleteBucketPolicy`,
+/// `DeleteBucketEncryption`, `DeletePublicAccessBlock`): `action` on the bucket, then the
+/// `kind` document goes; 204.
+pub(super) fn delete_config(
     state: &AppState,
     req: &Request,
     b: &BucketInfo,
+    action: &str,
+    kind: DocKind,
 ) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutBucketPublicAccessBlock")?;
-    vault(state).delete_doc(&b.name, DocKind::PublicAccessBlock)?;
+    authorize_bucket(state, req, b, action)?;
+    vault(state).delete_doc(&b.name, kind)?;
     Ok(S3Response::empty(204))
+}
+
+/// A listing's `prefix` parameter (empty when absent), once the caller may `action`
+/// (`s3:ListBucket`, `s3:ListBucketVersions`) on `b` with it as `s3:prefix`.
+fn authorized_prefix(
+    state: &AppState,
+    req: &Request,
+    b: &BucketInfo,
+    action: &str,
+) -> Result<String, S3Error> {
+    let prefix = req.query.get("prefix").cloned().unwrap_or_default();
+    authorize(
+        state,
+        req,
+        Some(b),
+        action,
+        &bucket_arn(&b.name),
+        &[("s3:prefix", prefix.clone())],
+    )?;
+    Ok(prefix)
+}
+
+/// A listing's `delimiter` parameter; `None` when absent or empty.
+fn delimiter_param(req: &Request) -> Option<String> {
+    req.query
+        .get("delimiter")
+        .cloned()
+        .filter(|d| !d.is_empty())
 }

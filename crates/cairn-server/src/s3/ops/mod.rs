@@ -422,13 +422,7 @@ fn authorize(
         resource_policy: policy.as_ref().map(|p| ("bucket-policy", p)),
         context,
     };
-    let env = Environment {
-        source_ip: req.peer.ip(),
-        secure_transport: req.caller.secure_transport,
-        now: req.now,
-    };
-    crate::authz::authorize(state, &req.caller, &env, &access)
-        .map_err(|d| S3Error::access_denied(d.message))
+    decide(state, req, &access)
 }
 
 /// SSE-KMS through S3: the caller must be allowed `action` (`kms:Decrypt` to read,
@@ -473,13 +467,7 @@ fn authorize_kms(
         resource_policy: Some(("key-policy", &policy)),
         context,
     };
-    let env = Environment {
-        source_ip: req.peer.ip(),
-        secure_transport: req.caller.secure_transport,
-        now: req.now,
-    };
-    crate::authz::authorize(state, &req.caller, &env, &access)
-        .map_err(|d| S3Error::access_denied(d.message))?;
+    decide(state, req, &access)?;
     match meta.state {
         cairn_kms::KeyState::Enabled => Ok(()),
         cairn_kms::KeyState::Disabled => Err(S3Error::new(
@@ -543,6 +531,50 @@ fn authorize_bucket(
     authorize(state, req, Some(b), action, &bucket_arn(&b.name), &[])
 }
 
+/// [`authorize`] for `action` on the object `key` of `b`, with no extra context.
+fn authorize_object(
+    state: &AppState,
+    req: &Request,
+    b: &BucketInfo,
+    action: &str,
+    key: &str,
+) -> Result<(), S3Error> {
+    authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])
+}
+
+/// A PUT of `key` into `b` that will encrypt under a KMS key ([`put_kms_key`]) needs
+/// `kms:GenerateDataKey` on that key ([`authorize_kms`]).
+fn authorize_put_kms(
+    state: &AppState,
+    req: &Request,
+    p: &PutRequest,
+    b: &BucketInfo,
+    key: &str,
+) -> Result<(), S3Error> {
+    match put_kms_key(state, p, b)? {
+        Some(k) => authorize_kms(
+            state,
+            req,
+            "kms:GenerateDataKey",
+            &k,
+            &b.account,
+            &object_arn(&b.name, key),
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Decides `access` for the request's caller, from where and when it was made.
+fn decide(state: &AppState, req: &Request, access: &Access<'_>) -> Result<(), S3Error> {
+    let env = Environment {
+        source_ip: req.peer.ip(),
+        secure_transport: req.caller.secure_transport,
+        now: req.now,
+    };
+    crate::authz::authorize(state, &req.caller, &env, access)
+        .map_err(|d| S3Error::access_denied(d.message))
+}
+
 fn bucket_arn(b: &str) -> String {
     format!("arn:aws:s3:::{b}")
 }
@@ -560,14 +592,7 @@ fn bypass(state: &AppState, req: &Request, b: &BucketInfo, key: &str) -> Result<
     {
         return Ok(false);
     }
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:BypassGovernanceRetention",
-        &object_arn(&b.name, key),
-        &[],
-    )?;
+    authorize_object(state, req, b, "s3:BypassGovernanceRetention", key)?;
     Ok(true)
 }
 
@@ -634,18 +659,38 @@ pub(crate) fn execute(
         PutBucketLifecycleConfiguration => {
             bucket::put_bucket_lifecycle_configuration(state, req, b)
         }
-        DeleteBucketLifecycle => bucket::delete_bucket_lifecycle(state, req, b),
+        DeleteBucketLifecycle => bucket::delete_config(
+            state,
+            req,
+            b,
+            "s3:PutLifecycleConfiguration",
+            DocKind::Lifecycle,
+        ),
         GetBucketPolicy => bucket::get_bucket_policy(state, req, b),
         PutBucketPolicy => put_policy(state, req, b),
-        DeleteBucketPolicy => bucket::delete_bucket_policy(state, req, b),
+        DeleteBucketPolicy => {
+            bucket::delete_config(state, req, b, "s3:DeleteBucketPolicy", DocKind::Policy)
+        }
         GetBucketEncryption => bucket::get_bucket_encryption(state, req, b),
         PutBucketEncryption => bucket::put_bucket_encryption(state, req, b),
-        DeleteBucketEncryption => bucket::delete_bucket_encryption(state, req, b),
+        DeleteBucketEncryption => bucket::delete_config(
+            state,
+            req,
+            b,
+            "s3:PutEncryptionConfiguration",
+            DocKind::Encryption,
+        ),
         GetObjectLockConfiguration => bucket::get_object_lock_configuration(state, req, b),
         PutObjectLockConfiguration => bucket::put_object_lock_configuration(state, req, b),
         GetPublicAccessBlock => bucket::get_public_access_block(state, req, b),
         PutPublicAccessBlock => bucket::put_public_access_block(state, req, b),
-        DeletePublicAccessBlock => bucket::delete_public_access_block(state, req, b),
+        DeletePublicAccessBlock => bucket::delete_config(
+            state,
+            req,
+            b,
+            "s3:PutBucketPublicAccessBlock",
+            DocKind::PublicAccessBlock,
+        ),
         DeleteObjects => delete_objects(state, req, b),
         GetObject | HeadObject => get_object(state, req, b, info),
         PutObject => put_object(state, req, b),

@@ -324,14 +324,7 @@ pub(super) fn put_object(
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
     let key = key_name(req);
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:PutObject",
-        &object_arn(&b.name, key),
-        &[],
-    )?;
+    authorize_object(state, req, b, "s3:PutObject", key)?;
     check_key(key)?;
     if let Some(md5) = req.header("content-md5") {
         use base64::Engine;
@@ -354,16 +347,7 @@ pub(super) fn put_object(
     }
     let bypass = bypass(state, req, b, key)?;
     let p = put_request(req, b, bypass)?;
-    if let Some(k) = put_kms_key(state, &p, b)? {
-        authorize_kms(
-            state,
-            req,
-            "kms:GenerateDataKey",
-            &k,
-            &b.account,
-            &object_arn(&b.name, key),
-        )?;
-    }
+    authorize_put_kms(state, req, &p, b, key)?;
     let o = vault(state).put_object(&b.name, key, &req.body, &p, req.now)?;
     Ok(put_outcome(&o, b.versioning != Versioning::Unversioned))
 }
@@ -428,14 +412,7 @@ pub(super) fn copy_object(
         &object_arn(&sb, &sk),
         &[],
     )?;
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:PutObject",
-        &object_arn(&b.name, key),
-        &[],
-    )?;
+    authorize_object(state, req, b, "s3:PutObject", key)?;
     let sm = vault(state).head_object(&sb, &sk, svid)?;
     if let Some(arn) = &sm.kms_key_arn {
         authorize_kms(
@@ -451,16 +428,7 @@ pub(super) fn copy_object(
     info.bytes_out = 0;
     let bypass = bypass(state, req, b, key)?;
     let mut p = put_request(req, b, bypass)?;
-    if let Some(k) = put_kms_key(state, &p, b)? {
-        authorize_kms(
-            state,
-            req,
-            "kms:GenerateDataKey",
-            &k,
-            &b.account,
-            &object_arn(&b.name, key),
-        )?;
-    }
+    authorize_put_kms(state, req, &p, b, key)?;
     let replace = req.header("x-amz-metadata-directive") == Some("REPLACE");
     if !replace {
         if sb == b.name
@@ -599,15 +567,7 @@ pub(super) fn get_object_retention(
     req: &Request,
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
-    let action = "s3:GetObjectRetention";
-    authorize(
-        state,
-        req,
-        Some(b),
-        action,
-        &object_arn(&b.name, key_name(req)),
-        &[],
-    )?;
+    authorize_object(state, req, b, "s3:GetObjectRetention", key_name(req))?;
     let v = vault(state).head_object(&b.name, key_name(req), version_param(req))?;
     let r = v.retention.ok_or_else(|| {
         S3Error::new(
@@ -628,14 +588,7 @@ pub(super) fn put_object_retention(
     req: &Request,
     b: &BucketInfo,
 ) -> Result<S3Response, S3Error> {
-    authorize(
-        state,
-        req,
-        Some(b),
-        "s3:PutObjectRetention",
-        &object_arn(&b.name, key_name(req)),
-        &[],
-    )?;
+    authorize_object(state, req, b, "s3:PutObjectRetention", key_name(req))?;
     let root = parse_body(req)?;
     let retention = match (root.text_of("Mode"), root.text_of("RetainUntilDate")) {
         (None, None) => None,

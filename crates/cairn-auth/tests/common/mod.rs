@@ -1,0 +1,29 @@
+//! Helpers shared by the cairn-auth integration tests (`mod common;` in each).
+
+use cairn_auth::{
+    AuthError, Authenticated, Payload, Request, RequestParts, StaticCredentialStore, Verifier,
+};
+use time::OffsetDateTime;
+
+/// Verifies the signed request `p` with `payload` against `store` at `now`, with the
+/// default [`Verifier`].
+pub(crate) fn verify_parts(
+    p: &RequestParts,
+    payload: Payload<'_>,
+    store: &StaticCredentialStore,
+    now: OffsetDateTime,
+) -> Result<Authenticated, AuthError> {
+    let hv: Vec<(&str, &str)> = p
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let req = Request {
+        method: &p.method,
+        path: &p.path,
+        query: &p.query,
+        headers: &hv,
+        payload,
+    };
+    Verifier::default().verify(&req, store, now)
+}
