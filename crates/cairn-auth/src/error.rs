@@ -259,8 +259,45 @@ impl AuthError {
     }
 }
 
+/// The wire form of an authentication failure: its code, AWS's status, and its message (a
+/// [`ErrorClass::Internal`] failure is the server's fault and is not shown to the caller).
+impl cairn_core::AwsError for AuthError {
+    fn code(&self) -> &'static str {
+        AuthError::code(self)
+    }
+
+    fn status(&self) -> u16 {
+        self.http_status()
+    }
+
+    fn is_internal(&self) -> bool {
+        self.class() == ErrorClass::Internal
+    }
+
+    fn message(&self) -> String {
+        AuthError::message(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_wire_form_follows_the_class() {
+        use cairn_core::AwsError;
+        let e = super::AuthError::MissingAuthenticationToken;
+        assert_eq!(
+            (AwsError::code(&e), e.status(), e.is_internal()),
+            ("MissingAuthenticationToken", 403, false)
+        );
+        assert_eq!(
+            AwsError::message(&e),
+            "Request is missing Authentication Token"
+        );
+        let e = super::AuthError::PayloadRequired;
+        assert!(e.is_internal());
+        assert_eq!(e.status(), 500);
+    }
+
     use super::*;
 
     #[test]

@@ -53,11 +53,7 @@ impl HeadAuth {
 }
 
 fn auth_error(e: &AuthError) -> ApiError {
-    ApiError::with_status(
-        http::StatusCode::from_u16(e.http_status()).unwrap_or(http::StatusCode::FORBIDDEN),
-        e.code(),
-        e.message(),
-    )
+    ApiError::from(e.clone())
 }
 
 fn wire_request<'a>(

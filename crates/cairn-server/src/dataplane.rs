@@ -175,7 +175,7 @@ pub fn put_audit_events(
         )
     })?;
     let entries = req.audit_events.unwrap_or_default();
-    validate_audit_request(&entries).map_err(|e| ApiError::client(e.code(), e.to_string()))?;
+    validate_audit_request(&entries)?;
     let policy = policy_for(state, caller, env)?;
     let owner = AccountId::parse(&ch.account_id).map_err(ApiError::internal)?;
     let now = OffsetDateTime::now_utc();

@@ -301,3 +301,14 @@ impl AuditRequestError {
         }
     }
 }
+
+/// A refused `PutAuditEvents` request is always the caller's: a 400 with its code.
+impl cairn_core::AwsError for AuditRequestError {
+    fn code(&self) -> &'static str {
+        AuditRequestError::code(self)
+    }
+
+    fn is_internal(&self) -> bool {
+        false
+    }
+}
