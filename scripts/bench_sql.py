@@ -11,6 +11,10 @@ as a process, DuckDB in process).
 
     cargo build --release -p cairn
     python3 scripts/bench_sql.py --events 1000000 [--cairn target/release/cairn] [--dir /tmp/x]
+
+Before/after a change: `--baseline OLD_BIN --no-duckdb` times the old binary's `cairn query`
+over the same files in the same run, alternating old and new on each repetition, and prints
+the new/old ratio per query (JSON and Parquet); each binary compacts its own Parquet copy.
 """
 
 import argparse
@@ -21,7 +25,6 @@ import subprocess
 import tempfile
 import time
 
-import duckdb
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "cloudtrail"
@@ -94,7 +97,13 @@ def main():
     ap.add_argument("--reuse-parquet", action="store_true",
                     help="keep a Parquet copy already in --dir (made by an earlier run) instead of "
                          "compacting again")
+    ap.add_argument("--baseline", metavar="OLD_BIN",
+                    help="time this older cairn binary too, alternating with --cairn (before/after)")
+    ap.add_argument("--no-duckdb", action="store_true",
+                    help="with --baseline: compare the two cairn binaries only")
     args = ap.parse_args()
+    if args.baseline:
+        return before_after(args)
     base = pathlib.Path(args.dir or tempfile.mkdtemp(prefix="cairn-sqlbench-"))
     logs, pq = base / "logs", base / "parquet"
     try:
@@ -128,6 +137,8 @@ def main():
                                      "SELECT 1"), args.repeat)
         print(f"cairn query start-up (SELECT 1 over the same source): {startup:.3f}s")
 
+        import duckdb
+
         con = duckdb.connect()
         con.execute(f"CREATE VIEW ev AS SELECT unnest(Records) AS r FROM "
                     f"read_json('{logs}/**/*.json.gz', columns={{Records: 'JSON[]'}})")
@@ -155,6 +166,62 @@ def main():
             if len(set(counts)) != 1:
                 raise SystemExit(f"{name}: the engines disagree on the number of rows: {counts}")
             print(f"| {name} | {counts[0]} | {dj:.2f} | {cj:.2f} | {cj / dj:.2f} | {dp:.3f} | {cp:.3f} | {cp / dp:.2f} | {cp / dj:.3f} |")
+    finally:
+        if not args.keep and not args.dir:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def before_after(args):
+    """Times `--baseline` (old) and `--cairn` (new) over the same generated files, alternating the
+    two on every repetition so that the machine's load falls on both alike; prints best-of-N
+    wall times and new/old ratios, JSON and Parquet."""
+    if not args.no_duckdb:
+        raise SystemExit("--baseline needs --no-duckdb (DuckDB is the baseline of the plain run)")
+    base = pathlib.Path(args.dir or tempfile.mkdtemp(prefix="cairn-sqlbench-"))
+    logs = base / "logs"
+    bins = {"old": args.baseline, "new": args.cairn}
+    try:
+        if not logs.exists():
+            subprocess.run([args.cairn, "bench", "gen-logs", "--events", str(args.events),
+                            "--per-file", str(PER_FILE), "--out", str(logs),
+                            "--templates", str(DATA)], check=True)
+
+        def run(which, *a):
+            out = subprocess.run([bins[which], "query", "-q", "--format", "csv", *a],
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"{which}: {out.stderr}")
+            return out.stdout
+
+        pq = {}
+        for which in bins:
+            pq[which] = base / f"parquet-{which}"
+            shutil.rmtree(pq[which], ignore_errors=True)
+            t = time.perf_counter()
+            run(which, "--bucket-path", str(logs), "--parquet-dir", str(pq[which]), "--compact",
+                "SELECT 1")
+            print(f"{which}: compaction to Parquet {time.perf_counter() - t:.1f}s")
+        print(f"\n{args.events:,} events, best of {args.repeat}, old and new alternating\n")
+        print("| query | rows | old JSON s | new JSON s | new/old | old Parquet s | new Parquet s | new/old |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name, csql, _, _ in QUERIES:
+            if args.only and name not in args.only:
+                continue
+            times = {(w, k): [] for w in bins for k in ("json", "pq")}
+            counts = set()
+            for _ in range(args.repeat):
+                for w in bins:
+                    for k, extra in (("json", []), ("pq", ["--parquet-dir", str(pq[w])])):
+                        t = time.perf_counter()
+                        out = run(w, "--bucket-path", str(logs), *extra, csql)
+                        times[(w, k)].append(time.perf_counter() - t)
+                        counts.add(rows(out))
+            if len(counts) != 1:
+                raise SystemExit(f"{name}: old and new disagree on the number of rows: {counts}")
+            b = {key: min(v) for key, v in times.items()}
+            print(f"| {name} | {counts.pop()} | {b[('old', 'json')]:.2f} | {b[('new', 'json')]:.2f} | "
+                  f"{b[('new', 'json')] / b[('old', 'json')]:.2f} | {b[('old', 'pq')]:.3f} | "
+                  f"{b[('new', 'pq')]:.3f} | {b[('new', 'pq')] / b[('old', 'pq')]:.2f} |")
     finally:
         if not args.keep and not args.dir:
             shutil.rmtree(base, ignore_errors=True)
