@@ -234,10 +234,23 @@ impl KeyMetadata {
         match self.state {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::Disabled(self.arn.clone())),
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: self.arn.clone(),
-                state: self.state,
-            }),
+            KeyState::PendingDeletion => Err(self.invalid_state()),
+        }
+    }
+
+    /// `KMSInvalidStateException` unless the key is Enabled or Disabled (a key pending
+    /// deletion can be neither changed nor used).
+    fn check_not_pending_deletion(&self) -> Result<(), KmsError> {
+        match self.state {
+            KeyState::PendingDeletion => Err(self.invalid_state()),
+            KeyState::Enabled | KeyState::Disabled => Ok(()),
+        }
+    }
+
+    fn invalid_state(&self) -> KmsError {
+        KmsError::InvalidState {
+            key: self.arn.clone(),
+            state: self.state,
         }
     }
 }
@@ -830,14 +843,9 @@ impl Kms {
         target_key_id: &str,
         now: i64,
     ) -> Result<(), KmsError> {
-        self.set_alias(
-            account,
-            region,
-            alias_name,
-            target_key_id,
-            now,
-            Some(|_: &KeyMetadata, _: &Policy| Ok::<(), KmsError>(())),
-        )
+        self.update_alias_checked(account, region, alias_name, target_key_id, now, |_, _| {
+            Ok::<(), KmsError>(())
+        })
     }
 
     /// [`Kms::update_alias`] once `check` accepted the key the alias points at now (AWS
@@ -878,13 +886,7 @@ impl Kms {
         }
         let mut inner = self.lock();
         let target = inner.find(account, region, target_key_id, false)?;
-        if target.meta.state == KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState {
-                key: target.meta.arn.clone(),
-                state: target.meta.state,
-            }
-            .into());
-        }
+        target.meta.check_not_pending_deletion()?;
         let target_id = target.meta.key_id.clone();
         let k = (account.to_owned(), region.to_owned(), alias_name.to_owned());
         let alias = match (inner.aliases.get(&k), update) {
@@ -1166,30 +1168,26 @@ impl Kms {
 
     /// Disabled → Enabled (Enabled stays Enabled).
     pub fn enable_key(&self, account: &str, region: &str, key_id: &str) -> Result<(), KmsError> {
-        self.update(account, region, key_id, |m| match m.state {
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: m.arn.clone(),
-                state: m.state,
-            }),
-            _ => {
-                m.state = KeyState::Enabled;
-                Ok(())
-            }
-        })
-        .map(|_| ())
+        self.set_state(account, region, key_id, KeyState::Enabled)
     }
 
     /// Enabled → Disabled (Disabled stays Disabled).
     pub fn disable_key(&self, account: &str, region: &str, key_id: &str) -> Result<(), KmsError> {
-        self.update(account, region, key_id, |m| match m.state {
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: m.arn.clone(),
-                state: m.state,
-            }),
-            _ => {
-                m.state = KeyState::Disabled;
-                Ok(())
-            }
+        self.set_state(account, region, key_id, KeyState::Disabled)
+    }
+
+    /// Enabled ↔ Disabled; a key pending deletion keeps its state.
+    fn set_state(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        state: KeyState,
+    ) -> Result<(), KmsError> {
+        self.update(account, region, key_id, |m| {
+            m.check_not_pending_deletion()?;
+            m.state = state;
+            Ok(())
         })
         .map(|_| ())
     }
@@ -1212,12 +1210,7 @@ impl Kms {
             )));
         }
         self.update(account, region, key_id, |m| {
-            if m.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
-            }
+            m.check_not_pending_deletion()?;
             m.state = KeyState::PendingDeletion;
             m.pending_window_days = Some(days);
             m.deletion_date = Some(now + i64::from(days) * DAY);
@@ -1235,10 +1228,7 @@ impl Kms {
     ) -> Result<KeyMetadata, KmsError> {
         self.update(account, region, key_id, |m| {
             if m.state != KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
+                return Err(m.invalid_state());
             }
             m.state = KeyState::Disabled;
             m.pending_window_days = None;
@@ -1246,17 +1236,6 @@ impl Kms {
             Ok(())
         })
         .map(|(m, _)| m)
-    }
-
-    fn check_rotatable(m: &KeyMetadata) -> Result<(), KmsError> {
-        match m.state {
-            KeyState::Enabled => Ok(()),
-            KeyState::Disabled => Err(KmsError::Disabled(m.arn.clone())),
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: m.arn.clone(),
-                state: m.state,
-            }),
-        }
     }
 
     /// Turns automatic rotation on (period 90–2560 days, default 365); the next rotation is
@@ -1277,7 +1256,7 @@ impl Kms {
             )));
         }
         self.update(account, region, key_id, |m| {
-            Self::check_rotatable(m)?;
+            m.check_usable()?;
             m.rotation_enabled = true;
             m.rotation_period_days = Some(days);
             m.next_rotation = Some(now + i64::from(days) * DAY);
@@ -1294,7 +1273,7 @@ impl Kms {
         key_id: &str,
     ) -> Result<(), KmsError> {
         self.update(account, region, key_id, |m| {
-            Self::check_rotatable(m)?;
+            m.check_usable()?;
             m.rotation_enabled = false;
             m.next_rotation = None;
             Ok(())
@@ -1361,7 +1340,7 @@ impl Kms {
     ) -> Result<String, KmsError> {
         let mut inner = self.lock();
         let rec = inner.find(account, region, key_id, false)?;
-        Self::check_rotatable(&rec.meta)?;
+        rec.meta.check_usable()?;
         let id = uuid::Uuid::parse_str(&rec.meta.key_id)
             .map_err(|e| KmsError::Storage(e.to_string()))?;
         self.add_version(&mut inner, &id, now, true)
@@ -1409,12 +1388,7 @@ impl Kms {
             validate_tag(k, v)?;
         }
         self.update(account, region, key_id, |m| {
-            if m.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
-            }
+            m.check_not_pending_deletion()?;
             for (k, v) in tags {
                 m.tags.insert(k.clone(), v.clone());
             }
@@ -1435,12 +1409,7 @@ impl Kms {
         keys: &[String],
     ) -> Result<(), KmsError> {
         self.update(account, region, key_id, |m| {
-            if m.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
-            }
+            m.check_not_pending_deletion()?;
             for k in keys {
                 m.tags.remove(k);
             }
