@@ -199,6 +199,19 @@ impl Catalog {
         Ok(f(&mut self.conn())?)
     }
 
+    /// Every row `sql` returns for `params`, mapped by `f`.
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params, f)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Deletes a bucket row; returns whether it existed.
     pub fn delete_bucket(&self, name: &str) -> Result<bool, CatalogError> {
         let n = self
@@ -227,33 +240,29 @@ impl Catalog {
             .query_row(
                 "SELECT name, account_id, region, created FROM buckets WHERE name = ?1",
                 params![name],
-                |r| {
-                    Ok(Bucket {
-                        name: r.get(0)?,
-                        account_id: r.get(1)?,
-                        region: r.get(2)?,
-                        created: r.get(3)?,
-                    })
-                },
+                row_to_bucket,
             )
             .optional()?)
     }
 
     /// All buckets, by name.
     pub fn buckets(&self) -> Result<Vec<Bucket>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT name, account_id, region, created FROM buckets ORDER BY name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Bucket {
-                name: r.get(0)?,
-                account_id: r.get(1)?,
-                region: r.get(2)?,
-                created: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.query_all(
+            "SELECT name, account_id, region, created FROM buckets ORDER BY name",
+            [],
+            row_to_bucket,
+        )
     }
+}
+
+/// A `buckets` row read as `name, account_id, region, created`.
+fn row_to_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        name: r.get(0)?,
+        account_id: r.get(1)?,
+        region: r.get(2)?,
+        created: r.get(3)?,
+    })
 }
 
 /// (trail ARN, account, region): one delivery partition.
@@ -480,10 +489,7 @@ impl TrailStore for Catalog {
 
     /// Every channel document.
     fn channels(&self) -> Result<Vec<String>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT doc FROM channels ORDER BY arn")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.query_all("SELECT doc FROM channels ORDER BY arn", [], |r| r.get(0))
     }
 }
 
@@ -530,29 +536,29 @@ impl BatchStore for Catalog {
 
     /// Batches not yet delivered, oldest first.
     fn pending_batches(&self) -> Result<Vec<BatchRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {BATCH_COLUMNS} FROM delivery_batches WHERE state = 'pending' ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([], row_to_batch)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.query_all(
+            &format!(
+                "SELECT {BATCH_COLUMNS} FROM delivery_batches WHERE state = 'pending' ORDER BY id"
+            ),
+            [],
+            row_to_batch,
+        )
     }
 
     /// Per partition (trail ARN, account, region), the last journal sequence number already
     /// sealed into a batch.
     fn partition_watermarks(&self) -> Result<Vec<(PartitionId, u64)>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.query_all(
             "SELECT trail_arn, account_id, region, MAX(last_seq) FROM delivery_batches
              GROUP BY trail_arn, account_id, region",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                (r.get(0)?, r.get(1)?, r.get(2)?),
-                r.get::<_, i64>(3)? as u64,
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?),
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            },
+        )
     }
 
     /// Unix time of the latest delivered batch of a partition (status after a restart).
@@ -579,14 +585,15 @@ impl BatchStore for Catalog {
         from: i64,
         to: i64,
     ) -> Result<Vec<BatchRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {BATCH_COLUMNS} FROM delivery_batches
+        self.query_all(
+            &format!(
+                "SELECT {BATCH_COLUMNS} FROM delivery_batches
              WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'
                AND delivered >= ?4 AND delivered < ?5 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(params![trail_arn, account, region, from, to], row_to_batch)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            ),
+            params![trail_arn, account, region, from, to],
+            row_to_batch,
+        )
     }
 
     /// Batches of a partition still waiting for upload.
@@ -611,19 +618,18 @@ impl BatchStore for Catalog {
 
     /// Every digest chain.
     fn digest_chains(&self) -> Result<Vec<DigestChainRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.query_all(
             "SELECT trail_arn, account_id, region, doc, pending_gzip FROM digest_chains
              ORDER BY trail_arn, account_id, region",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DigestChainRow {
-                partition: (r.get(0)?, r.get(1)?, r.get(2)?),
-                doc: r.get(3)?,
-                pending_gzip: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| {
+                Ok(DigestChainRow {
+                    partition: (r.get(0)?, r.get(1)?, r.get(2)?),
+                    doc: r.get(3)?,
+                    pending_gzip: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// Stores a chain state and, in the same transaction, records `members` (batch ids) as
@@ -754,14 +760,13 @@ impl KeyStore for Catalog {
         from: i64,
         to: i64,
     ) -> Result<Vec<SigningKeyRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+        self.query_all(
             "SELECT region, fingerprint, public_der, sealed_private, valid_from, valid_to
              FROM signing_keys WHERE region = ?1 AND valid_from <= ?3 AND valid_to >= ?2
              ORDER BY valid_from, fingerprint",
-        )?;
-        let rows = stmt.query_map(params![region, from, to], row_to_signing_key)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![region, from, to],
+            row_to_signing_key,
+        )
     }
 
     /// The newest key of `region` (latest validity start).
