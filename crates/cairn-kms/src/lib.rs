@@ -421,6 +421,21 @@ pub fn validate_alias_name(name: &str) -> Result<(), KmsError> {
     Ok(())
 }
 
+/// A day-count parameter: `days`, or the default of `(default, min, max)`, within [min, max].
+fn days_in_range(
+    parameter: &str,
+    days: Option<u32>,
+    (default, min, max): (u32, u32, u32),
+) -> Result<u32, KmsError> {
+    let days = days.unwrap_or(default);
+    if !(min..=max).contains(&days) {
+        return Err(KmsError::Validation(format!(
+            "{parameter} must be between {min} and {max}"
+        )));
+    }
+    Ok(days)
+}
+
 fn validate_tag(k: &str, v: &str) -> Result<(), KmsError> {
     if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
         return Err(KmsError::Tag(format!(
@@ -1147,23 +1162,39 @@ impl Kms {
         Ok(key)
     }
 
-    fn update<T>(
+    /// Applies `f` to the key's metadata, writes it through and returns it.
+    fn update(
         &self,
         account: &str,
         region: &str,
         key_id: &str,
-        f: impl FnOnce(&mut KeyMetadata) -> Result<T, KmsError>,
-    ) -> Result<(KeyMetadata, T), KmsError> {
+        f: impl FnOnce(&mut KeyMetadata) -> Result<(), KmsError>,
+    ) -> Result<KeyMetadata, KmsError> {
+        self.update_with_policy(account, region, key_id, None, f)
+    }
+
+    /// [`Kms::update`], replacing the parsed policy too when `policy` is given (under the same
+    /// lock, so the two never disagree).
+    fn update_with_policy(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        policy: Option<Arc<Policy>>,
+        f: impl FnOnce(&mut KeyMetadata) -> Result<(), KmsError>,
+    ) -> Result<KeyMetadata, KmsError> {
         let mut inner = self.lock();
         let rec = inner.find_mut(account, region, key_id)?;
         let mut meta = rec.meta.clone();
-        let out = f(&mut meta)?;
-        let arc_meta = meta.clone();
+        f(&mut meta)?;
         // Write through, then apply in memory: memory never runs ahead of the database.
         db::put_key(&inner.conn, &meta)?;
         let rec = inner.find_mut(account, region, key_id)?;
-        rec.meta = arc_meta;
-        Ok((meta, out))
+        rec.meta = meta.clone();
+        if let Some(policy) = policy {
+            rec.policy = policy;
+        }
+        Ok(meta)
     }
 
     /// Disabled → Enabled (Enabled stays Enabled).
@@ -1189,7 +1220,7 @@ impl Kms {
             m.state = state;
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Enabled or Disabled → PendingDeletion, deleted by [`Kms::tick`] after `window_days`
@@ -1202,13 +1233,7 @@ impl Kms {
         window_days: Option<u32>,
         now: i64,
     ) -> Result<KeyMetadata, KmsError> {
-        let (default, min, max) = PENDING_WINDOW_DAYS;
-        let days = window_days.unwrap_or(default);
-        if !(min..=max).contains(&days) {
-            return Err(KmsError::Validation(format!(
-                "PendingWindowInDays must be between {min} and {max}"
-            )));
-        }
+        let days = days_in_range("PendingWindowInDays", window_days, PENDING_WINDOW_DAYS)?;
         self.update(account, region, key_id, |m| {
             m.check_not_pending_deletion()?;
             m.state = KeyState::PendingDeletion;
@@ -1216,7 +1241,6 @@ impl Kms {
             m.deletion_date = Some(now + i64::from(days) * DAY);
             Ok(())
         })
-        .map(|(m, _)| m)
     }
 
     /// PendingDeletion → Disabled (AWS leaves a restored key disabled).
@@ -1235,7 +1259,6 @@ impl Kms {
             m.deletion_date = None;
             Ok(())
         })
-        .map(|(m, _)| m)
     }
 
     /// Turns automatic rotation on (period 90–2560 days, default 365); the next rotation is
@@ -1248,13 +1271,7 @@ impl Kms {
         period_days: Option<u32>,
         now: i64,
     ) -> Result<(), KmsError> {
-        let (default, min, max) = ROTATION_PERIOD_DAYS;
-        let days = period_days.unwrap_or(default);
-        if !(min..=max).contains(&days) {
-            return Err(KmsError::Validation(format!(
-                "RotationPeriodInDays must be between {min} and {max}"
-            )));
-        }
+        let days = days_in_range("RotationPeriodInDays", period_days, ROTATION_PERIOD_DAYS)?;
         self.update(account, region, key_id, |m| {
             m.check_usable()?;
             m.rotation_enabled = true;
@@ -1262,7 +1279,7 @@ impl Kms {
             m.next_rotation = Some(now + i64::from(days) * DAY);
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Turns automatic rotation off.
@@ -1278,7 +1295,7 @@ impl Kms {
             m.next_rotation = None;
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// The key's rotation settings (keys of other accounts by ARN).
@@ -1365,15 +1382,11 @@ impl Kms {
         document: &str,
     ) -> Result<(), KmsError> {
         let policy = Arc::new(parse_key_policy(document)?);
-        let mut inner = self.lock();
-        let rec = inner.find_mut(account, region, key_id)?;
-        let mut meta = rec.meta.clone();
-        meta.policy = document.to_owned();
-        db::put_key(&inner.conn, &meta)?;
-        let rec = inner.find_mut(account, region, key_id)?;
-        rec.meta = meta;
-        rec.policy = policy;
-        Ok(())
+        self.update_with_policy(account, region, key_id, Some(policy), |m| {
+            m.policy = document.to_owned();
+            Ok(())
+        })
+        .map(drop)
     }
 
     /// Adds or replaces tags.
@@ -1397,7 +1410,7 @@ impl Kms {
             }
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Removes tags by key.
@@ -1415,7 +1428,7 @@ impl Kms {
             }
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Applies what is due at `now`: deletes keys whose waiting period has ended (with their
