@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::model::{Bucket, TRAIL_VERSION, Trail};
+use crate::store::{BatchStore, KeyStore, TrailStore};
 
 /// Catalog failures.
 #[derive(Debug, thiserror::Error)]
@@ -181,48 +182,6 @@ impl Catalog {
         })
     }
 
-    /// The stored trail configuration versions, ascending `from_seq`.
-    pub fn trail_versions(&self) -> Result<Vec<(u64, Vec<Trail>)>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT from_seq, trails FROM trail_versions ORDER BY from_seq")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (from, doc) = row?;
-            let trails: Vec<Trail> =
-                serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
-                    key: format!("trail_versions/{from}"),
-                    message: e.to_string(),
-                })?;
-            out.push((from as u64, trails));
-        }
-        Ok(out)
-    }
-
-    /// Stores the trail set in force from journal position `from_seq` on (replacing a version
-    /// stored for the same position).
-    pub fn put_trail_version(&self, from_seq: u64, trails: &[Trail]) -> Result<(), CatalogError> {
-        let doc = serde_json::to_string(trails).map_err(|e| CatalogError::Corrupt {
-            key: format!("trail_versions/{from_seq}"),
-            message: e.to_string(),
-        })?;
-        self.conn().execute(
-            "INSERT INTO trail_versions (from_seq, trails) VALUES (?1, ?2)
-             ON CONFLICT (from_seq) DO UPDATE SET trails = excluded.trails",
-            params![from_seq as i64, doc],
-        )?;
-        Ok(())
-    }
-
-    /// Deletes the trail configuration versions that start before `from_seq`.
-    pub fn prune_trail_versions(&self, from_seq: u64) -> Result<usize, CatalogError> {
-        Ok(self.conn().execute(
-            "DELETE FROM trail_versions WHERE from_seq < ?1",
-            params![from_seq as i64],
-        )?)
-    }
-
     /// The catalog connection, locked (for modules owning their own tables in the catalog
     /// file, e.g. the server's IAM store).
     pub fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -240,72 +199,24 @@ impl Catalog {
         Ok(f(&mut self.conn())?)
     }
 
+    /// Every row `sql` returns for `params`, mapped by `f`.
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params, f)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Deletes a bucket row; returns whether it existed.
     pub fn delete_bucket(&self, name: &str) -> Result<bool, CatalogError> {
         let n = self
             .conn()
             .execute("DELETE FROM buckets WHERE name = ?1", params![name])?;
-        Ok(n > 0)
-    }
-
-    /// All trails.
-    pub fn trails(&self) -> Result<Vec<Trail>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT account_id, home_region, name, doc FROM trails")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                format!(
-                    "{}/{}/{}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?
-                ),
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, doc) = row?;
-            let t: Trail = serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
-                key: key.clone(),
-                message: e.to_string(),
-            })?;
-            if t.v != TRAIL_VERSION {
-                return Err(CatalogError::Corrupt {
-                    key,
-                    message: format!("unknown trail shape version {}", t.v),
-                });
-            }
-            out.push(t);
-        }
-        Ok(out)
-    }
-
-    /// Inserts or replaces a trail.
-    pub fn put_trail(&self, t: &Trail) -> Result<(), CatalogError> {
-        let doc = serde_json::to_string(t).map_err(|e| CatalogError::Corrupt {
-            key: t.arn(),
-            message: e.to_string(),
-        })?;
-        self.conn().execute(
-            "INSERT INTO trails (account_id, home_region, name, doc) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (account_id, home_region, name) DO UPDATE SET doc = excluded.doc",
-            params![t.account_id, t.home_region, t.name, doc],
-        )?;
-        Ok(())
-    }
-
-    /// Deletes a trail; returns whether it existed.
-    pub fn delete_trail(
-        &self,
-        account: &str,
-        region: &str,
-        name: &str,
-    ) -> Result<bool, CatalogError> {
-        let n = self.conn().execute(
-            "DELETE FROM trails WHERE account_id = ?1 AND home_region = ?2 AND name = ?3",
-            params![account, region, name],
-        )?;
         Ok(n > 0)
     }
 
@@ -329,33 +240,29 @@ impl Catalog {
             .query_row(
                 "SELECT name, account_id, region, created FROM buckets WHERE name = ?1",
                 params![name],
-                |r| {
-                    Ok(Bucket {
-                        name: r.get(0)?,
-                        account_id: r.get(1)?,
-                        region: r.get(2)?,
-                        created: r.get(3)?,
-                    })
-                },
+                row_to_bucket,
             )
             .optional()?)
     }
 
     /// All buckets, by name.
     pub fn buckets(&self) -> Result<Vec<Bucket>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT name, account_id, region, created FROM buckets ORDER BY name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Bucket {
-                name: r.get(0)?,
-                account_id: r.get(1)?,
-                region: r.get(2)?,
-                created: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.query_all(
+            "SELECT name, account_id, region, created FROM buckets ORDER BY name",
+            [],
+            row_to_bucket,
+        )
     }
+}
+
+/// A `buckets` row read as `name, account_id, region, created`.
+fn row_to_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
+    Ok(Bucket {
+        name: r.get(0)?,
+        account_id: r.get(1)?,
+        region: r.get(2)?,
+        created: r.get(3)?,
+    })
 }
 
 /// (trail ARN, account, region): one delivery partition.
@@ -418,143 +325,6 @@ fn row_to_batch(r: &rusqlite::Row<'_>) -> rusqlite::Result<BatchRow> {
     })
 }
 
-impl Catalog {
-    /// Records a sealed batch (state `pending`); returns its id.
-    pub fn insert_batch(&self, b: &BatchRow, created: i64) -> Result<i64, CatalogError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO delivery_batches (trail_arn, account_id, region, bucket, object_key,
-                 first_seq, last_seq, seqs, state, created, record_count)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
-            params![
-                b.trail_arn,
-                b.account_id,
-                b.region,
-                b.bucket,
-                b.object_key,
-                b.first_seq as i64,
-                b.last_seq as i64,
-                b.seqs,
-                created,
-                b.record_count as i64
-            ],
-        )?;
-        Ok(conn.last_insert_rowid())
-    }
-
-    /// Marks a batch delivered.
-    pub fn complete_batch(
-        &self,
-        id: i64,
-        delivered: i64,
-        sha256: &str,
-        oldest: Option<i64>,
-        newest: Option<i64>,
-    ) -> Result<(), CatalogError> {
-        self.conn().execute(
-            "UPDATE delivery_batches SET state = 'done', delivered = ?2, sha256 = ?3,
-                 oldest_event_time = ?4, newest_event_time = ?5 WHERE id = ?1",
-            params![id, delivered, sha256, oldest, newest],
-        )?;
-        Ok(())
-    }
-
-    /// Batches not yet delivered, oldest first.
-    pub fn pending_batches(&self) -> Result<Vec<BatchRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {BATCH_COLUMNS} FROM delivery_batches WHERE state = 'pending' ORDER BY id"
-        ))?;
-        let rows = stmt.query_map([], row_to_batch)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Per partition (trail ARN, account, region), the last journal sequence number already
-    /// sealed into a batch.
-    pub fn partition_watermarks(&self) -> Result<Vec<(PartitionId, u64)>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT trail_arn, account_id, region, MAX(last_seq) FROM delivery_batches
-             GROUP BY trail_arn, account_id, region",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                (r.get(0)?, r.get(1)?, r.get(2)?),
-                r.get::<_, i64>(3)? as u64,
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Unix time of the latest delivered batch of a partition (status after a restart).
-    pub fn latest_delivery(
-        &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
-    ) -> Result<Option<i64>, CatalogError> {
-        Ok(self.conn().query_row(
-            "SELECT MAX(delivered) FROM delivery_batches
-             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'",
-            params![trail_arn, account, region],
-            |r| r.get(0),
-        )?)
-    }
-
-    /// Delivered batches of one partition whose delivery time is in `[from, to)`.
-    pub fn delivered_batches(
-        &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<BatchRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {BATCH_COLUMNS} FROM delivery_batches
-             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'
-               AND delivered >= ?4 AND delivered < ?5 ORDER BY id"
-        ))?;
-        let rows = stmt.query_map(params![trail_arn, account, region, from, to], row_to_batch)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
-impl Catalog {
-    /// Stores (inserts or replaces) a channel document.
-    pub fn put_channel(
-        &self,
-        arn: &str,
-        account: &str,
-        region: &str,
-        doc: &str,
-    ) -> Result<(), CatalogError> {
-        self.conn().execute(
-            "INSERT INTO channels (arn, account_id, region, doc) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (arn) DO UPDATE SET doc = excluded.doc",
-            params![arn, account, region, doc],
-        )?;
-        Ok(())
-    }
-
-    /// Deletes a channel; returns whether it existed.
-    pub fn delete_channel(&self, arn: &str) -> Result<bool, CatalogError> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM channels WHERE arn = ?1", params![arn])?
-            > 0)
-    }
-
-    /// Every channel document.
-    pub fn channels(&self) -> Result<Vec<String>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT doc FROM channels ORDER BY arn")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
 /// A digest signing key as stored: the public half in clear, the private half sealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningKeyRow {
@@ -594,82 +364,278 @@ pub struct DigestChainRow {
     pub pending_gzip: Option<Vec<u8>>,
 }
 
-impl Catalog {
-    /// Stores a new signing key; fails with `AlreadyExists` on a duplicate fingerprint.
-    pub fn insert_signing_key(&self, k: &SigningKeyRow) -> Result<(), CatalogError> {
-        let n = self.conn().execute(
-            "INSERT INTO signing_keys (region, fingerprint, public_der, sealed_private, valid_from,
-                 valid_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-            params![
-                k.region,
-                k.fingerprint,
-                k.public_der,
-                k.sealed_private,
-                k.valid_from,
-                k.valid_to
-            ],
-        )?;
-        if n == 0 {
-            return Err(CatalogError::AlreadyExists(format!(
-                "signing key {}",
-                k.fingerprint
-            )));
+impl TrailStore for Catalog {
+    /// All trails.
+    fn trails(&self) -> Result<Vec<Trail>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT account_id, home_region, name, doc FROM trails")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                format!(
+                    "{}/{}/{}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?
+                ),
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, doc) = row?;
+            let t: Trail = serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
+                key: key.clone(),
+                message: e.to_string(),
+            })?;
+            if t.v != TRAIL_VERSION {
+                return Err(CatalogError::Corrupt {
+                    key,
+                    message: format!("unknown trail shape version {}", t.v),
+                });
+            }
+            out.push(t);
         }
+        Ok(out)
+    }
+
+    /// Inserts or replaces a trail.
+    fn put_trail(&self, t: &Trail) -> Result<(), CatalogError> {
+        let doc = serde_json::to_string(t).map_err(|e| CatalogError::Corrupt {
+            key: t.arn(),
+            message: e.to_string(),
+        })?;
+        self.conn().execute(
+            "INSERT INTO trails (account_id, home_region, name, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (account_id, home_region, name) DO UPDATE SET doc = excluded.doc",
+            params![t.account_id, t.home_region, t.name, doc],
+        )?;
         Ok(())
     }
 
-    /// The keys of `region` whose validity overlaps `[from, to]`, oldest first.
-    pub fn signing_keys(
+    /// Deletes a trail; returns whether it existed.
+    fn delete_trail(&self, account: &str, region: &str, name: &str) -> Result<bool, CatalogError> {
+        let n = self.conn().execute(
+            "DELETE FROM trails WHERE account_id = ?1 AND home_region = ?2 AND name = ?3",
+            params![account, region, name],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// The stored trail configuration versions, ascending `from_seq`.
+    fn trail_versions(&self) -> Result<Vec<(u64, Vec<Trail>)>, CatalogError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT from_seq, trails FROM trail_versions ORDER BY from_seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (from, doc) = row?;
+            let trails: Vec<Trail> =
+                serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
+                    key: format!("trail_versions/{from}"),
+                    message: e.to_string(),
+                })?;
+            out.push((from as u64, trails));
+        }
+        Ok(out)
+    }
+
+    /// Stores the trail set in force from journal position `from_seq` on (replacing a version
+    /// stored for the same position).
+    fn put_trail_version(&self, from_seq: u64, trails: &[Trail]) -> Result<(), CatalogError> {
+        let doc = serde_json::to_string(trails).map_err(|e| CatalogError::Corrupt {
+            key: format!("trail_versions/{from_seq}"),
+            message: e.to_string(),
+        })?;
+        self.conn().execute(
+            "INSERT INTO trail_versions (from_seq, trails) VALUES (?1, ?2)
+             ON CONFLICT (from_seq) DO UPDATE SET trails = excluded.trails",
+            params![from_seq as i64, doc],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes the trail configuration versions that start before `from_seq`.
+    fn prune_trail_versions(&self, from_seq: u64) -> Result<usize, CatalogError> {
+        Ok(self.conn().execute(
+            "DELETE FROM trail_versions WHERE from_seq < ?1",
+            params![from_seq as i64],
+        )?)
+    }
+
+    /// Stores (inserts or replaces) a channel document.
+    fn put_channel(
         &self,
+        arn: &str,
+        account: &str,
+        region: &str,
+        doc: &str,
+    ) -> Result<(), CatalogError> {
+        self.conn().execute(
+            "INSERT INTO channels (arn, account_id, region, doc) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (arn) DO UPDATE SET doc = excluded.doc",
+            params![arn, account, region, doc],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a channel; returns whether it existed.
+    fn delete_channel(&self, arn: &str) -> Result<bool, CatalogError> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM channels WHERE arn = ?1", params![arn])?
+            > 0)
+    }
+
+    /// Every channel document.
+    fn channels(&self) -> Result<Vec<String>, CatalogError> {
+        self.query_all("SELECT doc FROM channels ORDER BY arn", [], |r| r.get(0))
+    }
+}
+
+impl BatchStore for Catalog {
+    /// Records a sealed batch (state `pending`); returns its id.
+    fn insert_batch(&self, b: &BatchRow, created: i64) -> Result<i64, CatalogError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO delivery_batches (trail_arn, account_id, region, bucket, object_key,
+                 first_seq, last_seq, seqs, state, created, record_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?10)",
+            params![
+                b.trail_arn,
+                b.account_id,
+                b.region,
+                b.bucket,
+                b.object_key,
+                b.first_seq as i64,
+                b.last_seq as i64,
+                b.seqs,
+                created,
+                b.record_count as i64
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Marks a batch delivered.
+    fn complete_batch(
+        &self,
+        id: i64,
+        delivered: i64,
+        sha256: &str,
+        oldest: Option<i64>,
+        newest: Option<i64>,
+    ) -> Result<(), CatalogError> {
+        self.conn().execute(
+            "UPDATE delivery_batches SET state = 'done', delivered = ?2, sha256 = ?3,
+                 oldest_event_time = ?4, newest_event_time = ?5 WHERE id = ?1",
+            params![id, delivered, sha256, oldest, newest],
+        )?;
+        Ok(())
+    }
+
+    /// Batches not yet delivered, oldest first.
+    fn pending_batches(&self) -> Result<Vec<BatchRow>, CatalogError> {
+        self.query_all(
+            &format!(
+                "SELECT {BATCH_COLUMNS} FROM delivery_batches WHERE state = 'pending' ORDER BY id"
+            ),
+            [],
+            row_to_batch,
+        )
+    }
+
+    /// Per partition (trail ARN, account, region), the last journal sequence number already
+    /// sealed into a batch.
+    fn partition_watermarks(&self) -> Result<Vec<(PartitionId, u64)>, CatalogError> {
+        self.query_all(
+            "SELECT trail_arn, account_id, region, MAX(last_seq) FROM delivery_batches
+             GROUP BY trail_arn, account_id, region",
+            [],
+            |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?),
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            },
+        )
+    }
+
+    /// Unix time of the latest delivered batch of a partition (status after a restart).
+    fn latest_delivery(
+        &self,
+        trail_arn: &str,
+        account: &str,
+        region: &str,
+    ) -> Result<Option<i64>, CatalogError> {
+        Ok(self.conn().query_row(
+            "SELECT MAX(delivered) FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'",
+            params![trail_arn, account, region],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Delivered batches of one partition whose delivery time is in `[from, to)`.
+    fn delivered_batches(
+        &self,
+        trail_arn: &str,
+        account: &str,
         region: &str,
         from: i64,
         to: i64,
-    ) -> Result<Vec<SigningKeyRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT region, fingerprint, public_der, sealed_private, valid_from, valid_to
-             FROM signing_keys WHERE region = ?1 AND valid_from <= ?3 AND valid_to >= ?2
-             ORDER BY valid_from, fingerprint",
-        )?;
-        let rows = stmt.query_map(params![region, from, to], row_to_signing_key)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    ) -> Result<Vec<BatchRow>, CatalogError> {
+        self.query_all(
+            &format!(
+                "SELECT {BATCH_COLUMNS} FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'
+               AND delivered >= ?4 AND delivered < ?5 ORDER BY id"
+            ),
+            params![trail_arn, account, region, from, to],
+            row_to_batch,
+        )
     }
 
-    /// The newest key of `region` (latest validity start).
-    pub fn latest_signing_key(&self, region: &str) -> Result<Option<SigningKeyRow>, CatalogError> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT region, fingerprint, public_der, sealed_private, valid_from, valid_to
-                 FROM signing_keys WHERE region = ?1 ORDER BY valid_from DESC, fingerprint
-                 LIMIT 1",
-                params![region],
-                row_to_signing_key,
-            )
-            .optional()?)
+    /// Batches of a partition still waiting for upload.
+    fn pending_batch_count(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'pending'",
+            params![partition.0, partition.1, partition.2],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The highest batch id of a partition (0 when none).
+    fn max_batch_id(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
+        Ok(self.conn().query_row(
+            "SELECT COALESCE(MAX(id), 0) FROM delivery_batches
+             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3",
+            params![partition.0, partition.1, partition.2],
+            |r| r.get(0),
+        )?)
     }
 
     /// Every digest chain.
-    pub fn digest_chains(&self) -> Result<Vec<DigestChainRow>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
+    fn digest_chains(&self) -> Result<Vec<DigestChainRow>, CatalogError> {
+        self.query_all(
             "SELECT trail_arn, account_id, region, doc, pending_gzip FROM digest_chains
              ORDER BY trail_arn, account_id, region",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(DigestChainRow {
-                partition: (r.get(0)?, r.get(1)?, r.get(2)?),
-                doc: r.get(3)?,
-                pending_gzip: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            [],
+            |r| {
+                Ok(DigestChainRow {
+                    partition: (r.get(0)?, r.get(1)?, r.get(2)?),
+                    doc: r.get(3)?,
+                    pending_gzip: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// Stores a chain state and, in the same transaction, records `members` (batch ids) as
     /// listed in the digest `digest_key`. A batch already listed in a digest makes the whole
     /// call fail (a log file is listed in exactly one digest).
-    pub fn put_digest_chain(
+    fn put_digest_chain(
         &self,
         row: &DigestChainRow,
         digest_key: &str,
@@ -706,7 +672,7 @@ impl Catalog {
     /// highest id below which every batch of the partition is settled (listed, or delivered
     /// before `chain_start`). Both come from one read, so a batch sealed meanwhile is never
     /// skipped.
-    pub fn undigested_batches(
+    fn undigested_batches(
         &self,
         partition: &PartitionId,
         floor: i64,
@@ -761,24 +727,59 @@ impl Catalog {
         tx.commit()?;
         Ok((rows, new_floor))
     }
+}
 
-    /// Batches of a partition still waiting for upload.
-    pub fn pending_batch_count(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FROM delivery_batches
-             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'pending'",
-            params![partition.0, partition.1, partition.2],
-            |r| r.get(0),
-        )?)
+impl KeyStore for Catalog {
+    /// Stores a new signing key; fails with `AlreadyExists` on a duplicate fingerprint.
+    fn insert_signing_key(&self, k: &SigningKeyRow) -> Result<(), CatalogError> {
+        let n = self.conn().execute(
+            "INSERT INTO signing_keys (region, fingerprint, public_der, sealed_private, valid_from,
+                 valid_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            params![
+                k.region,
+                k.fingerprint,
+                k.public_der,
+                k.sealed_private,
+                k.valid_from,
+                k.valid_to
+            ],
+        )?;
+        if n == 0 {
+            return Err(CatalogError::AlreadyExists(format!(
+                "signing key {}",
+                k.fingerprint
+            )));
+        }
+        Ok(())
     }
 
-    /// The highest batch id of a partition (0 when none).
-    pub fn max_batch_id(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
-        Ok(self.conn().query_row(
-            "SELECT COALESCE(MAX(id), 0) FROM delivery_batches
-             WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3",
-            params![partition.0, partition.1, partition.2],
-            |r| r.get(0),
-        )?)
+    /// The keys of `region` whose validity overlaps `[from, to]`, oldest first.
+    fn signing_keys(
+        &self,
+        region: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<SigningKeyRow>, CatalogError> {
+        self.query_all(
+            "SELECT region, fingerprint, public_der, sealed_private, valid_from, valid_to
+             FROM signing_keys WHERE region = ?1 AND valid_from <= ?3 AND valid_to >= ?2
+             ORDER BY valid_from, fingerprint",
+            params![region, from, to],
+            row_to_signing_key,
+        )
+    }
+
+    /// The newest key of `region` (latest validity start).
+    fn latest_signing_key(&self, region: &str) -> Result<Option<SigningKeyRow>, CatalogError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT region, fingerprint, public_der, sealed_private, valid_from, valid_to
+                 FROM signing_keys WHERE region = ?1 ORDER BY valid_from DESC, fingerprint
+                 LIMIT 1",
+                params![region],
+                row_to_signing_key,
+            )
+            .optional()?)
     }
 }

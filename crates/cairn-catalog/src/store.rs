@@ -4,7 +4,7 @@
 //! `spawn_blocking`. [`crate::conformance::run`] is the executable form of the contract.
 
 use crate::model::Trail;
-use crate::sqlite::{BatchRow, Catalog, CatalogError, DigestChainRow, PartitionId, SigningKeyRow};
+use crate::sqlite::{BatchRow, CatalogError, DigestChainRow, PartitionId, SigningKeyRow};
 
 /// Trails, their configuration versions by journal position, and `PutAuditEvents` channels.
 pub trait TrailStore: Send + Sync {
@@ -84,8 +84,10 @@ pub trait BatchStore: Send + Sync {
         members: &[i64],
     ) -> Result<(), CatalogError>;
     /// Delivered, unlisted batches of a partition with `id > floor` and
-    /// `chain_start <= delivered < end`, and the floor to store once they are listed (see
-    /// [`Catalog::undigested_batches`]).
+    /// `chain_start <= delivered < end`, and the floor to store once they are listed: the
+    /// highest id below which every batch of the partition is settled (listed, or delivered
+    /// before `chain_start`). Both come from one read, so a batch sealed meanwhile is never
+    /// skipped.
     fn undigested_batches(
         &self,
         partition: &PartitionId,
@@ -114,122 +116,3 @@ pub trait KeyStore: Send + Sync {
 pub trait CatalogStore: TrailStore + BatchStore + KeyStore {}
 
 impl<T: TrailStore + BatchStore + KeyStore> CatalogStore for T {}
-
-impl TrailStore for Catalog {
-    fn trails(&self) -> Result<Vec<Trail>, CatalogError> {
-        Catalog::trails(self)
-    }
-    fn put_trail(&self, t: &Trail) -> Result<(), CatalogError> {
-        Catalog::put_trail(self, t)
-    }
-    fn delete_trail(&self, account: &str, region: &str, name: &str) -> Result<bool, CatalogError> {
-        Catalog::delete_trail(self, account, region, name)
-    }
-    fn trail_versions(&self) -> Result<Vec<(u64, Vec<Trail>)>, CatalogError> {
-        Catalog::trail_versions(self)
-    }
-    fn put_trail_version(&self, from_seq: u64, trails: &[Trail]) -> Result<(), CatalogError> {
-        Catalog::put_trail_version(self, from_seq, trails)
-    }
-    fn prune_trail_versions(&self, from_seq: u64) -> Result<usize, CatalogError> {
-        Catalog::prune_trail_versions(self, from_seq)
-    }
-    fn put_channel(
-        &self,
-        arn: &str,
-        account: &str,
-        region: &str,
-        doc: &str,
-    ) -> Result<(), CatalogError> {
-        Catalog::put_channel(self, arn, account, region, doc)
-    }
-    fn delete_channel(&self, arn: &str) -> Result<bool, CatalogError> {
-        Catalog::delete_channel(self, arn)
-    }
-    fn channels(&self) -> Result<Vec<String>, CatalogError> {
-        Catalog::channels(self)
-    }
-}
-
-impl BatchStore for Catalog {
-    fn insert_batch(&self, b: &BatchRow, created: i64) -> Result<i64, CatalogError> {
-        Catalog::insert_batch(self, b, created)
-    }
-    fn complete_batch(
-        &self,
-        id: i64,
-        delivered: i64,
-        sha256: &str,
-        oldest: Option<i64>,
-        newest: Option<i64>,
-    ) -> Result<(), CatalogError> {
-        Catalog::complete_batch(self, id, delivered, sha256, oldest, newest)
-    }
-    fn pending_batches(&self) -> Result<Vec<BatchRow>, CatalogError> {
-        Catalog::pending_batches(self)
-    }
-    fn partition_watermarks(&self) -> Result<Vec<(PartitionId, u64)>, CatalogError> {
-        Catalog::partition_watermarks(self)
-    }
-    fn latest_delivery(
-        &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
-    ) -> Result<Option<i64>, CatalogError> {
-        Catalog::latest_delivery(self, trail_arn, account, region)
-    }
-    fn delivered_batches(
-        &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<BatchRow>, CatalogError> {
-        Catalog::delivered_batches(self, trail_arn, account, region, from, to)
-    }
-    fn pending_batch_count(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
-        Catalog::pending_batch_count(self, partition)
-    }
-    fn max_batch_id(&self, partition: &PartitionId) -> Result<i64, CatalogError> {
-        Catalog::max_batch_id(self, partition)
-    }
-    fn digest_chains(&self) -> Result<Vec<DigestChainRow>, CatalogError> {
-        Catalog::digest_chains(self)
-    }
-    fn put_digest_chain(
-        &self,
-        row: &DigestChainRow,
-        digest_key: &str,
-        members: &[i64],
-    ) -> Result<(), CatalogError> {
-        Catalog::put_digest_chain(self, row, digest_key, members)
-    }
-    fn undigested_batches(
-        &self,
-        partition: &PartitionId,
-        floor: i64,
-        chain_start: i64,
-        end: i64,
-    ) -> Result<(Vec<BatchRow>, i64), CatalogError> {
-        Catalog::undigested_batches(self, partition, floor, chain_start, end)
-    }
-}
-
-impl KeyStore for Catalog {
-    fn insert_signing_key(&self, k: &SigningKeyRow) -> Result<(), CatalogError> {
-        Catalog::insert_signing_key(self, k)
-    }
-    fn signing_keys(
-        &self,
-        region: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<Vec<SigningKeyRow>, CatalogError> {
-        Catalog::signing_keys(self, region, from, to)
-    }
-    fn latest_signing_key(&self, region: &str) -> Result<Option<SigningKeyRow>, CatalogError> {
-        Catalog::latest_signing_key(self, region)
-    }
-}

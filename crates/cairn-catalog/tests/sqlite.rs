@@ -14,18 +14,11 @@ fn sqlite_catalog_passes_the_conformance_suite() {
     });
 }
 
-/// How `Catalog::open` created and migrated the file before the migration runner (the
-/// release with schema 6), frozen: each step in its own transaction with its version bump,
-/// then `trail_versions` outside the steps.
-fn open_v6_the_old_way(dir: &std::path::Path) -> Connection {
-    let conn = Connection::open(dir.join("catalog.sqlite")).expect("open");
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .expect("wal");
-    let version: i64 = 0;
-    if version < 1 {
-        conn.execute_batch(
-            "BEGIN;
-                 CREATE TABLE IF NOT EXISTS trails (
+/// The schema steps of the release with schema 6, frozen: step `i` took the file to
+/// `user_version = i + 1`. SQLite keeps each statement's text, so these are byte for byte
+/// what that release ran.
+const V6_STEPS: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS trails (
                      account_id TEXT NOT NULL,
                      home_region TEXT NOT NULL,
                      name TEXT NOT NULL,
@@ -44,16 +37,8 @@ fn open_v6_the_old_way(dir: &std::path::Path) -> Connection {
                      session_token TEXT,
                      expires_at INTEGER,
                      status TEXT NOT NULL,
-                     created INTEGER NOT NULL);
-                 PRAGMA user_version = 1;
-                 COMMIT;",
-        )
-        .expect("old step");
-    }
-    if version < 2 {
-        conn.execute_batch(
-            "BEGIN;
-                 CREATE TABLE IF NOT EXISTS delivery_batches (
+                     created INTEGER NOT NULL);",
+    "CREATE TABLE IF NOT EXISTS delivery_batches (
                      id INTEGER PRIMARY KEY AUTOINCREMENT,
                      trail_arn TEXT NOT NULL,
                      account_id TEXT NOT NULL,
@@ -73,29 +58,13 @@ fn open_v6_the_old_way(dir: &std::path::Path) -> Connection {
                  CREATE INDEX IF NOT EXISTS delivery_batches_partition
                      ON delivery_batches (trail_arn, account_id, region, last_seq);
                  CREATE INDEX IF NOT EXISTS delivery_batches_state
-                     ON delivery_batches (state, id);
-                 PRAGMA user_version = 2;
-                 COMMIT;",
-        )
-        .expect("old step");
-    }
-    if version < 3 {
-        conn.execute_batch(
-            "BEGIN;
-                 CREATE TABLE IF NOT EXISTS channels (
+                     ON delivery_batches (state, id);",
+    "CREATE TABLE IF NOT EXISTS channels (
                      arn TEXT PRIMARY KEY,
                      account_id TEXT NOT NULL,
                      region TEXT NOT NULL,
-                     doc TEXT NOT NULL);
-                 PRAGMA user_version = 3;
-                 COMMIT;",
-        )
-        .expect("old step");
-    }
-    if version < 4 {
-        conn.execute_batch(
-            "BEGIN;
-                 CREATE TABLE IF NOT EXISTS signing_keys (
+                     doc TEXT NOT NULL);",
+    "CREATE TABLE IF NOT EXISTS signing_keys (
                      region TEXT NOT NULL,
                      fingerprint TEXT NOT NULL,
                      public_der BLOB NOT NULL,
@@ -112,44 +81,39 @@ fn open_v6_the_old_way(dir: &std::path::Path) -> Connection {
                      PRIMARY KEY (trail_arn, account_id, region));
                  CREATE TABLE IF NOT EXISTS digest_members (
                      batch_id INTEGER PRIMARY KEY,
-                     digest_key TEXT NOT NULL);
-                 PRAGMA user_version = 4;
-                 COMMIT;",
-        )
-        .expect("old step");
-    }
-    if version < 5 {
-        // IAM (`iam/store.rs`): users, roles and customer-managed policies as versioned
-        // JSON documents; access keys live in `credentials`.
-        conn.execute_batch(
-            "BEGIN;
-                 CREATE TABLE IF NOT EXISTS iam_entities (
+                     digest_key TEXT NOT NULL);",
+    // IAM (`iam/store.rs`): users, roles and customer-managed policies as versioned
+    // JSON documents; access keys live in `credentials`.
+    "CREATE TABLE IF NOT EXISTS iam_entities (
                      account_id TEXT NOT NULL,
                      kind TEXT NOT NULL,
                      name TEXT NOT NULL,
                      doc TEXT NOT NULL,
-                     PRIMARY KEY (account_id, kind, name));
-                 PRAGMA user_version = 5;
-                 COMMIT;",
-        )
-        .expect("old step");
-    }
-    if version < 6 {
-        // Virtual MFA devices (mfa.rs): the TOTP secret sealed under the master key;
-        // `last_step` is the newest accepted time step, so a code is never reused.
-        conn.execute_batch(
-            "BEGIN;
-                 CREATE TABLE IF NOT EXISTS mfa_devices (
+                     PRIMARY KEY (account_id, kind, name));",
+    // Virtual MFA devices (mfa.rs): the TOTP secret sealed under the master key;
+    // `last_step` is the newest accepted time step, so a code is never reused.
+    "CREATE TABLE IF NOT EXISTS mfa_devices (
                      account_id TEXT NOT NULL,
                      serial TEXT NOT NULL,
                      sealed_secret BLOB NOT NULL,
                      enabled INTEGER NOT NULL DEFAULT 0,
                      created INTEGER NOT NULL,
                      last_step INTEGER NOT NULL DEFAULT 0,
-                     PRIMARY KEY (account_id, serial));
-                 PRAGMA user_version = 6;
-                 COMMIT;",
-        )
+                     PRIMARY KEY (account_id, serial));",
+];
+
+/// How `Catalog::open` created and migrated the file before the migration runner (the
+/// release with schema 6), frozen: each step in its own transaction with its version bump,
+/// then `trail_versions` outside the steps.
+fn open_v6_the_old_way(dir: &std::path::Path) -> Connection {
+    let conn = Connection::open(dir.join("catalog.sqlite")).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    for (i, step) in V6_STEPS.iter().enumerate() {
+        let version = i + 1;
+        conn.execute_batch(&format!(
+            "BEGIN;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;"
+        ))
         .expect("old step");
     }
     // Not a schema step: created when missing, whatever the version (the router's

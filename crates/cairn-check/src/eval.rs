@@ -1092,20 +1092,31 @@ fn cis_alarm_matches<'a>(
         .collect())
 }
 
-/// CW.3: an alarm with an action for each present CIS filter.
-fn cis_alarms(facts: &Facts, trails: &[Trail]) -> CheckResult {
-    let d = def("CW.3");
+/// What CW.3 and CW.4 look at: the first log group with a CIS metric filter, and the alarms on
+/// each of its filters; or the result of check `id` when there is no such group (Info) or
+/// its region's alarms could not be read (Unknown).
+fn cis_alarm_scope<'a>(
+    facts: &'a Facts,
+    trails: &[Trail],
+    id: &str,
+) -> Result<(CisGroup<'a>, AlarmMatch<'a>), Box<CheckResult>> {
     let (groups, _, _) = cis_groups(facts, trails);
-    let Some(g) = groups.iter().find(|g| !g.present.is_empty()) else {
-        return CheckResult::new(
-            d,
+    let Some(g) = groups.into_iter().find(|g| !g.present.is_empty()) else {
+        return Err(Box::new(CheckResult::new(
+            def(id),
             Verdict::Info,
             "no CIS metric filter to check alarms for (see CW.2)",
-        );
+        )));
     };
-    let matches = match cis_alarm_matches(facts, g) {
-        Ok(m) => m,
-        Err(f) => return unknown_from("CW.3", f),
+    let matches = cis_alarm_matches(facts, &g).map_err(|f| Box::new(unknown_from(id, f)))?;
+    Ok((g, matches))
+}
+
+/// CW.3: an alarm with an action for each present CIS filter.
+fn cis_alarms(facts: &Facts, trails: &[Trail]) -> CheckResult {
+    let (g, matches) = match cis_alarm_scope(facts, trails, "CW.3") {
+        Ok(scope) => scope,
+        Err(result) => return *result,
     };
     let mut p = Parts::default();
     for (control, filter, hits) in matches {
@@ -1127,17 +1138,9 @@ fn cis_alarms(facts: &Facts, trails: &[Trail]) -> CheckResult {
 /// CW.4: each CIS alarm's SNS topic has a confirmed subscription.
 fn cis_subscriptions(facts: &Facts, trails: &[Trail]) -> CheckResult {
     let d = def("CW.4");
-    let (groups, _, _) = cis_groups(facts, trails);
-    let Some(g) = groups.iter().find(|g| !g.present.is_empty()) else {
-        return CheckResult::new(
-            d,
-            Verdict::Info,
-            "no CIS metric filter to check alarms for (see CW.2)",
-        );
-    };
-    let matches = match cis_alarm_matches(facts, g) {
-        Ok(m) => m,
-        Err(f) => return unknown_from("CW.4", f),
+    let (_, matches) = match cis_alarm_scope(facts, trails, "CW.4") {
+        Ok(scope) => scope,
+        Err(result) => return *result,
     };
     let mut topics: BTreeSet<&str> = BTreeSet::new();
     let mut p = Parts::default();

@@ -224,6 +224,20 @@ struct Gatherer<'a> {
 }
 
 impl Gatherer<'_> {
+    /// One AWS Organizations (JSON 1.1) call, in the scope's region.
+    async fn organizations(&self, action: &str, body: &Value) -> Fetched<Value> {
+        self.aws
+            .json("organizations", &self.region, ORGS, "1.1", action, body)
+            .await
+    }
+
+    /// One IAM query-API call, in the scope's region.
+    async fn iam(&self, action: &str, params: &[(&str, String)]) -> Fetched<Element> {
+        self.aws
+            .query("iam", &self.region, "2010-05-08", action, params)
+            .await
+    }
+
     async fn ct(&self, region: &str, op: &str, req: Value) -> Fetched<Value> {
         self.aws
             .json("cloudtrail", region, CT, "1.1", op, &req)
@@ -277,18 +291,7 @@ impl Gatherer<'_> {
     }
 
     async fn organization(&self) -> Fetched<Option<Organization>> {
-        let v = match self
-            .aws
-            .json(
-                "organizations",
-                &self.region,
-                ORGS,
-                "1.1",
-                "DescribeOrganization",
-                &json!({}),
-            )
-            .await
-        {
+        let v = match self.organizations("DescribeOrganization", &json!({})).await {
             Ok(v) => v,
             Err(f) if f.code == "AWSOrganizationsNotInUseException" => return Ok(None),
             Err(f) => return Err(f),
@@ -301,18 +304,7 @@ impl Gatherer<'_> {
             if let Some(t) = &token {
                 req["NextToken"] = json!(t);
             }
-            match self
-                .aws
-                .json(
-                    "organizations",
-                    &self.region,
-                    ORGS,
-                    "1.1",
-                    "ListAccounts",
-                    &req,
-                )
-                .await
-            {
+            match self.organizations("ListAccounts", &req).await {
                 Ok(page) => {
                     for a in page["Accounts"].as_array().into_iter().flatten() {
                         if s(a, "Status").as_deref().unwrap_or("ACTIVE") == "ACTIVE" {
@@ -709,17 +701,7 @@ impl Gatherer<'_> {
             if let Some(m) = &marker {
                 params.push(("Marker", m.clone()));
             }
-            let e = match self
-                .aws
-                .query(
-                    "iam",
-                    &self.region,
-                    "2010-05-08",
-                    "ListEntitiesForPolicy",
-                    &params,
-                )
-                .await
-            {
+            let e = match self.iam("ListEntitiesForPolicy", &params).await {
                 Ok(e) => e,
                 Err(f) if f.code == "NoSuchEntity" => return Ok(out),
                 Err(f) => return Err(f),
@@ -753,16 +735,7 @@ impl Gatherer<'_> {
 
     async fn root_report(&self) -> Fetched<Option<RootReport>> {
         for attempt in 0..10 {
-            let g = self
-                .aws
-                .query(
-                    "iam",
-                    &self.region,
-                    "2010-05-08",
-                    "GenerateCredentialReport",
-                    &[],
-                )
-                .await?;
+            let g = self.iam("GenerateCredentialReport", &[]).await?;
             let state = g
                 .descendants("State")
                 .first()
@@ -773,16 +746,7 @@ impl Gatherer<'_> {
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        let e = self
-            .aws
-            .query(
-                "iam",
-                &self.region,
-                "2010-05-08",
-                "GetCredentialReport",
-                &[],
-            )
-            .await?;
+        let e = self.iam("GetCredentialReport", &[]).await?;
         let content = e
             .descendants("Content")
             .first()
@@ -1171,19 +1135,16 @@ impl Gatherer<'_> {
 
     /// GetAccountSummary: the account's IAM usage and quotas, by name.
     async fn account_summary(&self) -> Fetched<BTreeMap<String, i64>> {
-        self.aws
-            .query("iam", &self.region, "2010-05-08", "GetAccountSummary", &[])
-            .await
-            .map(|e| {
-                e.descendants("entry")
-                    .iter()
-                    .filter_map(|en| {
-                        let k = en.child_text("key")?.to_owned();
-                        let v = en.child_text("value")?.parse().ok()?;
-                        Some((k, v))
-                    })
-                    .collect()
-            })
+        self.iam("GetAccountSummary", &[]).await.map(|e| {
+            e.descendants("entry")
+                .iter()
+                .filter_map(|en| {
+                    let k = en.child_text("key")?.to_owned();
+                    let v = en.child_text("value")?.parse().ok()?;
+                    Some((k, v))
+                })
+                .collect()
+        })
     }
 
     /// The latest digest file of every Region of every trail with log file validation on

@@ -3,7 +3,7 @@
 //! tampering.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cairn_history::{
     AttributeKey, EventCategory, HistoryIndex, HistoryKeys, HistoryOptions, IndexedEvent,
@@ -36,6 +36,25 @@ struct Rec {
 }
 
 impl Rec {
+    /// The record `value` at `seq`, with the oracle's naive attribute values and category.
+    fn new(seq: u64, account: String, region: String, time: OffsetDateTime, value: Value) -> Self {
+        Rec {
+            seq,
+            account,
+            region,
+            time,
+            tms: time.unix_timestamp_nanos() / 1_000_000,
+            event_id: value["eventID"].as_str().unwrap_or("").to_owned(),
+            raw: serde_json::to_vec(&value).unwrap(),
+            values: AttributeKey::ALL
+                .iter()
+                .map(|k| compute_values(&value, *k))
+                .collect(),
+            insight: naive_category(&value),
+            value,
+        }
+    }
+
     fn indexed(&self) -> IndexedEvent<'_> {
         IndexedEvent {
             seq: self.seq,
@@ -46,6 +65,17 @@ impl Rec {
             raw: &self.raw,
         }
     }
+}
+
+/// The `.json` files of `dir`, by name.
+fn json_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
 }
 
 fn load_corpus() -> Vec<Value> {
@@ -59,26 +89,14 @@ fn load_corpus() -> Vec<Value> {
         let v: Value = serde_json::from_str(line).unwrap();
         out.push(v["record"].clone());
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("otrf-security-datasets"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    for f in files {
+    for f in json_files(&dir.join("otrf-security-datasets")) {
         for line in std::fs::read_to_string(f).unwrap().lines() {
             if !line.trim().is_empty() {
                 out.push(serde_json::from_str(line).unwrap());
             }
         }
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join("invictus-ir-sigma-aws"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    for f in files {
+    for f in json_files(&dir.join("invictus-ir-sigma-aws")) {
         let v: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
         out.extend(v["Records"].as_array().unwrap().iter().cloned());
     }
@@ -108,21 +126,7 @@ fn corpus() -> Vec<Rec> {
             .as_str()
             .unwrap_or("us-east-1")
             .to_owned();
-        out.push(Rec {
-            seq: out.len() as u64 + 1,
-            account,
-            region,
-            time,
-            tms: time.unix_timestamp_nanos() / 1_000_000,
-            event_id: value["eventID"].as_str().unwrap_or("").to_owned(),
-            raw: serde_json::to_vec(&value).unwrap(),
-            values: AttributeKey::ALL
-                .iter()
-                .map(|k| compute_values(&value, *k))
-                .collect(),
-            insight: naive_category(&value),
-            value,
-        });
+        out.push(Rec::new(out.len() as u64 + 1, account, region, time, value));
     }
     out
 }
@@ -784,21 +788,7 @@ fn synthetic(seq: u64, time: OffsetDateTime, name: &str) -> Rec {
         "readOnly": false,
         "eventCategory": "Management",
     });
-    Rec {
-        seq,
-        account: "111122223333".into(),
-        region: "eu-west-1".into(),
-        time,
-        tms: time.unix_timestamp_nanos() / 1_000_000,
-        event_id: format!("id-{seq}"),
-        raw: serde_json::to_vec(&value).unwrap(),
-        values: AttributeKey::ALL
-            .iter()
-            .map(|k| compute_values(&value, *k))
-            .collect(),
-        insight: naive_category(&value),
-        value,
-    }
+    Rec::new(seq, "111122223333".into(), "eu-west-1".into(), time, value)
 }
 
 #[test]

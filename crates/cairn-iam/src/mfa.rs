@@ -606,6 +606,28 @@ pub fn delete_device(db: &dyn Database, account: &str, serial: &str) -> Result<(
 mod tests {
     use super::*;
 
+    /// The tests' clock: unix time 1,800,000,000.
+    fn test_now() -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+    }
+
+    /// The TOTP secret of device `serial` as stored: read sealed from its row and opened.
+    fn stored_secret(
+        catalog: &dyn Database,
+        master: &MasterKey,
+        serial: &str,
+    ) -> zeroize::Zeroizing<Vec<u8>> {
+        let raw: Vec<u8> = with_conn(catalog, |c| {
+            c.query_row(
+                "SELECT sealed_secret FROM mfa_devices WHERE serial = ?1",
+                [serial],
+                |r| r.get(0),
+            )
+        })
+        .unwrap();
+        master.open(&context(serial), &raw).unwrap()
+    }
+
     #[test]
     fn error_codes_statuses_and_messages() {
         use cairn_core::AwsError;
@@ -687,7 +709,7 @@ mod tests {
         let db = crate::db::test_db();
         let catalog: &dyn Database = &*db;
         let master = MasterKey::from_bytes(&[1u8; 32]).unwrap();
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let now = test_now();
         let d = create_virtual_device(catalog, &master, "111", "root-mfa", now).unwrap();
         assert!(d.otpauth_uri.contains(&d.secret_base32));
         assert!(matches!(
@@ -695,11 +717,7 @@ mod tests {
             Err(MfaError::AlreadyExists(_))
         ));
         // The secret is stored sealed only.
-        let raw: Vec<u8> = with_conn(catalog, |c| {
-            c.query_row("SELECT sealed_secret FROM mfa_devices", [], |r| r.get(0))
-        })
-        .unwrap();
-        let secret = master.open(&context(&d.serial), &raw).unwrap();
+        let secret = stored_secret(catalog, &master, &d.serial);
         assert_eq!(base32(&secret), d.secret_base32);
         let step = step_of(now);
         // Not enabled yet: codes are refused.
@@ -746,13 +764,9 @@ mod tests {
         let db = crate::db::test_db();
         let catalog: &dyn Database = &*db;
         let master = MasterKey::from_bytes(&[4u8; 32]).unwrap();
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let now = test_now();
         let d = create_virtual_device(catalog, &master, "111", "root", now).unwrap();
-        let raw: Vec<u8> = with_conn(catalog, |c| {
-            c.query_row("SELECT sealed_secret FROM mfa_devices", [], |r| r.get(0))
-        })
-        .unwrap();
-        let secret = master.open(&context(&d.serial), &raw).unwrap();
+        let secret = stored_secret(catalog, &master, &d.serial);
         let step = step_of(now);
         let (c1, c2) = (totp(&secret, step - 2), totp(&secret, step - 1));
         enable_device(catalog, &master, "111", &d.serial, &c1, &c2, now).unwrap();
@@ -790,15 +804,7 @@ mod tests {
         verify(&totp(&secret, later_step), later).unwrap();
         // S3 MFA delete takes only the root's devices: one assigned to a user is refused.
         let u = create_virtual_device(catalog, &master, "111", "user-phone", now).unwrap();
-        let raw: Vec<u8> = with_conn(catalog, |c| {
-            c.query_row(
-                "SELECT sealed_secret FROM mfa_devices WHERE serial = ?1",
-                [&u.serial],
-                |r| r.get(0),
-            )
-        })
-        .unwrap();
-        let us = master.open(&context(&u.serial), &raw).unwrap();
+        let us = stored_secret(catalog, &master, &u.serial);
         let (u1, u2) = (totp(&us, step - 2), totp(&us, step - 1));
         enable_for_user(
             catalog,
@@ -822,13 +828,9 @@ mod tests {
         let db = crate::db::test_db();
         let catalog: &dyn Database = &*db;
         let master = MasterKey::from_bytes(&[2u8; 32]).unwrap();
-        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let now = test_now();
         let d = create_virtual_device(catalog, &master, "111", "alice", now).unwrap();
-        let raw: Vec<u8> = with_conn(catalog, |c| {
-            c.query_row("SELECT sealed_secret FROM mfa_devices", [], |r| r.get(0))
-        })
-        .unwrap();
-        let secret = master.open(&context(&d.serial), &raw).unwrap();
+        let secret = stored_secret(catalog, &master, &d.serial);
         let step = step_of(now);
         let (c1, c2) = (totp(&secret, step - 1), totp(&secret, step));
         assert!(user_devices(catalog, "111", None).unwrap().is_empty());

@@ -276,13 +276,7 @@ impl Shared {
         for b in batches {
             let len = b.size;
             if w.len > SEGMENT_HEADER_LEN as u64 && w.len + len > self.opts.segment_bytes {
-                flush(w)?;
-                if sync {
-                    w.file
-                        .sync_data()
-                        .map_err(|e| JournalError::io("fdatasync", &w.path, e))?;
-                }
-                touched.push((w.base, w.path.clone(), w.len));
+                touched.push(flush_segment(w, sync)?);
                 let check = self.opts.key.as_ref().map(JournalKey::check);
                 let (path, file) = create_segment(&self.dir, b.first_seq, check, sync)?;
                 w.file = file;
@@ -309,13 +303,7 @@ impl Shared {
             w.len += len;
             end_seq = b.first_seq + b.count;
         }
-        flush(w)?;
-        if sync {
-            w.file
-                .sync_data()
-                .map_err(|e| JournalError::io("fdatasync", &w.path, e))?;
-        }
-        touched.push((w.base, w.path.clone(), w.len));
+        touched.push(flush_segment(w, sync)?);
         Ok(WriteOutcome { end_seq, touched })
     }
 
@@ -383,6 +371,18 @@ fn seal_batch(w: &mut Writer, first_seq: u64, data: &[u8], lens: &[u32]) -> Resu
         })?;
     }
     Ok(())
+}
+
+/// Writes out the open segment's buffer and, when `sync`, makes it durable; returns the
+/// segment as [`WriteOutcome::touched`] lists it.
+fn flush_segment(w: &mut Writer, sync: bool) -> Result<(u64, PathBuf, u64)> {
+    flush(w)?;
+    if sync {
+        w.file
+            .sync_data()
+            .map_err(|e| JournalError::io("fdatasync", &w.path, e))?;
+    }
+    Ok((w.base, w.path.clone(), w.len))
 }
 
 fn flush(w: &mut Writer) -> Result<()> {

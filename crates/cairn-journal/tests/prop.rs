@@ -1,6 +1,8 @@
 //! Property test: random appends, reopens and torn tails; what is read back is exactly what was
 //! acknowledged (minus batches whose tail was deliberately torn, simulating a crash mid-write).
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -39,13 +41,7 @@ fn opts() -> JournalOptions {
 }
 
 fn last_segment(dir: &Path) -> PathBuf {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v.pop().unwrap()
+    common::segment_files(dir).pop().unwrap()
 }
 
 fn payload(counter: u64, size: usize) -> Vec<u8> {

@@ -234,10 +234,23 @@ impl KeyMetadata {
         match self.state {
             KeyState::Enabled => Ok(()),
             KeyState::Disabled => Err(KmsError::Disabled(self.arn.clone())),
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: self.arn.clone(),
-                state: self.state,
-            }),
+            KeyState::PendingDeletion => Err(self.invalid_state()),
+        }
+    }
+
+    /// `KMSInvalidStateException` unless the key is Enabled or Disabled (a key pending
+    /// deletion can be neither changed nor used).
+    fn check_not_pending_deletion(&self) -> Result<(), KmsError> {
+        match self.state {
+            KeyState::PendingDeletion => Err(self.invalid_state()),
+            KeyState::Enabled | KeyState::Disabled => Ok(()),
+        }
+    }
+
+    fn invalid_state(&self) -> KmsError {
+        KmsError::InvalidState {
+            key: self.arn.clone(),
+            state: self.state,
         }
     }
 }
@@ -406,6 +419,21 @@ pub fn validate_alias_name(name: &str) -> Result<(), KmsError> {
         )));
     }
     Ok(())
+}
+
+/// A day-count parameter: `days`, or the default of `(default, min, max)`, within [min, max].
+fn days_in_range(
+    parameter: &str,
+    days: Option<u32>,
+    (default, min, max): (u32, u32, u32),
+) -> Result<u32, KmsError> {
+    let days = days.unwrap_or(default);
+    if !(min..=max).contains(&days) {
+        return Err(KmsError::Validation(format!(
+            "{parameter} must be between {min} and {max}"
+        )));
+    }
+    Ok(days)
 }
 
 fn validate_tag(k: &str, v: &str) -> Result<(), KmsError> {
@@ -830,14 +858,9 @@ impl Kms {
         target_key_id: &str,
         now: i64,
     ) -> Result<(), KmsError> {
-        self.set_alias(
-            account,
-            region,
-            alias_name,
-            target_key_id,
-            now,
-            Some(|_: &KeyMetadata, _: &Policy| Ok::<(), KmsError>(())),
-        )
+        self.update_alias_checked(account, region, alias_name, target_key_id, now, |_, _| {
+            Ok::<(), KmsError>(())
+        })
     }
 
     /// [`Kms::update_alias`] once `check` accepted the key the alias points at now (AWS
@@ -878,13 +901,7 @@ impl Kms {
         }
         let mut inner = self.lock();
         let target = inner.find(account, region, target_key_id, false)?;
-        if target.meta.state == KeyState::PendingDeletion {
-            return Err(KmsError::InvalidState {
-                key: target.meta.arn.clone(),
-                state: target.meta.state,
-            }
-            .into());
-        }
+        target.meta.check_not_pending_deletion()?;
         let target_id = target.meta.key_id.clone();
         let k = (account.to_owned(), region.to_owned(), alias_name.to_owned());
         let alias = match (inner.aliases.get(&k), update) {
@@ -1145,53 +1162,65 @@ impl Kms {
         Ok(key)
     }
 
-    fn update<T>(
+    /// Applies `f` to the key's metadata, writes it through and returns it.
+    fn update(
         &self,
         account: &str,
         region: &str,
         key_id: &str,
-        f: impl FnOnce(&mut KeyMetadata) -> Result<T, KmsError>,
-    ) -> Result<(KeyMetadata, T), KmsError> {
+        f: impl FnOnce(&mut KeyMetadata) -> Result<(), KmsError>,
+    ) -> Result<KeyMetadata, KmsError> {
+        self.update_with_policy(account, region, key_id, None, f)
+    }
+
+    /// [`Kms::update`], replacing the parsed policy too when `policy` is given (under the same
+    /// lock, so the two never disagree).
+    fn update_with_policy(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        policy: Option<Arc<Policy>>,
+        f: impl FnOnce(&mut KeyMetadata) -> Result<(), KmsError>,
+    ) -> Result<KeyMetadata, KmsError> {
         let mut inner = self.lock();
         let rec = inner.find_mut(account, region, key_id)?;
         let mut meta = rec.meta.clone();
-        let out = f(&mut meta)?;
-        let arc_meta = meta.clone();
+        f(&mut meta)?;
         // Write through, then apply in memory: memory never runs ahead of the database.
         db::put_key(&inner.conn, &meta)?;
         let rec = inner.find_mut(account, region, key_id)?;
-        rec.meta = arc_meta;
-        Ok((meta, out))
+        rec.meta = meta.clone();
+        if let Some(policy) = policy {
+            rec.policy = policy;
+        }
+        Ok(meta)
     }
 
     /// Disabled → Enabled (Enabled stays Enabled).
     pub fn enable_key(&self, account: &str, region: &str, key_id: &str) -> Result<(), KmsError> {
-        self.update(account, region, key_id, |m| match m.state {
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: m.arn.clone(),
-                state: m.state,
-            }),
-            _ => {
-                m.state = KeyState::Enabled;
-                Ok(())
-            }
-        })
-        .map(|_| ())
+        self.set_state(account, region, key_id, KeyState::Enabled)
     }
 
     /// Enabled → Disabled (Disabled stays Disabled).
     pub fn disable_key(&self, account: &str, region: &str, key_id: &str) -> Result<(), KmsError> {
-        self.update(account, region, key_id, |m| match m.state {
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: m.arn.clone(),
-                state: m.state,
-            }),
-            _ => {
-                m.state = KeyState::Disabled;
-                Ok(())
-            }
+        self.set_state(account, region, key_id, KeyState::Disabled)
+    }
+
+    /// Enabled ↔ Disabled; a key pending deletion keeps its state.
+    fn set_state(
+        &self,
+        account: &str,
+        region: &str,
+        key_id: &str,
+        state: KeyState,
+    ) -> Result<(), KmsError> {
+        self.update(account, region, key_id, |m| {
+            m.check_not_pending_deletion()?;
+            m.state = state;
+            Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Enabled or Disabled → PendingDeletion, deleted by [`Kms::tick`] after `window_days`
@@ -1204,26 +1233,14 @@ impl Kms {
         window_days: Option<u32>,
         now: i64,
     ) -> Result<KeyMetadata, KmsError> {
-        let (default, min, max) = PENDING_WINDOW_DAYS;
-        let days = window_days.unwrap_or(default);
-        if !(min..=max).contains(&days) {
-            return Err(KmsError::Validation(format!(
-                "PendingWindowInDays must be between {min} and {max}"
-            )));
-        }
+        let days = days_in_range("PendingWindowInDays", window_days, PENDING_WINDOW_DAYS)?;
         self.update(account, region, key_id, |m| {
-            if m.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
-            }
+            m.check_not_pending_deletion()?;
             m.state = KeyState::PendingDeletion;
             m.pending_window_days = Some(days);
             m.deletion_date = Some(now + i64::from(days) * DAY);
             Ok(())
         })
-        .map(|(m, _)| m)
     }
 
     /// PendingDeletion → Disabled (AWS leaves a restored key disabled).
@@ -1235,28 +1252,13 @@ impl Kms {
     ) -> Result<KeyMetadata, KmsError> {
         self.update(account, region, key_id, |m| {
             if m.state != KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
+                return Err(m.invalid_state());
             }
             m.state = KeyState::Disabled;
             m.pending_window_days = None;
             m.deletion_date = None;
             Ok(())
         })
-        .map(|(m, _)| m)
-    }
-
-    fn check_rotatable(m: &KeyMetadata) -> Result<(), KmsError> {
-        match m.state {
-            KeyState::Enabled => Ok(()),
-            KeyState::Disabled => Err(KmsError::Disabled(m.arn.clone())),
-            KeyState::PendingDeletion => Err(KmsError::InvalidState {
-                key: m.arn.clone(),
-                state: m.state,
-            }),
-        }
     }
 
     /// Turns automatic rotation on (period 90–2560 days, default 365); the next rotation is
@@ -1269,21 +1271,15 @@ impl Kms {
         period_days: Option<u32>,
         now: i64,
     ) -> Result<(), KmsError> {
-        let (default, min, max) = ROTATION_PERIOD_DAYS;
-        let days = period_days.unwrap_or(default);
-        if !(min..=max).contains(&days) {
-            return Err(KmsError::Validation(format!(
-                "RotationPeriodInDays must be between {min} and {max}"
-            )));
-        }
+        let days = days_in_range("RotationPeriodInDays", period_days, ROTATION_PERIOD_DAYS)?;
         self.update(account, region, key_id, |m| {
-            Self::check_rotatable(m)?;
+            m.check_usable()?;
             m.rotation_enabled = true;
             m.rotation_period_days = Some(days);
             m.next_rotation = Some(now + i64::from(days) * DAY);
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Turns automatic rotation off.
@@ -1294,12 +1290,12 @@ impl Kms {
         key_id: &str,
     ) -> Result<(), KmsError> {
         self.update(account, region, key_id, |m| {
-            Self::check_rotatable(m)?;
+            m.check_usable()?;
             m.rotation_enabled = false;
             m.next_rotation = None;
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// The key's rotation settings (keys of other accounts by ARN).
@@ -1361,7 +1357,7 @@ impl Kms {
     ) -> Result<String, KmsError> {
         let mut inner = self.lock();
         let rec = inner.find(account, region, key_id, false)?;
-        Self::check_rotatable(&rec.meta)?;
+        rec.meta.check_usable()?;
         let id = uuid::Uuid::parse_str(&rec.meta.key_id)
             .map_err(|e| KmsError::Storage(e.to_string()))?;
         self.add_version(&mut inner, &id, now, true)
@@ -1386,15 +1382,11 @@ impl Kms {
         document: &str,
     ) -> Result<(), KmsError> {
         let policy = Arc::new(parse_key_policy(document)?);
-        let mut inner = self.lock();
-        let rec = inner.find_mut(account, region, key_id)?;
-        let mut meta = rec.meta.clone();
-        meta.policy = document.to_owned();
-        db::put_key(&inner.conn, &meta)?;
-        let rec = inner.find_mut(account, region, key_id)?;
-        rec.meta = meta;
-        rec.policy = policy;
-        Ok(())
+        self.update_with_policy(account, region, key_id, Some(policy), |m| {
+            m.policy = document.to_owned();
+            Ok(())
+        })
+        .map(drop)
     }
 
     /// Adds or replaces tags.
@@ -1409,12 +1401,7 @@ impl Kms {
             validate_tag(k, v)?;
         }
         self.update(account, region, key_id, |m| {
-            if m.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
-            }
+            m.check_not_pending_deletion()?;
             for (k, v) in tags {
                 m.tags.insert(k.clone(), v.clone());
             }
@@ -1423,7 +1410,7 @@ impl Kms {
             }
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Removes tags by key.
@@ -1435,18 +1422,13 @@ impl Kms {
         keys: &[String],
     ) -> Result<(), KmsError> {
         self.update(account, region, key_id, |m| {
-            if m.state == KeyState::PendingDeletion {
-                return Err(KmsError::InvalidState {
-                    key: m.arn.clone(),
-                    state: m.state,
-                });
-            }
+            m.check_not_pending_deletion()?;
             for k in keys {
                 m.tags.remove(k);
             }
             Ok(())
         })
-        .map(|_| ())
+        .map(drop)
     }
 
     /// Applies what is due at `now`: deletes keys whose waiting period has ended (with their

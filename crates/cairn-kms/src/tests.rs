@@ -10,6 +10,13 @@ fn kms() -> Kms {
     Kms::open_in_memory(Arc::new(TestRootKey::new([3; 32])), R).unwrap()
 }
 
+/// A key store holding one default key of account `A` in `R`, created at time 0.
+fn kms_with_key() -> (Kms, KeyMetadata) {
+    let k = kms();
+    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    (k, m)
+}
+
 fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -19,6 +26,11 @@ fn ctx(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 fn code<T: std::fmt::Debug>(r: Result<T, KmsError>) -> &'static str {
     r.unwrap_err().code()
+}
+
+#[track_caller]
+fn assert_code<T: std::fmt::Debug>(r: Result<T, KmsError>, want: &str) {
+    assert_eq!(code(r), want);
 }
 
 #[test]
@@ -59,7 +71,7 @@ fn create_key_rejects_unsupported_shapes() {
             ..CreateKey::default()
         },
     ] {
-        assert_eq!(code(k.create_key(A, R, req, 0)), "ValidationException");
+        assert_code(k.create_key(A, R, req, 0), "ValidationException");
     }
     let bad_policy = CreateKey {
         policy: Some(
@@ -76,14 +88,13 @@ fn create_key_rejects_unsupported_shapes() {
         tags: vec![("aws:x".into(), "v".into())],
         ..CreateKey::default()
     };
-    assert_eq!(code(k.create_key(A, R, bad_tag, 0)), "TagException");
+    assert_code(k.create_key(A, R, bad_tag, 0), "TagException");
     assert!(k.list_keys(A, R).is_empty());
 }
 
 #[test]
 fn resolution_by_id_arn_alias_and_alias_arn() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     k.create_alias(A, R, "alias/logs", &m.key_id, 5).unwrap();
     for r in [
         m.key_id.clone(),
@@ -98,30 +109,24 @@ fn resolution_by_id_arn_alias_and_alias_arn() {
         );
     }
     // Other region, other account, garbage.
-    assert_eq!(
-        code(k.describe_key(A, "eu-west-1", &m.key_id, false)),
-        "NotFoundException"
+    assert_code(
+        k.describe_key(A, "eu-west-1", &m.key_id, false),
+        "NotFoundException",
     );
-    assert_eq!(
-        code(k.describe_key(B, R, &m.key_id, true)),
-        "NotFoundException"
-    );
-    assert_eq!(
-        code(k.describe_key(B, R, &m.arn, false)),
-        "NotFoundException"
-    );
+    assert_code(k.describe_key(B, R, &m.key_id, true), "NotFoundException");
+    assert_code(k.describe_key(B, R, &m.arn, false), "NotFoundException");
     assert_eq!(
         k.describe_key(B, R, &m.arn, true).unwrap().key_id,
         m.key_id,
         "cross-account by ARN"
     );
-    assert_eq!(
-        code(k.describe_key(A, R, "not-a-key", false)),
-        "NotFoundException"
+    assert_code(
+        k.describe_key(A, R, "not-a-key", false),
+        "NotFoundException",
     );
-    assert_eq!(
-        code(k.describe_key(A, R, "alias/none", false)),
-        "NotFoundException"
+    assert_code(
+        k.describe_key(A, R, "alias/none", false),
+        "NotFoundException",
     );
     assert_eq!(k.list_keys(A, R).len(), 1);
     assert!(k.list_keys(B, R).is_empty());
@@ -129,42 +134,41 @@ fn resolution_by_id_arn_alias_and_alias_arn() {
 
 #[test]
 fn alias_rules() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     let m2 = k.create_key(A, R, CreateKey::default(), 0).unwrap();
-    assert_eq!(
-        code(k.create_alias(A, R, "logs", &m.key_id, 0)),
-        "InvalidAliasNameException"
+    assert_code(
+        k.create_alias(A, R, "logs", &m.key_id, 0),
+        "InvalidAliasNameException",
     );
-    assert_eq!(
-        code(k.create_alias(A, R, "alias/", &m.key_id, 0)),
-        "InvalidAliasNameException"
+    assert_code(
+        k.create_alias(A, R, "alias/", &m.key_id, 0),
+        "InvalidAliasNameException",
     );
-    assert_eq!(
-        code(k.create_alias(A, R, "alias/a b", &m.key_id, 0)),
-        "InvalidAliasNameException"
+    assert_code(
+        k.create_alias(A, R, "alias/a b", &m.key_id, 0),
+        "InvalidAliasNameException",
     );
     let long = format!("alias/{}", "x".repeat(251));
-    assert_eq!(
-        code(k.create_alias(A, R, &long, &m.key_id, 0)),
-        "InvalidAliasNameException"
+    assert_code(
+        k.create_alias(A, R, &long, &m.key_id, 0),
+        "InvalidAliasNameException",
     );
-    assert_eq!(
-        code(k.create_alias(A, R, "alias/aws/s3", &m.key_id, 0)),
-        "NotAuthorizedException"
+    assert_code(
+        k.create_alias(A, R, "alias/aws/s3", &m.key_id, 0),
+        "NotAuthorizedException",
     );
-    assert_eq!(
-        code(k.create_alias(A, R, "alias/x", "alias/y", 0)),
-        "ValidationException"
+    assert_code(
+        k.create_alias(A, R, "alias/x", "alias/y", 0),
+        "ValidationException",
     );
-    assert_eq!(
-        code(k.create_alias(A, R, "alias/x", "nope", 0)),
-        "NotFoundException"
+    assert_code(
+        k.create_alias(A, R, "alias/x", "nope", 0),
+        "NotFoundException",
     );
     k.create_alias(A, R, "alias/a-b_c/d", &m.key_id, 1).unwrap();
-    assert_eq!(
-        code(k.create_alias(A, R, "alias/a-b_c/d", &m2.key_id, 0)),
-        "AlreadyExistsException"
+    assert_code(
+        k.create_alias(A, R, "alias/a-b_c/d", &m2.key_id, 0),
+        "AlreadyExistsException",
     );
     // Same name in another region or account is a different alias.
     let other = k
@@ -188,21 +192,17 @@ fn alias_rules() {
     assert!(k.list_aliases(A, R, Some(&m.key_id)).unwrap().is_empty());
     assert_eq!(k.list_aliases(A, R, Some(&m2.key_id)).unwrap().len(), 1);
     k.delete_alias(A, R, "alias/a-b_c/d").unwrap();
-    assert_eq!(
-        code(k.delete_alias(A, R, "alias/a-b_c/d")),
-        "NotFoundException"
-    );
-    assert_eq!(
-        code(k.update_alias(A, R, "alias/zz", &m.key_id, 0)),
-        "NotFoundException"
+    assert_code(k.delete_alias(A, R, "alias/a-b_c/d"), "NotFoundException");
+    assert_code(
+        k.update_alias(A, R, "alias/zz", &m.key_id, 0),
+        "NotFoundException",
     );
     assert_eq!(k.list_aliases(A, "eu-west-1", None).unwrap().len(), 1);
 }
 
 #[test]
 fn encrypt_decrypt_and_context_binding() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     let c = ctx(&[("trail", "t1")]);
     let e = k.encrypt(A, R, &m.key_id, b"hello", &c).unwrap();
     assert_eq!(e.key_arn, m.arn);
@@ -210,37 +210,33 @@ fn encrypt_decrypt_and_context_binding() {
     let d = k.decrypt(&e.ciphertext_blob, &c).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"hello");
     assert_eq!(d.key_arn, m.arn);
-    assert_eq!(
-        code(k.decrypt(&e.ciphertext_blob, &ctx(&[]))),
-        "InvalidCiphertextException"
+    assert_code(
+        k.decrypt(&e.ciphertext_blob, &ctx(&[])),
+        "InvalidCiphertextException",
     );
-    assert_eq!(
-        code(k.decrypt(&e.ciphertext_blob, &ctx(&[("trail", "t2")]))),
-        "InvalidCiphertextException"
+    assert_code(
+        k.decrypt(&e.ciphertext_blob, &ctx(&[("trail", "t2")])),
+        "InvalidCiphertextException",
     );
-    assert_eq!(code(k.decrypt(b"short", &c)), "InvalidCiphertextException");
-    assert_eq!(
-        code(k.encrypt(A, R, &m.key_id, b"", &c)),
-        "ValidationException"
-    );
-    assert_eq!(
-        code(k.encrypt(A, R, &m.key_id, &[0; 4097], &c)),
-        "ValidationException"
+    assert_code(k.decrypt(b"short", &c), "InvalidCiphertextException");
+    assert_code(k.encrypt(A, R, &m.key_id, b"", &c), "ValidationException");
+    assert_code(
+        k.encrypt(A, R, &m.key_id, &[0; 4097], &c),
+        "ValidationException",
     );
     // A blob of another key store (same format, unknown key) is invalid.
     let other = kms();
     let m2 = other.create_key(A, R, CreateKey::default(), 0).unwrap();
     let e2 = other.encrypt(A, R, &m2.key_id, b"x", &c).unwrap();
-    assert_eq!(
-        code(k.decrypt(&e2.ciphertext_blob, &c)),
-        "InvalidCiphertextException"
+    assert_code(
+        k.decrypt(&e2.ciphertext_blob, &c),
+        "InvalidCiphertextException",
     );
 }
 
 #[test]
 fn data_keys() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     k.create_alias(A, R, "alias/trail", &m.key_id, 0).unwrap();
     let c = ctx(&[(
         "aws:cloudtrail:arn",
@@ -268,17 +264,17 @@ fn data_keys() {
         k.decrypt(&e.ciphertext_blob, &c).unwrap().plaintext.len(),
         16
     );
-    assert_eq!(
-        code(k.generate_data_key_in(A, R, &m.key_id, 0, &c)),
-        "ValidationException"
+    assert_code(
+        k.generate_data_key_in(A, R, &m.key_id, 0, &c),
+        "ValidationException",
     );
-    assert_eq!(
-        code(k.generate_data_key_in(A, R, &m.key_id, 1025, &c)),
-        "ValidationException"
+    assert_code(
+        k.generate_data_key_in(A, R, &m.key_id, 1025, &c),
+        "ValidationException",
     );
-    assert_eq!(
-        code(k.generate_data_key(B, "alias/trail", &c)),
-        "NotFoundException"
+    assert_code(
+        k.generate_data_key(B, "alias/trail", &c),
+        "NotFoundException",
     );
     // The object store's view: 32-byte keys and coarse error classes.
     assert_eq!(
@@ -325,8 +321,7 @@ fn data_keys() {
 
 #[test]
 fn disable_enable_transitions() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     let c = ctx(&[]);
     let e = k.encrypt(A, R, &m.key_id, b"x", &c).unwrap();
     k.disable_key(A, R, &m.key_id).unwrap();
@@ -334,18 +329,12 @@ fn disable_enable_transitions() {
         k.describe_key(A, R, &m.key_id, false).unwrap().state,
         KeyState::Disabled
     );
-    assert_eq!(code(k.decrypt(&e.ciphertext_blob, &c)), "DisabledException");
-    assert_eq!(
-        code(k.encrypt(A, R, &m.key_id, b"x", &c)),
-        "DisabledException"
-    );
-    assert_eq!(
-        code(k.generate_data_key(A, &m.key_id, &c)),
-        "DisabledException"
-    );
-    assert_eq!(
-        code(k.enable_key_rotation(A, R, &m.key_id, None, 0)),
-        "DisabledException"
+    assert_code(k.decrypt(&e.ciphertext_blob, &c), "DisabledException");
+    assert_code(k.encrypt(A, R, &m.key_id, b"x", &c), "DisabledException");
+    assert_code(k.generate_data_key(A, &m.key_id, &c), "DisabledException");
+    assert_code(
+        k.enable_key_rotation(A, R, &m.key_id, None, 0),
+        "DisabledException",
     );
     k.disable_key(A, R, &m.key_id).unwrap();
     k.enable_key(A, R, &m.key_id).unwrap();
@@ -366,22 +355,21 @@ fn disable_enable_transitions() {
 
 #[test]
 fn scheduled_deletion_cancel_and_tick() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     k.create_alias(A, R, "alias/doomed", &m.key_id, 0).unwrap();
     let c = ctx(&[]);
     let e = k.encrypt(A, R, &m.key_id, b"x", &c).unwrap();
-    assert_eq!(
-        code(k.schedule_key_deletion(A, R, &m.key_id, Some(6), 0)),
-        "ValidationException"
+    assert_code(
+        k.schedule_key_deletion(A, R, &m.key_id, Some(6), 0),
+        "ValidationException",
     );
-    assert_eq!(
-        code(k.schedule_key_deletion(A, R, &m.key_id, Some(31), 0)),
-        "ValidationException"
+    assert_code(
+        k.schedule_key_deletion(A, R, &m.key_id, Some(31), 0),
+        "ValidationException",
     );
-    assert_eq!(
-        code(k.cancel_key_deletion(A, R, &m.key_id)),
-        "KMSInvalidStateException"
+    assert_code(
+        k.cancel_key_deletion(A, R, &m.key_id),
+        "KMSInvalidStateException",
     );
     let s = k
         .schedule_key_deletion(A, R, &m.key_id, None, 1000)
@@ -421,34 +409,30 @@ fn scheduled_deletion_cancel_and_tick() {
         .unwrap();
     assert!(k.tick(7 * DAY - 1).unwrap().deleted.is_empty());
     assert_eq!(k.tick(7 * DAY).unwrap().deleted, vec![m.arn.clone()]);
-    assert_eq!(
-        code(k.describe_key(A, R, &m.key_id, false)),
-        "NotFoundException"
-    );
+    assert_code(k.describe_key(A, R, &m.key_id, false), "NotFoundException");
     assert!(
         k.list_aliases(A, R, None).unwrap().is_empty(),
         "its aliases go too"
     );
-    assert_eq!(
-        code(k.decrypt(&e.ciphertext_blob, &c)),
-        "InvalidCiphertextException"
+    assert_code(
+        k.decrypt(&e.ciphertext_blob, &c),
+        "InvalidCiphertextException",
     );
 }
 
 #[test]
 fn rotation_keeps_old_ciphertexts() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     let c = ctx(&[("k", "v")]);
     let st = k.rotation_status(A, R, &m.key_id).unwrap();
     assert!(!st.enabled && st.period_days.is_none());
-    assert_eq!(
-        code(k.enable_key_rotation(A, R, &m.key_id, Some(89), 0)),
-        "ValidationException"
+    assert_code(
+        k.enable_key_rotation(A, R, &m.key_id, Some(89), 0),
+        "ValidationException",
     );
-    assert_eq!(
-        code(k.enable_key_rotation(A, R, &m.key_id, Some(2561), 0)),
-        "ValidationException"
+    assert_code(
+        k.enable_key_rotation(A, R, &m.key_id, Some(2561), 0),
+        "ValidationException",
     );
     k.enable_key_rotation(A, R, &m.key_id, None, 0).unwrap();
     let st = k.rotation_status(A, R, &m.key_id).unwrap();
@@ -517,29 +501,28 @@ fn rotation_keeps_old_ciphertexts() {
     k.enable_key_rotation(A, R, &m.key_id, Some(90), 0).unwrap();
     k.disable_key(A, R, &m.key_id).unwrap();
     assert!(k.tick(10_000 * DAY).unwrap().rotated.is_empty());
-    assert_eq!(
-        code(k.rotate_key_on_demand(A, R, &m.key_id, 0)),
-        "DisabledException"
+    assert_code(
+        k.rotate_key_on_demand(A, R, &m.key_id, 0),
+        "DisabledException",
     );
 }
 
 #[test]
 fn key_policies_and_tags() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     assert_eq!(k.get_key_policy(A, R, &m.key_id).unwrap(), m.policy);
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"cloudtrail.amazonaws.com"},"Action":"kms:GenerateDataKey*","Resource":"*"}]}"#;
     k.put_key_policy(A, R, &m.key_id, doc).unwrap();
     assert_eq!(k.get_key_policy(A, R, &m.key_id).unwrap(), doc);
     let (_, p) = k.key_and_policy(A, R, &m.key_id, false).unwrap();
     assert_eq!(p.statements().len(), 1);
-    assert_eq!(
-        code(k.put_key_policy(A, R, &m.key_id, "{")),
-        "MalformedPolicyDocumentException"
+    assert_code(
+        k.put_key_policy(A, R, &m.key_id, "{"),
+        "MalformedPolicyDocumentException",
     );
-    assert_eq!(
-        code(k.put_key_policy(A, R, &m.key_id, &" ".repeat(40_000))),
-        "LimitExceededException"
+    assert_code(
+        k.put_key_policy(A, R, &m.key_id, &" ".repeat(40_000)),
+        "LimitExceededException",
     );
     assert_eq!(
         k.get_key_policy(A, R, &m.key_id).unwrap(),
@@ -559,9 +542,9 @@ fn key_policies_and_tags() {
             .tags
             .is_empty()
     );
-    assert_eq!(
-        code(k.tag_resource(A, R, &m.key_id, &[(String::new(), "x".into())])),
-        "TagException"
+    assert_code(
+        k.tag_resource(A, R, &m.key_id, &[(String::new(), "x".into())]),
+        "TagException",
     );
 }
 
@@ -597,16 +580,15 @@ fn persists_across_reopen_and_never_stores_material_in_plain_text() {
     }
     // A different root key cannot use the stored material.
     let wrong = Kms::open(dir.path(), Arc::new(TestRootKey::new([6; 32])), R).unwrap();
-    assert_eq!(
-        code(wrong.decrypt(&dk.ciphertext_blob, &c)),
-        "KMSInternalException"
+    assert_code(
+        wrong.decrypt(&dk.ciphertext_blob, &c),
+        "KMSInternalException",
     );
 }
 
 #[test]
 fn backing_keys_are_sealed_in_the_database() {
-    let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let (k, m) = kms_with_key();
     let id = uuid::Uuid::parse_str(&m.key_id).unwrap();
     let sealed = {
         let inner = k.lock();

@@ -3,44 +3,23 @@
 //! the 14 patterns alone), and ingest-to-notification latency (p50/p99 over
 //! 200 alarm firings delivered to a loopback HTTP subscriber).
 
-use std::path::PathBuf;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cairn_monitor::{ManualClock, Monitor, Protocol, Subscription, SystemClock, cis_filters};
 use cairn_pattern::{FilterPattern, PreparedEvent};
+use common::{ACCOUNT, REGION};
 use criterion::{Criterion, Throughput};
-use http_body_util::Full;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::json;
 
-const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
 const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:trail:*";
 
+/// The invictus-ir records, as JSON text.
 fn records() -> Vec<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/cloudtrail/invictus-ir-sigma-aws");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    let mut out = Vec::new();
-    for f in files {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
-        out.extend(
-            v["Records"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r.to_string()),
-        );
-    }
-    out
+    common::invictus_texts(usize::MAX)
 }
 
 fn monitor(cis: bool) -> (tempfile::TempDir, Monitor) {
@@ -112,22 +91,8 @@ fn latency() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/sns", listener.local_addr().unwrap());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-        let server = tokio::spawn(async move {
-            loop {
-                let Ok((s, _)) = listener.accept().await else { return };
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
-                        let _ = tx.send(Instant::now());
-                        async { Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::new()))) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(s), svc).await;
-                });
-            }
-        });
+        let mut server = common::start_server(common::ok_server()).await;
+        let url = format!("{}/sns", server.url);
         let dir = tempfile::tempdir().unwrap();
         let m = Arc::new(Monitor::open(dir.path(), Arc::new(SystemClock)).unwrap());
         m.logs_call("CreateLogGroup", ACCOUNT, REGION, &json!({"logGroupName": "trail"})).unwrap();
@@ -149,10 +114,10 @@ fn latency() {
             assert_eq!(out.notifications.len(), 1, "{:?}", out.alarm_changes);
             let reports = m.deliver_notifications(&out.notifications).await;
             assert!(reports[0].delivered);
-            let at = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+            let at = tokio::time::timeout(Duration::from_secs(5), server.rx.recv()).await.unwrap().unwrap().at;
             lat.push((at - t0).as_secs_f64() * 1e3);
         }
-        server.abort();
+        drop(server);
         lat.sort_by(f64::total_cmp);
         let p = |q: f64| lat[((lat.len() as f64 * q).ceil() as usize).clamp(1, lat.len()) - 1];
         println!(

@@ -119,6 +119,23 @@ fn cw_invalid(message: impl Into<String>) -> MonitorError {
     MonitorError::cw(CwCode::InvalidParameterValue, message)
 }
 
+/// The request's `NextToken` decoded as a `kind` position (`None` without one);
+/// `InvalidNextToken` when it is not one of ours.
+fn next_token<T: std::str::FromStr>(body: &Value, kind: &str) -> Result<Option<T>> {
+    util::opt_str(Api::CloudWatch, body, "NextToken")?
+        .map(|t| {
+            util::decode_token(kind, t)
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| {
+                    MonitorError::cw(
+                        CwCode::InvalidNextToken,
+                        "The next token specified is invalid.",
+                    )
+                })
+        })
+        .transpose()
+}
+
 const ALARM_COLS: &str = "id, account, region, name, def, state, state_reason, state_reason_data, state_updated_ms, config_updated_ms";
 
 fn alarm_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlarmRow> {
@@ -622,15 +639,7 @@ impl Monitor {
                 "The parameter MaxRecords must be between 1 and 100.",
             ));
         }
-        let after = match util::opt_str(Api::CloudWatch, body, "NextToken")? {
-            Some(t) => util::decode_token("al", t).ok_or_else(|| {
-                MonitorError::cw(
-                    CwCode::InvalidNextToken,
-                    "The next token specified is invalid.",
-                )
-            })?,
-            None => String::new(),
-        };
+        let after: String = next_token(body, "al")?.unwrap_or_default();
         let wants_metric = util::opt_str_list(Api::CloudWatch, body, "AlarmTypes")?
             .is_none_or(|t| t.iter().any(|x| x == "MetricAlarm"));
         let conn = self.db();
@@ -738,17 +747,7 @@ impl Monitor {
                 )));
             }
         };
-        let offset: i64 = match util::opt_str(Api::CloudWatch, body, "NextToken")? {
-            Some(t) => util::decode_token("ah", t)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    MonitorError::cw(
-                        CwCode::InvalidNextToken,
-                        "The next token specified is invalid.",
-                    )
-                })?,
-            None => 0,
-        };
+        let offset: i64 = next_token(body, "ah")?.unwrap_or(0);
         let conn = self.db();
         let sql = format!(
             "SELECT alarm_name, ts_ms, item_type, summary, data FROM alarm_history
@@ -1022,17 +1021,7 @@ impl Monitor {
                     .collect()
             })
             .unwrap_or_default();
-        let offset: i64 = match util::opt_str(Api::CloudWatch, body, "NextToken")? {
-            Some(t) => util::decode_token("lm", t)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| {
-                    MonitorError::cw(
-                        CwCode::InvalidNextToken,
-                        "The next token specified is invalid.",
-                    )
-                })?,
-            None => 0,
-        };
+        let offset: i64 = next_token(body, "lm")?.unwrap_or(0);
         let conn = self.db();
         let mut st = conn.prepare_cached(
             "SELECT namespace, name, dims FROM metrics WHERE account = ?1 AND region = ?2

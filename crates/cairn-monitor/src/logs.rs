@@ -1,7 +1,7 @@
 //! The CloudWatch Logs JSON 1.1 API (`Logs_20140328.<Op>`).
 
 use cairn_pattern::{FilterPattern, MetricTransformation, PreparedEvent};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use crate::Monitor;
@@ -61,6 +61,31 @@ fn limit(body: &Value, max: i64, default: i64) -> Result<i64> {
 
 fn bad_token() -> MonitorError {
     MonitorError::invalid("The specified nextToken is invalid.")
+}
+
+/// Whether putting the filter `name` on group `group_id` in `table` (`metric_filters` or
+/// `subscription_filters`) would add one past `max`: it is new and the group has `max` already.
+fn adds_past_limit(
+    conn: &Connection,
+    table: &'static str,
+    group_id: i64,
+    name: &str,
+    max: i64,
+) -> Result<bool> {
+    let exists: bool = conn.query_row(
+        &format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE group_id = ?1 AND name = ?2)"),
+        params![group_id, name],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Ok(false);
+    }
+    let count: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM {table} WHERE group_id = ?1"),
+        [group_id],
+        |r| r.get(0),
+    )?;
+    Ok(count >= max)
 }
 
 fn parse_pattern(p: &str) -> Result<FilterPattern> {
@@ -698,24 +723,12 @@ impl Monitor {
         let mut conn = self.db();
         let tx = conn.transaction()?;
         let g = require_group(&tx, account, region, group)?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM metric_filters WHERE group_id = ?1 AND name = ?2)",
-            params![g.id, filter],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            let count: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM metric_filters WHERE group_id = ?1",
-                [g.id],
-                |r| r.get(0),
-            )?;
-            if count >= MAX_METRIC_FILTERS {
-                return Err(MonitorError::LimitExceeded {
-                    message: format!(
-                        "Resource limit exceeded: at most {MAX_METRIC_FILTERS} metric filters per log group"
-                    ),
-                });
-            }
+        if adds_past_limit(&tx, "metric_filters", g.id, filter, MAX_METRIC_FILTERS)? {
+            return Err(MonitorError::LimitExceeded {
+                message: format!(
+                    "Resource limit exceeded: at most {MAX_METRIC_FILTERS} metric filters per log group"
+                ),
+            });
         }
         let list = Value::Array(vec![transformation.clone()]).to_string();
         tx.execute(
@@ -856,22 +869,16 @@ impl Monitor {
         let mut conn = self.db();
         let tx = conn.transaction()?;
         let g = require_group(&tx, account, region, name)?;
-        let exists: bool = tx.query_row(
-            "SELECT EXISTS(SELECT 1 FROM subscription_filters WHERE group_id = ?1 AND name = ?2)",
-            params![g.id, filter],
-            |r| r.get(0),
-        )?;
-        if !exists {
-            let count: i64 = tx.query_row(
-                "SELECT COUNT(*) FROM subscription_filters WHERE group_id = ?1",
-                [g.id],
-                |r| r.get(0),
-            )?;
-            if count >= MAX_SUBSCRIPTION_FILTERS {
-                return Err(MonitorError::LimitExceeded {
-                    message: "Resource limit exceeded.".to_string(),
-                });
-            }
+        if adds_past_limit(
+            &tx,
+            "subscription_filters",
+            g.id,
+            filter,
+            MAX_SUBSCRIPTION_FILTERS,
+        )? {
+            return Err(MonitorError::LimitExceeded {
+                message: "Resource limit exceeded.".to_string(),
+            });
         }
         tx.execute(
             "INSERT INTO subscription_filters(group_id, name, pattern, destination, role_arn, distribution, created_ms)

@@ -6,11 +6,6 @@ use cairn_monitor::{Monitor, MonitorError};
 use common::*;
 use serde_json::{Value, json};
 
-fn call(m: &Monitor, op: &str, body: Value) -> Value {
-    m.cloudwatch_call(op, ACCOUNT, REGION, &body)
-        .unwrap_or_else(|e| panic!("{op}: {} {e}", e.code()))
-}
-
 fn err(m: &Monitor, op: &str, body: Value) -> MonitorError {
     m.cloudwatch_call(op, ACCOUNT, REGION, &body).expect_err(op)
 }
@@ -24,9 +19,9 @@ fn alarm(name: &str) -> Value {
 #[test]
 fn alarms_round_trip() {
     let (_d, clock, m) = monitor();
-    call(&m, "PutMetricAlarm", alarm("b"));
-    call(&m, "PutMetricAlarm", alarm("a"));
-    let d = call(&m, "DescribeAlarms", json!({}));
+    cloudwatch(&m, "PutMetricAlarm", alarm("b"));
+    cloudwatch(&m, "PutMetricAlarm", alarm("a"));
+    let d = cloudwatch(&m, "DescribeAlarms", json!({}));
     let a = d["MetricAlarms"].as_array().unwrap();
     assert_eq!(a.len(), 2);
     assert_eq!(a[0]["AlarmName"], "a");
@@ -39,29 +34,29 @@ fn alarms_round_trip() {
     assert_eq!(a[0]["DatapointsToAlarm"], 1);
     assert_eq!(a[0]["StateUpdatedTimestamp"], NOW / 1000);
     assert_eq!(d["CompositeAlarms"], json!([]));
-    let p = call(&m, "DescribeAlarms", json!({"MaxRecords": 1}));
-    let p2 = call(
+    let p = cloudwatch(&m, "DescribeAlarms", json!({"MaxRecords": 1}));
+    let p2 = cloudwatch(
         &m,
         "DescribeAlarms",
         json!({"MaxRecords": 1, "NextToken": p["NextToken"]}),
     );
     assert_eq!(p2["MetricAlarms"][0]["AlarmName"], "b");
     assert_eq!(
-        call(&m, "DescribeAlarms", json!({"AlarmNames": ["b"]}))["MetricAlarms"]
+        cloudwatch(&m, "DescribeAlarms", json!({"AlarmNames": ["b"]}))["MetricAlarms"]
             .as_array()
             .unwrap()
             .len(),
         1
     );
     assert_eq!(
-        call(&m, "DescribeAlarms", json!({"AlarmNamePrefix": "z"}))["MetricAlarms"]
+        cloudwatch(&m, "DescribeAlarms", json!({"AlarmNamePrefix": "z"}))["MetricAlarms"]
             .as_array()
             .unwrap()
             .len(),
         0
     );
     assert_eq!(
-        call(
+        cloudwatch(
             &m,
             "DescribeAlarms",
             json!({"AlarmTypes": ["CompositeAlarm"]})
@@ -86,24 +81,24 @@ fn alarms_round_trip() {
     );
 
     // Data through PutMetricData moves the alarm (6 > 5 within one period).
-    call(
+    cloudwatch(
         &m,
         "PutMetricData",
         json!({"Namespace": "App", "MetricData": [
         {"MetricName": "Errors", "Dimensions": [{"Name": "Service", "Value": "api"}], "Timestamp": (NOW / 1000) - 90, "Value": 6.0}]}),
     );
     assert_eq!(
-        call(&m, "DescribeAlarms", json!({"AlarmNames": ["a"]}))["MetricAlarms"][0]["StateValue"],
+        cloudwatch(&m, "DescribeAlarms", json!({"AlarmNames": ["a"]}))["MetricAlarms"][0]["StateValue"],
         "ALARM"
     );
     // Other dimensions do not.
-    call(
+    cloudwatch(
         &m,
         "PutMetricData",
         json!({"Namespace": "App", "MetricData": [{"MetricName": "Errors", "Value": 100.0}]}),
     );
     clock.advance(1000);
-    let h = call(&m, "DescribeAlarmHistory", json!({"AlarmName": "a"}));
+    let h = cloudwatch(&m, "DescribeAlarmHistory", json!({"AlarmName": "a"}));
     let items = h["AlarmHistoryItems"].as_array().unwrap();
     assert_eq!(items[0]["HistoryItemType"], "StateUpdate");
     assert_eq!(
@@ -120,7 +115,7 @@ fn alarms_round_trip() {
         items.last().unwrap()["HistoryItemType"],
         "ConfigurationUpdate"
     );
-    let asc = call(
+    let asc = cloudwatch(
         &m,
         "DescribeAlarmHistory",
         json!({"AlarmName": "a", "ScanBy": "TimestampAscending", "MaxRecords": 1}),
@@ -142,12 +137,12 @@ fn alarms_round_trip() {
 
     // SetAlarmState.
     // (b saw the same data and is in ALARM too.)
-    call(
+    cloudwatch(
         &m,
         "SetAlarmState",
         json!({"AlarmName": "b", "StateValue": "OK", "StateReason": "testing", "StateReasonData": "{\"a\":1}"}),
     );
-    let b = call(&m, "DescribeAlarms", json!({"AlarmNames": ["b"]}));
+    let b = cloudwatch(&m, "DescribeAlarms", json!({"AlarmNames": ["b"]}));
     assert_eq!(b["MetricAlarms"][0]["StateValue"], "OK");
     assert_eq!(b["MetricAlarms"][0]["StateReason"], "testing");
     let e = err(
@@ -171,7 +166,7 @@ fn alarms_round_trip() {
         "InvalidParameterValue"
     );
     assert_eq!(
-        call(&m, "DescribeAlarms", json!({"StateValue": "ALARM"}))["MetricAlarms"]
+        cloudwatch(&m, "DescribeAlarms", json!({"StateValue": "ALARM"}))["MetricAlarms"]
             .as_array()
             .unwrap()
             .len(),
@@ -181,8 +176,8 @@ fn alarms_round_trip() {
     // Update keeps the state.
     let mut upd = alarm("a");
     upd["Threshold"] = json!(50.0);
-    call(&m, "PutMetricAlarm", upd);
-    let a = call(&m, "DescribeAlarms", json!({"AlarmNames": ["a"]}));
+    cloudwatch(&m, "PutMetricAlarm", upd);
+    let a = cloudwatch(&m, "DescribeAlarms", json!({"AlarmNames": ["a"]}));
     assert_eq!(a["MetricAlarms"][0]["Threshold"], 50.0);
 
     // Delete.
@@ -190,9 +185,9 @@ fn alarms_round_trip() {
         err(&m, "DeleteAlarms", json!({"AlarmNames": ["a", "nope"]})).code(),
         "ResourceNotFound"
     );
-    call(&m, "DeleteAlarms", json!({"AlarmNames": ["a", "b"]}));
+    cloudwatch(&m, "DeleteAlarms", json!({"AlarmNames": ["a", "b"]}));
     assert!(
-        call(&m, "DescribeAlarms", json!({}))["MetricAlarms"]
+        cloudwatch(&m, "DescribeAlarms", json!({}))["MetricAlarms"]
             .as_array()
             .unwrap()
             .is_empty()
@@ -238,7 +233,7 @@ fn put_metric_alarm_validation() {
 fn metrics_queries() {
     let (_d, _c, m) = monitor();
     let t = NOW / 1000;
-    call(
+    cloudwatch(
         &m,
         "PutMetricData",
         json!({"Namespace": "App", "MetricData": [
@@ -248,7 +243,7 @@ fn metrics_queries() {
         {"MetricName": "Hits", "Dimensions": [{"Name": "Host", "Value": "h1"}], "Timestamp": t - 50,
          "StatisticValues": {"SampleCount": 2.0, "Sum": 5.0, "Minimum": 1.0, "Maximum": 4.0}}]}),
     );
-    let s = call(
+    let s = cloudwatch(
         &m,
         "GetMetricStatistics",
         json!({"Namespace": "App", "MetricName": "Latency", "StartTime": t - 180, "EndTime": t,
@@ -266,7 +261,7 @@ fn metrics_queries() {
     assert_eq!(err(&m, "GetMetricStatistics", json!({"Namespace": "App", "MetricName": "Latency", "StartTime": t - 1, "EndTime": t, "Period": 60})).code(), "MissingParameter");
     assert_eq!(err(&m, "GetMetricStatistics", json!({"Namespace": "App", "MetricName": "Latency", "StartTime": t - 1, "EndTime": t, "Period": 60, "Statistics": ["p50"]})).code(), "InvalidParameterValue");
 
-    let d = call(
+    let d = cloudwatch(
         &m,
         "GetMetricData",
         json!({"StartTime": t - 3600, "EndTime": t, "MetricDataQueries": [
@@ -283,9 +278,9 @@ fn metrics_queries() {
     assert_eq!(r[1]["StatusCode"], "Complete");
     assert_eq!(err(&m, "GetMetricData", json!({"StartTime": t - 3600, "EndTime": t, "MetricDataQueries": [{"Id": "e", "Expression": "SUM(METRICS())"}]})).code(), "InvalidParameterValue");
 
-    let l = call(&m, "ListMetrics", json!({"Namespace": "App"}));
+    let l = cloudwatch(&m, "ListMetrics", json!({"Namespace": "App"}));
     assert_eq!(l["Metrics"].as_array().unwrap().len(), 2);
-    let l = call(&m, "ListMetrics", json!({"Dimensions": [{"Name": "Host"}]}));
+    let l = cloudwatch(&m, "ListMetrics", json!({"Dimensions": [{"Name": "Host"}]}));
     assert_eq!(l["Metrics"][0]["MetricName"], "Hits");
     assert_eq!(l["Metrics"][0]["Dimensions"][0]["Value"], "h1");
     assert_eq!(

@@ -7,7 +7,6 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use bytes::Bytes;
 use cairn_monitor::{
@@ -15,7 +14,7 @@ use cairn_monitor::{
     verify_sns_signature,
 };
 use common::*;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
@@ -611,6 +610,16 @@ struct TlsServer {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl TlsServer {
+    /// A subscription of `protocol` to `https://{host}:{port}{path}` on this server.
+    fn subscription(&self, protocol: Protocol, host: &str, path: &str) -> Subscription {
+        Subscription {
+            protocol,
+            endpoint: format!("https://{host}:{}{path}", self.port),
+        }
+    }
+}
+
 impl Drop for TlsServer {
     fn drop(&mut self) {
         self.task.abort();
@@ -641,19 +650,7 @@ async fn start_tls_server(cfg: Arc<rustls::ServerConfig>) -> TlsServer {
                 let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let tx = tx.clone();
                     async move {
-                        let path = req.uri().path().to_string();
-                        let headers = req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect();
-                        let body = req.into_body().collect().await?.to_bytes();
-                        let _ = tx.send(Received {
-                            path,
-                            headers,
-                            body: String::from_utf8_lossy(&body).into_owned(),
-                            at: Instant::now(),
-                        });
+                        let _ = tx.send(Received::read(req).await);
                         Ok::<_, hyper::Error>(hyper::Response::new(Full::new(Bytes::new())))
                     }
                 });
@@ -685,10 +682,7 @@ async fn https_subscription_receives_the_signed_envelope() {
     let (_d, _c, m) = monitor_with(trusting(&pki.ca_pem));
     let notes = fire_root_alarm(
         &m,
-        Subscription {
-            protocol: Protocol::Https,
-            endpoint: format!("https://localhost:{}/sns", server.port),
-        },
+        server.subscription(Protocol::Https, "localhost", "/sns"),
     );
     let reports = m.deliver_notifications(&notes).await;
     assert!(reports[0].delivered, "{:?}", reports[0]);
@@ -725,10 +719,7 @@ async fn https_webhook_to_an_ip_address_is_delivered() {
     let (_d, _c, m) = monitor_with(trusting(&pki.ca_pem));
     let notes = fire_root_alarm(
         &m,
-        Subscription {
-            protocol: Protocol::WebhookJson,
-            endpoint: format!("https://127.0.0.1:{}/hook", server.port),
-        },
+        server.subscription(Protocol::WebhookJson, "127.0.0.1", "/hook"),
     );
     let reports = m.deliver_notifications(&notes).await;
     assert!(reports[0].delivered, "{:?}", reports[0]);
@@ -746,10 +737,7 @@ async fn untrusted_certificate_fails_at_once_and_is_kept_as_failed() {
     let (d, c, m) = monitor();
     let notes = fire_root_alarm(
         &m,
-        Subscription {
-            protocol: Protocol::Https,
-            endpoint: format!("https://localhost:{}/sns", server.port),
-        },
+        server.subscription(Protocol::Https, "localhost", "/sns"),
     );
     let reports = m.deliver_notifications(&notes).await;
     assert!(!reports[0].delivered);
@@ -782,10 +770,7 @@ async fn wrong_host_name_is_rejected() {
     let (_d, _c, m) = monitor_with(trusting(&pki.ca_pem));
     let notes = fire_root_alarm(
         &m,
-        Subscription {
-            protocol: Protocol::Https,
-            endpoint: format!("https://127.0.0.1:{}/sns", server.port),
-        },
+        server.subscription(Protocol::Https, "127.0.0.1", "/sns"),
     );
     let reports = m.deliver_notifications(&notes).await;
     assert!(!reports[0].delivered);

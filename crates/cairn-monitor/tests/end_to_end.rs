@@ -42,14 +42,7 @@ async fn root_signin_and_stop_logging_fire_cis_alarms_and_notify() {
         .unwrap();
     assert_eq!(report.alarms.len(), 14);
     // Before any event: all 14 alarms evaluated to OK (notBreaching).
-    let alarms = m
-        .cloudwatch_call(
-            "DescribeAlarms",
-            ACCOUNT,
-            REGION,
-            &json!({"StateValue": "OK"}),
-        )
-        .unwrap();
+    let alarms = cloudwatch(&m, "DescribeAlarms", json!({"StateValue": "OK"}));
     assert_eq!(alarms["MetricAlarms"].as_array().unwrap().len(), 14);
 
     // The real records: root console sign-in (AWS docs example) and StopLogging (invictus-ir).
@@ -61,16 +54,13 @@ async fn root_signin_and_stop_logging_fire_cis_alarms_and_notify() {
                 && r["responseElements"]["ConsoleLogin"] == "Success"
         })
         .unwrap();
-    let stop = invictus_records()
-        .into_iter()
-        .find(|r| r["eventName"] == "StopLogging")
-        .unwrap();
+    let stop = invictus_event("StopLogging");
     let noise = invictus_records()
         .into_iter()
         .find(|r| r["eventName"] == "DescribeInstances" && r.get("errorCode").is_none())
         .unwrap();
     let msgs = [root.to_string(), noise.to_string(), stop.to_string()];
-    let recs: Vec<(i64, &str)> = msgs.iter().map(|s| (NOW, s.as_str())).collect();
+    let recs = at_now(&msgs);
 
     let t0 = Instant::now();
     let out = m
@@ -163,18 +153,13 @@ async fn root_signin_and_stop_logging_fire_cis_alarms_and_notify() {
     );
 
     // State and history through the API.
-    let a = m
-        .cloudwatch_call(
-            "DescribeAlarms",
-            ACCOUNT,
-            REGION,
-            &json!({"StateValue": "ALARM"}),
-        )
-        .unwrap();
+    let a = cloudwatch(&m, "DescribeAlarms", json!({"StateValue": "ALARM"}));
     assert_eq!(a["MetricAlarms"].as_array().unwrap().len(), 2);
-    let h = m
-        .cloudwatch_call("DescribeAlarmHistory", ACCOUNT, REGION, &json!({"AlarmName": "CIS-CloudWatch.1-RootAccountUsage", "HistoryItemType": "StateUpdate"}))
-        .unwrap();
+    let h = cloudwatch(
+        &m,
+        "DescribeAlarmHistory",
+        json!({"AlarmName": "CIS-CloudWatch.1-RootAccountUsage", "HistoryItemType": "StateUpdate"}),
+    );
     let items = h["AlarmHistoryItems"].as_array().unwrap();
     assert_eq!(items[0]["HistorySummary"], "Alarm updated from OK to ALARM");
     // The notifications are recorded as delivered: none failed, none pending.
@@ -193,11 +178,7 @@ async fn alarm_returns_to_ok_after_the_period_and_housekeeping() {
     let (_d, clock, m) = monitor();
     create_log_group(&m, "g");
     m.enable_cis(ACCOUNT, REGION, "g", "t", None).unwrap();
-    let stop = invictus_records()
-        .into_iter()
-        .find(|r| r["eventName"] == "StopLogging")
-        .unwrap()
-        .to_string();
+    let stop = invictus_event("StopLogging").to_string();
     let out = m
         .ingest_trail_events(&group_arn("g"), ACCOUNT, REGION, &[(NOW, &stop)])
         .unwrap();
@@ -246,40 +227,26 @@ async fn webhook_formats_and_failed_deliveries_are_kept() {
             }),
         )
         .unwrap();
-    m.subscribe(
-        &r.topic_arn,
-        &Subscription {
-            protocol: Protocol::WebhookJson,
-            endpoint: format!("{}/json", ok.url),
-        },
-    )
-    .unwrap();
-    m.subscribe(
-        &r.topic_arn,
-        &Subscription {
+    let json_sub = Subscription {
+        protocol: Protocol::WebhookJson,
+        endpoint: format!("{}/json", ok.url),
+    };
+    for sub in [
+        json_sub.clone(),
+        Subscription {
             protocol: Protocol::Http,
             endpoint: format!("{}/x", failing.url),
         },
-    )
-    .unwrap();
-    m.subscribe(
-        &r.topic_arn,
-        &Subscription {
+        Subscription {
             protocol: Protocol::WebhookJson,
             endpoint: format!("{}/y", rejecting.url),
         },
-    )
-    .unwrap();
-    // Idempotent subscribe.
+    ] {
+        m.subscribe(&r.topic_arn, &sub).unwrap();
+    }
     assert_eq!(m.list_subscriptions(&r.topic_arn).unwrap().len(), 4);
-    m.subscribe(
-        &r.topic_arn,
-        &Subscription {
-            protocol: Protocol::WebhookJson,
-            endpoint: format!("{}/json", ok.url),
-        },
-    )
-    .unwrap();
+    // Idempotent subscribe.
+    m.subscribe(&r.topic_arn, &json_sub).unwrap();
     assert_eq!(m.list_subscriptions(&r.topic_arn).unwrap().len(), 4);
     assert!(
         m.subscribe(
@@ -360,33 +327,26 @@ async fn webhook_formats_and_failed_deliveries_are_kept() {
 fn unknown_alarm_action_is_recorded_as_failed() {
     let (_d, _clock, m) = monitor();
     create_log_group(&m, "g");
-    m.cloudwatch_call(
+    cloudwatch(
+        &m,
         "PutMetricAlarm",
-        ACCOUNT,
-        REGION,
-        &json!({"AlarmName": "a", "MetricName": "m", "Namespace": "n", "Statistic": "Sum", "Period": 60,
+        json!({"AlarmName": "a", "MetricName": "m", "Namespace": "n", "Statistic": "Sum", "Period": 60,
                 "EvaluationPeriods": 1, "Threshold": 1.0, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
                 "AlarmActions": ["arn:aws:sns:us-east-1:123456789012:missing"]}),
-    )
-    .unwrap();
-    m.cloudwatch_call(
+    );
+    cloudwatch(
+        &m,
         "SetAlarmState",
-        ACCOUNT,
-        REGION,
-        &json!({"AlarmName": "a", "StateValue": "ALARM", "StateReason": "test"}),
-    )
-    .unwrap();
+        json!({"AlarmName": "a", "StateValue": "ALARM", "StateReason": "test"}),
+    );
     let f = m.list_failed_notifications().unwrap();
     assert_eq!(f.len(), 1);
     assert!(f[0].last_error.contains("not a topic"));
-    let h = m
-        .cloudwatch_call(
-            "DescribeAlarmHistory",
-            ACCOUNT,
-            REGION,
-            &json!({"HistoryItemType": "Action"}),
-        )
-        .unwrap();
+    let h = cloudwatch(
+        &m,
+        "DescribeAlarmHistory",
+        json!({"HistoryItemType": "Action"}),
+    );
     assert!(
         h["AlarmHistoryItems"][0]["HistorySummary"]
             .as_str()

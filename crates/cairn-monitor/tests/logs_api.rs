@@ -6,32 +6,42 @@ use cairn_monitor::{Monitor, MonitorError};
 use common::*;
 use serde_json::{Value, json};
 
-fn call(m: &Monitor, op: &str, body: Value) -> Value {
-    m.logs_call(op, ACCOUNT, REGION, &body)
-        .unwrap_or_else(|e| panic!("{op}: {} {e}", e.code()))
-}
-
 fn err(m: &Monitor, op: &str, body: Value) -> MonitorError {
     m.logs_call(op, ACCOUNT, REGION, &body).expect_err(op)
+}
+
+#[track_caller]
+fn assert_err(m: &Monitor, op: &str, body: Value, code: &str) {
+    assert_eq!(err(m, op, body).code(), code, "{op}");
+}
+
+/// Creates the log stream `stream` in the log group `group`.
+fn create_stream(m: &Monitor, group: &str, stream: &str) {
+    logs(
+        m,
+        "CreateLogStream",
+        json!({"logGroupName": group, "logStreamName": stream}),
+    );
 }
 
 #[test]
 fn log_groups_streams_and_retention() {
     let (_d, _c, m) = monitor();
-    call(&m, "CreateLogGroup", json!({"logGroupName": "b/group"}));
-    call(&m, "CreateLogGroup", json!({"logGroupName": "a-group"}));
-    assert_eq!(
-        err(&m, "CreateLogGroup", json!({"logGroupName": "a-group"})).code(),
-        "ResourceAlreadyExistsException"
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "b/group"}));
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "a-group"}));
+    assert_err(
+        &m,
+        "CreateLogGroup",
+        json!({"logGroupName": "a-group"}),
+        "ResourceAlreadyExistsException",
     );
-    assert_eq!(
-        err(&m, "CreateLogGroup", json!({"logGroupName": "bad name"})).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "CreateLogGroup",
+        json!({"logGroupName": "bad name"}),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(&m, "CreateLogGroup", json!({})).code(),
-        "InvalidParameterException"
-    );
+    assert_err(&m, "CreateLogGroup", json!({}), "InvalidParameterException");
     // Same name in another region is another group.
     m.logs_call(
         "CreateLogGroup",
@@ -41,7 +51,7 @@ fn log_groups_streams_and_retention() {
     )
     .unwrap();
 
-    let d = call(&m, "DescribeLogGroups", json!({}));
+    let d = logs(&m, "DescribeLogGroups", json!({}));
     let names: Vec<&str> = d["logGroups"]
         .as_array()
         .unwrap()
@@ -61,90 +71,71 @@ fn log_groups_streams_and_retention() {
     assert_eq!(g["creationTime"], NOW);
     assert!(g.get("retentionInDays").is_none());
     // Pagination.
-    let p1 = call(&m, "DescribeLogGroups", json!({"limit": 1}));
+    let p1 = logs(&m, "DescribeLogGroups", json!({"limit": 1}));
     assert_eq!(p1["logGroups"].as_array().unwrap().len(), 1);
-    let p2 = call(
+    let p2 = logs(
         &m,
         "DescribeLogGroups",
         json!({"limit": 1, "nextToken": p1["nextToken"]}),
     );
     assert_eq!(p2["logGroups"][0]["logGroupName"], "b/group");
     assert!(p2.get("nextToken").is_none());
-    assert_eq!(
-        err(&m, "DescribeLogGroups", json!({"nextToken": "garbage"})).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "DescribeLogGroups",
+        json!({"nextToken": "garbage"}),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(&m, "DescribeLogGroups", json!({"limit": 51})).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "DescribeLogGroups",
+        json!({"limit": 51}),
+        "InvalidParameterException",
     );
-    let pre = call(&m, "DescribeLogGroups", json!({"logGroupNamePrefix": "b/"}));
+    let pre = logs(&m, "DescribeLogGroups", json!({"logGroupNamePrefix": "b/"}));
     assert_eq!(pre["logGroups"].as_array().unwrap().len(), 1);
 
-    call(
+    logs(
         &m,
         "PutRetentionPolicy",
         json!({"logGroupName": "a-group", "retentionInDays": 7}),
     );
-    assert_eq!(
-        err(
-            &m,
-            "PutRetentionPolicy",
-            json!({"logGroupName": "a-group", "retentionInDays": 8})
-        )
-        .code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutRetentionPolicy",
+        json!({"logGroupName": "a-group", "retentionInDays": 8}),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(
-            &m,
-            "PutRetentionPolicy",
-            json!({"logGroupName": "nope", "retentionInDays": 7})
-        )
-        .code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "PutRetentionPolicy",
+        json!({"logGroupName": "nope", "retentionInDays": 7}),
+        "ResourceNotFoundException",
     );
-    let d = call(&m, "DescribeLogGroups", json!({"logGroupNamePrefix": "a-"}));
+    let d = logs(&m, "DescribeLogGroups", json!({"logGroupNamePrefix": "a-"}));
     assert_eq!(d["logGroups"][0]["retentionInDays"], 7);
 
-    call(
-        &m,
-        "CreateLogStream",
-        json!({"logGroupName": "a-group", "logStreamName": "s2"}),
-    );
-    call(
+    create_stream(&m, "a-group", "s2");
+    create_stream(&m, "a-group", "s1");
+    assert_err(
         &m,
         "CreateLogStream",
         json!({"logGroupName": "a-group", "logStreamName": "s1"}),
+        "ResourceAlreadyExistsException",
     );
-    assert_eq!(
-        err(
-            &m,
-            "CreateLogStream",
-            json!({"logGroupName": "a-group", "logStreamName": "s1"})
-        )
-        .code(),
-        "ResourceAlreadyExistsException"
+    assert_err(
+        &m,
+        "CreateLogStream",
+        json!({"logGroupName": "nope", "logStreamName": "s1"}),
+        "ResourceNotFoundException",
     );
-    assert_eq!(
-        err(
-            &m,
-            "CreateLogStream",
-            json!({"logGroupName": "nope", "logStreamName": "s1"})
-        )
-        .code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "CreateLogStream",
+        json!({"logGroupName": "a-group", "logStreamName": "a:b"}),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(
-            &m,
-            "CreateLogStream",
-            json!({"logGroupName": "a-group", "logStreamName": "a:b"})
-        )
-        .code(),
-        "InvalidParameterException"
-    );
-    let s = call(&m, "DescribeLogStreams", json!({"logGroupName": "a-group"}));
+    let s = logs(&m, "DescribeLogStreams", json!({"logGroupName": "a-group"}));
     let names: Vec<&str> = s["logStreams"]
         .as_array()
         .unwrap()
@@ -152,48 +143,51 @@ fn log_groups_streams_and_retention() {
         .map(|g| g["logStreamName"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["s1", "s2"]);
-    let s = call(
+    let s = logs(
         &m,
         "DescribeLogStreams",
         json!({"logGroupName": "a-group", "descending": true, "limit": 1}),
     );
     assert_eq!(s["logStreams"][0]["logStreamName"], "s2");
     assert!(s["nextToken"].is_string());
-    assert_eq!(
-        err(&m, "DescribeLogStreams", json!({"logGroupName": "a-group", "orderBy": "LastEventTime", "logStreamNamePrefix": "s"})).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "DescribeLogStreams",
+        json!({"logGroupName": "a-group", "orderBy": "LastEventTime", "logStreamNamePrefix": "s"}),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(&m, "DescribeLogStreams", json!({"logGroupName": "nope"})).code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "DescribeLogStreams",
+        json!({"logGroupName": "nope"}),
+        "ResourceNotFoundException",
     );
 
-    call(
+    logs(
         &m,
         "DeleteLogStream",
         json!({"logGroupName": "a-group", "logStreamName": "s2"}),
     );
-    assert_eq!(
-        err(
-            &m,
-            "DeleteLogStream",
-            json!({"logGroupName": "a-group", "logStreamName": "s2"})
-        )
-        .code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "DeleteLogStream",
+        json!({"logGroupName": "a-group", "logStreamName": "s2"}),
+        "ResourceNotFoundException",
     );
-    call(
+    logs(
         &m,
         "DeleteRetentionPolicy",
         json!({"logGroupName": "a-group"}),
     );
-    call(&m, "DeleteLogGroup", json!({"logGroupName": "a-group"}));
-    assert_eq!(
-        err(&m, "DeleteLogGroup", json!({"logGroupName": "a-group"})).code(),
-        "ResourceNotFoundException"
+    logs(&m, "DeleteLogGroup", json!({"logGroupName": "a-group"}));
+    assert_err(
+        &m,
+        "DeleteLogGroup",
+        json!({"logGroupName": "a-group"}),
+        "ResourceNotFoundException",
     );
     assert_eq!(
-        call(&m, "DescribeLogGroups", json!({}))["logGroups"]
+        logs(&m, "DescribeLogGroups", json!({}))["logGroups"]
             .as_array()
             .unwrap()
             .len(),
@@ -204,54 +198,50 @@ fn log_groups_streams_and_retention() {
 #[test]
 fn put_get_and_filter_events() {
     let (_d, _c, m) = monitor();
-    call(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
-    call(
-        &m,
-        "CreateLogStream",
-        json!({"logGroupName": "g", "logStreamName": "s"}),
-    );
-    call(
-        &m,
-        "CreateLogStream",
-        json!({"logGroupName": "g", "logStreamName": "t"}),
-    );
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
+    create_stream(&m, "g", "s");
+    create_stream(&m, "g", "t");
     let events: Vec<Value> = (0..30).map(|i| json!({"timestamp": NOW - 30_000 + i * 1000, "message": format!("line {i} {}", if i % 3 == 0 { "ERROR" } else { "ok" })})).collect();
-    let r = call(
+    let r = logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "logEvents": events}),
     );
     assert!(r["nextSequenceToken"].is_string());
     assert!(r.get("rejectedLogEventsInfo").is_none());
-    call(
+    logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "t", "logEvents": [{"timestamp": NOW, "message": "other ERROR"}]}),
     );
     // Errors.
-    assert_eq!(
-        err(&m, "PutLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": 2, "message": "a"}, {"timestamp": 1, "message": "b"}]})).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutLogEvents",
+        json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": 2, "message": "a"}, {"timestamp": 1, "message": "b"}]}),
+        "InvalidParameterException",
     );
-    assert_eq!(err(&m, "PutLogEvents", json!({"logGroupName": "g", "logStreamName": "nope", "logEvents": [{"timestamp": NOW, "message": "a"}]})).code(), "ResourceNotFoundException");
-    assert_eq!(
-        err(
-            &m,
-            "PutLogEvents",
-            json!({"logGroupName": "g", "logStreamName": "s", "logEvents": []})
-        )
-        .code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutLogEvents",
+        json!({"logGroupName": "g", "logStreamName": "nope", "logEvents": [{"timestamp": NOW, "message": "a"}]}),
+        "ResourceNotFoundException",
+    );
+    assert_err(
+        &m,
+        "PutLogEvents",
+        json!({"logGroupName": "g", "logStreamName": "s", "logEvents": []}),
+        "InvalidParameterException",
     );
     // Too old / too new are reported, not stored.
-    let r = call(
+    let r = logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "t", "logEvents": [
         {"timestamp": NOW - 15 * 86_400_000, "message": "old"}, {"timestamp": NOW - 15 * 86_400_000 + 1, "message": "old2"}]}),
     );
     assert_eq!(r["rejectedLogEventsInfo"]["tooOldLogEventEndIndex"], 1);
-    let r = call(
+    let r = logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "t", "logEvents": [{"timestamp": NOW + 3 * 3_600_000, "message": "future"}]}),
@@ -259,7 +249,7 @@ fn put_get_and_filter_events() {
     assert_eq!(r["rejectedLogEventsInfo"]["tooNewLogEventStartIndex"], 0);
 
     // GetLogEvents: default = the latest events; forward paging from head.
-    let g = call(
+    let g = logs(
         &m,
         "GetLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "limit": 10}),
@@ -272,7 +262,7 @@ fn put_get_and_filter_events() {
     let mut body =
         json!({"logGroupName": "g", "logStreamName": "s", "limit": 7, "startFromHead": true});
     for _ in 0..10 {
-        let g = call(&m, "GetLogEvents", body.clone());
+        let g = logs(&m, "GetLogEvents", body.clone());
         let ev = g["events"].as_array().unwrap().clone();
         if ev.is_empty() {
             // The end: the forward token does not move.
@@ -285,42 +275,39 @@ fn put_get_and_filter_events() {
     assert_eq!(all.len(), 30);
     assert_eq!(all[0]["message"], "line 0 ERROR");
     // Backward from the latest page.
-    let g = call(
+    let g = logs(
         &m,
         "GetLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "limit": 10}),
     );
-    let b = call(
+    let b = logs(
         &m,
         "GetLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "limit": 10, "nextToken": g["nextBackwardToken"]}),
     );
     assert_eq!(b["events"][9]["message"], "line 19 ok");
-    let w = call(
+    let w = logs(
         &m,
         "GetLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "startTime": NOW - 5000, "endTime": NOW - 2000, "startFromHead": true}),
     );
     assert_eq!(w["events"].as_array().unwrap().len(), 3);
-    assert_eq!(
-        err(
-            &m,
-            "GetLogEvents",
-            json!({"logGroupName": "g", "logStreamName": "s", "nextToken": "x/y"})
-        )
-        .code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "GetLogEvents",
+        json!({"logGroupName": "g", "logStreamName": "s", "nextToken": "x/y"}),
+        "InvalidParameterException",
     );
 
     // FilterLogEvents: pattern, streams, time range, pagination.
-    let f = call(
+    let f = logs(
         &m,
         "FilterLogEvents",
         json!({"logGroupName": "g", "filterPattern": "ERROR"}),
     );
     assert_eq!(f["events"].as_array().unwrap().len(), 11);
     assert!(f.get("nextToken").is_none());
-    let f = call(
+    let f = logs(
         &m,
         "FilterLogEvents",
         json!({"logGroupName": "g", "filterPattern": "ERROR", "logStreamNames": ["t"]}),
@@ -328,7 +315,7 @@ fn put_get_and_filter_events() {
     assert_eq!(f["events"].as_array().unwrap().len(), 1);
     assert_eq!(f["events"][0]["logStreamName"], "t");
     assert_eq!(f["events"][0]["eventId"].as_str().unwrap().len(), 40);
-    let f = call(
+    let f = logs(
         &m,
         "FilterLogEvents",
         json!({"logGroupName": "g", "filterPattern": "?ERROR ?other", "startTime": NOW - 10_000, "endTime": NOW}),
@@ -337,7 +324,7 @@ fn put_get_and_filter_events() {
     let mut seen = Vec::new();
     let mut body = json!({"logGroupName": "g", "filterPattern": "-ERROR", "limit": 4});
     loop {
-        let f = call(&m, "FilterLogEvents", body.clone());
+        let f = logs(&m, "FilterLogEvents", body.clone());
         seen.extend(
             f["events"]
                 .as_array()
@@ -359,29 +346,25 @@ fn put_get_and_filter_events() {
     );
     assert_eq!(e.code(), "InvalidParameterException");
     assert!(e.message().contains("position"), "{}", e.message());
-    assert_eq!(
-        err(
-            &m,
-            "FilterLogEvents",
-            json!({"logGroupName": "g", "logStreamNames": ["s"], "logStreamNamePrefix": "s"})
-        )
-        .code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "FilterLogEvents",
+        json!({"logGroupName": "g", "logStreamNames": ["s"], "logStreamNamePrefix": "s"}),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(
-            &m,
-            "FilterLogEvents",
-            json!({"logGroupName": "g", "logStreamNames": ["zz"]})
-        )
-        .code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "FilterLogEvents",
+        json!({"logGroupName": "g", "logStreamNames": ["zz"]}),
+        "ResourceNotFoundException",
     );
-    assert_eq!(
-        err(&m, "FilterLogEvents", json!({"logGroupName": "nope"})).code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "FilterLogEvents",
+        json!({"logGroupName": "nope"}),
+        "ResourceNotFoundException",
     );
-    let streams = call(
+    let streams = logs(
         &m,
         "DescribeLogStreams",
         json!({"logGroupName": "g", "orderBy": "LastEventTime", "descending": true}),
@@ -393,32 +376,32 @@ fn put_get_and_filter_events() {
 #[test]
 fn retention_housekeeping_deletes_old_events() {
     let (_d, _c, m) = monitor();
-    call(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
-    call(
-        &m,
-        "CreateLogStream",
-        json!({"logGroupName": "g", "logStreamName": "s"}),
-    );
-    call(
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
+    create_stream(&m, "g", "s");
+    logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": NOW - 2 * 86_400_000, "message": "old"}]}),
     );
-    call(
+    logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": NOW, "message": "new"}]}),
     );
     // A batch may not span more than 24 hours.
-    assert_eq!(err(&m, "PutLogEvents", json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [
-        {"timestamp": NOW - 2 * 86_400_000, "message": "old"}, {"timestamp": NOW, "message": "new"}]})).code(), "InvalidParameterException");
-    call(
+    assert_err(
+        &m,
+        "PutLogEvents",
+        json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [ {"timestamp": NOW - 2 * 86_400_000, "message": "old"}, {"timestamp": NOW, "message": "new"}]}),
+        "InvalidParameterException",
+    );
+    logs(
         &m,
         "PutRetentionPolicy",
         json!({"logGroupName": "g", "retentionInDays": 1}),
     );
     m.housekeeping(NOW).unwrap();
-    let f = call(&m, "FilterLogEvents", json!({"logGroupName": "g"}));
+    let f = logs(&m, "FilterLogEvents", json!({"logGroupName": "g"}));
     let msgs: Vec<&str> = f["events"]
         .as_array()
         .unwrap()
@@ -427,7 +410,7 @@ fn retention_housekeeping_deletes_old_events() {
         .collect();
     assert_eq!(msgs, ["new"]);
     // With retention set, events older than it are rejected as expired.
-    let r = call(
+    let r = logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [{"timestamp": NOW - 2 * 86_400_000, "message": "x"}]}),
@@ -438,67 +421,69 @@ fn retention_housekeeping_deletes_old_events() {
 #[test]
 fn metric_filters_and_test_metric_filter() {
     let (_d, _c, m) = monitor();
-    call(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
     let mf = |name: &str, pattern: &str, value: &str| {
         json!({"logGroupName": "g", "filterName": name, "filterPattern": pattern,
                "metricTransformations": [{"metricName": "M", "metricNamespace": "NS", "metricValue": value, "unit": "Count"}]})
     };
-    call(
+    logs(
         &m,
         "PutMetricFilter",
         mf("b", "{ $.eventName = \"StopLogging\" }", "1"),
     );
-    call(
+    logs(
         &m,
         "PutMetricFilter",
         mf("a", "[ip, user, status_code, bytes]", "$bytes"),
     );
-    assert_eq!(
-        err(&m, "PutMetricFilter", mf("c", "{ $.x = ", "1")).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutMetricFilter",
+        mf("c", "{ $.x = ", "1"),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(&m, "PutMetricFilter", mf("c", "ERROR", "$.x")).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutMetricFilter",
+        mf("c", "ERROR", "$.x"),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(&m, "PutMetricFilter", mf("c:d", "ERROR", "1")).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutMetricFilter",
+        mf("c:d", "ERROR", "1"),
+        "InvalidParameterException",
     );
     let mut nf = mf("c", "ERROR", "1");
     nf["logGroupName"] = json!("nope");
-    assert_eq!(
-        err(&m, "PutMetricFilter", nf).code(),
-        "ResourceNotFoundException"
-    );
+    assert_err(&m, "PutMetricFilter", nf, "ResourceNotFoundException");
     let mut two = mf("c", "ERROR", "1");
     two["metricTransformations"] = json!([
         two["metricTransformations"][0],
         two["metricTransformations"][0]
     ]);
-    assert_eq!(
-        err(&m, "PutMetricFilter", two).code(),
-        "InvalidParameterException"
-    );
+    assert_err(&m, "PutMetricFilter", two, "InvalidParameterException");
 
-    let d = call(&m, "DescribeMetricFilters", json!({"logGroupName": "g"}));
+    let d = logs(&m, "DescribeMetricFilters", json!({"logGroupName": "g"}));
     let f = d["metricFilters"].as_array().unwrap();
     assert_eq!(f.len(), 2);
     assert_eq!(f[0]["filterName"], "a");
     assert_eq!(f[1]["metricTransformations"][0]["unit"], "Count");
     assert_eq!(f[1]["logGroupName"], "g");
-    let d = call(&m, "DescribeMetricFilters", json!({"limit": 1}));
-    let d2 = call(
+    let d = logs(&m, "DescribeMetricFilters", json!({"limit": 1}));
+    let d2 = logs(
         &m,
         "DescribeMetricFilters",
         json!({"limit": 1, "nextToken": d["nextToken"]}),
     );
     assert_eq!(d2["metricFilters"][0]["filterName"], "b");
-    assert_eq!(
-        err(&m, "DescribeMetricFilters", json!({"metricName": "M"})).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "DescribeMetricFilters",
+        json!({"metricName": "M"}),
+        "InvalidParameterException",
     );
-    let d = call(
+    let d = logs(
         &m,
         "DescribeMetricFilters",
         json!({"metricName": "M", "metricNamespace": "other"}),
@@ -506,17 +491,13 @@ fn metric_filters_and_test_metric_filter() {
     assert!(d["metricFilters"].as_array().unwrap().is_empty());
     assert_eq!(d.get("nextToken"), None);
     assert_eq!(
-        call(&m, "DescribeLogGroups", json!({}))["logGroups"][0]["metricFilterCount"],
+        logs(&m, "DescribeLogGroups", json!({}))["logGroups"][0]["metricFilterCount"],
         2
     );
 
     // The filter counts: PutLogEvents produces datapoints.
-    call(
-        &m,
-        "CreateLogStream",
-        json!({"logGroupName": "g", "logStreamName": "s"}),
-    );
-    call(
+    create_stream(&m, "g", "s");
+    logs(
         &m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s", "logEvents": [
@@ -530,22 +511,19 @@ fn metric_filters_and_test_metric_filter() {
     assert_eq!(s["Datapoints"][0]["Sum"], 1521.0);
     assert_eq!(s["Datapoints"][0]["SampleCount"], 3.0);
 
-    call(
+    logs(
         &m,
         "DeleteMetricFilter",
         json!({"logGroupName": "g", "filterName": "a"}),
     );
-    assert_eq!(
-        err(
-            &m,
-            "DeleteMetricFilter",
-            json!({"logGroupName": "g", "filterName": "a"})
-        )
-        .code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "DeleteMetricFilter",
+        json!({"logGroupName": "g", "filterName": "a"}),
+        "ResourceNotFoundException",
     );
 
-    let t = call(
+    let t = logs(
         &m,
         "TestMetricFilter",
         json!({"filterPattern": "[ip, user, status_code=4*, bytes]", "logEventMessages": ["1 a 200 5", "2 b 404 7"]}),
@@ -554,32 +532,26 @@ fn metric_filters_and_test_metric_filter() {
     assert_eq!(mt.len(), 1);
     assert_eq!(mt[0]["eventNumber"], 2);
     assert_eq!(mt[0]["extractedValues"]["$status_code"], "404");
-    assert_eq!(
-        err(
-            &m,
-            "TestMetricFilter",
-            json!({"filterPattern": "x", "logEventMessages": []})
-        )
-        .code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "TestMetricFilter",
+        json!({"filterPattern": "x", "logEventMessages": []}),
+        "InvalidParameterException",
     );
-    assert_eq!(
-        err(
-            &m,
-            "TestMetricFilter",
-            json!({"filterPattern": "{", "logEventMessages": ["a"]})
-        )
-        .code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "TestMetricFilter",
+        json!({"filterPattern": "{", "logEventMessages": ["a"]}),
+        "InvalidParameterException",
     );
 }
 
 #[test]
 fn metric_filter_limit() {
     let (_d, _c, m) = monitor();
-    call(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
     for i in 0..100 {
-        call(
+        logs(
             &m,
             "PutMetricFilter",
             json!({"logGroupName": "g", "filterName": format!("f{i}"), "filterPattern": "x",
@@ -594,7 +566,7 @@ fn metric_filter_limit() {
     );
     assert_eq!(e.code(), "LimitExceededException");
     // Updating an existing one is fine at the limit.
-    call(
+    logs(
         &m,
         "PutMetricFilter",
         json!({"logGroupName": "g", "filterName": "f1", "filterPattern": "y",
@@ -605,43 +577,39 @@ fn metric_filter_limit() {
 #[test]
 fn subscription_filters() {
     let (_d, _c, m) = monitor();
-    call(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
     let sf = |name: &str, dest: &str| json!({"logGroupName": "g", "filterName": name, "filterPattern": "", "destinationArn": dest});
-    call(
+    logs(
         &m,
         "PutSubscriptionFilter",
         sf("os", "opensearch+http://127.0.0.1:9200/cloudtrail"),
     );
-    call(
+    logs(
         &m,
         "PutSubscriptionFilter",
         sf("nd", "http://127.0.0.1:9/ndjson"),
     );
-    assert_eq!(
-        err(
-            &m,
-            "PutSubscriptionFilter",
-            sf("third", "http://127.0.0.1:9/x")
-        )
-        .code(),
-        "LimitExceededException"
+    assert_err(
+        &m,
+        "PutSubscriptionFilter",
+        sf("third", "http://127.0.0.1:9/x"),
+        "LimitExceededException",
     );
-    assert_eq!(
-        err(
-            &m,
-            "PutSubscriptionFilter",
-            sf("nd", "arn:aws:kinesis:us-east-1:1:stream/s")
-        )
-        .code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutSubscriptionFilter",
+        sf("nd", "arn:aws:kinesis:us-east-1:1:stream/s"),
+        "InvalidParameterException",
     );
     let mut bad = sf("nd", "http://h/x");
     bad["distribution"] = json!("Sideways");
-    assert_eq!(
-        err(&m, "PutSubscriptionFilter", bad).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "PutSubscriptionFilter",
+        bad,
+        "InvalidParameterException",
     );
-    let d = call(
+    let d = logs(
         &m,
         "DescribeSubscriptionFilters",
         json!({"logGroupName": "g"}),
@@ -654,39 +622,33 @@ fn subscription_filters() {
         f[1]["destinationArn"],
         "opensearch+http://127.0.0.1:9200/cloudtrail"
     );
-    let p = call(
+    let p = logs(
         &m,
         "DescribeSubscriptionFilters",
         json!({"logGroupName": "g", "limit": 1}),
     );
-    let p2 = call(
+    let p2 = logs(
         &m,
         "DescribeSubscriptionFilters",
         json!({"logGroupName": "g", "limit": 1, "nextToken": p["nextToken"]}),
     );
     assert_eq!(p2["subscriptionFilters"][0]["filterName"], "os");
-    assert_eq!(
-        err(
-            &m,
-            "DescribeSubscriptionFilters",
-            json!({"logGroupName": "nope"})
-        )
-        .code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "DescribeSubscriptionFilters",
+        json!({"logGroupName": "nope"}),
+        "ResourceNotFoundException",
     );
-    call(
+    logs(
         &m,
         "DeleteSubscriptionFilter",
         json!({"logGroupName": "g", "filterName": "nd"}),
     );
-    assert_eq!(
-        err(
-            &m,
-            "DeleteSubscriptionFilter",
-            json!({"logGroupName": "g", "filterName": "nd"})
-        )
-        .code(),
-        "ResourceNotFoundException"
+    assert_err(
+        &m,
+        "DeleteSubscriptionFilter",
+        json!({"logGroupName": "g", "filterName": "nd"}),
+        "ResourceNotFoundException",
     );
 }
 
@@ -702,9 +664,11 @@ fn unknown_operations_and_bad_bodies() {
             .code(),
         "InvalidParameterException"
     );
-    assert_eq!(
-        err(&m, "CreateLogGroup", json!({"logGroupName": 5})).code(),
-        "InvalidParameterException"
+    assert_err(
+        &m,
+        "CreateLogGroup",
+        json!({"logGroupName": 5}),
+        "InvalidParameterException",
     );
     assert_eq!(e.status(), 400);
 }
@@ -725,7 +689,7 @@ fn ingest_trail_events_stream_and_errors() {
             .code(),
         "InvalidParameterException"
     );
-    call(&m, "CreateLogGroup", json!({"logGroupName": "trail"}));
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "trail"}));
     let big = format!("{{\"x\":\"{}\"}}", "a".repeat(300 * 1024));
     let out = m
         .ingest_trail_events(
@@ -736,7 +700,7 @@ fn ingest_trail_events_stream_and_errors() {
         )
         .unwrap();
     assert_eq!((out.events_written, out.skipped_too_large), (1, 1));
-    let s = call(&m, "DescribeLogStreams", json!({"logGroupName": "trail"}));
+    let s = logs(&m, "DescribeLogStreams", json!({"logGroupName": "trail"}));
     assert_eq!(
         s["logStreams"][0]["logStreamName"],
         "123456789012_CloudTrail_us-east-1"

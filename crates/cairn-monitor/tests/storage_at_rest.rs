@@ -8,12 +8,7 @@ use std::sync::Arc;
 
 use cairn_monitor::{ManualClock, Monitor, MonitorConfig, StorageKey};
 use common::*;
-use serde_json::{Value, json};
-
-fn call(m: &Monitor, op: &str, body: Value) -> Value {
-    m.logs_call(op, ACCOUNT, REGION, &body)
-        .unwrap_or_else(|e| panic!("{op}: {} {e}", e.code()))
-}
+use serde_json::json;
 
 fn keyed(b: u8) -> MonitorConfig {
     MonitorConfig {
@@ -42,7 +37,7 @@ fn contains(hay: &[u8], needle: &str) -> bool {
 }
 
 fn put(m: &Monitor, message: &str) {
-    call(
+    logs(
         m,
         "PutLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s",
@@ -51,7 +46,7 @@ fn put(m: &Monitor, message: &str) {
 }
 
 fn messages(m: &Monitor) -> Vec<String> {
-    let got = call(
+    let got = logs(
         m,
         "FilterLogEvents",
         json!({"logGroupName": "g", "filterPattern": "marker"}),
@@ -68,15 +63,15 @@ fn messages(m: &Monitor) -> Vec<String> {
 fn messages_are_sealed_at_rest_and_read_back_in_clear() {
     let dir = tempfile::tempdir().unwrap();
     let m = open(dir.path(), keyed(1));
-    call(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
-    call(
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
+    logs(
         &m,
         "CreateLogStream",
         json!({"logGroupName": "g", "logStreamName": "s"}),
     );
     put(&m, "marker-sealed-alice-9f2c");
     assert_eq!(messages(&m), ["marker-sealed-alice-9f2c"]);
-    let got = call(
+    let got = logs(
         &m,
         "GetLogEvents",
         json!({"logGroupName": "g", "logStreamName": "s"}),
@@ -95,8 +90,8 @@ fn messages_are_sealed_at_rest_and_read_back_in_clear() {
 fn plaintext_messages_are_sealed_when_a_key_is_configured() {
     let dir = tempfile::tempdir().unwrap();
     let m = open(dir.path(), fast_config());
-    call(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
-    call(
+    logs(&m, "CreateLogGroup", json!({"logGroupName": "g"}));
+    logs(
         &m,
         "CreateLogStream",
         json!({"logGroupName": "g", "logStreamName": "s"}),

@@ -89,20 +89,14 @@ async fn opensearch_bulk_every_event_exactly_once_despite_timeout_429_and_partia
     let index = Arc::new(Mutex::new(HashMap::new()));
     let server = start_server(opensearch_mock(index.clone())).await;
     create_log_group(&m, "trail");
-    m.logs_call(
+    logs(
+        &m,
         "PutSubscriptionFilter",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail", "filterName": "to-os", "filterPattern": "{ $.eventSource = \"ec2.amazonaws.com\" }",
+        json!({"logGroupName": "trail", "filterName": "to-os", "filterPattern": "{ $.eventSource = \"ec2.amazonaws.com\" }",
                 "destinationArn": format!("opensearch+{}/cloudtrail", server.url)}),
-    )
-    .unwrap();
-    let recs: Vec<String> = invictus_records()
-        .iter()
-        .take(600)
-        .map(|r| r.to_string())
-        .collect();
-    let batch: Vec<(i64, &str)> = recs.iter().map(|s| (NOW, s.as_str())).collect();
+    );
+    let recs = invictus_texts(600);
+    let batch = at_now(&recs);
     let out = m.ingest_trail_events(ARN, ACCOUNT, REGION, &batch).unwrap();
     let expected = recs
         .iter()
@@ -153,19 +147,13 @@ async fn ndjson_destination_batches_by_count_and_time() {
     let (_d, clock, m) = monitor_with(small_batches(10));
     let mut server = start_server(ok_server()).await;
     create_log_group(&m, "trail");
-    m.logs_call(
+    logs(
+        &m,
         "PutSubscriptionFilter",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("{}/ingest", server.url)}),
-    )
-    .unwrap();
-    let recs: Vec<String> = invictus_records()
-        .iter()
-        .take(25)
-        .map(|r| r.to_string())
-        .collect();
-    let batch: Vec<(i64, &str)> = recs.iter().map(|s| (NOW, s.as_str())).collect();
+        json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("{}/ingest", server.url)}),
+    );
+    let recs = invictus_texts(25);
+    let batch = at_now(&recs);
     m.ingest_trail_events(ARN, ACCOUNT, REGION, &batch).unwrap();
     // Not forced: two full batches go, the partial one waits for max_wait_ms.
     let r = m.flush_streams(false).await.unwrap();
@@ -198,19 +186,13 @@ async fn full_queue_refuses_ingest_without_writing_and_permanent_rejects_are_dea
     let (_d, _c, m) = monitor_with(cfg);
     let server = start_server(Arc::new(|_, _| Reply::Status(400, "bad request".into()))).await;
     create_log_group(&m, "trail");
-    m.logs_call(
+    logs(
+        &m,
         "PutSubscriptionFilter",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("{}/x", server.url)}),
-    )
-    .unwrap();
-    let recs: Vec<String> = invictus_records()
-        .iter()
-        .take(6)
-        .map(|r| r.to_string())
-        .collect();
-    let batch: Vec<(i64, &str)> = recs.iter().map(|s| (NOW, s.as_str())).collect();
+        json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("{}/x", server.url)}),
+    );
+    let recs = invictus_texts(6);
+    let batch = at_now(&recs);
     let err = m
         .ingest_trail_events(ARN, ACCOUNT, REGION, &batch)
         .unwrap_err();
@@ -226,14 +208,7 @@ async fn full_queue_refuses_ingest_without_writing_and_permanent_rejects_are_dea
         "{err}"
     );
     assert_eq!(err.code(), "ThrottlingException");
-    let ev = m
-        .logs_call(
-            "FilterLogEvents",
-            ACCOUNT,
-            REGION,
-            &json!({"logGroupName": "trail"}),
-        )
-        .unwrap();
+    let ev = logs(&m, "FilterLogEvents", json!({"logGroupName": "trail"}));
     assert_eq!(
         ev["events"].as_array().unwrap().len(),
         0,
@@ -264,13 +239,11 @@ async fn unreachable_destination_keeps_events_queued() {
         .unwrap()
         .port();
     create_log_group(&m, "trail");
-    m.logs_call(
+    logs(
+        &m,
         "PutSubscriptionFilter",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("http://127.0.0.1:{port}/x")}),
-    )
-    .unwrap();
+        json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("http://127.0.0.1:{port}/x")}),
+    );
     let rec = invictus_records()[0].to_string();
     m.ingest_trail_events(ARN, ACCOUNT, REGION, &[(NOW, &rec)])
         .unwrap();
@@ -297,11 +270,11 @@ proptest::proptest! {
             let cfg = MonitorConfig { batch: BatchPolicy { max_events, max_bytes, max_wait_ms: 0 }, ..fast_config() };
             let (_d, _c, m) = monitor_with(cfg);
             let server = start_server(ok_server()).await;
-            m.logs_call("CreateLogGroup", ACCOUNT, REGION, &json!({"logGroupName": "trail"})).unwrap();
-            m.logs_call("PutSubscriptionFilter", ACCOUNT, REGION, &json!({"logGroupName": "trail", "filterName": "nd",
-                "filterPattern": "", "destinationArn": format!("{}/x", server.url)})).unwrap();
+            create_log_group(&m, "trail");
+            logs(&m, "PutSubscriptionFilter", json!({"logGroupName": "trail", "filterName": "nd",
+                "filterPattern": "", "destinationArn": format!("{}/x", server.url)}));
             let msgs: Vec<String> = sizes.iter().enumerate().map(|(i, n)| format!("{i:04} {}", "x".repeat(*n))).collect();
-            let batch: Vec<(i64, &str)> = msgs.iter().map(|s| (NOW, s.as_str())).collect();
+            let batch = at_now(&msgs);
             m.ingest_trail_events(ARN, ACCOUNT, REGION, &batch).unwrap();
             let r = m.flush_streams(false).await.unwrap();
             assert_eq!(r.delivered, msgs.len());

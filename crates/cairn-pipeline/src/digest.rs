@@ -676,7 +676,7 @@ mod tests {
     use super::*;
     use crate::config::OrganizationScope;
     use crate::trailset::testing::CatalogTrails;
-    use cairn_catalog::{BatchRow, Catalog};
+    use cairn_catalog::{BatchRow, Catalog, KeyStore, TrailStore};
     use cairn_logfile::validate::{self, MemorySource, PublicKeySet, ValidationRequest};
     use cairn_store::{Bucket, MemoryBucket};
 

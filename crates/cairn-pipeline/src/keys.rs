@@ -17,6 +17,7 @@
 //!
 //! ```
 //! # use std::sync::Arc;
+//! # use cairn_catalog::KeyStore;
 //! use cairn_pipeline::keys::KeyRing;
 //! # let dir = tempfile::tempdir().unwrap();
 //! # let catalog = Arc::new(cairn_catalog::Catalog::open(dir.path()).unwrap());

@@ -6,8 +6,8 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cairn_catalog::Catalog;
 use cairn_catalog::model::Trail;
+use cairn_catalog::{BatchStore, Catalog};
 use cairn_journal::Journal;
 use cairn_pipeline::deliver::{Deps, MAX_FILE_BYTES, Pipeline};
 use cairn_pipeline::envelope::{self, RouteKeys};

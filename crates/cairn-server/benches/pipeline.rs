@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cairn_event::{AccountId, IngestPolicy, validate_record};
+use cairn_server::catalog::BatchStore;
 use cairn_server::cloudtrail::{CallContext, Operation};
 use cairn_server::config::{Overrides, RawConfig};
 use cairn_server::state::AppState;

@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests.
+// Each test binary uses its own subset of the helpers.
+#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

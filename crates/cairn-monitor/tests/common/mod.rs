@@ -42,13 +42,7 @@ pub fn fast_config() -> MonitorConfig {
 
 /// Creates the log group `name` in [`ACCOUNT`]/[`REGION`].
 pub fn create_log_group(m: &Monitor, name: &str) {
-    m.logs_call(
-        "CreateLogGroup",
-        ACCOUNT,
-        REGION,
-        &json!({"logGroupName": name}),
-    )
-    .unwrap();
+    logs(m, "CreateLogGroup", json!({"logGroupName": name}));
 }
 
 /// The AWS docs example of a root `ConsoleLogin`, as record JSON text.
@@ -81,6 +75,40 @@ pub fn invictus_records() -> Vec<Value> {
     out
 }
 
+/// The first `n` invictus-ir records, as JSON text.
+pub fn invictus_texts(n: usize) -> Vec<String> {
+    invictus_records()
+        .iter()
+        .take(n)
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// The first invictus-ir record of the event `name`.
+pub fn invictus_event(name: &str) -> Value {
+    invictus_records()
+        .into_iter()
+        .find(|r| r["eventName"] == name)
+        .unwrap()
+}
+
+/// Each text stamped [`NOW`]: a batch for `Monitor::ingest_trail_events`.
+pub fn at_now(texts: &[String]) -> Vec<(i64, &str)> {
+    texts.iter().map(|s| (NOW, s.as_str())).collect()
+}
+
+/// A CloudWatch Logs call in [`ACCOUNT`]/[`REGION`] that must succeed.
+pub fn logs(m: &Monitor, op: &str, body: Value) -> Value {
+    m.logs_call(op, ACCOUNT, REGION, &body)
+        .unwrap_or_else(|e| panic!("{op}: {} {e}", e.code()))
+}
+
+/// A CloudWatch call in [`ACCOUNT`]/[`REGION`] that must succeed.
+pub fn cloudwatch(m: &Monitor, op: &str, body: Value) -> Value {
+    m.cloudwatch_call(op, ACCOUNT, REGION, &body)
+        .unwrap_or_else(|e| panic!("{op}: {} {e}", e.code()))
+}
+
 /// The AWS CloudTrail User Guide example records.
 pub fn docs_records() -> Vec<Value> {
     std::fs::read_to_string(
@@ -103,6 +131,28 @@ pub struct Received {
 }
 
 impl Received {
+    /// Reads a request whole (a body that fails to arrive reads as empty), stamped now.
+    pub async fn read(req: hyper::Request<hyper::body::Incoming>) -> Self {
+        let path = req.uri().path().to_string();
+        let headers = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Self {
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            at: Instant::now(),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -154,24 +204,7 @@ pub async fn start_server(responder: Responder) -> TestServer {
                     let tx = tx.clone();
                     let responder = responder.clone();
                     async move {
-                        let path = req.uri().path().to_string();
-                        let headers = req
-                            .headers()
-                            .iter()
-                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                            .collect();
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        let r = Received {
-                            path,
-                            headers,
-                            body: String::from_utf8_lossy(&body).into_owned(),
-                            at: Instant::now(),
-                        };
+                        let r = Received::read(req).await;
                         let idx = {
                             let mut l = log.lock().unwrap();
                             l.push(r.clone());

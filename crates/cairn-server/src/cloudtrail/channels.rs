@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::trails::CallContext;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, TrailStore};
 use crate::error::ApiError;
 use crate::model::Tag;
 

@@ -6,7 +6,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::trails::CallContext;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, KeyStore};
 use crate::error::ApiError;
 
 /// Reads an optional epoch-seconds timestamp member (JSON 1.1 sends numbers; ISO-8601 text

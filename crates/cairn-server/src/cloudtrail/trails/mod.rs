@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::operation::Operation;
 use super::validate;
-use crate::catalog::Catalog;
+use crate::catalog::{BatchStore, Catalog, TrailStore};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::model::{InsightSelector, TRAIL_VERSION, Tag, Trail};
