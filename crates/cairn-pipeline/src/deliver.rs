@@ -740,6 +740,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn single_bucket_resolves_only_its_name() {
+        let bucket: Arc<dyn Bucket> = Arc::new(cairn_store::MemoryBucket::new("logs"));
+        let r = SingleBucket::new("logs", bucket.clone());
+        let got = r.bucket("logs").expect("the configured name resolves");
+        assert!(Arc::ptr_eq(&got, &bucket));
+        assert!(r.bucket("other").is_none());
+        assert!(r.bucket("").is_none());
+    }
+
+    #[test]
     fn seq_lists_round_trip() {
         for seqs in [
             vec![],
