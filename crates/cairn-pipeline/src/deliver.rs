@@ -59,6 +59,30 @@ pub trait BucketResolver: Send + Sync {
     fn bucket(&self, name: &str) -> Option<Arc<dyn Bucket>>;
 }
 
+/// A [`BucketResolver`] for a deployment that writes into one bucket: `name` resolves to it,
+/// every other name to none.
+#[derive(Clone)]
+pub struct SingleBucket {
+    name: String,
+    bucket: Arc<dyn Bucket>,
+}
+
+impl SingleBucket {
+    /// Resolves `name` to `bucket`.
+    pub fn new(name: impl Into<String>, bucket: Arc<dyn Bucket>) -> Self {
+        SingleBucket {
+            name: name.into(),
+            bucket,
+        }
+    }
+}
+
+impl BucketResolver for SingleBucket {
+    fn bucket(&self, name: &str) -> Option<Arc<dyn Bucket>> {
+        (name == self.name).then(|| self.bucket.clone())
+    }
+}
+
 /// Varint-delta encoding of ascending sequence numbers.
 pub fn encode_seqs(seqs: &[u64]) -> Vec<u8> {
     let mut out = Vec::with_capacity(seqs.len() * 2);
@@ -714,6 +738,16 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn single_bucket_resolves_only_its_name() {
+        let bucket: Arc<dyn Bucket> = Arc::new(cairn_store::MemoryBucket::new("logs"));
+        let r = SingleBucket::new("logs", bucket.clone());
+        let got = r.bucket("logs").expect("the configured name resolves");
+        assert!(Arc::ptr_eq(&got, &bucket));
+        assert!(r.bucket("other").is_none());
+        assert!(r.bucket("").is_none());
+    }
 
     #[test]
     fn seq_lists_round_trip() {

@@ -675,7 +675,8 @@ impl DigestWriter {
 mod tests {
     use super::*;
     use crate::config::OrganizationScope;
-    use crate::trailset::testing::CatalogTrails;
+    use crate::deliver::SingleBucket;
+    use crate::trailset::{MemoryStatus, StaticTrails};
     use cairn_catalog::{BatchRow, Catalog, KeyStore, TrailStore};
     use cairn_logfile::validate::{self, MemorySource, PublicKeySet, ValidationRequest};
     use cairn_store::{Bucket, MemoryBucket};
@@ -770,13 +771,6 @@ mod tests {
         assert_eq!(back, s);
     }
 
-    struct OneBucket(Arc<MemoryBucket>);
-    impl BucketResolver for OneBucket {
-        fn bucket(&self, name: &str) -> Option<Arc<dyn Bucket>> {
-            (name == "b").then(|| self.0.clone() as Arc<dyn Bucket>)
-        }
-    }
-
     struct Fixture {
         _dir: tempfile::TempDir,
         rt: tokio::runtime::Runtime,
@@ -808,13 +802,13 @@ mod tests {
 
         /// A writer over the trails as stored now (a fresh writer = a restart).
         fn writer(&self) -> Writer {
-            let trails = Arc::new(CatalogTrails::new(self.catalog.clone()));
+            let trails = self.catalog.trails().unwrap();
             Writer::new(DigestDeps {
                 config: self.config.clone(),
                 catalog: self.catalog.clone(),
-                trails: trails.clone(),
-                status: trails,
-                buckets: Arc::new(OneBucket(self.bucket.clone())),
+                trails: Arc::new(StaticTrails::new(trails)),
+                status: Arc::new(MemoryStatus::default()),
+                buckets: Arc::new(SingleBucket::new("b", self.bucket.clone())),
                 keys: self.keys.clone(),
                 runtime: self.rt.handle().clone(),
             })

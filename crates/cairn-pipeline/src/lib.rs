@@ -17,5 +17,7 @@ pub mod route;
 pub mod trailset;
 
 pub use config::{OrganizationScope, PipelineConfig};
-pub use deliver::BucketResolver;
-pub use trailset::{ConsentError, DeliveryStatus, StatusSink, TrailSet, TrailVersion};
+pub use deliver::{BucketResolver, SingleBucket};
+pub use trailset::{
+    ConsentError, DeliveryStatus, MemoryStatus, StaticTrails, StatusSink, TrailSet, TrailVersion,
+};

@@ -1,7 +1,8 @@
 //! What the pipeline needs of the control plane: the trails and their configuration history
 //! ([`TrailSet`]), and somewhere to report delivery state ([`StatusSink`]).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use cairn_catalog::model::Trail;
 use cairn_journal::Journal;
@@ -105,69 +106,106 @@ impl dyn StatusSink + '_ {
     }
 }
 
+/// Key of one delivery state: (trail ARN, region, account).
+type StatusKey = (String, String, String);
+
+/// A [`TrailSet`] whose trails never change: one configuration from the first record on,
+/// every delivery consented. For a pipeline run without a control plane (tools, tests).
+#[derive(Debug, Clone)]
+pub struct StaticTrails(Arc<Vec<Trail>>);
+
+impl StaticTrails {
+    /// The set of `trails`, kept in ARN order.
+    pub fn new(mut trails: Vec<Trail>) -> Self {
+        trails.sort_by_key(Trail::arn);
+        StaticTrails(Arc::new(trails))
+    }
+}
+
+impl TrailSet for StaticTrails {
+    fn all_trails(&self) -> Vec<Trail> {
+        self.0.to_vec()
+    }
+    fn history(&self) -> Vec<TrailVersion> {
+        vec![TrailVersion {
+            from_seq: 0,
+            trails: self.0.clone(),
+        }]
+    }
+    fn history_generation(&self) -> u64 {
+        0
+    }
+    fn prune_history(&self, _seq: u64) {}
+    fn attach_journal(&self, _journal: Arc<Journal>) {}
+    fn delivery_consent(&self, _t: &Trail) -> Result<(), ConsentError> {
+        Ok(())
+    }
+}
+
+/// A [`StatusSink`] that keeps every reported state in memory.
+#[derive(Debug, Default)]
+pub struct MemoryStatus(Mutex<HashMap<StatusKey, DeliveryStatus>>);
+
+impl MemoryStatus {
+    /// The state last reported for (trail, region, account), if any.
+    pub fn get(&self, trail_arn: &str, region: &str, account: &str) -> Option<DeliveryStatus> {
+        let key = (trail_arn.to_owned(), region.to_owned(), account.to_owned());
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned()
+    }
+}
+
+impl StatusSink for MemoryStatus {
+    fn update_delivery_status(
+        &self,
+        trail_arn: &str,
+        region: &str,
+        account: &str,
+        f: &mut dyn FnMut(&mut DeliveryStatus),
+    ) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        f(m.entry((trail_arn.into(), region.into(), account.into()))
+            .or_default());
+    }
+}
+
 #[cfg(test)]
-pub(crate) mod testing {
-    //! A [`TrailSet`] and [`StatusSink`] over the trails a catalog stores.
+mod tests {
+    use super::*;
 
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use cairn_catalog::TrailStore;
-    use cairn_catalog::model::Trail;
-    use cairn_journal::Journal;
-
-    use super::{ConsentError, DeliveryStatus, StatusSink, TrailSet, TrailVersion};
-
-    type StatusKey = (String, String, String);
-
-    /// The trails as `catalog` stores them now, as one configuration from the start.
-    pub(crate) struct CatalogTrails {
-        catalog: Arc<dyn TrailStore>,
-        status: Mutex<HashMap<StatusKey, DeliveryStatus>>,
+    fn trail(name: &str) -> Trail {
+        cairn_catalog::conformance::sample_trail("111111111111", "us-east-1", name)
     }
 
-    impl CatalogTrails {
-        pub(crate) fn new(catalog: Arc<dyn TrailStore>) -> Self {
-            CatalogTrails {
-                catalog,
-                status: Mutex::new(HashMap::new()),
-            }
-        }
+    #[test]
+    fn static_trails_are_one_version_in_arn_order() {
+        let set = StaticTrails::new(vec![trail("b"), trail("a")]);
+        let names: Vec<String> = set.all_trails().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        let history = set.history();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].from_seq, 0);
+        assert_eq!(*history[0].trails, set.all_trails());
+        assert_eq!(set.history_generation(), 0);
+        assert_eq!(set.delivery_consent(&trail("a")), Ok(()));
     }
 
-    impl TrailSet for CatalogTrails {
-        fn all_trails(&self) -> Vec<Trail> {
-            let mut t = self.catalog.trails().expect("catalog trails");
-            t.sort_by_key(Trail::arn);
-            t
-        }
-        fn history(&self) -> Vec<TrailVersion> {
-            vec![TrailVersion {
-                from_seq: 0,
-                trails: Arc::new(self.all_trails()),
-            }]
-        }
-        fn history_generation(&self) -> u64 {
-            0
-        }
-        fn prune_history(&self, _seq: u64) {}
-        fn attach_journal(&self, _journal: Arc<Journal>) {}
-        fn delivery_consent(&self, _t: &Trail) -> Result<(), ConsentError> {
-            Ok(())
-        }
-    }
-
-    impl StatusSink for CatalogTrails {
-        fn update_delivery_status(
-            &self,
-            trail_arn: &str,
-            region: &str,
-            account: &str,
-            f: &mut dyn FnMut(&mut DeliveryStatus),
-        ) {
-            let mut m = self.status.lock().expect("status");
-            f(m.entry((trail_arn.into(), region.into(), account.into()))
-                .or_default());
-        }
+    #[test]
+    fn memory_status_keeps_each_key_apart() {
+        let sink = MemoryStatus::default();
+        let dyn_sink: &dyn StatusSink = &sink;
+        dyn_sink.update("arn:t", "us-east-1", "111111111111", |s| {
+            s.latest_delivery_time = Some(1.0);
+        });
+        dyn_sink.update("arn:t", "us-east-1", "111111111111", |s| {
+            s.latest_delivery_error = Some("AccessDenied".into());
+        });
+        let got = sink.get("arn:t", "us-east-1", "111111111111").unwrap();
+        assert_eq!(got.latest_delivery_time, Some(1.0));
+        assert_eq!(got.latest_delivery_error.as_deref(), Some("AccessDenied"));
+        assert_eq!(sink.get("arn:t", "us-west-2", "111111111111"), None);
     }
 }

@@ -1,9 +1,9 @@
 //! Property test of the batcher: whatever the events, trails and restarts, every event is
 //! delivered exactly once to every partition its trail selects, and to no other.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_catalog::model::Trail;
@@ -11,10 +11,7 @@ use cairn_catalog::{BatchStore, Catalog};
 use cairn_journal::Journal;
 use cairn_pipeline::deliver::{Deps, MAX_FILE_BYTES, Pipeline};
 use cairn_pipeline::envelope::{self, RouteKeys};
-use cairn_pipeline::{
-    BucketResolver, ConsentError, DeliveryStatus, PipelineConfig, StatusSink, TrailSet,
-    TrailVersion,
-};
+use cairn_pipeline::{MemoryStatus, PipelineConfig, SingleBucket, StaticTrails};
 use cairn_store::{Bucket, MemoryBucket};
 use proptest::prelude::*;
 
@@ -78,61 +75,14 @@ fn selects(s: &TrailSpec, region: usize, other_account: bool) -> bool {
     s.logging && region_ok && !other_account
 }
 
-struct Fixed(Vec<Trail>);
-
-impl TrailSet for Fixed {
-    fn all_trails(&self) -> Vec<Trail> {
-        self.0.clone()
-    }
-    fn history(&self) -> Vec<TrailVersion> {
-        vec![TrailVersion {
-            from_seq: 0,
-            trails: Arc::new(self.0.clone()),
-        }]
-    }
-    fn history_generation(&self) -> u64 {
-        0
-    }
-    fn prune_history(&self, _seq: u64) {}
-    fn attach_journal(&self, _journal: Arc<Journal>) {}
-    fn delivery_consent(&self, _t: &Trail) -> Result<(), ConsentError> {
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct Statuses(Mutex<HashMap<(String, String, String), DeliveryStatus>>);
-
-impl StatusSink for Statuses {
-    fn update_delivery_status(
-        &self,
-        trail_arn: &str,
-        region: &str,
-        account: &str,
-        f: &mut dyn FnMut(&mut DeliveryStatus),
-    ) {
-        let mut m = self.0.lock().expect("status");
-        f(m.entry((trail_arn.into(), region.into(), account.into()))
-            .or_default());
-    }
-}
-
-struct OneBucket(Arc<MemoryBucket>);
-
-impl BucketResolver for OneBucket {
-    fn bucket(&self, name: &str) -> Option<Arc<dyn Bucket>> {
-        (name == "bucket").then(|| self.0.clone() as Arc<dyn Bucket>)
-    }
-}
-
 struct World {
     _dir: tempfile::TempDir,
     rt: tokio::runtime::Runtime,
     catalog: Arc<Catalog>,
     journal: Arc<Journal>,
     bucket: Arc<MemoryBucket>,
-    trails: Arc<Fixed>,
-    status: Arc<Statuses>,
+    trails: Arc<StaticTrails>,
+    status: Arc<MemoryStatus>,
     config: Arc<PipelineConfig>,
 }
 
@@ -150,8 +100,8 @@ impl World {
                 Journal::open(dir.path().join("journal"), Default::default()).expect("journal"),
             ),
             bucket: Arc::new(MemoryBucket::new("bucket")),
-            trails: Arc::new(Fixed(trails)),
-            status: Arc::new(Statuses::default()),
+            trails: Arc::new(StaticTrails::new(trails)),
+            status: Arc::new(MemoryStatus::default()),
             config: Arc::new(PipelineConfig {
                 regions: ENABLED.map(String::from).into(),
                 organization: None,
@@ -169,7 +119,7 @@ impl World {
             journal: self.journal.clone(),
             trails: self.trails.clone(),
             status: self.status.clone(),
-            buckets: Arc::new(OneBucket(self.bucket.clone())),
+            buckets: Arc::new(SingleBucket::new("bucket", self.bucket.clone())),
             runtime: self.rt.handle().clone(),
         })
         .expect("start")

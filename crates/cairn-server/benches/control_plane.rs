@@ -26,7 +26,6 @@ use cairn_auth::{Credential, Principal, RequestParts};
 use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
 #[derive(Clone, Copy)]
 enum Call {
@@ -66,12 +65,7 @@ fn build(call: Call, addr: SocketAddr, cred: &Credential) -> http::Request<Full<
 }
 
 async fn worker(addr: SocketAddr, call: Call, until: Instant, cred: Credential) -> Vec<Duration> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut send = support::connect(addr).await;
     let mut lat = Vec::new();
     while Instant::now() < until {
         let req = build(call, addr, &cred);
@@ -154,14 +148,8 @@ async fn start(authorization: bool) -> Target {
 }
 
 fn main() {
-    let secs: u64 = std::env::var("CAIRN_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let conns: usize = std::env::var("CAIRN_BENCH_CONNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
+    let secs: u64 = support::env_or("CAIRN_BENCH_SECS", 5);
+    let conns: usize = support::env_or("CAIRN_BENCH_CONNS", 16);
     let rt = support::runtime();
     rt.block_on(async move {
         let on = start(true).await;

@@ -24,7 +24,6 @@ use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
 const SIZE: usize = 4096;
 
@@ -77,13 +76,7 @@ fn bench(c: &mut Criterion) {
             .unwrap();
         let addr = server.local_addr().unwrap();
         tokio::spawn(server.run(std::future::pending()));
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        stream.set_nodelay(true).unwrap();
-        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .unwrap();
-        tokio::spawn(conn);
-        (addr, send)
+        (addr, support::connect(addr).await)
     });
     let b64 = base64::engine::general_purpose::STANDARD;
     let plaintext = b64.encode(vec![7u8; SIZE]);

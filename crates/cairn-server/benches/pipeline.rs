@@ -58,10 +58,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
-    let total: u64 = std::env::var("CAIRN_BENCH_EVENTS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(500_000);
+    let total: u64 = support::env_or("CAIRN_BENCH_EVENTS", 500_000);
     let base = records();
     let policy = IngestPolicy::new(AccountId::parse("123837392027").unwrap());
     // Pre-build the input so producers measure the pipeline, not the generator.

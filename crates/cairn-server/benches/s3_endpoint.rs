@@ -27,7 +27,6 @@ use cairn_server::config::Config;
 use cairn_server::state::AppState;
 use cairn_vault::{AesSealer, KeyService, KeyServiceError, Sealer};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 use zeroize::Zeroizing;
 
 /// A stand-in KMS: data keys sealed with AES-256-GCM under one in-process key.
@@ -116,12 +115,7 @@ async fn worker(
     kms: bool,
     seq: Arc<AtomicU64>,
 ) -> Vec<Duration> {
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mut send = support::connect(addr).await;
     let mut lat = Vec::new();
     while Instant::now() < until {
         let n = seq.fetch_add(1, Ordering::Relaxed);
@@ -206,10 +200,7 @@ fn raw_fs(dir: &std::path::Path, op: Op, size: usize, conns: usize, secs: f64) -
 }
 
 fn main() {
-    let secs: f64 = std::env::var("CAIRN_BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
+    let secs: f64 = support::env_or("CAIRN_BENCH_SECS", 3.0);
     let dir = tempfile::tempdir().unwrap();
     let raw_dir = dir.path().join("raw");
     std::fs::create_dir_all(&raw_dir).unwrap();
@@ -256,16 +247,11 @@ fn main() {
                     // GETs read the objects the PUT phase wrote.
                     let count = 16u64;
                     if op == Op::Get {
-                        let mut s = hyper::client::conn::http1::handshake(TokioIo::new(
-                            tokio::net::TcpStream::connect(addr).await.unwrap(),
-                        ))
-                        .await
-                        .unwrap();
-                        tokio::spawn(s.1);
+                        let mut send = support::connect(addr).await;
                         for i in 0..count {
                             let req = request(Op::Put, addr, &cred, &format!("{prefix}/{i}"), &body, kms);
-                            s.0.ready().await.unwrap();
-                            let r = s.0.send_request(req).await.unwrap();
+                            send.ready().await.unwrap();
+                            let r = send.send_request(req).await.unwrap();
                             let st = r.status();
                             let _ = r.into_body().collect().await;
                             assert!(st.is_success(), "{st}");

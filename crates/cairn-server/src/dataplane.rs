@@ -135,10 +135,7 @@ pub fn put_audit_events(
         now: OffsetDateTime::now_utc(),
     };
     if channel.starts_with("arn:") {
-        let ok = channel
-            .parse::<cairn_event::Arn>()
-            .is_ok_and(|a| a.service() == "cloudtrail" && a.resource().starts_with("channel/"));
-        if !ok {
+        if !crate::cloudtrail::is_arn_of(&channel, "cloudtrail", "channel/") {
             return Err(ApiError::client(
                 "InvalidChannelARN",
                 format!("{channel} is not a channel ARN"),

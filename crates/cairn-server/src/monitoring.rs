@@ -132,29 +132,39 @@ pub fn enable_cis(state: &AppState, caller: &Caller, body: &Value) -> Result<Val
 pub fn prometheus(state: &AppState, detailed: bool) -> String {
     let mut out = String::new();
     let j = state.journal.stats();
-    let _ = writeln!(
-        out,
-        "# HELP cairn_journal_bytes Bytes of journal segments on disk."
+    let header = |out: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    };
+    for (name, kind, help, value) in [
+        (
+            "cairn_journal_bytes",
+            "gauge",
+            "Bytes of journal segments on disk.",
+            j.total_bytes,
+        ),
+        (
+            "cairn_journal_max_bytes",
+            "gauge",
+            "Journal size at which ingest is throttled.",
+            j.max_total_bytes,
+        ),
+        (
+            "cairn_events_ingested_total",
+            "counter",
+            "Events committed to the journal.",
+            j.next_seq,
+        ),
+    ] {
+        header(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    header(
+        &mut out,
+        "cairn_consumer_lag_events",
+        "gauge",
+        "Journal records a consumer has not processed yet.",
     );
-    let _ = writeln!(out, "# TYPE cairn_journal_bytes gauge");
-    let _ = writeln!(out, "cairn_journal_bytes {}", j.total_bytes);
-    let _ = writeln!(
-        out,
-        "# HELP cairn_journal_max_bytes Journal size at which ingest is throttled."
-    );
-    let _ = writeln!(out, "# TYPE cairn_journal_max_bytes gauge");
-    let _ = writeln!(out, "cairn_journal_max_bytes {}", j.max_total_bytes);
-    let _ = writeln!(
-        out,
-        "# HELP cairn_events_ingested_total Events committed to the journal."
-    );
-    let _ = writeln!(out, "# TYPE cairn_events_ingested_total counter");
-    let _ = writeln!(out, "cairn_events_ingested_total {}", j.next_seq);
-    let _ = writeln!(
-        out,
-        "# HELP cairn_consumer_lag_events Journal records a consumer has not processed yet."
-    );
-    let _ = writeln!(out, "# TYPE cairn_consumer_lag_events gauge");
     for c in &j.cursors {
         let _ = writeln!(
             out,

@@ -22,13 +22,8 @@ fn cw(op: &str) -> Req {
 #[tokio::test]
 async fn unsigned_and_forged_calls_are_refused_in_json() {
     let s = TestServer::new();
-    let a = s.unsigned(&logs("DescribeLogGroups")).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
-    assert_eq!(a.json()["__type"], "MissingAuthenticationToken");
-    let a = s.signed(&cw("DescribeAlarms"), &s.forged()).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
-    assert_eq!(a.json()["__type"], "SignatureDoesNotMatch");
-    assert!(s.events().is_empty());
+    s.assert_json_auth_refused(&logs("DescribeLogGroups"), &cw("DescribeAlarms"))
+        .await;
 }
 
 #[tokio::test]
@@ -57,12 +52,8 @@ async fn a_plain_user_is_denied_and_the_denial_is_recorded() {
         "Logs_20140328.CreateLogGroup",
         json!({"logGroupName": "g"}),
     );
-    let a = s.signed(&req, &user).await;
-    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
-    assert_eq!(a.json()["__type"], "AccessDeniedException");
-    let e = s.last_event("CreateLogGroup");
+    let e = s.assert_json_denied(&req, &user, "CreateLogGroup").await;
     assert_eq!(e["eventSource"], "logs.amazonaws.com");
-    assert_eq!(e["errorCode"], "AccessDeniedException");
     // CloudWatch errors also carry the query-protocol code botocore maps from.
     let a = s.signed(&cw("PutMetricAlarm"), &user).await;
     assert_eq!(a.header("content-type"), "application/x-amz-json-1.0");
@@ -87,18 +78,27 @@ async fn a_plain_user_is_denied_and_the_denial_is_recorded() {
 #[tokio::test]
 async fn successful_calls_are_recorded() {
     let s = TestServer::new();
-    let a = s.signed(&logs("DescribeLogGroups"), &s.root()).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-    assert_eq!(a.header("content-type"), "application/x-amz-json-1.1");
-    let e = s.last_event("DescribeLogGroups");
-    assert_eq!(e["eventSource"], "logs.amazonaws.com");
-    assert_eq!(e["readOnly"], true);
-    let a = s.signed(&cw("DescribeAlarms"), &s.root()).await;
-    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
-    assert_eq!(a.header("content-type"), "application/x-amz-json-1.0");
-    let e = s.last_event("DescribeAlarms");
-    assert_eq!(e["eventSource"], "monitoring.amazonaws.com");
-    assert_eq!(e["readOnly"], true);
+    for (req, op, source, content_type) in [
+        (
+            logs("DescribeLogGroups"),
+            "DescribeLogGroups",
+            "logs.amazonaws.com",
+            "application/x-amz-json-1.1",
+        ),
+        (
+            cw("DescribeAlarms"),
+            "DescribeAlarms",
+            "monitoring.amazonaws.com",
+            "application/x-amz-json-1.0",
+        ),
+    ] {
+        let a = s.signed(&req, &s.root()).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+        assert_eq!(a.header("content-type"), content_type);
+        let e = s.last_event(op);
+        assert_eq!(e["eventSource"], source);
+        assert_eq!(e["readOnly"], true);
+    }
     let req = Req::json(
         "logs",
         "Logs_20140328.CreateLogGroup",

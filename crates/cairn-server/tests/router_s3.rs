@@ -13,12 +13,7 @@ fn s3(method: &'static str, path: &str) -> Req {
 async fn forged_calls_are_refused_in_xml() {
     let s = TestServer::new();
     let a = s.signed(&s3("GET", "/"), &s.forged()).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
-    assert!(
-        a.text().contains("<Code>SignatureDoesNotMatch</Code>"),
-        "{}",
-        a.text()
-    );
+    a.assert_xml_error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch");
     assert!(s.events().is_empty());
 }
 
@@ -27,12 +22,7 @@ async fn a_plain_user_is_denied_and_the_denial_is_recorded() {
     let s = TestServer::new();
     let user = s.plain_user().await;
     let a = s.signed(&s3("PUT", "/plain-bucket"), &user).await;
-    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
-    assert!(
-        a.text().contains("<Code>AccessDenied</Code>"),
-        "{}",
-        a.text()
-    );
+    a.assert_xml_error(StatusCode::FORBIDDEN, "AccessDenied");
     let e = s.last_event("CreateBucket");
     assert_eq!(e["eventSource"], "s3.amazonaws.com");
     assert_eq!(e["errorCode"], "AccessDenied");
@@ -58,11 +48,6 @@ async fn successful_calls_are_recorded() {
 async fn unknown_buckets_get_s3_errors() {
     let s = TestServer::new();
     let a = s.signed(&s3("GET", "/no-such-bucket"), &s.root()).await;
-    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
-    assert!(
-        a.text().contains("<Code>NoSuchBucket</Code>"),
-        "{}",
-        a.text()
-    );
+    a.assert_xml_error(StatusCode::NOT_FOUND, "NoSuchBucket");
     assert_eq!(s.last_event("ListObjects")["errorCode"], "NoSuchBucket");
 }

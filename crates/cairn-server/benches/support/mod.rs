@@ -1,12 +1,15 @@
 //! Set-up shared by the cairn-server benches (`mod support;` in each; not a bench itself).
 #![allow(dead_code)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_auth::{Credential, Principal, RequestParts, SignPayload};
 use cairn_server::state::AppState;
 use http_body_util::Full;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
 
 /// The root access key the benches open the server with.
 pub(crate) const KEY: &str = "AKIACAIRNBENCH000001";
@@ -77,4 +80,24 @@ pub(crate) fn signed(
         b = b.header(k, v);
     }
     b.body(Full::new(body)).unwrap()
+}
+
+/// A keep-alive HTTP/1.1 connection to `addr` (Nagle off), its driver spawned on the
+/// current runtime.
+pub(crate) async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    send
+}
+
+/// The environment variable `name` parsed as a `T`, or `default` when unset or unparsable.
+pub(crate) fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }

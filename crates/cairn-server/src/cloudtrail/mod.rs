@@ -13,3 +13,23 @@ pub use operation::{Operation, TARGET_PREFIX};
 pub(crate) use trails::test_control;
 pub use trails::{CallContext, ControlPlane, Services, TrailView};
 pub use validate::bucket_name_problem;
+
+/// Whether `s` is an ARN of `service` whose resource starts with `resource_prefix`.
+pub(crate) fn is_arn_of(s: &str, service: &str, resource_prefix: &str) -> bool {
+    s.parse::<cairn_event::Arn>()
+        .is_ok_and(|a| a.service() == service && a.resource().starts_with(resource_prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_arn_of;
+
+    #[test]
+    fn arn_kinds() {
+        let role = "arn:aws:iam::111111111111:role/CloudTrail";
+        assert!(is_arn_of(role, "iam", "role/"));
+        assert!(!is_arn_of(role, "iam", "user/"));
+        assert!(!is_arn_of(role, "logs", "role/"));
+        assert!(!is_arn_of("role/CloudTrail", "iam", "role/"));
+    }
+}

@@ -2,6 +2,7 @@
 //! camelCase JSON of CloudTrail's `responseElements` for the audit record (where secrets are
 //! left out, as AWS leaves out `secretAccessKey` and `sessionToken`).
 
+use cairn_s3wire::xml::escape;
 use serde_json::{Map, Value};
 
 /// A response value.
@@ -38,7 +39,7 @@ impl Node {
 
     fn xml_into(&self, out: &mut String) {
         match self {
-            Self::Text(s) | Self::Secret(s) => escape_into(s, out),
+            Self::Text(s) | Self::Secret(s) => out.push_str(&escape(s)),
             Self::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Self::Int(i) => out.push_str(&i.to_string()),
             Self::Struct(members) => {
@@ -92,20 +93,6 @@ fn camel(name: &str) -> String {
     }
 }
 
-/// XML-escapes text.
-pub fn escape_into(s: &str, out: &mut String) {
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-}
-
 /// `<{Op}Response xmlns=...><{Op}Result>...</{Op}Result><ResponseMetadata>...`; the result
 /// element is left out for operations that return nothing.
 pub fn success_xml(namespace: &str, operation: &str, result: &Node, request_id: &str) -> String {
@@ -117,7 +104,7 @@ pub fn success_xml(namespace: &str, operation: &str, result: &Node, request_id: 
         out.push_str(&format!("</{operation}Result>"));
     }
     out.push_str("<ResponseMetadata><RequestId>");
-    escape_into(request_id, &mut out);
+    out.push_str(&escape(request_id));
     out.push_str(&format!(
         "</RequestId></ResponseMetadata></{operation}Response>"
     ));
@@ -138,11 +125,11 @@ pub fn error_xml(
     ));
     out.push_str(if sender { "Sender" } else { "Receiver" });
     out.push_str("</Type><Code>");
-    escape_into(code, &mut out);
+    out.push_str(&escape(code));
     out.push_str("</Code><Message>");
-    escape_into(message, &mut out);
+    out.push_str(&escape(message));
     out.push_str("</Message></Error><RequestId>");
-    escape_into(request_id, &mut out);
+    out.push_str(&escape(request_id));
     out.push_str("</RequestId></ErrorResponse>");
     out
 }

@@ -38,6 +38,13 @@ impl Answer {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
 
+    /// Asserts `status` and an S3 XML error body carrying `<Code>code</Code>`.
+    pub fn assert_xml_error(&self, status: StatusCode, code: &str) {
+        assert_eq!(self.status, status, "{}", self.text());
+        let text = self.text();
+        assert!(text.contains(&format!("<Code>{code}</Code>")), "{text}");
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers
             .get(name)
@@ -203,6 +210,34 @@ impl TestServer {
                 path: "/".into(),
             },
         )
+    }
+
+    /// Sends `unsigned` without a signature and `forged` signed with [`Self::forged`]: both
+    /// are refused (403) with the JSON codes `MissingAuthenticationToken` and
+    /// `SignatureDoesNotMatch`, and neither is recorded. Returns the two answers.
+    pub async fn assert_json_auth_refused(&self, unsigned: &Req, forged: &Req) -> [Answer; 2] {
+        let a = self.unsigned(unsigned).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.text());
+        assert_eq!(a.json()["__type"], "MissingAuthenticationToken");
+        let b = self.signed(forged, &self.forged()).await;
+        assert_eq!(b.status, StatusCode::FORBIDDEN, "{}", b.text());
+        assert_eq!(b.json()["__type"], "SignatureDoesNotMatch");
+        assert!(
+            self.events().is_empty(),
+            "unauthenticated calls are not recorded"
+        );
+        [a, b]
+    }
+
+    /// Sends `req` as `cred`, asserts a JSON `AccessDeniedException` (400) and returns the
+    /// journal record named `event`, after asserting it carries the same error code.
+    pub async fn assert_json_denied(&self, req: &Req, cred: &Credential, event: &str) -> Value {
+        let a = self.signed(req, cred).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.text());
+        assert_eq!(a.json()["__type"], "AccessDeniedException");
+        let e = self.last_event(event);
+        assert_eq!(e["errorCode"], "AccessDeniedException");
+        e
     }
 
     /// Every record in the journal, oldest first.

@@ -194,6 +194,14 @@ struct TrailSettings {
     tags_list: Option<Vec<Tag>>,
 }
 
+/// The body of `AddTags` and `RemoveTags`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagsRequest {
+    resource_id: Option<String>,
+    tags_list: Option<Vec<Tag>>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct NameOnly {
@@ -828,37 +836,40 @@ impl ControlPlane {
         put_num("StartLoggingTime", t.start_logging_time);
         put_num("StopLoggingTime", t.stop_logging_time);
         put_num("LatestDigestDeliveryTime", st.latest_digest_delivery_time);
-        if let Some(e) = &st.latest_delivery_error {
-            m.insert("LatestDeliveryError".into(), json!(e));
-        }
-        if let Some(e) = &st.latest_notification_error {
-            m.insert("LatestNotificationError".into(), json!(e));
-        }
-        if let Some(e) = &st.latest_digest_delivery_error {
-            m.insert("LatestDigestDeliveryError".into(), json!(e));
-        }
+        wire::insert_present(
+            &mut m,
+            [
+                ("LatestDeliveryError", &st.latest_delivery_error),
+                ("LatestNotificationError", &st.latest_notification_error),
+                (
+                    "LatestDigestDeliveryError",
+                    &st.latest_digest_delivery_error,
+                ),
+            ],
+        );
         let b = |v: Option<bool>| v.map(|b| b.to_string()).unwrap_or_default();
-        m.insert(
-            "LatestDeliveryAttemptTime".into(),
-            json!(iso(st.latest_delivery_attempt_time)),
-        );
-        m.insert(
-            "LatestNotificationAttemptTime".into(),
-            json!(iso(st.latest_notification_attempt_time)),
-        );
-        m.insert(
-            "LatestNotificationAttemptSucceeded".into(),
-            json!(b(st.latest_notification_attempt_succeeded)),
-        );
-        m.insert(
-            "LatestDeliveryAttemptSucceeded".into(),
-            json!(b(st.latest_delivery_attempt_succeeded)),
-        );
-        m.insert(
-            "TimeLoggingStarted".into(),
-            json!(iso(t.start_logging_time)),
-        );
-        m.insert("TimeLoggingStopped".into(), json!(iso(t.stop_logging_time)));
+        for (k, v) in [
+            (
+                "LatestDeliveryAttemptTime",
+                iso(st.latest_delivery_attempt_time),
+            ),
+            (
+                "LatestNotificationAttemptTime",
+                iso(st.latest_notification_attempt_time),
+            ),
+            (
+                "LatestNotificationAttemptSucceeded",
+                b(st.latest_notification_attempt_succeeded),
+            ),
+            (
+                "LatestDeliveryAttemptSucceeded",
+                b(st.latest_delivery_attempt_succeeded),
+            ),
+            ("TimeLoggingStarted", iso(t.start_logging_time)),
+            ("TimeLoggingStopped", iso(t.stop_logging_time)),
+        ] {
+            m.insert(k.into(), json!(v));
+        }
         Ok(Value::Object(m))
     }
 
@@ -1032,13 +1043,7 @@ impl ControlPlane {
     }
 
     fn add_tags(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Req {
-            resource_id: Option<String>,
-            tags_list: Option<Vec<Tag>>,
-        }
-        let req: Req = parse(body)?;
+        let req: TagsRequest = parse(body)?;
         let t0 = self.tag_target(ctx, require(&req.resource_id, "ResourceId")?, true)?;
         let tags = req.tags_list.unwrap_or_default();
         self.mutate(&t0, |t| {
@@ -1055,13 +1060,7 @@ impl ControlPlane {
     }
 
     fn remove_tags(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "PascalCase")]
-        struct Req {
-            resource_id: Option<String>,
-            tags_list: Option<Vec<Tag>>,
-        }
-        let req: Req = parse(body)?;
+        let req: TagsRequest = parse(body)?;
         let t0 = self.tag_target(ctx, require(&req.resource_id, "ResourceId")?, true)?;
         let tags = req.tags_list.unwrap_or_default();
         self.mutate(&t0, |t| {

@@ -2,6 +2,7 @@
 //! log group and role, KMS key, organization scope, and the per-region quota.
 
 use super::*;
+use crate::cloudtrail::is_arn_of;
 
 impl ControlPlane {
     fn log_group_exists(&self, account: &str, region: &str, name: &str) -> bool {
@@ -294,10 +295,7 @@ impl ControlPlane {
                 t.cloud_watch_logs_role_arn = None;
             }
             (Some(g), r) => {
-                let ok = g
-                    .parse::<cairn_event::Arn>()
-                    .is_ok_and(|a| a.service() == "logs" && a.resource().starts_with("log-group:"));
-                if !ok {
+                if !is_arn_of(g, "logs", "log-group:") {
                     return Err(ApiError::client(
                         "InvalidCloudWatchLogsLogGroupArnException",
                         format!("CloudWatch Logs log group ARN {g} is not valid"),
@@ -309,10 +307,7 @@ impl ControlPlane {
                         "You must specify a role ARN (CloudWatchLogsRoleArn) together with a log group ARN.",
                     ));
                 };
-                let ok = r
-                    .parse::<cairn_event::Arn>()
-                    .is_ok_and(|a| a.service() == "iam" && a.resource().starts_with("role/"));
-                if !ok {
+                if !is_arn_of(r, "iam", "role/") {
                     return Err(ApiError::client(
                         "InvalidCloudWatchLogsRoleArnException",
                         format!("CloudWatch Logs role ARN {r} is not valid"),

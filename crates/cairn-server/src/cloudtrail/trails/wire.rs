@@ -79,6 +79,18 @@ pub(super) fn decode_token(tok: &str, account: &str) -> Result<usize, ApiError> 
     Ok(off)
 }
 
+/// Inserts each `(member, value)` whose value is present; absent ones are left out.
+pub(super) fn insert_present<const N: usize>(
+    m: &mut Map<String, Value>,
+    members: [(&str, &Option<String>); N],
+) {
+    for (k, v) in members {
+        if let Some(v) = v {
+            m.insert(k.into(), json!(v));
+        }
+    }
+}
+
 /// The `Trail` shape. `full` adds the members GetTrail/DescribeTrails return but
 /// Create/UpdateTrail do not.
 pub(crate) fn trail_json(t: &Trail, full: bool) -> Value {
@@ -106,15 +118,17 @@ pub(crate) fn trail_json(t: &Trail, full: bool) -> Value {
         "LogFileValidationEnabled".into(),
         json!(t.log_file_validation),
     );
-    if let Some(g) = &t.cloud_watch_logs_log_group_arn {
-        m.insert("CloudWatchLogsLogGroupArn".into(), json!(g));
-    }
-    if let Some(r) = &t.cloud_watch_logs_role_arn {
-        m.insert("CloudWatchLogsRoleArn".into(), json!(r));
-    }
-    if let Some(k) = &t.kms_key_id {
-        m.insert("KmsKeyId".into(), json!(k));
-    }
+    insert_present(
+        &mut m,
+        [
+            (
+                "CloudWatchLogsLogGroupArn",
+                &t.cloud_watch_logs_log_group_arn,
+            ),
+            ("CloudWatchLogsRoleArn", &t.cloud_watch_logs_role_arn),
+            ("KmsKeyId", &t.kms_key_id),
+        ],
+    );
     if full {
         m.insert(
             "HasCustomEventSelectors".into(),

@@ -273,20 +273,27 @@ impl S3Op {
 // ---- helpers --------------------------------------------------------------------------------
 
 fn iso(t: OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
+    utc(
+        t,
+        time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ),
+    )
 }
 
 fn http_date(t: OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
+    utc(
+        t,
+        time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ),
+    )
+}
+
+/// `t` in UTC, formatted with `fmt`.
+fn utc(t: OffsetDateTime, fmt: &(impl time::formatting::Formattable + ?Sized)) -> String {
     t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
+        .format(fmt)
         .unwrap_or_default()
 }
 
