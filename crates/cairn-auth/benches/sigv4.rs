@@ -51,11 +51,7 @@ fn bench(c: &mut Criterion) {
         now,
     )
     .unwrap();
-    let ct_headers: Vec<(&str, &str)> = ct
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let ct_headers = ct.header_refs();
     let ct_req = Request {
         method: &ct.method,
         path: &ct.path,
@@ -80,11 +76,7 @@ fn bench(c: &mut Criterion) {
         now,
     )
     .unwrap();
-    let s3_headers: Vec<(&str, &str)> = s3
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let s3_headers = s3.header_refs();
     let s3_req = Request {
         method: &s3.method,
         path: &s3.path,

@@ -51,8 +51,7 @@
 //! sign(&mut parts, SignPayload::Body(body), &cred, "us-east-1", "cloudtrail", now).unwrap();
 //!
 //! // server side
-//! let headers: Vec<(&str, &str)> =
-//!     parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+//! let headers = parts.header_refs();
 //! let request = Request {
 //!     method: &parts.method,
 //!     path: &parts.path,

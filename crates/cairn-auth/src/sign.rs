@@ -37,6 +37,15 @@ impl RequestParts {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The headers as borrowed pairs, for [`crate::Request::headers`].
+    #[must_use]
+    pub fn header_refs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
     fn remove_header(&mut self, name: &str) {
         self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
@@ -90,11 +99,7 @@ fn compute_signature(
     signed: &[String],
     ctx: &SignCtx<'_>,
 ) -> Result<String, AuthError> {
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let headers = parts.header_refs();
     let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
     let query = parse_query(&parts.query);
     let cr = canonical_request(&CanonicalInput {

@@ -13,11 +13,7 @@ pub(crate) fn verify_parts(
     store: &StaticCredentialStore,
     now: OffsetDateTime,
 ) -> Result<Authenticated, AuthError> {
-    let hv: Vec<(&str, &str)> = p
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let hv = p.header_refs();
     let req = Request {
         method: &p.method,
         path: &p.path,
