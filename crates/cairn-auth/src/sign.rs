@@ -12,7 +12,7 @@ use crate::error::AuthError;
 use crate::key::SigningKey;
 use crate::parse::{ALGORITHM, MAX_PRESIGN_EXPIRES};
 use crate::time_fmt::{format_basic, format_date};
-use crate::verify::{STREAMING_PAYLOAD, UNSIGNED_PAYLOAD};
+use crate::verify::{Payload, Request, STREAMING_PAYLOAD, UNSIGNED_PAYLOAD};
 
 /// An owned request to be signed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,6 +44,22 @@ impl RequestParts {
             .iter()
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect()
+    }
+
+    /// These parts as the verifier's [`Request`], over `headers` (from [`Self::header_refs`]).
+    #[must_use]
+    pub fn request<'a>(
+        &'a self,
+        headers: &'a [(&'a str, &'a str)],
+        payload: Payload<'a>,
+    ) -> Request<'a> {
+        Request {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            headers,
+            payload,
+        }
     }
 
     fn remove_header(&mut self, name: &str) {

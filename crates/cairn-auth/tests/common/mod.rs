@@ -1,7 +1,7 @@
 //! Helpers shared by the cairn-auth integration tests (`mod common;` in each).
 
 use cairn_auth::{
-    AuthError, Authenticated, Payload, Request, RequestParts, StaticCredentialStore, Verifier,
+    AuthError, Authenticated, Payload, RequestParts, StaticCredentialStore, Verifier,
 };
 use time::OffsetDateTime;
 
@@ -14,12 +14,5 @@ pub(crate) fn verify_parts(
     now: OffsetDateTime,
 ) -> Result<Authenticated, AuthError> {
     let hv = p.header_refs();
-    let req = Request {
-        method: &p.method,
-        path: &p.path,
-        query: &p.query,
-        headers: &hv,
-        payload,
-    };
-    Verifier::default().verify(&req, store, now)
+    Verifier::default().verify(&p.request(&hv, payload), store, now)
 }
