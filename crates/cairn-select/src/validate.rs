@@ -364,7 +364,19 @@ fn only_values(
     ok: impl Fn(&str) -> bool,
     expected: &'static str,
 ) -> Result<(), SelectorError> {
-    for (op, list) in fs.operators() {
+    only_values_of(si, fi, fs, |_| true, ok, expected)
+}
+
+/// [`only_values`] for the lists of the operators `of` picks.
+fn only_values_of(
+    si: usize,
+    fi: usize,
+    fs: &AdvancedFieldSelector,
+    of: impl Fn(Operator) -> bool,
+    ok: impl Fn(&str) -> bool,
+    expected: &'static str,
+) -> Result<(), SelectorError> {
+    for (op, list) in fs.operators().filter(|&(op, _)| of(op)) {
         if let Some(v) = list.iter().find(|v| !ok(v)) {
             return Err(SelectorError::InvalidFieldValue {
                 selector: si,
@@ -549,21 +561,14 @@ fn check_category(
                 )?;
             }
             "resources.ARN" => {
-                for (op, list) in fs.operators() {
-                    if !matches!(op, Operator::Equals | Operator::NotEquals) {
-                        continue;
-                    }
-                    if let Some(v) = list.iter().find(|v| !looks_like_arn(v)) {
-                        return Err(SelectorError::InvalidFieldValue {
-                            selector: si,
-                            field_selector: fi,
-                            field: fs.field.clone(),
-                            operator: op,
-                            value: v.clone(),
-                            expected: "a complete ARN (use StartsWith/EndsWith for partial ARNs)",
-                        });
-                    }
-                }
+                only_values_of(
+                    si,
+                    fi,
+                    fs,
+                    |op| matches!(op, Operator::Equals | Operator::NotEquals),
+                    looks_like_arn,
+                    "a complete ARN (use StartsWith/EndsWith for partial ARNs)",
+                )?;
             }
             "sessionCredentialFromConsole" => {
                 only_ops(
