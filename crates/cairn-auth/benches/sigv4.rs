@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use cairn_auth::{
-    Credential, Payload, Principal, Request, RequestParts, SignPayload, SigningKeyCache,
+    Credential, Payload, Principal, RequestParts, SignPayload, SigningKeyCache,
     StaticCredentialStore, Verifier, hmac_sha256, sign,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -51,18 +51,8 @@ fn bench(c: &mut Criterion) {
         now,
     )
     .unwrap();
-    let ct_headers: Vec<(&str, &str)> = ct
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let ct_req = Request {
-        method: &ct.method,
-        path: &ct.path,
-        query: &ct.query,
-        headers: &ct_headers,
-        payload: Payload::Body(&body),
-    };
+    let ct_headers = ct.header_refs();
+    let ct_req = ct.request(&ct_headers, Payload::Body(&body));
 
     // S3 GET object
     let mut s3 = RequestParts {
@@ -80,18 +70,8 @@ fn bench(c: &mut Criterion) {
         now,
     )
     .unwrap();
-    let s3_headers: Vec<(&str, &str)> = s3
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let s3_req = Request {
-        method: &s3.method,
-        path: &s3.path,
-        query: &s3.query,
-        headers: &s3_headers,
-        payload: Payload::Deferred,
-    };
+    let s3_headers = s3.header_refs();
+    let s3_req = s3.request(&s3_headers, Payload::Deferred);
 
     let cached = Verifier::with_cache(SigningKeyCache::default());
     let uncached = Verifier::with_cache(SigningKeyCache::new(0));

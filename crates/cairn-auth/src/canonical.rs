@@ -48,18 +48,23 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
+/// The byte of a well-formed `%XX` escape at `b[i]`.
+fn escaped_byte(b: &[u8], i: usize) -> Option<u8> {
+    if b.get(i) != Some(&b'%') {
+        return None;
+    }
+    let h = hex_val(*b.get(i + 1)?)?;
+    let l = hex_val(*b.get(i + 2)?)?;
+    Some(h << 4 | l)
+}
+
 /// Percent-decodes; malformed escapes are kept literally. `+` is not a space.
 pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
-        if input[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                input.get(i + 1).copied().and_then(hex_val),
-                input.get(i + 2).copied().and_then(hex_val),
-            )
-        {
-            out.push(h << 4 | l);
+        if let Some(v) = escaped_byte(input, i) {
+            out.push(v);
             i += 3;
             continue;
         }
@@ -105,13 +110,7 @@ pub fn canonical_uri(out: &mut String, raw_path: &str, s3: bool) {
         let b = raw_path.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'%'
-                && let (Some(h), Some(l)) = (
-                    b.get(i + 1).copied().and_then(hex_val),
-                    b.get(i + 2).copied().and_then(hex_val),
-                )
-            {
-                let v = h << 4 | l;
+            if let Some(v) = escaped_byte(b, i) {
                 if v == b'/' {
                     out.push_str("%2F");
                 } else {

@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use cairn_auth::{
-//!     Credential, Payload, Principal, Request, RequestParts, SignPayload,
+//!     Credential, Payload, Principal, RequestParts, SignPayload,
 //!     StaticCredentialStore, Verifier, sign,
 //! };
 //! use time::macros::datetime;
@@ -51,15 +51,8 @@
 //! sign(&mut parts, SignPayload::Body(body), &cred, "us-east-1", "cloudtrail", now).unwrap();
 //!
 //! // server side
-//! let headers: Vec<(&str, &str)> =
-//!     parts.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-//! let request = Request {
-//!     method: &parts.method,
-//!     path: &parts.path,
-//!     query: &parts.query,
-//!     headers: &headers,
-//!     payload: Payload::Body(body),
-//! };
+//! let headers = parts.header_refs();
+//! let request = parts.request(&headers, Payload::Body(body));
 //! assert_eq!(cairn_auth::parse(&request).unwrap().scope.service, "cloudtrail");
 //! let auth = Verifier::default().verify(&request, &store, now).unwrap();
 //! assert_eq!(auth.principal.account_id(), Some("111122223333"));

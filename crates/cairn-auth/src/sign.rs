@@ -12,7 +12,7 @@ use crate::error::AuthError;
 use crate::key::SigningKey;
 use crate::parse::{ALGORITHM, MAX_PRESIGN_EXPIRES};
 use crate::time_fmt::{format_basic, format_date};
-use crate::verify::{STREAMING_PAYLOAD, UNSIGNED_PAYLOAD};
+use crate::verify::{Payload, Request, STREAMING_PAYLOAD, UNSIGNED_PAYLOAD};
 
 /// An owned request to be signed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +35,31 @@ impl RequestParts {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The headers as borrowed pairs, for [`crate::Request::headers`].
+    #[must_use]
+    pub fn header_refs(&self) -> Vec<(&str, &str)> {
+        self.headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect()
+    }
+
+    /// These parts as the verifier's [`Request`], over `headers` (from [`Self::header_refs`]).
+    #[must_use]
+    pub fn request<'a>(
+        &'a self,
+        headers: &'a [(&'a str, &'a str)],
+        payload: Payload<'a>,
+    ) -> Request<'a> {
+        Request {
+            method: &self.method,
+            path: &self.path,
+            query: &self.query,
+            headers,
+            payload,
+        }
     }
 
     fn remove_header(&mut self, name: &str) {
@@ -90,11 +115,7 @@ fn compute_signature(
     signed: &[String],
     ctx: &SignCtx<'_>,
 ) -> Result<String, AuthError> {
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
+    let headers = parts.header_refs();
     let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
     let query = parse_query(&parts.query);
     let cr = canonical_request(&CanonicalInput {

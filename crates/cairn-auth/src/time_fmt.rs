@@ -72,16 +72,7 @@ pub fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
 /// Formats `YYYYMMDDTHHMMSSZ`.
 #[must_use]
 pub fn format_basic(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    format_utc(t, "", "")
 }
 
 /// Formats `YYYYMMDD` (the credential scope date).
@@ -94,9 +85,14 @@ pub fn format_date(t: OffsetDateTime) -> String {
 /// Formats `YYYY-MM-DDTHH:MM:SSZ` (CloudTrail's time format).
 #[must_use]
 pub fn format_extended(t: OffsetDateTime) -> String {
+    format_utc(t, "-", ":")
+}
+
+/// `t` in UTC as `YYYY<d>MM<d>DDTHH<c>MM<c>SSZ`.
+fn format_utc(t: OffsetDateTime, d: &str, c: &str) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        "{:04}{d}{:02}{d}{:02}T{:02}{c}{:02}{c}{:02}Z",
         t.year(),
         u8::from(t.month()),
         t.day(),

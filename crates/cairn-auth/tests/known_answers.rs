@@ -99,6 +99,26 @@ fn authorization(suite: &Suite, case: &Value, signature: &str) -> String {
     )
 }
 
+/// Asserts that `result` is a signature mismatch reporting the canonical request and string
+/// to sign that `case` publishes (those it gives).
+fn assert_published_mismatch(case: &Value, result: Result<cairn_auth::Authenticated, AuthError>) {
+    let name = str_of(case, "name");
+    match result {
+        Err(AuthError::SignatureDoesNotMatch {
+            canonical_request,
+            string_to_sign,
+        }) => {
+            if let Some(cr) = case["canonical_request"].as_str() {
+                assert_eq!(canonical_request, cr, "{name}");
+            }
+            if let Some(sts) = case["string_to_sign"].as_str() {
+                assert_eq!(string_to_sign, sts, "{name}");
+            }
+        }
+        other => panic!("{name}: expected mismatch, got {other:?}"),
+    }
+}
+
 fn run_header_cases(suite: &Suite) -> usize {
     let mut n = 0;
     for case in &suite.header_cases {
@@ -122,20 +142,7 @@ fn run_header_cases(suite: &Suite) -> usize {
         // 2. it reproduces the published canonical request and string to sign
         let last = hdrs.len() - 1;
         hdrs[last].1 = authorization(suite, case, &"0".repeat(64));
-        match verify_case(suite, case, &hdrs, query, suite.time) {
-            Err(AuthError::SignatureDoesNotMatch {
-                canonical_request,
-                string_to_sign,
-            }) => {
-                if let Some(cr) = case["canonical_request"].as_str() {
-                    assert_eq!(canonical_request, cr, "{name}");
-                }
-                if let Some(sts) = case["string_to_sign"].as_str() {
-                    assert_eq!(string_to_sign, sts, "{name}");
-                }
-            }
-            other => panic!("{name}: expected mismatch, got {other:?}"),
-        }
+        assert_published_mismatch(case, verify_case(suite, case, &hdrs, query, suite.time));
 
         // 3. the signer produces the published signature
         if case["unsigned_token"].as_bool() != Some(true) {
@@ -187,20 +194,10 @@ fn run_presigned_cases(suite: &Suite) -> usize {
         let (base, sig) = query.split_once("X-Amz-Signature=").unwrap();
         let want_sig = &sig[..64];
         let bad_query = format!("{base}X-Amz-Signature={}{}", "0".repeat(64), &sig[64..]);
-        match verify_case(suite, case, &hdrs, &bad_query, suite.time) {
-            Err(AuthError::SignatureDoesNotMatch {
-                canonical_request,
-                string_to_sign,
-            }) => {
-                if let Some(cr) = case["canonical_request"].as_str() {
-                    assert_eq!(canonical_request, cr, "{name}");
-                }
-                if let Some(sts) = case["string_to_sign"].as_str() {
-                    assert_eq!(string_to_sign, sts, "{name}");
-                }
-            }
-            other => panic!("{name}: expected mismatch, got {other:?}"),
-        }
+        assert_published_mismatch(
+            case,
+            verify_case(suite, case, &hdrs, &bad_query, suite.time),
+        );
 
         // presigner: same signature from the unsigned request (non-X-Amz params, Host only)
         let plain_query: Vec<&str> = query

@@ -57,6 +57,14 @@ fn check(p: &RequestParts, body: &[u8]) -> bool {
 }
 
 /// Replaces the byte at `i` (ASCII) by another alphanumeric byte.
+/// The byte offsets of the ASCII letters and digits of `s` from offset `from` on.
+fn alnum_positions(s: &str, from: usize) -> Vec<usize> {
+    s.char_indices()
+        .filter(|(i, c)| *i >= from && c.is_ascii_alphanumeric())
+        .map(|(i, _)| i)
+        .collect()
+}
+
 fn mutate(s: &str, i: usize) -> String {
     let mut b = s.as_bytes().to_vec();
     let i = i % b.len();
@@ -96,27 +104,18 @@ proptest! {
             0 => t.method = mutate(&t.method, pos),
             1 => {
                 // skip the leading '/' and the '%20' escapes
-                let bytes: Vec<usize> = t.path.char_indices()
-                    .filter(|(i, c)| *i > 0 && c.is_ascii_alphanumeric())
-                    .map(|(i, _)| i)
-                    .collect();
+                let bytes = alnum_positions(&t.path, 1);
                 prop_assume!(!bytes.is_empty());
                 t.path = mutate(&t.path, bytes[pos % bytes.len()]);
             }
             2 => {
                 prop_assume!(!t.query.is_empty());
-                let bytes: Vec<usize> = t.query.char_indices()
-                    .filter(|(_, c)| c.is_ascii_alphanumeric())
-                    .map(|(i, _)| i)
-                    .collect();
+                let bytes = alnum_positions(&t.query, 0);
                 t.query = mutate(&t.query, bytes[pos % bytes.len()]);
             }
             3 => {
                 let h = t.headers.iter_mut().find(|(n, _)| n == "x-cairn-custom").unwrap();
-                let bytes: Vec<usize> = h.1.char_indices()
-                    .filter(|(_, c)| c.is_ascii_alphanumeric())
-                    .map(|(i, _)| i)
-                    .collect();
+                let bytes = alnum_positions(&h.1, 0);
                 h.1 = mutate(&h.1, bytes[pos % bytes.len()]);
             }
             4 => {
@@ -159,10 +158,7 @@ proptest! {
         // any alphanumeric byte of the path or of the query (which holds the signature) matters
         let mut t = p.clone();
         let target = if pos % 2 == 0 { &mut t.path } else { &mut t.query };
-        let bytes: Vec<usize> = target.char_indices()
-            .filter(|(i, c)| *i > 0 && c.is_ascii_alphanumeric())
-            .map(|(i, _)| i)
-            .collect();
+        let bytes = alnum_positions(target, 1);
         prop_assume!(!bytes.is_empty());
         *target = mutate(target, bytes[(pos / 2) % bytes.len()]);
         prop_assert!(!check(&t, b""));

@@ -1,6 +1,25 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// `as_str` (documented `$doc`) and `Display` for a checked `String` newtype: a macro because
+/// they are inherent and trait impls on each type.
+macro_rules! string_id {
+    ($t:ident, $doc:literal) => {
+        impl $t {
+            #[doc = $doc]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// Why an identifier was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -32,18 +51,9 @@ impl AccountId {
             Err(IdError::AccountId(s.to_owned()))
         }
     }
-
-    /// The digits.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for AccountId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_id!(AccountId, "The digits.");
 
 /// An AWS Organizations ID (`o-` + 10..=32 lowercase alphanumerics).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -64,18 +74,9 @@ impl OrganizationId {
             Err(IdError::OrganizationId(s.to_owned()))
         }
     }
-
-    /// The ID text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for OrganizationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_id!(OrganizationId, "The ID text.");
 
 /// A region name such as `us-east-1`: lowercase letters and digits in dash-separated parts,
 /// ending with a number part.
@@ -102,18 +103,9 @@ impl Region {
             Err(IdError::Region(s.to_owned()))
         }
     }
-
-    /// The region name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+string_id!(Region, "The region name.");
 
 /// The public AWS commercial regions, Cairn's default region list.
 pub fn default_regions() -> Vec<Region> {

@@ -332,26 +332,19 @@ fn patch(base: &Value, case: &Value) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap()
 }
 
+/// The strings of a JSON array.
+fn str_items(v: &Value) -> impl Iterator<Item = &str> {
+    v.as_array().unwrap().iter().map(|s| s.as_str().unwrap())
+}
+
 fn case_policy(case: &Value) -> IngestPolicy {
     let mut p = policy();
     if let Some(pol) = case.get("policy") {
         if let Some(regions) = pol.get("regions") {
-            p = p.with_regions(
-                regions
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|r| Region::parse(r.as_str().unwrap()).unwrap()),
-            );
+            p = p.with_regions(str_items(regions).map(|r| Region::parse(r).unwrap()));
         }
         if let Some(accts) = pol.get("allowed_accounts") {
-            p = p.with_allowed_accounts(
-                accts
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| AccountId::parse(a.as_str().unwrap()).unwrap()),
-            );
+            p = p.with_allowed_accounts(str_items(accts).map(|a| AccountId::parse(a).unwrap()));
         }
         if let Some(g) = pol.get("guid_event_ids") {
             p = p.with_guid_event_ids(g.as_bool().unwrap());

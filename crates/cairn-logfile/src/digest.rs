@@ -369,7 +369,7 @@ fn parse_entry(i: usize, item: &Value) -> Result<LogFileEntry> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::keys::tests::{SPEC_FINGERPRINT, SPEC_PEM};
+    use crate::keys::tests::{SPEC_FINGERPRINT, SPEC_PEM, data};
     use crate::layout::{Prefix, parse_digest_key};
     use proptest::prelude::*;
     use time::macros::datetime;
@@ -382,14 +382,6 @@ pub(crate) mod tests {
         "b31a1558245f8ce99c8196613a56793bce9cf3715f8b39ae6ccb5bc2d86c0e70";
     pub(crate) const D0_SIG: &str = "88823615c21608632dc49255bf73df9ec2601af93fdc87da260e5ef4a4e7cf58da49d65f8d8768976bb38fd8a65b419e77f1825c3e91cfa945b08e528194ea97a344f0d99f8bebca72f986fa2a267649b2bf27ac4bf8736524c4d66cd0625013ee317788fb148b5f71ea031079222fb65a8d10810a1852e160a9ee4855a1d04f5bf591df373727d982f64d9a516ae5acc18193d29a8c394bbcbd65ffd266eec8597d5201f0e54dbbaa65f7bef5c9f24376fc09eb48a33ae8c40511efb661cde32e74c19f900ad9bad4512bfe18e9e11ddd3b98d2d393a81146ad00c30436a8f815e9ea44ce5a4f7766907aed21bd46f08c00e21c2b66c0b3fb4563bf60c7fd79";
     pub(crate) const D1_SIG: &str = "7eb712f7548df34f0a38cb6f19103ffaec9f87f2466dfab665f40ca0d39ece5dd23d5a4b3e3cc0f7e2c4731e096011ea883454cf9497ca6aab62721d0236d315993fd94e8aabc3d6c7a389cf0fd2059a3d61d4739837955d57efcf11da22b320a2e4cbc0da733874bb833de0988fe2750ea378941731d0fc8364ee62f078010b3843417d7e439dc5a5eff3ed471eaf17db47f890b9326203d9729d42a05e205013a9b1231335a82e9f5fbd25b27506c970d04047f2d97bda48fcefab784bc71371088b79099d82bed32de5968097daecdbd8f3ae5252e7d58fdd1e5ad5ca1cb69ca250519dccd82d13d25f4905667b775262a05e485fbf55f4b33ee642ceb9d7";
-
-    fn data(rel: &str) -> Vec<u8> {
-        std::fs::read(format!(
-            "{}/../../../shared/data/digests/{rel}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-    }
 
     #[test]
     fn spec_vector_built_byte_exact() {

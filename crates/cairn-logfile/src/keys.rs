@@ -292,7 +292,8 @@ mYMsMWJLMvRQn1OLQPRLVbsJERSqc+EeSmqChfHAsK1RWVZxd/ds1g==
     pub(crate) const SPEC_PUBLIC_B64: &str = "MIIBCgKCAQEAzZSQRWv0Ui+pGoocXzeVRxRym2go7E4/Z7HD8PzkKthMMcejCvXiCFd3j0z+JA2gmkSDSh/3/2Ska8Ff0qQmGccOo55Xuv02flJd7TcyQi0eGwwDfD305MLeaL4o8qlLC3h0Ck09W86Mik/4PQNq66ZlP1UckN71tevNUaiYtAtVo3bIwOUqNFHE+ndU2YDlBa9nEV/D7OiadS8Pjqd1pvXm+B7uLT4Rmj2gm2f0qhbdHoDRudVdSi1yVBrhrRT21GzWMxrinFFGaU2huY7DbigSqOe1JxUQACUPF/e+78pwFBBuKG2RNvmeNu9GkZT/F/DM0Y/WyhLgbvaAX5NQJwIDAQAB";
     pub(crate) const SPEC_FINGERPRINT: &str = "b2ead06924bc1fd802099fc8106d50e4";
 
-    fn data(rel: &str) -> Vec<u8> {
+    /// A file of `shared/data/digests` beside the checkout.
+    pub(crate) fn data(rel: &str) -> Vec<u8> {
         std::fs::read(format!(
             "{}/../../../shared/data/digests/{rel}",
             env!("CARGO_MANIFEST_DIR")

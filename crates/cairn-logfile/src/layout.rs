@@ -210,15 +210,7 @@ pub fn log_folder(
     account_id: &str,
     region: &str,
 ) -> Result<String> {
-    check_base(org_id, account_id)?;
-    validate_region(region)?;
-    let mut s = String::with_capacity(96);
-    push_base(&mut s, prefix, org_id, account_id);
-    s.push_str(LOG_KIND);
-    s.push('/');
-    s.push_str(region);
-    s.push('/');
-    Ok(s)
+    region_folder(prefix, org_id, account_id, LOG_KIND, region)
 }
 
 /// `{prefix/}AWSLogs/{o-id/}{account}/CloudTrail-Digest/{region}/` — the folder of a Region's digests.
@@ -228,13 +220,24 @@ pub fn digest_folder(
     account_id: &str,
     source_region: &str,
 ) -> Result<String> {
+    region_folder(prefix, org_id, account_id, DIGEST_KIND, source_region)
+}
+
+/// `{prefix/}AWSLogs/{o-id/}{account}/{kind}/{region}/`.
+fn region_folder(
+    prefix: &Prefix,
+    org_id: Option<&str>,
+    account_id: &str,
+    kind: &str,
+    region: &str,
+) -> Result<String> {
     check_base(org_id, account_id)?;
-    validate_region(source_region)?;
+    validate_region(region)?;
     let mut s = String::with_capacity(96);
     push_base(&mut s, prefix, org_id, account_id);
-    s.push_str(DIGEST_KIND);
+    s.push_str(kind);
     s.push('/');
-    s.push_str(source_region);
+    s.push_str(region);
     s.push('/');
     Ok(s)
 }

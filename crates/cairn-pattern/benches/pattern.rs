@@ -9,68 +9,24 @@
 //! Throughput is in pattern evaluations (records × 14).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use cairn_pattern::{FilterPattern, naive};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                files(&p, out);
-            } else if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("json" | "ndjson")
-            ) {
-                out.push(p);
-            }
-        }
-    }
-}
+/// The corpus loader of the integration tests.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn records() -> Vec<String> {
-    let mut paths = Vec::new();
-    files(&Path::new(SHARED).join("cloudtrail"), &mut paths);
-    paths.sort();
-    let mut out = Vec::new();
-    for p in paths {
-        let Ok(text) = std::fs::read_to_string(&p) else {
-            continue;
-        };
-        let recs: Vec<Value> = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(mut o)) => match o.remove("Records") {
-                Some(Value::Array(a)) => a,
-                _ => Vec::new(),
-            },
-            _ => text
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .map(|v| match v {
-                    Value::Object(mut o) if o.contains_key("record") => {
-                        o.remove("record").unwrap_or(Value::Null)
-                    }
-                    v => v,
-                })
-                .collect(),
-        };
-        out.extend(
-            recs.into_iter()
-                .filter(|r| r.get("eventName").is_some() || r.get("eventType").is_some())
-                .map(|r| serde_json::to_string(&r).unwrap_or_default()),
-        );
-    }
-    out
+    common::load_records()
+        .into_iter()
+        .map(|(_, _, text, _)| text)
+        .collect()
 }
 
 fn patterns() -> Vec<FilterPattern> {
-    let path = Path::new(SHARED).join("cloudwatch_filter_patterns/cis_metric_filters.json");
-    let v: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("cis file")).expect("json");
+    let v = common::cis_filters();
     v["security_hub_cis_metric_filters"]
         .as_array()
         .expect("array")

@@ -229,6 +229,22 @@ fn path(sel: &ast::Selector) -> Box<[CSeg]> {
 }
 
 impl JNode {
+    /// Compiles each of `v`, splicing in the children of the nodes `open` opens (those of
+    /// the same operator as the parent: `a && (b && c)` is `a && b && c`).
+    fn compile_flat(
+        v: &[JsonExpr],
+        open: impl Fn(JNode) -> Result<Box<[JNode]>, JNode>,
+    ) -> Result<Vec<JNode>, ParseError> {
+        let mut out = Vec::with_capacity(v.len());
+        for x in v {
+            match open(JNode::compile(x)?) {
+                Ok(inner) => out.extend(inner.into_vec()),
+                Err(n) => out.push(n),
+            }
+        }
+        Ok(out)
+    }
+
     fn compile(e: &JsonExpr) -> Result<JNode, ParseError> {
         Ok(match e {
             JsonExpr::Cond(c) => {
@@ -244,24 +260,18 @@ impl JNode {
                     test,
                 }
             }
-            JsonExpr::And(v) => {
-                let mut out = Vec::with_capacity(v.len());
-                for x in v {
-                    match JNode::compile(x)? {
-                        JNode::And(inner) => out.extend(inner.into_vec()),
-                        n => out.push(n),
-                    }
-                }
-                JNode::And(out.into())
-            }
+            JsonExpr::And(v) => JNode::And(
+                JNode::compile_flat(v, |n| match n {
+                    JNode::And(inner) => Ok(inner),
+                    n => Err(n),
+                })?
+                .into(),
+            ),
             JsonExpr::Or(v) => {
-                let mut flat = Vec::with_capacity(v.len());
-                for x in v {
-                    match JNode::compile(x)? {
-                        JNode::Or(inner) => flat.extend(inner.into_vec()),
-                        n => flat.push(n),
-                    }
-                }
+                let flat = JNode::compile_flat(v, |n| match n {
+                    JNode::Or(inner) => Ok(inner),
+                    n => Err(n),
+                })?;
                 JNode::Or(merge_eq_sets(flat).into())
             }
         })

@@ -26,13 +26,7 @@ pub(crate) fn parse(src: &str) -> Result<Pattern, ParseError> {
             .map_or(src.len(), |(i, _)| i);
         return Err(ParseError::new(pos, ParseErrorKind::TooLong { len }));
     }
-    let mut p = Parser {
-        src,
-        b: src.as_bytes(),
-        pos: 0,
-        regexes: 0,
-        wildcards: 0,
-    };
+    let mut p = Parser::new(src);
     p.ws();
     if p.eof() {
         return Ok(Pattern::All);
@@ -48,13 +42,7 @@ pub(crate) fn parse(src: &str) -> Result<Pattern, ParseError> {
 /// Parses a standalone selector such as `$.latency` (metric values and
 /// dimensions). Wildcards are not allowed here.
 pub(crate) fn parse_selector(src: &str) -> Result<Selector, ParseError> {
-    let mut p = Parser {
-        src,
-        b: src.as_bytes(),
-        pos: 0,
-        regexes: 0,
-        wildcards: 0,
-    };
+    let mut p = Parser::new(src);
     if p.peek() != Some(b'$') {
         return Err(ParseError::expected(0, "a selector starting with `$.`"));
     }
@@ -87,6 +75,17 @@ fn is_ident_byte(c: u8) -> bool {
 }
 
 impl<'a> Parser<'a> {
+    /// A parser at the start of `src`.
+    fn new(src: &'a str) -> Parser<'a> {
+        Parser {
+            src,
+            b: src.as_bytes(),
+            pos: 0,
+            regexes: 0,
+            wildcards: 0,
+        }
+    }
+
     fn eof(&self) -> bool {
         self.pos >= self.b.len()
     }
@@ -969,6 +968,18 @@ mod tests {
         assert!(e.to_string().contains("expected a value after `=`"), "{e}");
     }
 
+    /// The operands of a field whose condition is an `||`.
+    fn or_operands(f: &SpaceField) -> &[SpaceExpr] {
+        let SpaceField::Field {
+            cond: Some(SpaceExpr::Or(v)),
+            ..
+        } = f
+        else {
+            panic!("not an || condition: {f:?}")
+        };
+        v
+    }
+
     #[test]
     fn space_fields() {
         let Pattern::Space(s) =
@@ -978,25 +989,17 @@ mod tests {
         };
         assert_eq!(s.fields.len(), 4);
         assert_eq!(s.fields[0], SpaceField::Ellipsis);
-        let SpaceField::Field {
-            cond: Some(SpaceExpr::Or(v)),
-            ..
-        } = &s.fields[2]
-        else {
-            panic!()
-        };
-        assert!(matches!(v[1], SpaceExpr::Cond { field: 2, .. }));
+        assert!(matches!(
+            or_operands(&s.fields[2])[1],
+            SpaceExpr::Cond { field: 2, .. }
+        ));
         // Case-insensitive resolution (`W1` in the docs refers to `w1`).
         let Pattern::Space(s) = parse("[w1=ERROR || W1=WARNING, w2]").unwrap() else {
             panic!()
         };
-        let SpaceField::Field {
-            cond: Some(SpaceExpr::Or(v)),
-            ..
-        } = &s.fields[0]
-        else {
-            panic!()
-        };
-        assert!(matches!(v[1], SpaceExpr::Cond { field: 0, .. }));
+        assert!(matches!(
+            or_operands(&s.fields[0])[1],
+            SpaceExpr::Cond { field: 0, .. }
+        ));
     }
 }

@@ -8,39 +8,27 @@ use crate::error::{ParseError, ParseErrorKind};
 /// `[+-]? digits ( "." digits )? ( [eE] [+-]? digits )?`.
 pub(crate) fn is_number(s: &str) -> bool {
     let b = s.as_bytes();
-    let mut i = 0;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        i += 1;
-    }
-    let start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    if i == start {
+    // Past an optional sign at `i`.
+    let sign = |i: usize| i + usize::from(matches!(b.get(i), Some(b'+' | b'-')));
+    // Past one or more digits at `i`; `None` without a digit.
+    let digits = |i: usize| {
+        let end = i + b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        (end > i).then_some(end)
+    };
+    let Some(mut i) = digits(sign(0)) else {
         return false;
-    }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        let fs = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == fs {
+    };
+    if b.get(i) == Some(&b'.') {
+        let Some(end) = digits(i + 1) else {
             return false;
-        }
+        };
+        i = end;
     }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-            i += 1;
-        }
-        let es = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == es {
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        let Some(end) = digits(sign(i + 1)) else {
             return false;
-        }
+        };
+        i = end;
     }
     i == b.len()
 }

@@ -3,83 +3,23 @@
 //! expectations (`tests/data/cis_expected.json`).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use cairn_pattern::{FilterPattern, PreparedEvent, naive};
 use serde_json::Value;
 
-const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data");
+mod common;
 
 type Key = (String, usize, Option<String>);
-
-fn files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            files(&p, out);
-        } else if matches!(
-            p.extension().and_then(|x| x.to_str()),
-            Some("json" | "ndjson")
-        ) {
-            out.push(p);
-        }
-    }
-}
 
 /// (file relative to cloudtrail/, index, raw JSON text, parsed record), loaded once.
 fn records() -> &'static [(String, usize, String, Value)] {
     static RECORDS: std::sync::OnceLock<Vec<(String, usize, String, Value)>> =
         std::sync::OnceLock::new();
-    RECORDS.get_or_init(load_records)
-}
-
-fn load_records() -> Vec<(String, usize, String, Value)> {
-    let base = Path::new(SHARED).join("cloudtrail");
-    let mut paths = Vec::new();
-    files(&base, &mut paths);
-    paths.sort();
-    let mut out = Vec::new();
-    for p in paths {
-        let rel = p
-            .strip_prefix(&base)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        let text = std::fs::read_to_string(&p).unwrap();
-        let recs: Vec<Value> = match serde_json::from_str::<Value>(&text) {
-            Ok(Value::Object(mut o)) if o.contains_key("Records") => match o.remove("Records") {
-                Some(Value::Array(a)) => a,
-                _ => panic!("{rel}: Records is not an array"),
-            },
-            _ => text
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| {
-                    let v: Value = serde_json::from_str(l).unwrap();
-                    match v {
-                        Value::Object(mut o)
-                            if o.contains_key("source_file") && o.contains_key("record") =>
-                        {
-                            o.remove("record").unwrap()
-                        }
-                        v => v,
-                    }
-                })
-                .collect(),
-        };
-        for (i, r) in recs.into_iter().enumerate() {
-            if r.get("eventName").is_none() && r.get("eventType").is_none() {
-                continue;
-            }
-            out.push((rel.clone(), i, serde_json::to_string(&r).unwrap(), r));
-        }
-    }
-    out
+    RECORDS.get_or_init(common::load_records)
 }
 
 fn patterns() -> Vec<(String, String)> {
-    let path = Path::new(SHARED).join("cloudwatch_filter_patterns/cis_metric_filters.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = common::cis_filters();
     v["security_hub_cis_metric_filters"]
         .as_array()
         .unwrap()
@@ -191,8 +131,7 @@ fn unauthorized_calls_fire_on_the_invictus_errors() {
 
 #[test]
 fn cloudtrail_guide_alarm_filters_agree_with_their_cis_counterparts() {
-    let path = Path::new(SHARED).join("cloudwatch_filter_patterns/cis_metric_filters.json");
-    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = common::cis_filters();
     let guide: Vec<&str> = v["cloudtrail_user_guide_alarm_filters"]
         .as_array()
         .unwrap()

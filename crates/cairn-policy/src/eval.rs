@@ -218,43 +218,19 @@ fn decide(req: &Request, set: &PolicySet, trace: bool) -> Decision {
     let mut tally = Tally::default();
     let mut matched = Vec::new();
     let mut near = Vec::new();
-    for (id, p) in &set.identity {
+    // Identity, then boundary, session and resource policies: the order of `matched`.
+    let policies = (set.identity.iter().map(|p| (PolicySource::Identity, p)))
+        .chain(
+            set.permission_boundary
+                .iter()
+                .map(|p| (PolicySource::PermissionBoundary, p)),
+        )
+        .chain(set.session.iter().map(|p| (PolicySource::Session, p)))
+        .chain(set.resource.iter().map(|p| (PolicySource::Resource, p)));
+    for (source, (id, p)) in policies {
         scan(
             req,
-            PolicySource::Identity,
-            id,
-            p,
-            &mut tally,
-            &mut matched,
-            trace.then_some(&mut near),
-        );
-    }
-    if let Some((id, p)) = &set.permission_boundary {
-        scan(
-            req,
-            PolicySource::PermissionBoundary,
-            id,
-            p,
-            &mut tally,
-            &mut matched,
-            trace.then_some(&mut near),
-        );
-    }
-    if let Some((id, p)) = &set.session {
-        scan(
-            req,
-            PolicySource::Session,
-            id,
-            p,
-            &mut tally,
-            &mut matched,
-            trace.then_some(&mut near),
-        );
-    }
-    if let Some((id, p)) = &set.resource {
-        scan(
-            req,
-            PolicySource::Resource,
+            source,
             id,
             p,
             &mut tally,

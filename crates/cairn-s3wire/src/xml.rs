@@ -21,18 +21,18 @@ pub struct XmlWriter {
 impl XmlWriter {
     /// A document whose root element carries S3's namespace.
     pub fn new(root: &'static str) -> Self {
-        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = write!(out, "<{root} xmlns=\"{S3_NS}\">");
-        Self {
-            out,
-            stack: vec![root],
-        }
+        Self::start(root, &format!(" xmlns=\"{S3_NS}\""))
     }
 
     /// A document without a namespace (S3's `<Error>`).
     pub fn bare(root: &'static str) -> Self {
+        Self::start(root, "")
+    }
+
+    /// The XML declaration and the open `root` element with `attrs`.
+    fn start(root: &'static str, attrs: &str) -> Self {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = write!(out, "<{root}>");
+        let _ = write!(out, "<{root}{attrs}>");
         Self {
             out,
             stack: vec![root],

@@ -17,6 +17,15 @@ fn client(server: &TestServer, region: &str) -> Client {
     Client::from_conf(conf)
 }
 
+/// The field selector `field` Equals `[value]`.
+fn equals(field: &str, value: &str) -> AdvancedFieldSelector {
+    AdvancedFieldSelector::builder()
+        .field(field)
+        .equals(value)
+        .build()
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trail_lifecycle_with_the_rust_sdk() {
     let server = TestServer::start(&["sdk-logs"]);
@@ -62,27 +71,9 @@ async fn trail_lifecycle_with_the_rust_sdk() {
 
     let sel = AdvancedEventSelector::builder()
         .name("deletes")
-        .field_selectors(
-            AdvancedFieldSelector::builder()
-                .field("eventCategory")
-                .equals("Data")
-                .build()
-                .unwrap(),
-        )
-        .field_selectors(
-            AdvancedFieldSelector::builder()
-                .field("resources.type")
-                .equals("AWS::S3::Object")
-                .build()
-                .unwrap(),
-        )
-        .field_selectors(
-            AdvancedFieldSelector::builder()
-                .field("eventName")
-                .equals("DeleteObject")
-                .build()
-                .unwrap(),
-        )
+        .field_selectors(equals("eventCategory", "Data"))
+        .field_selectors(equals("resources.type", "AWS::S3::Object"))
+        .field_selectors(equals("eventName", "DeleteObject"))
         .build()
         .unwrap();
     ct.put_event_selectors()

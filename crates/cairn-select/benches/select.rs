@@ -6,54 +6,13 @@
 //! the JSON records). Throughput is in events (= selector-set evaluations).
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
 
 use cairn_select::{CompiledSelectors, Context, EventView, Selectors, naive};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use serde_json::Value;
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("shared/data/cloudtrail beside the checkout")
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-fn load_records() -> Vec<Value> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/cloudtrail");
-    let mut files = Vec::new();
-    walk(&dir, &mut files);
-    let mut records = Vec::new();
-    for f in files {
-        let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-        if ext != "json" && ext != "ndjson" {
-            continue;
-        }
-        let text = std::fs::read_to_string(&f).unwrap();
-        if let Ok(Value::Object(mut o)) = serde_json::from_str::<Value>(&text)
-            && let Some(Value::Array(recs)) = o.remove("Records")
-        {
-            records.extend(recs);
-            continue;
-        }
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: Value = serde_json::from_str(line).unwrap();
-            match v.get("record") {
-                Some(r) => records.push(r.clone()),
-                None => records.push(v),
-            }
-        }
-    }
-    records
-}
+/// The shared corpus loader of the integration tests.
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn quoted(values: impl Iterator<Item = String>) -> String {
     values
@@ -141,7 +100,7 @@ fn report_cpu(label: &str, rate: Option<f64>) {
 }
 
 fn bench(c: &mut Criterion) {
-    let records = load_records();
+    let records = common::load_records();
     let n = records.len() as u64;
     eprintln!("{n} records");
 

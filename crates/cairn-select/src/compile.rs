@@ -2,6 +2,7 @@
 //! change for allocation-free matching.
 
 use std::cmp::Ordering;
+use std::marker::PhantomData;
 
 use crate::model::{
     AdvancedEventSelector, AdvancedFieldSelector, EventSelector, ReadWriteType, Selectors,
@@ -12,10 +13,74 @@ use crate::view::{EventView, ResourceRef};
 /// Lists at most this long are scanned linearly; longer ones are indexed.
 const LINEAR_MAX: usize = 8;
 
-/// Index of a sorted list whose items share an affix (common prefix, or
-/// common suffix for [`SuffixSet`]) of `common` bytes: `offsets[b]..offsets[b + 1]`
-/// is the range of items whose byte just past the affix is `b`. Lookups check
-/// the affix, then search only that range. Empty for short lists.
+/// Which end of a string an [`AffixSet`] matches, and so the order its list is
+/// sorted in: [`Prefix`] sorts bytewise, [`Suffix`] by the reversed string.
+trait Affix {
+    /// The list order.
+    fn cmp(a: &str, b: &str) -> Ordering;
+    /// Whether `v` has `affix` at this end.
+    fn has(v: &str, affix: &str) -> bool;
+    /// The `n` bytes of `b` at this end, `None` when `b` is shorter.
+    fn end(b: &[u8], n: usize) -> Option<&[u8]>;
+    /// The byte of `b` just past its `n` bytes at this end.
+    fn past(b: &[u8], n: usize) -> Option<u8>;
+
+    /// How many bytes at this end `a` and `b` share.
+    fn common(a: &[u8], b: &[u8]) -> usize;
+}
+
+/// The start of a string: bytewise order.
+#[derive(Clone, Copy, Debug, Default)]
+struct Prefix;
+
+impl Affix for Prefix {
+    fn cmp(a: &str, b: &str) -> Ordering {
+        a.cmp(b)
+    }
+    fn has(v: &str, affix: &str) -> bool {
+        v.starts_with(affix)
+    }
+    fn end(b: &[u8], n: usize) -> Option<&[u8]> {
+        b.get(..n)
+    }
+    fn past(b: &[u8], n: usize) -> Option<u8> {
+        b.get(n).copied()
+    }
+    fn common(a: &[u8], b: &[u8]) -> usize {
+        a.iter().zip(b).take_while(|(x, y)| x == y).count()
+    }
+}
+
+/// The end of a string: order of the reversed bytes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Suffix;
+
+impl Affix for Suffix {
+    fn cmp(a: &str, b: &str) -> Ordering {
+        a.bytes().rev().cmp(b.bytes().rev())
+    }
+    fn has(v: &str, affix: &str) -> bool {
+        v.ends_with(affix)
+    }
+    fn end(b: &[u8], n: usize) -> Option<&[u8]> {
+        b.len().checked_sub(n).map(|i| &b[i..])
+    }
+    fn past(b: &[u8], n: usize) -> Option<u8> {
+        b.len().checked_sub(n + 1).map(|i| b[i])
+    }
+    fn common(a: &[u8], b: &[u8]) -> usize {
+        a.iter()
+            .rev()
+            .zip(b.iter().rev())
+            .take_while(|(x, y)| x == y)
+            .count()
+    }
+}
+
+/// Index of a list sorted in [`Affix::cmp`] order whose items share an affix
+/// of `common` bytes: `offsets[b]..offsets[b + 1]` is the range of items whose
+/// byte just past the affix is `b`. Lookups check the affix, then search only
+/// that range. Empty for short lists.
 #[derive(Clone, Debug, Default)]
 struct ByteIndex {
     common: usize,
@@ -23,21 +88,17 @@ struct ByteIndex {
 }
 
 impl ByteIndex {
-    /// The index of sorted `items` on the first byte after their shared prefix (the shared
-    /// prefix of a sorted list is that of its first and last entries).
-    fn forward(items: &[Box<str>]) -> ByteIndex {
-        let common = match (items.first(), items.last()) {
-            (Some(a), Some(b)) => common_prefix(a.as_bytes(), b.as_bytes()),
-            _ => 0,
-        };
-        ByteIndex::new(items, common, |e| e.get(common).copied())
-    }
-
-    fn new(items: &[Box<str>], common: usize, key: impl Fn(&[u8]) -> Option<u8>) -> ByteIndex {
+    /// The index of `items`, sorted in `A` order, on the byte past their shared
+    /// affix (that of a sorted list's first and last entries).
+    fn new<A: Affix>(items: &[Box<str>]) -> ByteIndex {
         if items.len() <= LINEAR_MAX {
             return ByteIndex::default();
         }
-        let rank = |e: &str| key(e.as_bytes()).map_or(0u32, |b| u32::from(b) + 1);
+        let common = match (items.first(), items.last()) {
+            (Some(a), Some(b)) => A::common(a.as_bytes(), b.as_bytes()),
+            _ => 0,
+        };
+        let rank = |e: &str| A::past(e.as_bytes(), common).map_or(0u32, |b| u32::from(b) + 1);
         let offsets = (0..=256u32)
             .map(|b| u32::try_from(items.partition_point(|e| rank(e) <= b)).unwrap_or(u32::MAX))
             .collect();
@@ -53,18 +114,6 @@ impl ByteIndex {
     }
 }
 
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-fn common_suffix(a: &[u8], b: &[u8]) -> usize {
-    a.iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count()
-}
-
 /// A sorted, deduplicated set of strings for exact matching.
 #[derive(Clone, Debug, Default)]
 struct StrSet {
@@ -77,7 +126,7 @@ impl StrSet {
         let mut v: Vec<Box<str>> = values.into_iter().map(|s| s.as_str().into()).collect();
         v.sort_unstable();
         v.dedup();
-        let index = ByteIndex::forward(&v);
+        let index = ByteIndex::new::<Prefix>(&v);
         StrSet {
             items: v.into_boxed_slice(),
             index,
@@ -113,32 +162,40 @@ impl StrSet {
     }
 }
 
-/// Prefixes, sorted, with every entry that has another entry as a prefix
-/// removed. Then the greatest entry `<= v` is the only candidate prefix of
-/// `v`: any entry strictly between a prefix `p` of `v` and `v` itself would
-/// start with `p` and so have been removed.
+/// Affixes (prefixes or suffixes, by `A`), sorted in `A` order, with every
+/// entry that has another entry as its affix removed. Then the greatest entry
+/// `<= v` is the only candidate affix of `v`: any entry strictly between an
+/// affix `p` of `v` and `v` itself would have `p` as its affix and so have been
+/// removed.
 #[derive(Clone, Debug, Default)]
-struct PrefixSet {
+struct AffixSet<A> {
     items: Box<[Box<str>]>,
     index: ByteIndex,
+    end: PhantomData<A>,
 }
 
-impl PrefixSet {
-    fn new<'s>(values: impl IntoIterator<Item = &'s String>) -> PrefixSet {
+/// `StartsWith` values.
+type PrefixSet = AffixSet<Prefix>;
+/// `EndsWith` values.
+type SuffixSet = AffixSet<Suffix>;
+
+impl<A: Affix> AffixSet<A> {
+    fn new<'s>(values: impl IntoIterator<Item = &'s String>) -> AffixSet<A> {
         let mut v: Vec<&str> = values.into_iter().map(String::as_str).collect();
-        v.sort_unstable();
+        v.sort_unstable_by(|a, b| A::cmp(a, b));
         v.dedup();
         let mut kept: Vec<Box<str>> = Vec::with_capacity(v.len());
         for s in v {
-            if kept.last().is_some_and(|p| s.starts_with(&**p)) {
+            if kept.last().is_some_and(|p| A::has(s, p)) {
                 continue;
             }
             kept.push(s.into());
         }
-        let index = ByteIndex::forward(&kept);
-        PrefixSet {
+        let index = ByteIndex::new::<A>(&kept);
+        AffixSet {
             items: kept.into_boxed_slice(),
             index,
+            end: PhantomData,
         }
     }
 
@@ -153,88 +210,21 @@ impl PrefixSet {
     #[inline]
     fn matches(&self, v: &str) -> bool {
         if self.items.len() <= LINEAR_MAX {
-            return self.items.iter().any(|p| v.starts_with(&**p));
+            return self.items.iter().any(|p| A::has(v, p));
         }
         let c = self.index.common;
         let b = v.as_bytes();
-        if b.get(..c) != self.items[0].as_bytes().get(..c) {
+        if A::end(b, c) != A::end(self.items[0].as_bytes(), c) {
             return false;
         }
         // With more than one entry left after pruning, no entry equals the
-        // common prefix, so every entry is longer than it.
-        let Some(&k) = b.get(c) else {
+        // common affix, so every entry is longer than it.
+        let Some(k) = A::past(b, c) else {
             return false;
         };
         let bucket = self.index.bucket(&self.items, k);
-        let i = bucket.partition_point(|p| p.as_bytes() <= b);
-        i > 0 && b.starts_with(bucket[i - 1].as_bytes())
-    }
-}
-
-fn rev_cmp(a: &str, b: &str) -> Ordering {
-    a.bytes().rev().cmp(b.bytes().rev())
-}
-
-/// Suffixes: like [`PrefixSet`] under the reversed-string order.
-#[derive(Clone, Debug, Default)]
-struct SuffixSet {
-    items: Box<[Box<str>]>,
-    index: ByteIndex,
-}
-
-impl SuffixSet {
-    fn new<'s>(values: impl IntoIterator<Item = &'s String>) -> SuffixSet {
-        let mut v: Vec<&str> = values.into_iter().map(String::as_str).collect();
-        v.sort_unstable_by(|a, b| rev_cmp(a, b));
-        v.dedup();
-        let mut kept: Vec<Box<str>> = Vec::with_capacity(v.len());
-        for s in v {
-            if kept.last().is_some_and(|p| s.ends_with(&**p)) {
-                continue;
-            }
-            kept.push(s.into());
-        }
-        let common = match (kept.first(), kept.last()) {
-            (Some(a), Some(b)) => common_suffix(a.as_bytes(), b.as_bytes()),
-            _ => 0,
-        };
-        let index = ByteIndex::new(&kept, common, |e| {
-            e.len().checked_sub(common + 1).map(|i| e[i])
-        });
-        SuffixSet {
-            items: kept.into_boxed_slice(),
-            index,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    #[inline]
-    fn matches(&self, v: &str) -> bool {
-        if self.items.len() <= LINEAR_MAX {
-            return self.items.iter().any(|p| v.ends_with(&**p));
-        }
-        let c = self.index.common;
-        let b = v.as_bytes();
-        let first = self.items[0].as_bytes();
-        let (Some(bi), Some(fi)) = (b.len().checked_sub(c), first.len().checked_sub(c)) else {
-            return false;
-        };
-        if b[bi..] != first[fi..] {
-            return false;
-        }
-        let Some(k) = bi.checked_sub(1).map(|i| b[i]) else {
-            return false;
-        };
-        let bucket = self.index.bucket(&self.items, k);
-        let i = bucket.partition_point(|p| rev_cmp(p, v) != Ordering::Greater);
-        i > 0 && v.ends_with(&*bucket[i - 1])
+        let i = bucket.partition_point(|p| A::cmp(p, v) != Ordering::Greater);
+        i > 0 && A::has(v, &bucket[i - 1])
     }
 }
 

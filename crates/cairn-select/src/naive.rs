@@ -135,40 +135,32 @@ fn field_ok(fs: &AdvancedFieldSelector, value: Option<String>) -> bool {
     let Some(value) = value else {
         return !has_select;
     };
-    for v in fs.not_equals.iter().flatten() {
-        if value == *v {
-            return false;
-        }
-    }
-    for v in fs.not_starts_with.iter().flatten() {
-        if value.starts_with(v.as_str()) {
-            return false;
-        }
-    }
-    for v in fs.not_ends_with.iter().flatten() {
-        if value.ends_with(v.as_str()) {
-            return false;
-        }
-    }
-    if has_select {
-        for v in fs.equals.iter().flatten() {
-            if value == *v {
-                return true;
-            }
-        }
-        for v in fs.starts_with.iter().flatten() {
-            if value.starts_with(v.as_str()) {
-                return true;
-            }
-        }
-        for v in fs.ends_with.iter().flatten() {
-            if value.ends_with(v.as_str()) {
-                return true;
-            }
-        }
+    // DESELECT lists exclude, then SELECT lists (when any is given) must include.
+    if any_hit(
+        &value,
+        &fs.not_equals,
+        &fs.not_starts_with,
+        &fs.not_ends_with,
+    ) {
         return false;
     }
-    true
+    !has_select || any_hit(&value, &fs.equals, &fs.starts_with, &fs.ends_with)
+}
+
+/// Whether `value` equals a value of `eq`, starts with one of `starts` or ends with one
+/// of `ends`.
+fn any_hit(
+    value: &str,
+    eq: &Option<Vec<String>>,
+    starts: &Option<Vec<String>>,
+    ends: &Option<Vec<String>>,
+) -> bool {
+    eq.iter().flatten().any(|v| value == v)
+        || starts
+            .iter()
+            .flatten()
+            .any(|v| value.starts_with(v.as_str()))
+        || ends.iter().flatten().any(|v| value.ends_with(v.as_str()))
 }
 
 fn event_field(ev: &Value, field: &str) -> Option<String> {

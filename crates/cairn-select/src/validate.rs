@@ -364,7 +364,19 @@ fn only_values(
     ok: impl Fn(&str) -> bool,
     expected: &'static str,
 ) -> Result<(), SelectorError> {
-    for (op, list) in fs.operators() {
+    only_values_of(si, fi, fs, |_| true, ok, expected)
+}
+
+/// [`only_values`] for the lists of the operators `of` picks.
+fn only_values_of(
+    si: usize,
+    fi: usize,
+    fs: &AdvancedFieldSelector,
+    of: impl Fn(Operator) -> bool,
+    ok: impl Fn(&str) -> bool,
+    expected: &'static str,
+) -> Result<(), SelectorError> {
+    for (op, list) in fs.operators().filter(|&(op, _)| of(op)) {
         if let Some(v) = list.iter().find(|v| !ok(v)) {
             return Err(SelectorError::InvalidFieldValue {
                 selector: si,
@@ -399,6 +411,32 @@ fn exactly_one(
     }
 }
 
+/// Runs `check` on the field selector of `sel` named `field`, in order, failing
+/// with `DuplicateField` at a second one; whether there was one.
+fn at_most_once<'s>(
+    si: usize,
+    sel: &'s AdvancedEventSelector,
+    field: &str,
+    mut check: impl FnMut(usize, &'s AdvancedFieldSelector) -> Result<(), SelectorError>,
+) -> Result<bool, SelectorError> {
+    let mut seen = false;
+    for (fi, fs) in sel.field_selectors.iter().enumerate() {
+        if fs.field != field {
+            continue;
+        }
+        if seen {
+            return Err(SelectorError::DuplicateField {
+                selector: si,
+                field_selector: fi,
+                field: fs.field.clone(),
+            });
+        }
+        seen = true;
+        check(fi, fs)?;
+    }
+    Ok(seen)
+}
+
 fn validate_selector_fields(
     si: usize,
     sel: &AdvancedEventSelector,
@@ -406,23 +444,11 @@ fn validate_selector_fields(
 ) -> Result<(), SelectorError> {
     // eventCategory: exactly one field selector, Equals only, known values.
     let mut cats: Vec<(Cat, &str)> = Vec::new();
-    let mut seen_category = false;
     let valid = match ctx {
         Context::Trail => TRAIL_CATEGORIES,
         Context::EventDataStore => EDS_CATEGORIES,
     };
-    for (fi, fs) in sel.field_selectors.iter().enumerate() {
-        if fs.field != "eventCategory" {
-            continue;
-        }
-        if seen_category {
-            return Err(SelectorError::DuplicateField {
-                selector: si,
-                field_selector: fi,
-                field: fs.field.clone(),
-            });
-        }
-        seen_category = true;
+    let seen_category = at_most_once(si, sel, "eventCategory", |fi, fs| {
         only_ops(si, fi, fs, &[Operator::Equals], "", "Equals")?;
         for v in fs.equals.iter().flatten() {
             let Some(c) = category(ctx, v) else {
@@ -435,26 +461,12 @@ fn validate_selector_fields(
             };
             cats.push((c, v));
         }
-    }
+        Ok(())
+    })?;
     if !seen_category {
         return Err(SelectorError::MissingEventCategory { selector: si });
     }
-    // Fields occurring at most once.
-    for once in ["resources.type"] {
-        let mut seen = false;
-        for (fi, fs) in sel.field_selectors.iter().enumerate() {
-            if fs.field == once {
-                if seen {
-                    return Err(SelectorError::DuplicateField {
-                        selector: si,
-                        field_selector: fi,
-                        field: fs.field.clone(),
-                    });
-                }
-                seen = true;
-            }
-        }
-    }
+    at_most_once(si, sel, "resources.type", |_, _| Ok(()))?;
     for (fi, fs) in sel.field_selectors.iter().enumerate() {
         if !KNOWN_FIELDS.contains(&fs.field.as_str()) {
             return Err(SelectorError::UnknownField {
@@ -549,21 +561,14 @@ fn check_category(
                 )?;
             }
             "resources.ARN" => {
-                for (op, list) in fs.operators() {
-                    if !matches!(op, Operator::Equals | Operator::NotEquals) {
-                        continue;
-                    }
-                    if let Some(v) = list.iter().find(|v| !looks_like_arn(v)) {
-                        return Err(SelectorError::InvalidFieldValue {
-                            selector: si,
-                            field_selector: fi,
-                            field: fs.field.clone(),
-                            operator: op,
-                            value: v.clone(),
-                            expected: "a complete ARN (use StartsWith/EndsWith for partial ARNs)",
-                        });
-                    }
-                }
+                only_values_of(
+                    si,
+                    fi,
+                    fs,
+                    |op| matches!(op, Operator::Equals | Operator::NotEquals),
+                    looks_like_arn,
+                    "a complete ARN (use StartsWith/EndsWith for partial ARNs)",
+                )?;
             }
             "sessionCredentialFromConsole" => {
                 only_ops(

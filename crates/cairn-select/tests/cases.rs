@@ -9,6 +9,7 @@ use cairn_select::{
     EventSelector, EventView, Selectors, naive,
 };
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 #[derive(Deserialize)]
@@ -50,14 +51,36 @@ fn case_files(prefix: &str) -> Vec<PathBuf> {
     files
 }
 
+/// The entries of every `tests/cases/<prefix>*.json` file, each list with its file name.
+fn load_cases<T: DeserializeOwned>(prefix: &str) -> Vec<(String, Vec<T>)> {
+    case_files(prefix)
+        .into_iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let entries =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            (name, entries)
+        })
+        .collect()
+}
+
+/// Fails listing every failure, or when fewer than `min` cases were checked.
+fn assert_all_passed(failures: &[String], checked: usize, min: usize, what: &str) {
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(checked >= min, "only {checked} {what} cases");
+}
+
 #[test]
 fn match_cases() {
     let mut checked = 0;
     let mut failures = Vec::new();
-    for file in case_files("match_") {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let groups: Vec<MatchGroup> =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    for (file, groups) in load_cases::<MatchGroup>("match_") {
         for g in groups {
             let compiled = CompiledSelectors::compile(&g.selectors);
             let advanced = g.selectors.to_advanced();
@@ -71,7 +94,7 @@ fn match_cases() {
                 if [got_compiled, got_naive, got_adv, got_adv_naive] != [c.expected; 4] {
                     failures.push(format!(
                         "{} / {} / {}: expected {}, compiled {got_compiled}, naive {got_naive}, to_advanced compiled {got_adv}, to_advanced naive {got_adv_naive}",
-                        file.file_name().unwrap().to_string_lossy(),
+                        file,
                         g.description,
                         c.name,
                         c.expected
@@ -81,22 +104,14 @@ fn match_cases() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(checked >= 60, "only {checked} match cases");
+    assert_all_passed(&failures, checked, 60, "match");
 }
 
 #[test]
 fn match_case_selectors_are_valid() {
     // Every selector set used in the match cases is one AWS would accept
     // (in an event data store if it uses EDS-only categories).
-    for file in case_files("match_") {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let groups: Vec<MatchGroup> = serde_json::from_str(&text).unwrap();
+    for (_, groups) in load_cases::<MatchGroup>("match_") {
         for g in groups {
             let ok = g.selectors.validate(Context::Trail).is_ok()
                 || g.selectors.validate(Context::EventDataStore).is_ok();
@@ -118,10 +133,7 @@ fn match_case_selectors_are_valid() {
 fn validation_cases() {
     let mut checked = 0;
     let mut failures = Vec::new();
-    for file in case_files("validation") {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let cases: Vec<ValidationCase> =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    for (_, cases) in load_cases::<ValidationCase>("validation") {
         for c in cases {
             let ctx = match c.context.as_str() {
                 "Trail" => Context::Trail,
@@ -142,13 +154,7 @@ fn validation_cases() {
             checked += 1;
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-    assert!(checked >= 50, "only {checked} validation cases");
+    assert_all_passed(&failures, checked, 50, "validation");
 }
 
 fn s3_selector(n: usize, tag: &str) -> EventSelector {

@@ -396,13 +396,8 @@ pub(crate) fn run(args: &CheckArgs) -> i32 {
     match run_inner(args) {
         Ok(0) => EXIT_PASS,
         Ok(_) => EXIT_FINDINGS,
+        Err(e) if crate::is_broken_pipe(&e) => EXIT_PASS,
         Err(e) => {
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                return EXIT_PASS;
-            }
             eprintln!("error: {e:#}");
             EXIT_ERROR
         }

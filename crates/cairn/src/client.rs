@@ -164,6 +164,27 @@ pub(crate) struct Reply {
     pub(crate) body: Vec<u8>,
 }
 
+/// `endpoint` without a trailing `/`, and its host; refused unless it is an `http://` URL.
+fn http_endpoint(endpoint: String) -> Result<(String, String)> {
+    let endpoint = endpoint.trim_end_matches('/').to_owned();
+    let Some(host) = endpoint.strip_prefix("http://") else {
+        bail!("endpoint {endpoint} must be an http:// URL (put a TLS proxy in front for https)");
+    };
+    let host = host.split('/').next().unwrap_or(host).to_owned();
+    Ok((endpoint, host))
+}
+
+/// A long-term key pair of a root principal whose account the server resolves.
+fn root_credential(key: String, secret: String) -> Credential {
+    Credential::long_term(
+        key,
+        secret,
+        Principal::Root {
+            account_id: String::new(),
+        },
+    )
+}
+
 impl Client {
     /// For calls to `service` (its `AWS_ENDPOINT_URL_<SERVICE>` name, e.g. `CLOUDTRAIL`): the
     /// endpoint as [`endpoint_for`] resolves it, the region as the AWS CLI does, and the
@@ -176,13 +197,7 @@ impl Client {
         let profile = AwsProfile::load();
         let endpoint = endpoint_for(service, endpoint, &profile)
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
-        let Some(host) = endpoint.strip_prefix("http://") else {
-            bail!(
-                "endpoint {endpoint} must be an http:// URL (put a TLS proxy in front for https)"
-            );
-        };
-        let host = host.split('/').next().unwrap_or(host).to_owned();
+        let (endpoint, host) = http_endpoint(endpoint)?;
         let region = region
             .or_else(|| std::env::var("AWS_REGION").ok())
             .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
@@ -196,26 +211,9 @@ impl Client {
                 "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (`cairn credentials` prints them)"
             );
         };
-        let mut credential = Credential::long_term(
-            key,
-            secret,
-            Principal::Root {
-                account_id: String::new(),
-            },
-        );
+        let mut credential = root_credential(key, secret);
         credential.session_token = std::env::var("AWS_SESSION_TOKEN").ok();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(120)))
-            .build()
-            .into();
-        Ok(Client {
-            endpoint,
-            host,
-            region,
-            credential,
-            agent,
-        })
+        Ok(Client::new(endpoint, host, region, credential))
     }
 
     /// With explicit long-term keys (e.g. an account's root pair read from the data
@@ -229,32 +227,29 @@ impl Client {
         let endpoint = endpoint
             .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok())
             .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned());
-        let endpoint = endpoint.trim_end_matches('/').to_owned();
-        let Some(host) = endpoint.strip_prefix("http://") else {
-            bail!(
-                "endpoint {endpoint} must be an http:// URL (put a TLS proxy in front for https)"
-            );
-        };
-        let host = host.split('/').next().unwrap_or(host).to_owned();
-        let credential = Credential::long_term(
-            key,
-            secret,
-            Principal::Root {
-                account_id: String::new(),
-            },
-        );
+        let (endpoint, host) = http_endpoint(endpoint)?;
+        Ok(Client::new(
+            endpoint,
+            host,
+            region.to_owned(),
+            root_credential(key, secret),
+        ))
+    }
+
+    /// A client over a fresh agent: 120 s timeout, error statuses returned as replies.
+    fn new(endpoint: String, host: String, region: String, credential: Credential) -> Client {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(120)))
             .build()
             .into();
-        Ok(Client {
+        Client {
             endpoint,
             host,
-            region: region.to_owned(),
+            region,
             credential,
             agent,
-        })
+        }
     }
 
     /// Signs and POSTs `body` to `path` for `service`.

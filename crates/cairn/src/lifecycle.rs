@@ -12,6 +12,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use cairn_check::aws::Aws;
 use cairn_check::aws::config::Settings;
+use cairn_s3wire::xml::escape;
 use cairn_server::config::Config;
 use cairn_store::{BucketConfig, S3Config};
 use serde_json::Value;
@@ -27,19 +28,6 @@ const LISTS: &[(&str, &str)] = &[
     ("Tags", "Tag"),
 ];
 
-fn escape(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-}
-
 fn element(out: &mut String, name: &str, v: &Value) -> Result<()> {
     match v {
         Value::Object(m) => {
@@ -50,9 +38,7 @@ fn element(out: &mut String, name: &str, v: &Value) -> Result<()> {
             let _ = write!(out, "</{name}>");
         }
         Value::String(s) => {
-            let _ = write!(out, "<{name}>");
-            escape(out, s);
-            let _ = write!(out, "</{name}>");
+            let _ = write!(out, "<{name}>{}</{name}>", escape(s));
         }
         Value::Number(n) => {
             let _ = write!(out, "<{name}>{n}</{name}>");

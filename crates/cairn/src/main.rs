@@ -401,19 +401,21 @@ fn main() {
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(()) => 0,
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                0
-            } else {
-                eprintln!("error: {e:#}");
-                1
-            }
+            eprintln!("error: {e:#}");
+            1
         }
     };
     std::process::exit(code);
+}
+
+/// Whether `e` comes from writing to a closed stdout (`cairn ... | head`): not a failure.
+pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> Result<()> {

@@ -121,17 +121,16 @@ pub(crate) fn iam_call(client: &Client, action: &str, params: &[(&str, &str)]) -
     )?;
     let body = String::from_utf8_lossy(&reply.body).into_owned();
     if reply.status != 200 {
-        let code = xml_texts(&body, "Code")
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        let message = xml_texts(&body, "Message")
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let code = xml_text(&body, "Code");
+        let message = xml_text(&body, "Message");
         bail!("{action} failed (HTTP {}, {code}): {message}", reply.status);
     }
     Ok(body)
+}
+
+/// The text of the first `<tag>` element of `xml`, empty when there is none.
+fn xml_text(xml: &str, tag: &str) -> String {
+    xml_texts(xml, tag).into_iter().next().unwrap_or_default()
 }
 
 fn decode(doc: &str) -> String {
@@ -161,10 +160,7 @@ fn server_policies(client: &Client, arn: &str) -> Result<Vec<(String, Policy)>> 
             "GetPolicyVersion",
             &[("PolicyArn", &policy_arn), ("VersionId", "v1")],
         )?;
-        let doc = xml_texts(&v, "Document")
-            .into_iter()
-            .next()
-            .unwrap_or_default();
+        let doc = xml_text(&v, "Document");
         let p = Policy::parse(&decode(&doc)).with_context(|| format!("policy {policy_arn}"))?;
         out.push((policy_arn, p));
     }
@@ -176,10 +172,7 @@ fn server_policies(client: &Client, arn: &str) -> Result<Vec<(String, Policy)>> 
                 "GetUserPolicy",
                 &[("UserName", name), ("PolicyName", &policy)],
             )?;
-            let doc = xml_texts(&v, "PolicyDocument")
-                .into_iter()
-                .next()
-                .unwrap_or_default();
+            let doc = xml_text(&v, "PolicyDocument");
             let p = Policy::parse(&decode(&doc)).with_context(|| format!("inline {policy}"))?;
             out.push((format!("user/{name}/{policy}"), p));
         }

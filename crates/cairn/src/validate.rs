@@ -672,13 +672,8 @@ pub(crate) fn run(args: &ValidateArgs) -> i32 {
     match run_inner(args) {
         Ok(0) => EXIT_VALID,
         Ok(_) => EXIT_INVALID,
+        Err(e) if crate::is_broken_pipe(&e) => EXIT_VALID,
         Err(e) => {
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                return EXIT_VALID;
-            }
             eprintln!("error: {e:#}");
             EXIT_ERROR
         }

@@ -1,7 +1,7 @@
 //! Helpers shared by the cairn-auth integration tests (`mod common;` in each).
 
 use cairn_auth::{
-    AuthError, Authenticated, Payload, Request, RequestParts, StaticCredentialStore, Verifier,
+    AuthError, Authenticated, Payload, RequestParts, StaticCredentialStore, Verifier,
 };
 use time::OffsetDateTime;
 
@@ -13,17 +13,6 @@ pub(crate) fn verify_parts(
     store: &StaticCredentialStore,
     now: OffsetDateTime,
 ) -> Result<Authenticated, AuthError> {
-    let hv: Vec<(&str, &str)> = p
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
-    let req = Request {
-        method: &p.method,
-        path: &p.path,
-        query: &p.query,
-        headers: &hv,
-        payload,
-    };
-    Verifier::default().verify(&req, store, now)
+    let hv = p.header_refs();
+    Verifier::default().verify(&p.request(&hv, payload), store, now)
 }

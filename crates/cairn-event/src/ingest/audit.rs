@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 
 use super::activity;
 use super::error::{AuditRequestError, RecordError};
-use super::json::{self, Obj};
+use super::json;
 use super::policy::IngestPolicy;
-use super::record::{RoutingKeys, ValidRecord, check_recipient, parse_region};
+use super::record::{RoutingKeys, ValidRecord, check_recipient, parse_object, parse_region};
 use crate::{AccountId, Arn, EVENT_VERSION, format_event_time};
 
 /// Most entries in one `PutAuditEvents` call.
@@ -138,34 +138,9 @@ pub fn validate_audit_event(
     }
     let max = policy.max_event_bytes();
     let data = entry.event_data.as_bytes();
-    if data.len() > max.saturating_mul(4) {
-        return Err(RecordError::EventTooLarge {
-            limit: max,
-            actual: data.len(),
-        });
-    }
-    let first = data
-        .iter()
-        .copied()
-        .find(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'));
-    if first != Some(b'{') {
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(data) {
-                Ok(_) => RecordError::invalid_type("eventData", "a JSON object"),
-                Err(e) => RecordError::Malformed {
-                    detail: e.to_string(),
-                },
-            },
-        );
-    }
-    let obj: Obj<'_> = serde_json::from_slice(data).map_err(|e| RecordError::Malformed {
-        detail: e.to_string(),
+    let obj = parse_object(data, max, || {
+        RecordError::invalid_type("eventData", "a JSON object")
     })?;
-    if !json::surrogates_paired(data) {
-        return Err(RecordError::Malformed {
-            detail: "lone UTF-16 surrogate escape".into(),
-        });
-    }
     let a = activity::check_event_data(&obj, "eventData.", policy.field_limits())?;
     if &a.recipient_id != channel_owner {
         return Err(RecordError::InvalidRecipient {

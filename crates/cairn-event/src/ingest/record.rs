@@ -533,7 +533,7 @@ const RAW_SLACK: usize = 4;
 /// ```
 pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord, RecordError> {
     let max = policy.max_event_bytes();
-    let obj = parse_object(raw, max)?;
+    let obj = parse_object(raw, max, || RecordError::NotAnObject)?;
     let mut out = Vec::with_capacity(raw.len() + 64);
     let slots = file_members(&obj, &mut out)?;
     let limits = policy.field_limits();
@@ -631,9 +631,13 @@ pub fn validate_record(raw: &[u8], policy: &IngestPolicy) -> Result<ValidRecord,
     ))
 }
 
-/// Refuses input far over the event limit, non-objects, malformed JSON and lone surrogate
-/// escapes; returns the top-level members in input order.
-fn parse_object(raw: &[u8], max: usize) -> Result<Obj<'_>, RecordError> {
+/// Refuses input far over the event limit, non-objects (with `not_object`), malformed JSON
+/// and lone surrogate escapes; returns the top-level members in input order.
+pub(super) fn parse_object(
+    raw: &[u8],
+    max: usize,
+    not_object: impl FnOnce() -> RecordError,
+) -> Result<Obj<'_>, RecordError> {
     if raw.len() > max.saturating_mul(RAW_SLACK) {
         return Err(RecordError::EventTooLarge {
             limit: max,
@@ -646,7 +650,7 @@ fn parse_object(raw: &[u8], max: usize) -> Result<Obj<'_>, RecordError> {
         .find(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'));
     if first != Some(b'{') {
         return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(raw) {
-            Ok(_) => RecordError::NotAnObject,
+            Ok(_) => not_object(),
             Err(e) => RecordError::Malformed {
                 detail: e.to_string(),
             },
@@ -1129,30 +1133,32 @@ mod tests {
 
     #[test]
     fn category_rules() {
-        assert_eq!(
-            derive_category("AwsApiCall", None, "ec2.amazonaws.com", "RunInstances"),
-            "Management"
-        );
-        assert_eq!(
-            derive_category("AwsApiCall", Some(false), "x.amazonaws.com", "X"),
-            "Data"
-        );
-        assert_eq!(
-            derive_category("AwsApiCall", None, "s3.amazonaws.com", "GetObject"),
-            "Data"
-        );
-        assert_eq!(
-            derive_category("AwsApiCall", None, "s3.amazonaws.com", "ListBuckets"),
-            "Management"
-        );
-        assert_eq!(
-            derive_category("AwsApiCall", None, "lambda.amazonaws.com", "Invoke"),
-            "Data"
-        );
-        assert_eq!(
-            derive_category("AwsCloudTrailInsight", None, "", ""),
-            "Insight"
-        );
+        for (event_type, read_only, source, name, want) in [
+            (
+                "AwsApiCall",
+                None,
+                "ec2.amazonaws.com",
+                "RunInstances",
+                "Management",
+            ),
+            ("AwsApiCall", Some(false), "x.amazonaws.com", "X", "Data"),
+            ("AwsApiCall", None, "s3.amazonaws.com", "GetObject", "Data"),
+            (
+                "AwsApiCall",
+                None,
+                "s3.amazonaws.com",
+                "ListBuckets",
+                "Management",
+            ),
+            ("AwsApiCall", None, "lambda.amazonaws.com", "Invoke", "Data"),
+            ("AwsCloudTrailInsight", None, "", "", "Insight"),
+        ] {
+            assert_eq!(
+                derive_category(event_type, read_only, source, name),
+                want,
+                "{event_type} {source} {name}"
+            );
+        }
     }
 
     #[test]

@@ -777,26 +777,36 @@ fn cli_clean_strict_fails(c: &Chain, want: StrictCheck) {
     );
 }
 
-#[test]
-fn strict_previous_hash() {
-    let mut c = Chain::build(2, 1);
+/// [`cli_clean_strict_fails`] on a chain of `n` digests (one log each) and one more over
+/// `logs` logs whose digest `tweak` edits before signing.
+fn strict_tweak_fails(n: usize, logs: usize, tweak: &dyn Fn(&mut DigestFile), want: StrictCheck) {
+    let mut c = Chain::build(n, 1);
     c.add(Opts {
-        logs: 1,
-        tweak: Some(&|d| d.previous_digest_hash_value = Some("0".repeat(64))),
+        logs,
+        tweak: Some(tweak),
         ..Default::default()
     });
-    cli_clean_strict_fails(&c, StrictCheck::PreviousDigestHash);
+    cli_clean_strict_fails(&c, want);
+}
+
+#[test]
+fn strict_previous_hash() {
+    strict_tweak_fails(
+        2,
+        1,
+        &|d| d.previous_digest_hash_value = Some("0".repeat(64)),
+        StrictCheck::PreviousDigestHash,
+    );
 }
 
 #[test]
 fn strict_previous_signature() {
-    let mut c = Chain::build(2, 1);
-    c.add(Opts {
-        logs: 1,
-        tweak: Some(&|d| d.previous_digest_signature = Some("ab".repeat(256))),
-        ..Default::default()
-    });
-    cli_clean_strict_fails(&c, StrictCheck::PreviousDigestSignature);
+    strict_tweak_fails(
+        2,
+        1,
+        &|d| d.previous_digest_signature = Some("ab".repeat(256)),
+        StrictCheck::PreviousDigestSignature,
+    );
 }
 
 #[test]
@@ -812,13 +822,12 @@ fn strict_continuity() {
 
 #[test]
 fn strict_signature_algorithm() {
-    let mut c = Chain::build(1, 1);
-    c.add(Opts {
-        logs: 1,
-        tweak: Some(&|d| d.digest_signature_algorithm = "SHA1withRSA".into()),
-        ..Default::default()
-    });
-    cli_clean_strict_fails(&c, StrictCheck::SignatureAlgorithm);
+    strict_tweak_fails(
+        1,
+        1,
+        &|d| d.digest_signature_algorithm = "SHA1withRSA".into(),
+        StrictCheck::SignatureAlgorithm,
+    );
     let c = Chain::build(2, 0);
     c.src.modify(BUCKET, &c.digests[1], |o| {
         o.metadata
@@ -829,31 +838,28 @@ fn strict_signature_algorithm() {
 
 #[test]
 fn strict_account_mismatch() {
-    let mut c = Chain::build(1, 1);
-    c.add(Opts {
-        logs: 1,
-        tweak: Some(&|d| d.aws_account_id = "999999999999".into()),
-        ..Default::default()
-    });
-    cli_clean_strict_fails(&c, StrictCheck::KeyMismatch);
+    strict_tweak_fails(
+        1,
+        1,
+        &|d| d.aws_account_id = "999999999999".into(),
+        StrictCheck::KeyMismatch,
+    );
 }
 
 #[test]
 fn strict_event_times_and_log_entries() {
-    let mut c = Chain::build(1, 1);
-    c.add(Opts {
-        logs: 2,
-        tweak: Some(&|d| d.newest_event_time = Some("2025-03-04T01:00:00Z".into())),
-        ..Default::default()
-    });
-    cli_clean_strict_fails(&c, StrictCheck::EventTimes);
-    let mut c = Chain::build(1, 1);
-    c.add(Opts {
-        logs: 1,
-        tweak: Some(&|d| d.log_files[0].hash_algorithm = "MD5".into()),
-        ..Default::default()
-    });
-    cli_clean_strict_fails(&c, StrictCheck::LogEntry);
+    strict_tweak_fails(
+        1,
+        2,
+        &|d| d.newest_event_time = Some("2025-03-04T01:00:00Z".into()),
+        StrictCheck::EventTimes,
+    );
+    strict_tweak_fails(
+        1,
+        1,
+        &|d| d.log_files[0].hash_algorithm = "MD5".into(),
+        StrictCheck::LogEntry,
+    );
 }
 
 #[test]
