@@ -42,8 +42,8 @@ use sha2::{Digest, Sha256};
 
 use crate::LakeError;
 use crate::files::{self, LogFile};
-use crate::sealed::{self, LakeKey};
 use crate::schema::{partition_of, schema};
+use crate::sealed::{self, LakeKey};
 use crate::table::records_to_batches;
 
 /// How the files of a sealed copy end (they hold sealed Parquet, which no other tool reads).
@@ -203,11 +203,10 @@ impl Compactor {
         let out = source.parquet_dir.clone()?;
         Some(match &source.keys {
             None => Compactor::new(source.json_root.clone(), out),
-            Some(k) => Compactor::with_input(
-                Input::Sealed(source.json_root.clone(), k.logs.clone()),
-                out,
-            )
-            .sealed(k.copy.clone()),
+            Some(k) => {
+                Compactor::with_input(Input::Sealed(source.json_root.clone(), k.logs.clone()), out)
+                    .sealed(k.copy.clone())
+            }
         })
     }
 

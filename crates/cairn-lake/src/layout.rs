@@ -118,7 +118,8 @@ pub fn seal_store_logs(data_dir: &Path, master: &MasterKey) -> Result<usize, Lak
                 continue;
             }
             let sealed = keys.logs.seal(&f.rel, &raw)?;
-            cairn_core::fs::write_atomic(&f.path, &sealed).map_err(|e| LakeError::io(&f.path, e))?;
+            cairn_core::fs::write_atomic(&f.path, &sealed)
+                .map_err(|e| LakeError::io(&f.path, e))?;
             n += 1;
         }
         if n > 0 {
@@ -154,7 +155,10 @@ fn names(dir: &Path) -> Result<Vec<String>, LakeError> {
 
 /// One compaction round over every event data store of `data_dir` (sealed copies of sealed
 /// logs, keys derived from `master`).
-pub fn compact_stores(data_dir: &Path, master: &MasterKey) -> Result<crate::CompactStats, LakeError> {
+pub fn compact_stores(
+    data_dir: &Path,
+    master: &MasterKey,
+) -> Result<crate::CompactStats, LakeError> {
     let mut total = crate::CompactStats::default();
     for id in store_ids(data_dir)? {
         if let Some(mut c) = crate::Compactor::for_source(&store_source(data_dir, &id, master)?) {

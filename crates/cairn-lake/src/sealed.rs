@@ -297,7 +297,9 @@ impl ObjectStore for SealedStore {
             data.slice(range.start as usize..range.end as usize)
         };
         Ok(GetResult {
-            payload: GetResultPayload::Stream(futures::stream::once(async move { Ok(body) }).boxed()),
+            payload: GetResultPayload::Stream(
+                futures::stream::once(async move { Ok(body) }).boxed(),
+            ),
             meta,
             range,
             attributes: Default::default(),
@@ -328,9 +330,7 @@ impl ObjectStore for SealedStore {
         &self,
         locations: BoxStream<'static, object_store::Result<ObjectPath>>,
     ) -> BoxStream<'static, object_store::Result<ObjectPath>> {
-        locations
-            .map(|_| Err(not_supported("delete")))
-            .boxed()
+        locations.map(|_| Err(not_supported("delete"))).boxed()
     }
 
     fn list(
@@ -396,7 +396,10 @@ mod tests {
         bad[last] ^= 1;
         assert!(k.open("part-1.parquet", "x", bad).is_err());
         assert!(k.open("part-1.parquet", "x", b"PAR1...".to_vec()).is_err());
-        assert!(k.open("part-1.parquet", "x", s[..OVERHEAD - 1].to_vec()).is_err());
+        assert!(
+            k.open("part-1.parquet", "x", s[..OVERHEAD - 1].to_vec())
+                .is_err()
+        );
         assert_eq!(format!("{k:?}"), "LakeKey(bucket/trail, <redacted>)");
     }
 

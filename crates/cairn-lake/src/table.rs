@@ -26,10 +26,10 @@ use serde_json::Value;
 
 use crate::LakeError;
 use crate::compact::{Manifest, SEALED_EXT};
-use crate::sealed::{self, LakeKey, SealedStore};
 use crate::files::{self, LogFile, Logs};
 use crate::raw::{self, RawRecord};
 use crate::schema::{normalize, normalize_raw, schema};
+use crate::sealed::{self, LakeKey, SealedStore};
 
 /// Rows per record batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -361,7 +361,11 @@ pub async fn listed_table(
             let store = SealedStore::new(d, key.clone(), sealed::CACHE_BYTES);
             let parsed = ObjectStoreUrl::parse(&url).map_err(LakeError::exec)?;
             ctx.register_object_store(parsed.as_ref(), Arc::new(store));
-            manifest.parquet.iter().map(|p| format!("{url}{p}")).collect()
+            manifest
+                .parquet
+                .iter()
+                .map(|p| format!("{url}{p}"))
+                .collect()
         }
         _ => Vec::new(),
     };

@@ -232,12 +232,11 @@ fn local_buckets(data_dir: &Path) -> Result<Vec<(String, Arc<dyn cairn_store::Bu
     if !data_dir.join("catalog.sqlite").exists() {
         return Ok(Vec::new());
     }
-    let config = cairn_server::config::RawConfig::default().validate(
-        &cairn_server::config::Overrides {
+    let config =
+        cairn_server::config::RawConfig::default().validate(&cairn_server::config::Overrides {
             listen: None,
             data_dir: Some(data_dir.to_owned()),
-        },
-    )?;
+        })?;
     let catalog = cairn_server::catalog::Catalog::open(data_dir)?;
     let mut out = Vec::new();
     for b in catalog.buckets()? {
@@ -577,7 +576,8 @@ mod tests {
                     .await
                     .unwrap();
             }
-            let sql = "SELECT eventName, count(*) AS n, min(eventTime) FROM events GROUP BY 1 ORDER BY 1";
+            let sql =
+                "SELECT eventName, count(*) AS n, min(eventTime) FROM events GROUP BY 1 ORDER BY 1";
             let (from_json, p) = rows(&args(dir.path(), false, sql)).await;
             assert_eq!(from_json.len(), 3, "{from_json:?}");
             assert_eq!(from_json[0][1].as_deref(), Some("2"));

@@ -65,8 +65,7 @@ pub(super) fn consume(
                 gz.write_all(&json).map_err(|e| e.to_string())?;
                 let bytes = gz.finish().map_err(|e| e.to_string())?;
                 let id = &r.store.id;
-                let keys =
-                    cairn_lake::layout::store_keys(master, id).map_err(|e| e.to_string())?;
+                let keys = cairn_lake::layout::store_keys(master, id).map_err(|e| e.to_string())?;
                 let name = format!("{first:020}-{last:020}.json.gz");
                 cairn_lake::layout::write_store_log(data_dir, &keys, id, &name, &bytes)
                     .map_err(|e| e.to_string())?;

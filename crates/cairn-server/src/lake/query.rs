@@ -764,7 +764,11 @@ mod tests {
                     f.display()
                 );
             }
-            assert!(!f.to_string_lossy().contains("111111111111"), "{}", f.display());
+            assert!(
+                !f.to_string_lossy().contains("111111111111"),
+                "{}",
+                f.display()
+            );
         }
 
         bucket.delete(&key(1)).await.unwrap();
