@@ -36,6 +36,17 @@ async fn query(source: &Source, sql: &str) -> Vec<Vec<Option<String>>> {
     rows_as_text(&schema, &batches).unwrap().1
 }
 
+/// The answers of every query of [`QUERIES`] over `source`.
+fn answers(rt: &tokio::runtime::Runtime, source: &Source) -> Vec<Vec<Vec<Option<String>>>> {
+    rt.block_on(async {
+        let mut v = Vec::new();
+        for q in QUERIES {
+            v.push(query(source, q).await);
+        }
+        v
+    })
+}
+
 const QUERIES: &[&str] = &[
     "SELECT count(*) FROM events",
     "SELECT eventID, eventTime, eventName, userIdentity.arn, userIdentity.sessionContext.attributes.mfaAuthenticated, readOnly, requestParameters, errorCode FROM events ORDER BY eventID, eventTime",
@@ -115,15 +126,7 @@ fn parquet_copy_answers_like_the_json_and_compaction_is_incremental_and_restart_
         keys: None,
     };
     let rt = rt();
-    let expect = |s: &Source| -> Vec<Vec<Vec<Option<String>>>> {
-        rt.block_on(async {
-            let mut v = Vec::new();
-            for q in QUERIES {
-                v.push(query(s, q).await);
-            }
-            v
-        })
-    };
+    let expect = |s: &Source| answers(&rt, s);
 
     let mut c = Compactor::new(&src, &out);
     let first = c.run().unwrap();
@@ -251,15 +254,7 @@ fn lake_store_logs_and_copy_are_sealed_and_answer_like_plaintext() {
     };
     let master = master();
     let rt = rt();
-    let answers = |s: &Source| -> Vec<Vec<Vec<Option<String>>>> {
-        rt.block_on(async {
-            let mut v = Vec::new();
-            for q in QUERIES {
-                v.push(query(s, q).await);
-            }
-            v
-        })
-    };
+    let answers = |s: &Source| answers(&rt, s);
     let expected = answers(&reference);
 
     let sealed = cairn_lake::layout::seal_store_logs(&data, &master).unwrap();
