@@ -226,6 +226,12 @@ async fn try_query(source: &Source, sql: &str) -> Result<Vec<Vec<Option<String>>
 fn legacy_store(data: &Path, id: &str) -> Source {
     let dir = cairn_lake::layout::store_dir(data, id);
     copy_dir(&shared().join("invictus-ir-sigma-aws"), &dir.join("logs"));
+    // Only log files (the shared directory has notes beside them).
+    for f in walk(&dir.join("logs")) {
+        if !cairn_lake::files::is_log_name(&f) {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
     Compactor::new(dir.join("logs"), dir.join("parquet"))
         .run()
         .unwrap();
