@@ -7,6 +7,10 @@
 //! <out>/eventday=YYYY-MM-DD/account=<recipientAccountId>/region=<awsRegion>/part-<hash>.parquet
 //! ```
 //!
+//! A copy sealed at rest ([`Compactor::sealed`]: the copy of an encrypted bucket or of an event
+//! data store) is flat instead, `<out>/part-<hash>-<n>.parquet.sealed`, every file and the
+//! manifest sealed ([`crate::sealed`]); its names say nothing of the events.
+//!
 //! Hive-style partition directories, Snappy-compressed Parquet with the Arrow schema of
 //! [`crate::schema`] (timestamps as `TIMESTAMP(MICROS, UTC)`), so DuckDB
 //! (`read_parquet('<out>/**/*.parquet')`), Trino/Athena (a Hive table over `<out>`) and Spark read
@@ -39,7 +43,11 @@ use sha2::{Digest, Sha256};
 use crate::LakeError;
 use crate::files::{self, LogFile};
 use crate::schema::{partition_of, schema};
+use crate::sealed::{self, LakeKey};
 use crate::table::records_to_batches;
+
+/// How the files of a sealed copy end (they hold sealed Parquet, which no other tool reads).
+pub const SEALED_EXT: &str = ".parquet.sealed";
 
 /// The manifest's file name in the output directory.
 pub const MANIFEST: &str = "_cairn_manifest.json";
@@ -61,20 +69,50 @@ fn one() -> u32 {
 }
 
 impl Manifest {
-    /// Loads the manifest of `dir` (empty when there is none yet).
+    /// Loads the manifest of a plaintext copy in `dir` (empty when there is none yet). A
+    /// sealed manifest is an error: it needs [`Manifest::load_with`] and its key.
     pub fn load(dir: &Path) -> Result<Manifest, LakeError> {
+        Manifest::load_with(dir, None)?.ok_or_else(|| LakeError::BadFile {
+            path: dir.join(MANIFEST).display().to_string(),
+            detail: "not a manifest".into(),
+        })
+    }
+
+    /// Loads the manifest of the copy in `dir`, sealed under `key` when there is one (empty
+    /// when there is none yet). With a key, a plaintext manifest (a copy written by a version
+    /// that did not seal it) gives `None`: that copy is to be discarded, never read. Without
+    /// a key, a sealed manifest is an error. A sealed manifest that fails authentication is
+    /// an error.
+    pub fn load_with(dir: &Path, key: Option<&LakeKey>) -> Result<Option<Manifest>, LakeError> {
         let p = dir.join(MANIFEST);
-        match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| LakeError::BadFile {
-                path: p.display().to_string(),
+        let name = p.display().to_string();
+        let bytes = match std::fs::read(&p) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Some(Manifest {
+                    version: 1,
+                    ..Manifest::default()
+                }));
+            }
+            Err(e) => return Err(LakeError::io(&p, e)),
+        };
+        let json = match (key, sealed::is_sealed(&bytes)) {
+            (Some(k), true) => k.open(MANIFEST, &name, bytes)?,
+            (Some(_), false) => return Ok(None),
+            (None, true) => {
+                return Err(LakeError::BadFile {
+                    path: name,
+                    detail: "the copy is sealed: reading it needs its key".into(),
+                });
+            }
+            (None, false) => bytes,
+        };
+        serde_json::from_slice(&json)
+            .map(Some)
+            .map_err(|e| LakeError::BadFile {
+                path: name,
                 detail: e.to_string(),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
-                version: 1,
-                ..Manifest::default()
-            }),
-            Err(e) => Err(LakeError::io(&p, e)),
-        }
+            })
     }
 
     /// Whether every file this manifest absorbed is among `files` with the same size (so the
@@ -87,9 +125,20 @@ impl Manifest {
             .all(|(rel, size)| listed.get(rel.as_str()) == Some(size))
     }
 
-    fn store(&self, dir: &Path) -> Result<(), LakeError> {
+    fn store(&self, dir: &Path, key: Option<&LakeKey>) -> Result<(), LakeError> {
         let bytes = serde_json::to_vec(self).map_err(|e| LakeError::Decode(e.to_string()))?;
+        let bytes = match key {
+            Some(k) => k.seal(MANIFEST, &bytes)?,
+            None => bytes,
+        };
         write_atomic(&dir.join(MANIFEST), &bytes)
+    }
+
+    fn empty() -> Manifest {
+        Manifest {
+            version: 1,
+            ..Manifest::default()
+        }
     }
 }
 
@@ -123,6 +172,8 @@ enum Input {
     Dir(PathBuf),
     /// A bucket, read through its async API from the compactor's (blocking) thread.
     Bucket(Arc<dyn Bucket>, tokio::runtime::Handle),
+    /// A directory of log files sealed under the key.
+    Sealed(PathBuf, LakeKey),
 }
 
 /// Compacts the log files under a source root (or of a bucket) into Parquet under an output
@@ -131,6 +182,8 @@ enum Input {
 pub struct Compactor {
     input: Input,
     out: PathBuf,
+    /// The key the copy is sealed under (`None`: plaintext Parquet, readable by any tool).
+    key: Option<LakeKey>,
     cleaned: bool,
     /// Most log files absorbed by one pass (bounds the pass's memory).
     pub max_files_per_pass: usize,
@@ -142,6 +195,19 @@ impl Compactor {
     /// A compactor from `source` into `out` (created on the first pass).
     pub fn new(source: impl Into<PathBuf>, out: impl Into<PathBuf>) -> Compactor {
         Compactor::with_input(Input::Dir(source.into()), out.into())
+    }
+
+    /// A compactor of `source`'s log files into its Parquet copy (`None` when it has no
+    /// copy), both sealed when the source is ([`crate::Source::keys`]).
+    pub fn for_source(source: &crate::Source) -> Option<Compactor> {
+        let out = source.parquet_dir.clone()?;
+        Some(match &source.keys {
+            None => Compactor::new(source.json_root.clone(), out),
+            Some(k) => {
+                Compactor::with_input(Input::Sealed(source.json_root.clone(), k.logs.clone()), out)
+                    .sealed(k.copy.clone())
+            }
+        })
     }
 
     /// A compactor of the delivered log files of `bucket` ([`files::list_bucket`]) into `out`.
@@ -160,18 +226,30 @@ impl Compactor {
         Compactor {
             input,
             out,
+            key: None,
             cleaned: false,
             max_files_per_pass: 2000,
             max_bytes_per_pass: 64 << 20,
         }
     }
 
+    /// Seals the copy under `key` ([`crate::sealed`]): the manifest and every Parquet file. A
+    /// plaintext copy found in the output directory (written by an older version) is
+    /// discarded on the first pass and rebuilt sealed.
+    pub fn sealed(mut self, key: LakeKey) -> Compactor {
+        self.key = Some(key);
+        self
+    }
+
     /// Removes Parquet files and temporaries the manifest does not list (left by a pass that
-    /// crashed before its manifest was stored).
+    /// crashed before its manifest was stored, or a discarded copy), and the directories they
+    /// leave empty (a discarded plaintext copy's partition names say which accounts, regions
+    /// and days it held).
     fn clean(&self, manifest: &Manifest) -> Result<(), LakeError> {
         let listed: std::collections::HashSet<&str> =
             manifest.parquet.iter().map(String::as_str).collect();
         let mut stack = vec![self.out.clone()];
+        let mut dirs = Vec::new();
         while let Some(dir) = stack.pop() {
             let Ok(rd) = std::fs::read_dir(&dir) else {
                 continue;
@@ -179,18 +257,24 @@ impl Compactor {
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_dir() {
+                    dirs.push(p.clone());
                     stack.push(p);
                     continue;
                 }
                 let rel = rel_path(&self.out, &p);
                 let name = rel.rsplit('/').next().unwrap_or_default();
-                let stray = (rel.ends_with(".parquet") && !listed.contains(rel.as_str()))
+                let copy = rel.ends_with(".parquet") || rel.ends_with(SEALED_EXT);
+                let stray = (copy && !listed.contains(rel.as_str()))
                     || (rel.ends_with(".tmp") && rel != MANIFEST)
                     || (name.starts_with('.') && name.contains(".tmp-"));
                 if stray {
                     std::fs::remove_file(&p).map_err(|e| LakeError::io(&p, e))?;
                 }
             }
+        }
+        // Deepest first; a directory that is not empty stays.
+        for d in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
         }
         Ok(())
     }
@@ -210,7 +294,7 @@ impl Compactor {
     /// Every log file of the input.
     fn list(&self) -> Result<Vec<LogFile>, LakeError> {
         match &self.input {
-            Input::Dir(root) => files::list(root),
+            Input::Dir(root) | Input::Sealed(root, _) => files::list(root),
             Input::Bucket(b, rt) => rt.block_on(files::list_bucket(b.as_ref())),
         }
     }
@@ -227,14 +311,23 @@ impl Compactor {
         let lock_path = self.out.join(".lock");
         let lock = std::fs::File::create(&lock_path).map_err(|e| LakeError::io(&lock_path, e))?;
         lock.lock().map_err(|e| LakeError::io(&lock_path, e))?;
-        let mut manifest = Manifest::load(&self.out)?;
+        let key = self.key.clone();
+        let mut manifest = match Manifest::load_with(&self.out, key.as_ref())? {
+            Some(m) => m,
+            None => {
+                tracing::warn!(
+                    dir = %self.out.display(),
+                    "discarding a plaintext Parquet copy written by an older version; rebuilding it sealed"
+                );
+                Manifest::empty().store(&self.out, key.as_ref())?;
+                self.cleaned = false;
+                Manifest::empty()
+            }
+        };
         if matches!(self.input, Input::Bucket(..)) && !manifest.covered_by(&listed) {
             // An absorbed object is gone or replaced: start the copy over.
-            manifest = Manifest {
-                version: 1,
-                ..Manifest::default()
-            };
-            manifest.store(&self.out)?;
+            manifest = Manifest::empty();
+            manifest.store(&self.out, key.as_ref())?;
             self.cleaned = false;
         }
         if !self.cleaned {
@@ -278,10 +371,16 @@ impl Compactor {
             ..CompactStats::default()
         };
         let mut written = Vec::new();
-        for ((day, account, region), batches) in &groups {
-            let rel =
-                format!("eventday={day}/account={account}/region={region}/part-{tag}.parquet");
-            write_parquet(&self.out.join(&rel), batches)?;
+        for (i, ((day, account, region), batches)) in groups.iter().enumerate() {
+            // A sealed copy's names say nothing of its events (no day, account or region).
+            let rel = match &key {
+                None => {
+                    format!("eventday={day}/account={account}/region={region}/part-{tag}.parquet")
+                }
+                Some(_) => format!("part-{tag}-{i:05}{SEALED_EXT}"),
+            };
+            let seal = key.as_ref().map(|k| (k, rel.as_str()));
+            write_parquet(&self.out.join(&rel), batches, seal)?;
             stats.records += batches.iter().map(RecordBatch::num_rows).sum::<usize>();
             stats.parquet_files += 1;
             written.push(rel);
@@ -294,7 +393,7 @@ impl Compactor {
                 manifest.parquet.push(rel);
             }
         }
-        manifest.store(&self.out)?;
+        manifest.store(&self.out, key.as_ref())?;
         Ok(stats)
     }
 }
@@ -318,6 +417,13 @@ fn decode_one(input: &Input, f: &LogFile) -> Result<Decoded, LakeError> {
     let mut groups: BTreeMap<PartitionKey, Vec<serde_json::Value>> = BTreeMap::new();
     let records = match input {
         Input::Dir(_) => files::read_records(&f.path)?,
+        Input::Sealed(_, key) => {
+            let plain = files::read_sealed(key, &f.path, &f.rel)?;
+            files::parse_records(&plain).map_err(|detail| LakeError::BadFile {
+                path: f.path.display().to_string(),
+                detail,
+            })?
+        }
         Input::Bucket(b, rt) => {
             let obj = rt.block_on(b.get(&f.rel))?;
             files::parse_records(&obj.bytes).map_err(|detail| LakeError::BadFile {
@@ -380,8 +486,13 @@ fn decode_files(input: &Input, chunk: &[LogFile]) -> Result<Vec<Decoded>, LakeEr
     Ok(out)
 }
 
-/// Writes `batches` as one Parquet file (temporary name, fsync, rename).
-fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<(), LakeError> {
+/// Writes `batches` as one Parquet file (temporary name, fsync, rename), sealed as the file
+/// `rel` of the copy under the key when `seal` is given.
+fn write_parquet(
+    path: &Path,
+    batches: &[RecordBatch],
+    seal: Option<(&LakeKey, &str)>,
+) -> Result<(), LakeError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| LakeError::io(dir, e))?;
     let props = WriterProperties::builder()
@@ -393,5 +504,8 @@ fn write_parquet(path: &Path, batches: &[RecordBatch]) -> Result<(), LakeError> 
         w.write(b).map_err(perr)?;
     }
     let bytes = w.into_inner().map_err(perr)?;
-    write_atomic(path, &bytes)
+    match seal {
+        Some((key, rel)) => write_atomic(path, &key.seal(rel, &bytes)?),
+        None => write_atomic(path, &bytes),
+    }
 }

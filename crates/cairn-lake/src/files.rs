@@ -98,6 +98,9 @@ pub enum Logs {
     Dir(PathBuf),
     /// A bucket's delivered log files ([`list_bucket`]).
     Bucket(Arc<dyn Bucket>),
+    /// A directory of log files sealed at rest under the key ([`crate::sealed`]), each bound
+    /// to its path relative to the directory (an event data store's logs).
+    Sealed(PathBuf, crate::LakeKey),
 }
 
 impl Logs {
@@ -105,7 +108,7 @@ impl Logs {
     /// pool.
     pub async fn list(&self) -> Result<Vec<LogFile>, LakeError> {
         match self {
-            Logs::Dir(root) => {
+            Logs::Dir(root) | Logs::Sealed(root, _) => {
                 let root = root.clone();
                 blocking(move || list(&root)).await
             }
@@ -127,16 +130,26 @@ impl Logs {
                 .await
             }
             Logs::Bucket(b) => Ok(b.get(&f.rel).await?.bytes),
+            Logs::Sealed(_, key) => {
+                let (path, rel, key) = (f.path.clone(), f.rel.clone(), key.clone());
+                blocking(move || read_sealed(&key, &path, &rel).map(Bytes::from)).await
+            }
         }
     }
 
     /// The name of a file for error messages: its path, or `<bucket>/<key>`.
     pub fn display(&self, f: &LogFile) -> String {
         match self {
-            Logs::Dir(_) => f.path.display().to_string(),
+            Logs::Dir(_) | Logs::Sealed(..) => f.path.display().to_string(),
             Logs::Bucket(b) => format!("{}/{}", b.name(), f.rel),
         }
     }
+}
+
+/// The plaintext of the sealed log file at `path` (`rel` under its directory).
+pub fn read_sealed(key: &crate::LakeKey, path: &Path, rel: &str) -> Result<Vec<u8>, LakeError> {
+    let raw = std::fs::read(path).map_err(|e| LakeError::io(path, e))?;
+    key.open(rel, &path.display().to_string(), raw)
 }
 
 /// Runs `f` on the blocking pool.

@@ -2,10 +2,10 @@
 //! and `cairn query --data-dir`).
 //!
 //! ```text
-//! <data_dir>/buckets/<bucket>/...              local buckets (delivered log files)
-//! <data_dir>/lake/parquet/<bucket>/            Parquet copy of one bucket
-//! <data_dir>/lake/eds/<id>/logs/...            an event data store's events, as log files
-//! <data_dir>/lake/eds/<id>/parquet/            their Parquet copy
+//! <data_dir>/buckets/...                       the vault: local buckets, encrypted at rest
+//! <data_dir>/lake/parquet/<bucket>/            sealed Parquet copy of one bucket's log files
+//! <data_dir>/lake/eds/<id>/logs/...            an event data store's events, as sealed log files
+//! <data_dir>/lake/eds/<id>/parquet/            their sealed Parquet copy
 //! <data_dir>/lake/stores.json                  event data stores (the server's)
 //! ```
 
@@ -14,20 +14,13 @@ use std::sync::Arc;
 
 use cairn_store::Bucket;
 
-use crate::{LakeError, Source};
+use cairn_core::secrets::MasterKey;
+
+use crate::{LakeError, LakeKey, Source, SourceKeys};
 
 /// The lake's directory.
 pub fn lake_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("lake")
-}
-
-/// The source of one local bucket kept as plain files (`<data_dir>/buckets/<bucket>`, as
-/// `cairn query --data-dir` reads a copied bucket).
-pub fn bucket_source(data_dir: &Path, bucket: &str) -> Source {
-    Source {
-        json_root: data_dir.join("buckets").join(bucket),
-        parquet_dir: Some(bucket_parquet_dir(data_dir, bucket)),
-    }
 }
 
 /// The Parquet copy of the bucket `bucket`'s delivered log files.
@@ -35,19 +28,27 @@ pub fn bucket_parquet_dir(data_dir: &Path, bucket: &str) -> PathBuf {
     lake_dir(data_dir).join("parquet").join(bucket)
 }
 
-/// One compaction round over `buckets` (read through [`Bucket`], e.g. the vault buckets Cairn
-/// writes), each into its [`bucket_parquet_dir`]. Blocking: call it from a thread outside the
-/// runtime `rt` the buckets run on. Every bucket is tried; the first error is returned.
+/// One compaction round over `buckets` (read through [`Bucket`]: the vault buckets Cairn
+/// writes, encrypted at rest), each into its [`bucket_parquet_dir`], sealed under the bucket's
+/// key derived from `master` ([`LakeKey::for_bucket`]). Blocking: call it from a thread
+/// outside the runtime `rt` the buckets run on. Every bucket is tried; the first error is
+/// returned.
 pub fn compact_buckets(
     data_dir: &Path,
     buckets: &[Arc<dyn Bucket>],
     rt: &tokio::runtime::Handle,
+    master: &MasterKey,
 ) -> Result<crate::CompactStats, LakeError> {
     let mut total = crate::CompactStats::default();
     let mut first_err = None;
     for b in buckets {
         let out = bucket_parquet_dir(data_dir, b.name());
-        match crate::Compactor::for_bucket(b.clone(), rt.clone(), out).run() {
+        let compacted = LakeKey::for_bucket(master, b.name()).and_then(|key| {
+            crate::Compactor::for_bucket(b.clone(), rt.clone(), out)
+                .sealed(key)
+                .run()
+        });
+        match compacted {
             Ok(s) => total += s,
             Err(e) => {
                 tracing::warn!(bucket = b.name(), error = %e, "bucket compaction failed");
@@ -61,23 +62,72 @@ pub fn compact_buckets(
     }
 }
 
-/// The names of the local buckets (directories under `<data_dir>/buckets`).
-pub fn bucket_names(data_dir: &Path) -> Result<Vec<String>, LakeError> {
-    names(&data_dir.join("buckets"))
-}
-
 /// The directory of an event data store.
 pub fn store_dir(data_dir: &Path, id: &str) -> PathBuf {
     lake_dir(data_dir).join("eds").join(id)
 }
 
-/// The source of an event data store.
-pub fn store_source(data_dir: &Path, id: &str) -> Source {
+/// The source of an event data store: its log files and their Parquet copy, both sealed
+/// under keys derived from `master` ([`store_keys`]).
+pub fn store_source(data_dir: &Path, id: &str, master: &MasterKey) -> Result<Source, LakeError> {
     let d = store_dir(data_dir, id);
-    Source {
+    Ok(Source {
         json_root: d.join("logs"),
         parquet_dir: Some(d.join("parquet")),
+        keys: Some(store_keys(master, id)?),
+    })
+}
+
+/// The keys of the event data store `id`: scopes `eds/<id>/logs` and `eds/<id>/parquet`.
+pub fn store_keys(master: &MasterKey, id: &str) -> Result<SourceKeys, LakeError> {
+    Ok(SourceKeys {
+        logs: LakeKey::derive(master, &format!("eds/{id}/logs"))?,
+        copy: LakeKey::derive(master, &format!("eds/{id}/parquet"))?,
+    })
+}
+
+/// Writes `bytes` (a gzip log file) as the log file `name` of the event data store `id`,
+/// sealed under its key (temporary name, fsync, rename).
+pub fn write_store_log(
+    data_dir: &Path,
+    keys: &SourceKeys,
+    id: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), LakeError> {
+    let path = store_dir(data_dir, id).join("logs").join(name);
+    let sealed = keys.logs.seal(name, bytes)?;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| LakeError::io(d, e))?;
     }
+    cairn_core::fs::write_atomic(&path, &sealed).map_err(|e| LakeError::io(&path, e))
+}
+
+/// Seals, in place, the plaintext log files that a version which did not seal them left in
+/// the event data stores of `data_dir` (one log line per store). They are the stores' only
+/// copy of their events, so they are sealed, not discarded. Returns how many were sealed.
+/// Run it before anything reads the stores' logs with their keys (which refuse plaintext).
+pub fn seal_store_logs(data_dir: &Path, master: &MasterKey) -> Result<usize, LakeError> {
+    let mut total = 0;
+    for id in store_ids(data_dir)? {
+        let keys = store_keys(master, &id)?;
+        let mut n = 0;
+        for f in crate::files::list(&store_dir(data_dir, &id).join("logs"))? {
+            let raw = std::fs::read(&f.path).map_err(|e| LakeError::io(&f.path, e))?;
+            if crate::sealed::is_sealed(&raw) {
+                continue;
+            }
+            let sealed = keys.logs.seal(&f.rel, &raw)?;
+            cairn_core::fs::write_atomic(&f.path, &sealed)
+                .map_err(|e| LakeError::io(&f.path, e))?;
+            n += 1;
+        }
+        if n > 0 {
+            tracing::warn!(store = %id, files = n, "sealed the plaintext log files of an event data store written by an older version");
+        }
+        total += n;
+    }
+    Ok(total)
 }
 
 /// The IDs of the event data stores that have a directory.
@@ -103,30 +153,16 @@ fn names(dir: &Path) -> Result<Vec<String>, LakeError> {
     Ok(out)
 }
 
-/// One compaction round over every event data store and plain-file bucket directory of
-/// `data_dir` (`cairn query --data-dir`; the server compacts its vault buckets with
-/// [`compact_buckets`]).
-pub fn compact_all(data_dir: &Path) -> Result<crate::CompactStats, LakeError> {
-    let mut sources = Vec::new();
-    for b in bucket_names(data_dir)? {
-        sources.push(bucket_source(data_dir, &b));
-    }
-    let mut total = compact_stores(data_dir)?;
-    total += compact_sources(sources)?;
-    Ok(total)
-}
-
-/// One compaction round over every event data store of `data_dir`.
-pub fn compact_stores(data_dir: &Path) -> Result<crate::CompactStats, LakeError> {
-    let ids = store_ids(data_dir)?;
-    compact_sources(ids.iter().map(|id| store_source(data_dir, id)).collect())
-}
-
-fn compact_sources(sources: Vec<Source>) -> Result<crate::CompactStats, LakeError> {
+/// One compaction round over every event data store of `data_dir` (sealed copies of sealed
+/// logs, keys derived from `master`).
+pub fn compact_stores(
+    data_dir: &Path,
+    master: &MasterKey,
+) -> Result<crate::CompactStats, LakeError> {
     let mut total = crate::CompactStats::default();
-    for s in sources {
-        if let Some(out) = s.parquet_dir {
-            total += crate::Compactor::new(s.json_root, out).run()?;
+    for id in store_ids(data_dir)? {
+        if let Some(mut c) = crate::Compactor::for_source(&store_source(data_dir, &id, master)?) {
+            total += c.run()?;
         }
     }
     Ok(total)

@@ -16,6 +16,8 @@
 //!   a query reads are parsed ([`raw`] splits records into members left as unparsed text).
 //! * The Parquet copy and the log files it has not absorbed yet are read together from one
 //!   manifest snapshot, so answers are the same before, during and after compaction.
+//! * The copy of an encrypted bucket is sealed at rest ([`sealed`]): its files are unsealed in
+//!   memory while a query reads them, never written to disk in plaintext.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), cairn_lake::LakeError> {
@@ -32,6 +34,7 @@ pub mod layout;
 pub mod raw;
 pub mod refs;
 pub mod schema;
+pub mod sealed;
 pub mod table;
 pub mod udf;
 
@@ -45,7 +48,8 @@ use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 pub use compact::{CompactStats, Compactor, Manifest};
 pub use files::Logs;
-pub use table::{Listed, Progress, ScanPlan, Source};
+pub use sealed::{LakeKey, SealedStore};
+pub use table::{Listed, Progress, ScanPlan, Source, SourceKeys};
 
 /// Re-exported for callers that format results.
 pub use datafusion::arrow;
@@ -82,6 +86,9 @@ pub enum LakeError {
     /// The query failed while running.
     #[error("{0}")]
     Execution(String),
+    /// A key could not be derived, or a file could not be sealed.
+    #[error("sealing: {0}")]
+    Seal(String),
     /// A bucket could not be listed or read.
     #[error(transparent)]
     Bucket(#[from] cairn_store::Error),

@@ -14,6 +14,7 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::LexOrdering;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -24,10 +25,11 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use crate::LakeError;
-use crate::compact::Manifest;
+use crate::compact::{Manifest, SEALED_EXT};
 use crate::files::{self, LogFile, Logs};
 use crate::raw::{self, RawRecord};
 use crate::schema::{normalize, normalize_raw, schema};
+use crate::sealed::{self, LakeKey, SealedStore};
 
 /// Rows per record batch.
 pub const BATCH_ROWS: usize = 8192;
@@ -257,6 +259,17 @@ pub struct Source {
     pub json_root: PathBuf,
     /// The compactor's output directory, when there is one.
     pub parquet_dir: Option<PathBuf>,
+    /// The keys its files are sealed under at rest (`None`: plaintext files).
+    pub keys: Option<SourceKeys>,
+}
+
+/// The keys of a source whose files are sealed at rest ([`crate::sealed`]).
+#[derive(Debug, Clone)]
+pub struct SourceKeys {
+    /// The key of the log files.
+    pub logs: LakeKey,
+    /// The key of the Parquet copy.
+    pub copy: LakeKey,
 }
 
 /// What a registered table reads.
@@ -278,16 +291,22 @@ pub struct Listed {
     pub files: Vec<LogFile>,
     /// The compactor's output directory, when there is one.
     pub parquet_dir: Option<PathBuf>,
+    /// The key the copy in `parquet_dir` is sealed under (a copy of an encrypted bucket).
+    pub key: Option<LakeKey>,
 }
 
 impl Listed {
     /// Lists the log files of a directory source.
     pub async fn of(source: &Source) -> Result<Listed, LakeError> {
-        let logs = Logs::Dir(source.json_root.clone());
+        let logs = match &source.keys {
+            Some(k) => Logs::Sealed(source.json_root.clone(), k.logs.clone()),
+            None => Logs::Dir(source.json_root.clone()),
+        };
         Ok(Listed {
             files: logs.list().await?,
             logs,
             parquet_dir: source.parquet_dir.clone(),
+            key: source.keys.as_ref().map(|k| k.copy.clone()),
         })
     }
 }
@@ -314,8 +333,12 @@ pub async fn listed_table(
 ) -> Result<(Arc<dyn TableProvider>, ScanPlan), LakeError> {
     let mut manifest = match &source.parquet_dir {
         Some(d) => {
-            let d = d.clone();
-            files::blocking(move || Manifest::load(&d)).await?
+            let (d, key) = (d.clone(), source.key.clone());
+            // A plaintext copy under a key is an older version's: never read, rebuilt by the
+            // compactor; until then the log files answer.
+            files::blocking(move || Manifest::load_with(&d, key.as_ref()))
+                .await?
+                .unwrap_or_default()
         }
         None => Manifest::default(),
     };
@@ -327,13 +350,29 @@ pub async fn listed_table(
         .into_iter()
         .filter(|f| !manifest.absorbed.contains_key(&f.rel))
         .collect();
-    let parquet: Vec<String> = match &source.parquet_dir {
-        Some(d) => manifest
+    let parquet: Vec<String> = match (&source.parquet_dir, &source.key) {
+        (Some(d), None) => manifest
             .parquet
             .iter()
             .map(|p| d.join(p).display().to_string())
             .collect(),
-        None => Vec::new(),
+        (Some(d), Some(key)) if !manifest.parquet.is_empty() => {
+            let url = sealed::store_url(d);
+            let store = SealedStore::new(d, key.clone(), sealed::CACHE_BYTES);
+            let parsed = ObjectStoreUrl::parse(&url).map_err(LakeError::exec)?;
+            ctx.register_object_store(parsed.as_ref(), Arc::new(store));
+            manifest
+                .parquet
+                .iter()
+                .map(|p| format!("{url}{p}"))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    let extension = if source.key.is_some() {
+        SEALED_EXT
+    } else {
+        ".parquet"
     };
     let plan = ScanPlan {
         json_files: pending.len(),
@@ -366,7 +405,9 @@ pub async fn listed_table(
         Some(
             ctx.read_parquet(
                 parquet,
-                ParquetReadOptions::default().schema(schema.as_ref()),
+                ParquetReadOptions::default()
+                    .schema(schema.as_ref())
+                    .file_extension(extension),
             )
             .await
             .map_err(LakeError::exec)?,

@@ -36,6 +36,17 @@ async fn query(source: &Source, sql: &str) -> Vec<Vec<Option<String>>> {
     rows_as_text(&schema, &batches).unwrap().1
 }
 
+/// The answers of every query of [`QUERIES`] over `source`.
+fn answers(rt: &tokio::runtime::Runtime, source: &Source) -> Vec<Vec<Vec<Option<String>>>> {
+    rt.block_on(async {
+        let mut v = Vec::new();
+        for q in QUERIES {
+            v.push(query(source, q).await);
+        }
+        v
+    })
+}
+
 const QUERIES: &[&str] = &[
     "SELECT count(*) FROM events",
     "SELECT eventID, eventTime, eventName, userIdentity.arn, userIdentity.sessionContext.attributes.mfaAuthenticated, readOnly, requestParameters, errorCode FROM events ORDER BY eventID, eventTime",
@@ -51,6 +62,7 @@ fn shared_records_are_read_with_their_schema() {
         let source = Source {
             json_root: shared(),
             parquet_dir: None,
+            keys: None,
         };
         let n = query(&source, "SELECT count(*) FROM events").await;
         // 2,900 + 103 + 25 records (shared/data/README.md).
@@ -106,21 +118,15 @@ fn parquet_copy_answers_like_the_json_and_compaction_is_incremental_and_restart_
     let json_only = Source {
         json_root: src.clone(),
         parquet_dir: None,
+        keys: None,
     };
     let with_parquet = Source {
         json_root: src.clone(),
         parquet_dir: Some(out.clone()),
+        keys: None,
     };
     let rt = rt();
-    let expect = |s: &Source| -> Vec<Vec<Vec<Option<String>>>> {
-        rt.block_on(async {
-            let mut v = Vec::new();
-            for q in QUERIES {
-                v.push(query(s, q).await);
-            }
-            v
-        })
-    };
+    let expect = |s: &Source| answers(&rt, s);
 
     let mut c = Compactor::new(&src, &out);
     let first = c.run().unwrap();
@@ -190,4 +196,200 @@ fn a_corrupt_log_file_fails_the_pass_without_absorbing_anything() {
     let stats = c.run().unwrap();
     let logs = walk(&src).iter().filter(|p| p.ends_with(".json")).count();
     assert_eq!(stats.files, logs);
+}
+
+fn master() -> cairn_core::secrets::MasterKey {
+    cairn_core::secrets::MasterKey::from_bytes(&[7u8; 32]).unwrap()
+}
+
+/// Whether any file under `dir` holds `needle`.
+fn any_file_holds(dir: &Path, needle: &[u8]) -> Option<String> {
+    walk(dir).into_iter().find(|p| {
+        std::fs::read(p)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+    })
+}
+
+async fn try_query(source: &Source, sql: &str) -> Result<Vec<Vec<Option<String>>>, String> {
+    let lake = Lake::new(2);
+    lake.register("events", source)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (schema, batches) = lake.run(sql).await.map_err(|e| e.to_string())?;
+    Ok(rows_as_text(&schema, &batches).unwrap().1)
+}
+
+/// An event data store of a data directory with the shared Sigma logs, written in plaintext
+/// (as a version that did not seal them did), with a plaintext Parquet copy beside them.
+fn legacy_store(data: &Path, id: &str) -> Source {
+    let dir = cairn_lake::layout::store_dir(data, id);
+    copy_dir(&shared().join("invictus-ir-sigma-aws"), &dir.join("logs"));
+    // Only log files (the shared directory has notes beside them).
+    for f in walk(&dir.join("logs")) {
+        if !cairn_lake::files::is_log_name(&f) {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    Compactor::new(dir.join("logs"), dir.join("parquet"))
+        .run()
+        .unwrap();
+    assert!(any_file_holds(&dir.join("parquet"), b"PAR1").is_some());
+    Source {
+        json_root: dir.join("logs"),
+        parquet_dir: None,
+        keys: None,
+    }
+}
+
+/// Event data stores' log files and Parquet copies are sealed at rest: plaintext logs of an
+/// older version are sealed in place (they are the only copy), its plaintext Parquet copy is
+/// never read and is rebuilt sealed, and every answer is the plaintext logs' answer.
+#[test]
+fn lake_store_logs_and_copy_are_sealed_and_answer_like_plaintext() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let plain = legacy_store(&data, "s1");
+    let reference = tmp.path().join("reference");
+    copy_dir(&plain.json_root, &reference);
+    let reference = Source {
+        json_root: reference,
+        parquet_dir: None,
+        keys: None,
+    };
+    let master = master();
+    let rt = rt();
+    let answers = |s: &Source| answers(&rt, s);
+    let expected = answers(&reference);
+
+    let sealed = cairn_lake::layout::seal_store_logs(&data, &master).unwrap();
+    let logs = cairn_lake::files::list(&reference.json_root).unwrap().len();
+    assert_eq!(sealed, logs);
+    assert_eq!(
+        cairn_lake::layout::seal_store_logs(&data, &master).unwrap(),
+        0
+    );
+    let store = cairn_lake::layout::store_source(&data, "s1", &master).unwrap();
+    // The older plaintext copy is not read: the (sealed) logs answer.
+    let plan = rt
+        .block_on(Lake::new(2).register("events", &store))
+        .unwrap();
+    assert_eq!(plan.parquet_files, 0, "{plan:?}");
+    assert!(plan.json_files > 0);
+    assert_eq!(answers(&store), expected);
+
+    let stats = cairn_lake::layout::compact_stores(&data, &master).unwrap();
+    assert_eq!(stats.files, sealed);
+    let plan = rt
+        .block_on(Lake::new(2).register("events", &store))
+        .unwrap();
+    assert_eq!(
+        (plan.json_files, plan.parquet_files > 0),
+        (0, true),
+        "{plan:?}"
+    );
+    assert_eq!(answers(&store), expected);
+    let dir = cairn_lake::layout::store_dir(&data, "s1");
+    for needle in [&b"PAR1"[..], b"eventName", b"218007301253", b"eventday="] {
+        assert_eq!(any_file_holds(&dir, needle), None, "{needle:?}");
+    }
+    // Nor in names: the older copy's partition directories are gone.
+    let names: Vec<String> = std::fs::read_dir(dir.join("parquet"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with("eventday=")),
+        "{names:?}"
+    );
+    assert!(
+        Manifest::load(&dir.join("parquet")).is_err(),
+        "a sealed manifest needs its key"
+    );
+}
+
+/// A sealed file altered, or swapped with the same-named file of another store's copy, fails
+/// the query: it is never read, nor silently skipped.
+#[test]
+fn lake_tampered_or_swapped_sealed_files_fail_the_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    legacy_store(&data, "s1");
+    legacy_store(&data, "s2");
+    let master = master();
+    cairn_lake::layout::seal_store_logs(&data, &master).unwrap();
+    cairn_lake::layout::compact_stores(&data, &master).unwrap();
+    let rt = rt();
+    let store = cairn_lake::layout::store_source(&data, "s1", &master).unwrap();
+    let count = "SELECT count(*) FROM events";
+    let good = rt.block_on(try_query(&store, count)).unwrap();
+    let (d1, d2) = (
+        cairn_lake::layout::store_dir(&data, "s1"),
+        cairn_lake::layout::store_dir(&data, "s2"),
+    );
+    let parts: Vec<String> = walk(&d1.join("parquet"))
+        .into_iter()
+        .filter(|p| p.ends_with(cairn_lake::compact::SEALED_EXT))
+        .collect();
+    assert!(!parts.is_empty());
+    let part = PathBuf::from(&parts[0]);
+    let rel = part.strip_prefix(d1.join("parquet")).unwrap().to_owned();
+    let original = std::fs::read(&part).unwrap();
+    let check_fails = |what: &str| {
+        let e = rt.block_on(try_query(&store, count)).unwrap_err();
+        assert!(e.contains("authentication"), "{what}: {e}");
+    };
+
+    let mut bad = original.clone();
+    bad[original.len() / 2] ^= 1;
+    std::fs::write(&part, &bad).unwrap();
+    check_fails("altered Parquet file");
+    // The same name in the other store's copy: same size, other scope.
+    std::fs::copy(d2.join("parquet").join(&rel), &part).unwrap();
+    check_fails("swapped Parquet file");
+    std::fs::write(&part, &original).unwrap();
+    assert_eq!(rt.block_on(try_query(&store, count)).unwrap(), good);
+
+    let manifest = d1.join("parquet").join(cairn_lake::compact::MANIFEST);
+    let saved = std::fs::read(&manifest).unwrap();
+    std::fs::copy(
+        d2.join("parquet").join(cairn_lake::compact::MANIFEST),
+        &manifest,
+    )
+    .unwrap();
+    check_fails("swapped manifest");
+    std::fs::write(&manifest, &saved).unwrap();
+
+    let log = PathBuf::from(&walk(&d1.join("logs"))[0]);
+    let log_rel = log.strip_prefix(d1.join("logs")).unwrap().to_owned();
+    std::fs::copy(d2.join("logs").join(&log_rel), &log).unwrap();
+    let mut c = Compactor::for_source(&store).unwrap();
+    // The log is absorbed already: a fresh copy must read it again.
+    std::fs::remove_file(&manifest).unwrap();
+    let e = c.run().unwrap_err().to_string();
+    assert!(e.contains("authentication"), "swapped log file: {e}");
+}
+
+/// What the server's journal consumer writes into a store is sealed, and read back.
+#[test]
+fn lake_store_logs_written_by_the_server_are_sealed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let master = master();
+    let keys = cairn_lake::layout::store_keys(&master, "s1").unwrap();
+    let body = br#"{"Records":[{"eventVersion":"1.08","eventTime":"2026-01-01T00:00:00Z","eventName":"SecretOp","awsRegion":"us-east-1","recipientAccountId":"111111111111","eventID":"e1"}]}"#;
+    let name = "00000000000000000001-00000000000000000001.json.gz";
+    cairn_lake::layout::write_store_log(tmp.path(), &keys, "s1", name, body).unwrap();
+    let dir = cairn_lake::layout::store_dir(tmp.path(), "s1");
+    assert_eq!(any_file_holds(&dir, b"SecretOp"), None);
+    let store = cairn_lake::layout::store_source(tmp.path(), "s1", &master).unwrap();
+    let rows = rt().block_on(query(&store, "SELECT eventName FROM events"));
+    assert_eq!(rows, [[Some("SecretOp".to_owned())]]);
+    // Another store's keys do not open it.
+    let other = Source {
+        keys: Some(cairn_lake::layout::store_keys(&master, "s2").unwrap()),
+        ..store
+    };
+    let e = rt().block_on(try_query(&other, "SELECT eventName FROM events"));
+    assert!(e.unwrap_err().contains("authentication"));
 }

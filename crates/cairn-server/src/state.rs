@@ -467,6 +467,7 @@ impl AppState {
                 self.journal.clone(),
                 self.catalog.clone(),
                 self.config.regions.iter().map(|r| r.to_string()).collect(),
+                self.master.clone(),
             )
             .map_err(std::io::Error::other)?;
             let _ = l.buckets.set(self.buckets.clone());

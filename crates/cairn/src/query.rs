@@ -13,7 +13,7 @@
 //! CancelQuery) and exits 1.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -101,6 +101,21 @@ pub(crate) fn run(args: &QueryArgs) -> Result<()> {
 }
 
 async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
+    let (lake, sql) = offline_tables(args).await?;
+    let df = lake.sql(&sql).await?;
+    let bar = show_progress.then(|| spinner(lake.progress()));
+    let result = lake.collect(df).await;
+    if let Some((stop, t)) = bar {
+        stop.store(true, Ordering::SeqCst);
+        let _ = t.join();
+    }
+    let (schema, batches) = result?;
+    print_offline(args.format, &schema, &batches)
+}
+
+/// The session with the offline tables registered (after `--compact`'s compaction), and the
+/// statement with its store references quoted.
+async fn offline_tables(args: &QueryArgs) -> Result<(Lake, String)> {
     let parts = std::thread::available_parallelism().map_or(2, |n| n.get());
     let lake = Lake::new(parts);
     if let Some(dir) = &args.bucket_path {
@@ -119,6 +134,7 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
         let source = Source {
             json_root: dir.clone(),
             parquet_dir: args.parquet_dir.clone(),
+            keys: None,
         };
         lake.register("events", &source).await?;
     }
@@ -127,42 +143,46 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
         if !data_dir.is_dir() {
             bail!("--data-dir {} is not a directory", data_dir.display());
         }
-        if args.compact {
-            let d = data_dir.clone();
-            tokio::task::spawn_blocking(move || cairn_lake::layout::compact_all(&d))
-                .await
-                .context("compacting")?
-                .context("compacting")?;
-        }
         // Local buckets are encrypted at rest: their delivered log files are read (and
-        // decrypted) through the bucket while the query runs, never copied to disk.
+        // decrypted) through the bucket while the query runs, never copied to disk; their
+        // Parquet copies and the event data stores are sealed under the master key.
+        let ids = cairn_lake::layout::store_ids(data_dir)?;
+        let buckets = local_buckets(data_dir)?;
+        let master = if buckets.is_empty() && ids.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                cairn_server::secrets::MasterKey::load_existing(
+                    data_dir,
+                    std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+                )
+                .context("the master key of the data directory")?,
+            ))
+        };
+        if args.compact
+            && let Some(master) = &master
+        {
+            compact_data_dir(data_dir, &buckets, master).await?;
+        }
         let mut sources = Vec::new();
-        if data_dir.join("catalog.sqlite").exists() {
-            let config = cairn_server::config::RawConfig::default().validate(
-                &cairn_server::config::Overrides {
-                    listen: None,
-                    data_dir: Some(data_dir.clone()),
-                },
-            )?;
-            let catalog = cairn_server::catalog::Catalog::open(data_dir)?;
-            for b in catalog.buckets()? {
-                let bucket = crate::buckets::open_local(&config, &b.name)?;
-                let parquet = cairn_lake::layout::bucket_parquet_dir(data_dir, &b.name);
-                // The operator reads the data directory with its master key: no caller to check.
-                let listed =
-                    cairn_server::lake::checked_bucket_logs(bucket, Some(parquet), |_| Ok(()))
-                        .await
-                        .map_err(anyhow::Error::msg)
-                        .with_context(|| format!("reading bucket {}", b.name))?;
+        if let Some(master) = &master {
+            for (name, bucket) in buckets {
+                let parquet = cairn_lake::layout::bucket_parquet_dir(data_dir, &name);
+                let copy = Some((parquet, cairn_lake::LakeKey::for_bucket(master, &name)?));
+                // The operator reads the data directory with its master key: no caller to
+                // check.
+                let listed = cairn_server::lake::checked_bucket_logs(bucket, copy, |_| Ok(()))
+                    .await
+                    .map_err(anyhow::Error::msg)
+                    .with_context(|| format!("reading bucket {name}"))?;
                 sources.push(listed);
+            }
+            for id in &ids {
+                let source = cairn_lake::layout::store_source(data_dir, id, master)?;
+                lake.register(id, &source).await?;
             }
         }
         lake.register_listed("events", sources).await?;
-        let ids = cairn_lake::layout::store_ids(data_dir)?;
-        for id in &ids {
-            lake.register(id, &cairn_lake::layout::store_source(data_dir, id))
-                .await?;
-        }
         // Stores are named by bare ID or ARN, as in CloudTrail Lake.
         sql = cairn_lake::refs::quote_store_refs(&sql, |key, id| {
             if ids.iter().any(|i| i == id) {
@@ -175,16 +195,16 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
             }
         })?;
     }
-    let df = lake.sql(&sql).await?;
-    let bar = show_progress.then(|| spinner(lake.progress()));
-    let result = lake.collect(df).await;
-    if let Some((stop, t)) = bar {
-        stop.store(true, Ordering::SeqCst);
-        let _ = t.join();
-    }
-    let (schema, batches) = result?;
+    Ok((lake, sql))
+}
+
+fn print_offline(
+    format: Format,
+    schema: &cairn_lake::arrow::datatypes::SchemaRef,
+    batches: &[cairn_lake::arrow::array::RecordBatch],
+) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    match args.format {
+    match format {
         Format::Json => {
             let mut w = cairn_lake::arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
@@ -200,12 +220,53 @@ async fn offline(args: &QueryArgs, show_progress: bool) -> Result<()> {
             writeln!(out)?;
         }
         f => {
-            let (names, rows) = cairn_lake::rows_as_text(&schema, &batches)?;
+            let (names, rows) = cairn_lake::rows_as_text(schema, batches)?;
             print_rows(&mut out, f, &names, &rows)?;
         }
     }
-    // The decrypted copy of local buckets is removed only now, after the query has read it.
     Ok(())
+}
+
+/// The local (vault) buckets of a data directory, by name (none without a catalog).
+fn local_buckets(data_dir: &Path) -> Result<Vec<(String, Arc<dyn cairn_store::Bucket>)>> {
+    if !data_dir.join("catalog.sqlite").exists() {
+        return Ok(Vec::new());
+    }
+    let config =
+        cairn_server::config::RawConfig::default().validate(&cairn_server::config::Overrides {
+            listen: None,
+            data_dir: Some(data_dir.to_owned()),
+        })?;
+    let catalog = cairn_server::catalog::Catalog::open(data_dir)?;
+    let mut out = Vec::new();
+    for b in catalog.buckets()? {
+        let bucket = crate::buckets::open_local(&config, &b.name)?;
+        out.push((b.name, bucket));
+    }
+    Ok(out)
+}
+
+/// `--compact --data-dir`: what the server's lake worker does, once. Seals the event data
+/// stores' plaintext log files an older version left, then brings the sealed Parquet copies
+/// of the stores and of the vault buckets up to date.
+async fn compact_data_dir(
+    data_dir: &Path,
+    buckets: &[(String, Arc<dyn cairn_store::Bucket>)],
+    master: &Arc<cairn_server::secrets::MasterKey>,
+) -> Result<cairn_lake::CompactStats> {
+    let (d, m) = (data_dir.to_owned(), master.clone());
+    let buckets: Vec<Arc<dyn cairn_store::Bucket>> =
+        buckets.iter().map(|(_, b)| b.clone()).collect();
+    let rt = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        cairn_lake::layout::seal_store_logs(&d, &m)?;
+        let mut stats = cairn_lake::layout::compact_stores(&d, &m)?;
+        stats += cairn_lake::layout::compact_buckets(&d, &buckets, &rt, &m)?;
+        Ok::<_, cairn_lake::LakeError>(stats)
+    })
+    .await
+    .context("compacting")?
+    .context("compacting")
 }
 
 /// A progress line on stderr, updated until the returned flag is set.
@@ -418,4 +479,129 @@ fn remote(args: &QueryArgs, show_progress: bool) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     print_rows(&mut out, args.format, &names, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_store::PutOptions;
+
+    fn log_file(names: &[&str]) -> bytes::Bytes {
+        let records: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                json!({
+                    "eventVersion": "1.08", "eventTime": format!("2026-01-0{}T00:00:00Z", i + 1),
+                    "eventSource": "s3.amazonaws.com", "eventName": n,
+                    "awsRegion": "us-east-1", "eventID": format!("{n}-{i}"),
+                    "eventType": "AwsApiCall", "recipientAccountId": "111111111111",
+                })
+            })
+            .collect();
+        json!({ "Records": records }).to_string().into()
+    }
+
+    fn args(data_dir: &Path, compact: bool, sql: &str) -> QueryArgs {
+        QueryArgs {
+            sql: sql.to_owned(),
+            bucket_path: None,
+            parquet_dir: None,
+            compact,
+            data_dir: Some(data_dir.to_owned()),
+            endpoint_url: None,
+            region: None,
+            format: Format::Json,
+            quiet: true,
+        }
+    }
+
+    async fn rows(args: &QueryArgs) -> (Vec<Vec<Option<String>>>, Arc<cairn_lake::Progress>) {
+        let (lake, sql) = offline_tables(args).await.unwrap();
+        let (schema, batches) = lake.run(&sql).await.unwrap();
+        let rows = cairn_lake::rows_as_text(&schema, &batches).unwrap().1;
+        (rows, lake.progress())
+    }
+
+    /// Fails if a file under `dir` holds `needle`.
+    fn assert_nowhere(dir: &Path, needle: &[u8]) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                assert_nowhere(&p, needle);
+            } else if std::fs::read(&p)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+            {
+                panic!(
+                    "{} holds {:?}",
+                    p.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    }
+
+    /// `cairn query --data-dir --compact` compacts the vault buckets Cairn writes (not
+    /// directories vault buckets never create): afterwards the query is answered from their
+    /// sealed Parquet copy, with the answer the log files gave, and nothing of the events is
+    /// on disk in plaintext.
+    #[test]
+    fn lake_compact_of_a_data_dir_copies_its_vault_buckets_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = cairn_server::catalog::Catalog::open(dir.path()).unwrap();
+        catalog
+            .create_bucket(&cairn_server::model::Bucket {
+                name: "trail".into(),
+                account_id: "111111111111".into(),
+                region: "us-east-1".into(),
+                created: 1_767_225_600,
+            })
+            .unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let config = cairn_server::config::RawConfig::default()
+                .validate(&cairn_server::config::Overrides {
+                    listen: None,
+                    data_dir: Some(dir.path().to_owned()),
+                })
+                .unwrap();
+            let bucket = crate::buckets::open_local(&config, "trail").unwrap();
+            let names = [["SecretOpA", "SecretOpB"], ["SecretOpC", "SecretOpA"]];
+            for (i, n) in names.iter().enumerate() {
+                let key = format!("AWSLogs/111111111111/CloudTrail/us-east-1/2026/01/01/f{i}.json");
+                bucket
+                    .put(&key, log_file(n), PutOptions::default())
+                    .await
+                    .unwrap();
+            }
+            let sql =
+                "SELECT eventName, count(*) AS n, min(eventTime) FROM events GROUP BY 1 ORDER BY 1";
+            let (from_json, p) = rows(&args(dir.path(), false, sql)).await;
+            assert_eq!(from_json.len(), 3, "{from_json:?}");
+            assert_eq!(from_json[0][1].as_deref(), Some("2"));
+            assert_eq!(p.parquet_files.load(Ordering::Relaxed), 0);
+            let copy = cairn_lake::layout::bucket_parquet_dir(dir.path(), "trail");
+            assert!(!copy.exists());
+
+            let (compacted, p) = rows(&args(dir.path(), true, sql)).await;
+            assert_eq!(compacted, from_json);
+            assert!(p.parquet_files.load(Ordering::Relaxed) > 0);
+            assert_eq!(p.files_total.load(Ordering::Relaxed), 0, "log files read");
+            // Later queries (without --compact) use the copy too.
+            let (again, p) = rows(&args(dir.path(), false, sql)).await;
+            assert_eq!(again, from_json);
+            assert_eq!(p.files_total.load(Ordering::Relaxed), 0);
+
+            assert!(copy.join(cairn_lake::compact::MANIFEST).exists());
+            for needle in [&b"SecretOp"[..], b"PAR1"] {
+                assert_nowhere(dir.path(), needle);
+            }
+        });
+    }
 }

@@ -6,6 +6,7 @@ use super::*;
 /// The journal consumer: routes events to the enabled stores' log files.
 pub(super) fn consume(
     data_dir: &Path,
+    master: &crate::secrets::MasterKey,
     routes: &RwLock<Arc<Vec<Route>>>,
     regions: &std::collections::HashSet<String>,
     journal: &Journal,
@@ -63,10 +64,11 @@ pub(super) fn consume(
                     flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
                 gz.write_all(&json).map_err(|e| e.to_string())?;
                 let bytes = gz.finish().map_err(|e| e.to_string())?;
-                let path = cairn_lake::layout::store_dir(data_dir, &r.store.id)
-                    .join("logs")
-                    .join(format!("{first:020}-{last:020}.json.gz"));
-                write_durable(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+                let id = &r.store.id;
+                let keys = cairn_lake::layout::store_keys(master, id).map_err(|e| e.to_string())?;
+                let name = format!("{first:020}-{last:020}.json.gz");
+                cairn_lake::layout::write_store_log(data_dir, &keys, id, &name, &bytes)
+                    .map_err(|e| e.to_string())?;
             }
         }
         journal
@@ -76,18 +78,20 @@ pub(super) fn consume(
     Ok(())
 }
 
-/// One compaction round: brings the Parquet copy of each event data store and of each local
+/// One compaction round: brings the sealed Parquet copy of each event data store and of each local
 /// bucket (the vault buckets Cairn writes, and configured `backend = "local"` ones) up to date. Runs on the compactor's own thread;
 /// the buckets are called on the server's runtime `rt` (without one, only stores).
 pub(super) fn compact_round(
     data_dir: &Path,
+    master: &crate::secrets::MasterKey,
     buckets: Option<&Arc<crate::state::Buckets>>,
     rt: Option<&tokio::runtime::Handle>,
 ) -> Result<(), String> {
-    let stores = cairn_lake::layout::compact_stores(data_dir).map_err(|e| e.to_string());
+    let stores = cairn_lake::layout::compact_stores(data_dir, master).map_err(|e| e.to_string());
     if let (Some(buckets), Some(rt)) = (buckets, rt) {
         let local = buckets.local_buckets().map_err(|e| e.to_string())?;
-        cairn_lake::layout::compact_buckets(data_dir, &local, rt).map_err(|e| e.to_string())?;
+        cairn_lake::layout::compact_buckets(data_dir, &local, rt, master)
+            .map_err(|e| e.to_string())?;
     }
     stores.map(|_| ())
 }

@@ -3,8 +3,10 @@
 //!
 //! * An event data store keeps its events as CloudTrail log files under
 //!   `<data_dir>/lake/eds/<id>/logs/` (one gzip `{"Records":[...]}` file per consumer batch,
-//!   named after the journal sequence range, so a replay after a crash rewrites the same file
-//!   with the same content), and the compactor keeps their Parquet copy beside them.
+//!   named after the journal sequence range, so a replay after a crash rewrites the same
+//!   events), and the compactor keeps their Parquet copy beside them. Both are sealed at rest
+//!   under keys derived from the master key (`cairn_lake::sealed`); plaintext log files of
+//!   an older version are sealed in place at start.
 //! * The journal consumer (cursor [`CURSOR`]) routes each event to every enabled store whose
 //!   scope (account; its region, or every region the server has enabled) and advanced event selectors (`cairn-select`)
 //!   take it, from the journal position at the store's creation on. It commits its cursor
@@ -23,8 +25,8 @@
 //!   refused file refuses the query with `AccessDeniedException` naming it, never a silent
 //!   partial answer. A query over `events` is visible only to the principal that ran it.
 //! * `events` reads the buckets' objects through [`cairn_store::Bucket`] while the query runs:
-//!   nothing is copied or decrypted to disk. Local (vault) buckets also get a Parquet copy
-//!   from the compactor (`<data_dir>/lake/parquet/<bucket>/`), used while it holds only
+//!   nothing is copied or decrypted to disk. Local (vault) buckets also get a Parquet copy,
+//!   sealed at rest, from the compactor (`<data_dir>/lake/parquet/<bucket>/`), used while it holds only
 //!   objects still in the bucket. A key that is not a safe relative path
 //!   ([`cairn_lake::layout::key_path`]) is skipped with a warning.
 //! * Retention: rows older than the store's `RetentionPeriod` (by `eventTime`) are not
@@ -167,6 +169,8 @@ pub struct Lake {
     /// compacted.
     pub buckets: Arc<std::sync::OnceLock<Arc<crate::state::Buckets>>>,
     journal: Arc<Journal>,
+    /// The master key: the lake's files are sealed under keys derived from it.
+    master: Arc<crate::secrets::MasterKey>,
     /// The journal consumer and the compactor.
     workers: Mutex<Vec<cairn_core::Worker>>,
 }
@@ -199,15 +203,18 @@ fn build_routes(stores: &[Store]) -> Arc<Vec<Route>> {
 }
 
 impl Lake {
-    /// Loads the stores and starts the journal consumer and the compactor.
+    /// Loads the stores, seals the plaintext log files an older version left in them, and
+    /// starts the journal consumer and the compactor.
     pub fn start(
         data_dir: &Path,
         journal: Arc<Journal>,
         catalog: Arc<crate::catalog::Catalog>,
         regions: std::collections::HashSet<String>,
+        master: Arc<crate::secrets::MasterKey>,
     ) -> Result<Lake, String> {
         let dir = cairn_lake::layout::lake_dir(data_dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        cairn_lake::layout::seal_store_logs(data_dir, &master).map_err(|e| e.to_string())?;
         let stores: Vec<Store> = match std::fs::read(stores_path(data_dir)) {
             Ok(b) => {
                 serde_json::from_slice::<StoreFile>(&b)
@@ -221,14 +228,15 @@ impl Lake {
         let buckets: Arc<std::sync::OnceLock<Arc<crate::state::Buckets>>> = Arc::default();
         let consumer = {
             let (routes, journal, dd) = (routes.clone(), journal.clone(), data_dir.to_owned());
+            let master = master.clone();
             cairn_core::Worker::spawn("cairn-lake", move |c| {
-                consume(&dd, &routes, &regions, &journal, c)
+                consume(&dd, &master, &routes, &regions, &journal, c)
                     .map_err(|e| format!("event data store ingestion stopped: {e}"))
             })
             .map_err(|e| e.to_string())?
         };
         let compactor = {
-            let (dd, buckets) = (data_dir.to_owned(), buckets.clone());
+            let (dd, buckets, master) = (data_dir.to_owned(), buckets.clone(), master.clone());
             let rt = tokio::runtime::Handle::try_current().ok();
             let interval = std::env::var("CAIRN_LAKE_COMPACT_SECS")
                 .ok()
@@ -237,7 +245,7 @@ impl Lake {
             cairn_core::Worker::every(
                 "cairn-lake-compact",
                 Duration::from_secs(interval),
-                move || compact_round(&dd, buckets.get(), rt.as_ref()),
+                move || compact_round(&dd, &master, buckets.get(), rt.as_ref()),
             )
             .map_err(|e| e.to_string())?
         };
@@ -249,6 +257,7 @@ impl Lake {
             catalog,
             buckets,
             journal,
+            master,
             workers: Mutex::new(vec![consumer, compactor]),
         })
     }

@@ -77,7 +77,8 @@ impl Lake {
             .iter()
             .any(|t| t == "events");
         for s in &stores {
-            let source = cairn_lake::layout::store_source(&self.data_dir, &s.id);
+            let source = cairn_lake::layout::store_source(&self.data_dir, &s.id, &self.master)
+                .map_err(ApiError::internal)?;
             lake.register(&s.id, &source).await.map_err(qerr)?;
             let cutoff = unix_now() - s.retention_days * 86_400;
             lake.retain_since(&s.id, cutoff * 1_000_000)
@@ -252,7 +253,9 @@ impl Lake {
                 })
             };
             let parquet = cairn_lake::layout::bucket_parquet_dir(&self.data_dir, &b.name);
-            out.push(checked_bucket_logs(bucket, Some(parquet), may_read).await?);
+            let key = cairn_lake::LakeKey::for_bucket(&self.master, &b.name)
+                .map_err(ApiError::internal)?;
+            out.push(checked_bucket_logs(bucket, Some((parquet, key)), may_read).await?);
         }
         Ok(out)
     }
@@ -410,10 +413,11 @@ fn prune(q: &mut HashMap<String, QueryRec>) {
 
 /// The delivered log files of `bucket` ([`cairn_lake::files::list_bucket`]), each one
 /// checked with `may_read` before the query may read it (its refusal refuses the query), as a
-/// source the lake reads through the bucket, with the bucket's Parquet copy in `parquet_dir`.
+/// source the lake reads through the bucket, with the bucket's sealed Parquet copy in
+/// `copy`'s directory, under its key ([`cairn_lake::LakeKey::for_bucket`]).
 pub async fn checked_bucket_logs(
     bucket: Arc<dyn cairn_store::Bucket>,
-    parquet_dir: Option<PathBuf>,
+    copy: Option<(PathBuf, cairn_lake::LakeKey)>,
     may_read: impl Fn(&str) -> Result<(), ApiError>,
 ) -> Result<cairn_lake::Listed, ApiError> {
     let files = cairn_lake::files::list_bucket(bucket.as_ref())
@@ -422,10 +426,12 @@ pub async fn checked_bucket_logs(
     for f in &files {
         may_read(&f.rel)?;
     }
+    let (parquet_dir, key) = copy.unzip();
     Ok(cairn_lake::Listed {
         logs: cairn_lake::Logs::Bucket(bucket),
         files,
         parquet_dir,
+        key,
     })
 }
 
@@ -634,6 +640,10 @@ mod tests {
         assert_eq!(rows, [[Some("Open".to_owned())]]);
     }
 
+    fn master() -> crate::secrets::MasterKey {
+        crate::secrets::MasterKey::from_bytes(&[9u8; 32]).unwrap()
+    }
+
     fn vault_bucket(root: &Path, name: &str) -> Arc<dyn Bucket> {
         let sealer = Arc::new(cairn_vault::AesSealer::new(&[7u8; 32]).unwrap());
         let vault = Arc::new(cairn_vault::Vault::open(root, sealer, None).unwrap());
@@ -680,7 +690,8 @@ mod tests {
         }
         let before = disk_snapshot(data.path());
         let parquet = cairn_lake::layout::bucket_parquet_dir(data.path(), "trail");
-        let listed = checked_bucket_logs(bucket, Some(parquet), |_| Ok(()))
+        let key = cairn_lake::LakeKey::for_bucket(&master(), "trail").unwrap();
+        let listed = checked_bucket_logs(bucket, Some((parquet, key)), |_| Ok(()))
             .await
             .unwrap();
         let rows = query_rows(vec![listed], "SELECT eventName FROM events ORDER BY 1").await;
@@ -707,14 +718,17 @@ mod tests {
         let compact = |b: Arc<dyn Bucket>| {
             let dd = data.path().to_owned();
             let rt = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || cairn_lake::layout::compact_buckets(&dd, &[b], &rt))
+            tokio::task::spawn_blocking(move || {
+                cairn_lake::layout::compact_buckets(&dd, &[b], &rt, &master())
+            })
         };
         let stats = compact(bucket.clone()).await.unwrap().unwrap();
         assert_eq!((stats.files, stats.records), (3, 3));
         let plan_and_rows = |b: Arc<dyn Bucket>| {
             let parquet = parquet.clone();
             async move {
-                let listed = checked_bucket_logs(b, Some(parquet), |_| Ok(()))
+                let key = cairn_lake::LakeKey::for_bucket(&master(), "trail").unwrap();
+                let listed = checked_bucket_logs(b, Some((parquet, key)), |_| Ok(()))
                     .await
                     .unwrap();
                 let lake = cairn_lake::Lake::new(1);
@@ -739,6 +753,23 @@ mod tests {
             "{plan:?}"
         );
         assert_eq!(rows, ["A", "B", "C"]);
+        // The copy of the encrypted bucket is sealed: no Parquet, no event, no account in
+        // plaintext, in contents or names.
+        for f in files_under(&parquet) {
+            let bytes = std::fs::read(&f).unwrap();
+            for needle in [&b"PAR1"[..], b"s3.amazonaws.com", b"111111111111"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle),
+                    "{} holds {needle:?}",
+                    f.display()
+                );
+            }
+            assert!(
+                !f.to_string_lossy().contains("111111111111"),
+                "{}",
+                f.display()
+            );
+        }
 
         bucket.delete(&key(1)).await.unwrap();
         let (plan, rows) = plan_and_rows(bucket.clone()).await;
