@@ -177,7 +177,8 @@ pub struct Vault {
     blobs: PathBuf,
     conn: Mutex<Connection>,
     sealer: Arc<dyn Sealer>,
-    kms: std::sync::OnceLock<Arc<dyn KeyService>>,
+    /// Shared with the vaults [`Vault::open_sibling`] opens, so setting it once serves all.
+    kms: Arc<std::sync::OnceLock<Arc<dyn KeyService>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -223,17 +224,57 @@ impl Vault {
             cairn_core::migrate::MigrateError::Sqlite(e) => VaultError::from(e),
             other => VaultError::Corrupt(format!("vault schema: {other}")),
         })?;
-        let cell = std::sync::OnceLock::new();
+        let cell = Arc::new(std::sync::OnceLock::new());
         if let Some(k) = kms {
             let _ = cell.set(k);
         }
-        Ok(Self {
+        Ok(Self::with(dir, conn, sealer, cell))
+    }
+
+    fn with(
+        dir: &Path,
+        conn: Connection,
+        sealer: Arc<dyn Sealer>,
+        kms: Arc<std::sync::OnceLock<Arc<dyn KeyService>>>,
+    ) -> Self {
+        Self {
             dir: dir.to_owned(),
-            blobs,
+            blobs: dir.join(".vault"),
             conn: Mutex::new(conn),
             sealer,
-            kms: cell,
-        })
+            kms,
+        }
+    }
+
+    /// Opens (creating) another vault in `dir` with this one's SSE-S3 root and key service
+    /// (a configured local bucket with its own `root`).
+    pub fn open_sibling(&self, dir: &Path) -> Result<Self> {
+        let v = Self::open(dir, self.sealer.clone(), None)?;
+        Ok(Self::with(
+            dir,
+            v.conn.into_inner().unwrap_or_else(|p| p.into_inner()),
+            self.sealer.clone(),
+            self.kms.clone(),
+        ))
+    }
+
+    /// Opens an existing vault for reading only (`cairn validate` next to a running server):
+    /// nothing is created or migrated, and every write fails.
+    pub fn open_read_only(
+        dir: &Path,
+        sealer: Arc<dyn Sealer>,
+        kms: Option<Arc<dyn KeyService>>,
+    ) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            dir.join("vault.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let cell = Arc::new(std::sync::OnceLock::new());
+        if let Some(k) = kms {
+            let _ = cell.set(k);
+        }
+        Ok(Self::with(dir, conn, sealer, cell))
     }
 
     /// Sets the key service for SSE-KMS once (the server does when its KMS is up); returns
