@@ -20,8 +20,8 @@ use cairn_store::{
     S3Config, Sse, list_all, testkit,
 };
 use cairn_vault::{AesSealer, Vault, VaultBucket};
-use time::OffsetDateTime;
 use proptest::prelude::*;
+use time::OffsetDateTime;
 
 // ---------------------------------------------------------------------------------------------
 // memory and vault
@@ -33,10 +33,34 @@ async fn memory_conformance() {
     assert!(bucket.is_empty());
 }
 
+/// A key service with one fixed data key, so the suite's SSE-KMS puts have a KMS.
+#[derive(Debug)]
+struct OneKeyKms;
+
+impl cairn_vault::KeyService for OneKeyKms {
+    fn generate_data_key(
+        &self,
+        account: &str,
+        key_id: &str,
+        _context: &BTreeMap<String, String>,
+    ) -> Result<(zeroize::Zeroizing<[u8; 32]>, Vec<u8>, String), cairn_vault::KeyServiceError> {
+        let arn = format!("arn:aws:kms:us-east-1:{account}:key/{key_id}");
+        Ok((zeroize::Zeroizing::new([0x5a; 32]), b"one".to_vec(), arn))
+    }
+
+    fn decrypt_data_key(
+        &self,
+        _blob: &[u8],
+        _context: &BTreeMap<String, String>,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, cairn_vault::KeyServiceError> {
+        Ok(zeroize::Zeroizing::new([0x5a; 32]))
+    }
+}
+
 /// A vault bucket (Cairn's one local store) in `dir`, under a fixed test key.
 fn vault_bucket(dir: &std::path::Path, name: &str) -> (Arc<Vault>, VaultBucket) {
     let sealer = Arc::new(AesSealer::new(&[7; 32]).unwrap());
-    let vault = Arc::new(Vault::open(dir, sealer, None).unwrap());
+    let vault = Arc::new(Vault::open(dir, sealer, Some(Arc::new(OneKeyKms))).unwrap());
     vault
         .ensure_bucket(name, "111122223333", "us-east-1", OffsetDateTime::now_utc())
         .unwrap();
@@ -167,9 +191,11 @@ async fn factory_builds_vault_and_s3_buckets() {
 
     // With `root`, a vault of its own at that directory.
     let root = dir.path().join("elsewhere");
-    let cfg: BucketConfig =
-        toml::from_str(&format!("backend = \"local\"\nroot = {:?}", root.display().to_string()))
-            .unwrap();
+    let cfg: BucketConfig = toml::from_str(&format!(
+        "backend = \"local\"\nroot = {:?}",
+        root.display().to_string()
+    ))
+    .unwrap();
     let own = cairn_vault::open_bucket("kept", &cfg, &vault, dir.path(), owner).unwrap();
     own.put("k", Bytes::from_static(b"w"), PutOptions::default())
         .await

@@ -38,8 +38,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_store::{
-    BoxFuture, Bucket, Error, ListEntry, ListPage, Object, ObjectMeta, Op, PutOptions,
-    PutResult,
+    BoxFuture, Bucket, Error, ListEntry, ListPage, Object, ObjectMeta, Op, PutOptions, PutResult,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;

@@ -460,7 +460,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn plain_listing_is_byte_ordered_with_marker_and_prefix() {
         let dir = tempfile::tempdir().unwrap();
