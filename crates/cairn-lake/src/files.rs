@@ -1,9 +1,9 @@
 //! Finding CloudTrail log files under a directory and reading their records.
 //!
-//! A source directory is either a plain directory of log files (as `aws s3 sync` leaves them,
-//! or `/work/shared/data/cloudtrail`), or a Cairn local bucket, whose objects are files named
-//! `<key>@obj` that start with Cairn's object header (parsed by
-//! [`cairn_store::object_file_body`]) followed by the object body. Both are read.
+//! A source directory is a plain directory of log files (as `aws s3 sync` leaves them, or
+//! `/work/shared/data/cloudtrail`). Cairn's local buckets are vault buckets, read as bucket
+//! sources; object files of earlier versions (`<key>@obj`) are imported into the vault by the
+//! server and never read here (ADR 0011).
 //!
 //! A bucket source ([`Logs::Bucket`]) is read through [`cairn_store::Bucket`]: its delivered
 //! log files are the objects under a `/CloudTrail/` folder with a log file name, read with
@@ -42,7 +42,6 @@ pub struct LogFile {
 /// Whether a file (or object) named `name` (the last path segment) is read as a log file:
 /// a JSON or gzip JSON name, not a digest file, not hidden.
 pub fn is_log_name(name: &str) -> bool {
-    let name = name.strip_suffix("@obj").unwrap_or(name);
     if name.starts_with('.') || name.contains("CloudTrail-Digest") {
         return false;
     }
@@ -195,12 +194,6 @@ pub async fn list_bucket(bucket: &dyn Bucket) -> Result<Vec<LogFile>, LakeError>
     }
 }
 
-/// The body of a Cairn local-bucket object file (header skipped, parsed by `cairn-store`), or
-/// the bytes unchanged.
-fn object_body(bytes: &[u8]) -> Result<&[u8], String> {
-    Ok(cairn_store::object_file_body(bytes)?.unwrap_or(bytes))
-}
-
 /// Reads the records of one log file.
 pub fn read_records(path: &Path) -> Result<Vec<Value>, LakeError> {
     let raw = std::fs::read(path).map_err(|e| LakeError::io(path, e))?;
@@ -210,10 +203,9 @@ pub fn read_records(path: &Path) -> Result<Vec<Value>, LakeError> {
     })
 }
 
-/// The JSON text of a log file's bytes: the object header skipped and gzip undone (capped at
-/// [`MAX_FILE_BYTES`]).
+/// The JSON text of a log file's bytes: gzip undone (capped at [`MAX_FILE_BYTES`]).
 pub fn json_text(raw: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
-    let body = object_body(raw)?;
+    let body = raw;
     if !body.starts_with(&[0x1f, 0x8b]) {
         return Ok(std::borrow::Cow::Borrowed(body));
     }
@@ -251,33 +243,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn documents_ndjson_and_object_files_are_read() {
+    fn documents_and_ndjson_are_read_and_wrapped_files_are_not() {
         let doc = br#"{"Records":[{"eventID":"a"},{"eventID":"b"}]}"#;
         assert_eq!(parse_records(doc).unwrap().len(), 2);
         let nd = b"{\"eventID\":\"a\"}\n{\"eventID\":\"b\"}\n{\"eventID\":\"c\"}\n";
         assert_eq!(parse_records(nd).unwrap().len(), 3);
-        let root = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let bucket = cairn_store::LocalBucket::open("b", root.path()).unwrap();
-        let opts = cairn_store::PutOptions::default();
-        rt.block_on(cairn_store::Bucket::put(
-            &bucket,
-            "k.json",
-            doc.to_vec().into(),
-            opts,
-        ))
-        .unwrap();
-        let file = std::fs::read_dir(root.path())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().ends_with("@obj"))
-            .unwrap();
-        let obj = std::fs::read(file).unwrap();
-        assert_ne!(obj.as_slice(), &doc[..]);
-        assert_eq!(parse_records(&obj).unwrap()[1]["eventID"], "b");
+        // A file wrapped in the retired local store's object header is not a log file.
+        let mut obj = b"CAIRNOBJ\x01\x00\x00\x00\x00\x02{}".to_vec();
+        obj.extend_from_slice(doc);
+        assert!(parse_records(&obj).is_err());
         assert!(parse_records(b"[1,2]").is_err());
         assert!(parse_records(br#"{"Records":3}"#).is_err());
     }
@@ -287,7 +261,7 @@ mod tests {
         assert!(is_log_name(
             "111122223333_CloudTrail_us-east-1_20240101T0000Z_abc.json.gz"
         ));
-        assert!(is_log_name("x.json.gz@obj"));
+        assert!(!is_log_name("x.json.gz@obj"));
         assert!(!is_log_name(
             "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20240101T000000Z.json.gz"
         ));

@@ -66,17 +66,22 @@ pub struct Buckets {
     catalog: Arc<Catalog>,
     configured: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
     open: std::sync::Mutex<std::collections::HashMap<String, Arc<dyn cairn_store::Bucket>>>,
-    /// Local buckets (made with `cairn bucket create` or S3 CreateBucket) live here.
+    /// Local buckets (made with `cairn bucket create` or S3 CreateBucket, and configured
+    /// `backend = "local"` ones) live here (ADR 0011).
     vault: Arc<cairn_vault::Vault>,
+    /// The account and region that own configured local buckets.
+    owner: (String, String),
 }
 
 impl Buckets {
-    /// Configured buckets, and local buckets in `vault` (under `data_dir/buckets`).
+    /// Configured buckets, and local buckets in `vault` (under `data_dir/buckets`);
+    /// configured local buckets are created in the vault owned by `owner` (account, region).
     pub fn new(
         data_dir: &Path,
         catalog: Arc<Catalog>,
         configured: std::collections::BTreeMap<String, cairn_store::BucketConfig>,
         vault: Arc<cairn_vault::Vault>,
+        owner: (String, String),
     ) -> Self {
         Self {
             data_dir: data_dir.to_owned(),
@@ -84,6 +89,16 @@ impl Buckets {
             configured,
             open: Default::default(),
             vault,
+            owner,
+        }
+    }
+
+    /// Opens every configured bucket once, so a local one is in the vault (and a directory
+    /// an earlier version wrote for it imported) before anything can address it.
+    pub fn open_configured(&self) {
+        use crate::pipeline::deliver::BucketResolver;
+        for name in self.configured.keys() {
+            let _ = self.bucket(name);
         }
     }
 
@@ -146,7 +161,11 @@ impl crate::pipeline::deliver::BucketResolver for Buckets {
                 }
             };
         };
-        match cairn_store::open_bucket(name, configured, &self.data_dir) {
+        let owner = cairn_vault::Owner {
+            account: &self.owner.0,
+            region: &self.owner.1,
+        };
+        match cairn_vault::open_bucket(name, configured, &self.vault, &self.data_dir, owner) {
             Ok(b) => {
                 open.insert(name.to_owned(), b.clone());
                 Some(b)
@@ -343,6 +362,10 @@ impl AppState {
             catalog.clone(),
             config.buckets.clone(),
             vault,
+            (
+                config.account_id.to_string(),
+                config.home_region.to_string(),
+            ),
         ));
         let monitor_dir = dir.join("monitor");
         std::fs::create_dir_all(&monitor_dir).map_err(|source| StartError::DataDir {
@@ -373,6 +396,9 @@ impl AppState {
         buckets
             .vault_arc()
             .set_key_service(Arc::new(crate::s3::KmsKeyService(kms.clone())));
+        // Configured local buckets join the vault (importing old directories) before the
+        // S3 endpoint or the pipeline can address them; failures are logged per bucket.
+        buckets.open_configured();
         let control = Arc::new(ControlPlane::load(
             config.clone(),
             catalog.clone(),

@@ -1,15 +1,14 @@
 //! Bucket configuration and the factory that turns it into a bucket.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 use zeroize::Zeroize;
 
 use crate::error::{Error, Result};
-use crate::{Bucket, LocalBucket, S3Bucket, S3Options};
+use crate::{S3Bucket, S3Options};
 
 /// A secret string: redacted in `Debug`, zeroised on drop.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -70,7 +69,8 @@ pub enum ConditionalPut {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
 pub enum BucketConfig {
-    /// Files under the data directory (the default).
+    /// A bucket of Cairn's own object store, the vault (the default); opened by
+    /// `cairn_vault::open_bucket`.
     Local(LocalConfig),
     /// An S3-compatible service.
     S3(S3Config),
@@ -86,7 +86,8 @@ impl Default for BucketConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalConfig {
-    /// Directory of the bucket; default `<data_dir>/buckets/<name>`.
+    /// Directory of a vault of its own for this bucket; default: the bucket lives in the
+    /// shared vault of `<data_dir>/buckets` (see ADR 0011).
     #[serde(default)]
     pub root: Option<PathBuf>,
 }
@@ -224,24 +225,12 @@ impl S3Config {
     }
 }
 
-/// Builds the bucket `name` described by `config`; local buckets live under
-/// `<data_dir>/buckets/<name>` unless `root` is set. Reads credential variables from the
-/// process environment.
-///
-/// Blocking for local buckets (creates directories, cleans temporary files): call at startup.
-pub fn open_bucket(name: &str, config: &BucketConfig, data_dir: &Path) -> Result<Arc<dyn Bucket>> {
-    match config {
-        BucketConfig::Local(local) => {
-            let bucket = match &local.root {
-                Some(root) => LocalBucket::open(name, root.clone())?,
-                None => LocalBucket::open_in_data_dir(data_dir, name)?,
-            };
-            Ok(Arc::new(bucket))
-        }
-        BucketConfig::S3(s3) => {
-            let options = s3.resolve(name, |var| std::env::var(var).ok())?;
-            Ok(Arc::new(S3Bucket::new(name, options)?))
-        }
+impl S3Bucket {
+    /// The bucket `name` described by `config`, reading credential variables from the
+    /// process environment.
+    pub fn from_config(name: &str, config: &S3Config) -> Result<Self> {
+        let options = config.resolve(name, |var| std::env::var(var).ok())?;
+        S3Bucket::new(name, options)
     }
 }
 

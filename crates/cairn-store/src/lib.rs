@@ -3,12 +3,13 @@
 //! A [`Bucket`] is a small, S3-shaped object store: whole-object `put`/`get`/`head`/`delete` and
 //! a byte-ordered `list` with S3 ListObjects v1 `Marker` semantics. Three backends implement it:
 //!
-//! - [`LocalBucket`]: files under `<data_dir>/buckets/<name>/` (the default deployment).
+//! - `cairn_vault::VaultBucket`: Cairn's one local object store (encrypted, versioned,
+//!   object lock) under `<data_dir>/buckets` (the default deployment; ADR 0011).
 //! - [`S3Bucket`]: any S3-compatible service (AWS S3, MinIO, Ceph RGW, Garage, R2, moto).
 //! - [`MemoryBucket`]: in memory, for other crates' unit tests.
 //!
-//! [`open_bucket`] builds one from a [`BucketConfig`]. One conformance suite,
-//! [`testkit::conformance`], runs against every backend (memory, local, and S3 against a real
+//! `cairn_vault::open_bucket` builds one from a [`BucketConfig`]. One conformance suite,
+//! [`testkit::conformance`], runs against every backend (memory, vault, and S3 against a real
 //! `moto_server`) so they behave alike.
 //!
 //! # Guarantees (all backends)
@@ -16,7 +17,7 @@
 //! - **Atomic objects**: a reader sees either no object or a complete object with its metadata,
 //!   never a partial one; an overwrite is seen entirely old or entirely new.
 //! - **Put-if-absent**: [`PutMode::CreateOnly`] (the default) fails with
-//!   [`ErrorClass::AlreadyExists`] if the key exists, atomically on the local and memory
+//!   [`ErrorClass::AlreadyExists`] if the key exists, atomically on the vault and memory
 //!   backends and on S3 services that honour `If-None-Match: *` (see [`S3Bucket`] for the
 //!   fallback). [`put_idempotent`] turns that into safe replay: identical bytes succeed,
 //!   different bytes fail with [`ErrorClass::PreconditionFailed`].
@@ -77,15 +78,13 @@ use time::OffsetDateTime;
 
 mod config;
 mod error;
-mod local;
 mod memory;
 mod s3;
 pub mod testkit;
 mod validate;
 
-pub use config::{BucketConfig, ConditionalPut, LocalConfig, S3Config, Secret, open_bucket};
+pub use config::{BucketConfig, ConditionalPut, LocalConfig, S3Config, Secret};
 pub use error::{BoxError, Error, ErrorClass, Op, Result};
-pub use local::{LocalBucket, object_file_body, open_object_body};
 pub use memory::MemoryBucket;
 pub use s3::{S3Bucket, S3Options};
 pub use validate::{
@@ -207,7 +206,7 @@ pub trait Bucket: Send + Sync + std::fmt::Debug {
     /// The bucket's name (the CloudTrail `S3BucketName`).
     fn name(&self) -> &str;
 
-    /// The backend's name: `"memory"`, `"local"` or `"s3"`; used in error context.
+    /// The backend's name: `"memory"`, `"vault"`, `"legacy"` or `"s3"`; used in error context.
     fn backend(&self) -> &'static str;
 
     /// Stores `bytes` under `key` with `opts`.
@@ -218,7 +217,7 @@ pub trait Bucket: Send + Sync + std::fmt::Debug {
     ///   With [`PutMode::CreateOnly`], a second call fails with [`ErrorClass::AlreadyExists`]
     ///   whatever the bytes; use [`put_idempotent`] for replay.
     /// - **Ordering**: once this returns `Ok`, every later `get`/`head`/`list` (from any task)
-    ///   sees the object. On the local backend the object is also durable (fsynced) by then.
+    ///   sees the object. On the vault backend the object is also durable (fsynced) by then.
     fn put<'a>(
         &'a self,
         key: &'a str,

@@ -1,6 +1,6 @@
-//! Integration tests: the conformance suite on every backend (memory, local in a temporary
-//! directory, S3 against a real `moto_server` started here), local crash-safety checks, a
-//! model-based property test of local listing, and S3 error mapping against fake servers.
+//! Integration tests: the conformance suite on every backend (memory, the vault in a temporary
+//! directory, S3 against a real `moto_server` started here), a model-based property test of
+//! vault listing, the configured-bucket factory, and S3 error mapping against fake servers.
 //!
 //! The moto test needs `python3 -m moto.server` (`pip install 'moto[server]'`); run
 //! `./scripts/test.sh`, which installs it. It starts moto once, inside one test, because
@@ -13,14 +13,18 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use std::sync::Arc;
+
 use cairn_store::{
-    Bucket, BucketConfig, ConditionalPut, ErrorClass, LocalBucket, MemoryBucket, PutMode,
-    PutOptions, S3Bucket, S3Config, Sse, list_all, open_bucket, testkit,
+    Bucket, BucketConfig, ConditionalPut, ErrorClass, MemoryBucket, PutMode, PutOptions, S3Bucket,
+    S3Config, Sse, list_all, testkit,
 };
+use cairn_vault::{AesSealer, Vault, VaultBucket};
 use proptest::prelude::*;
+use time::OffsetDateTime;
 
 // ---------------------------------------------------------------------------------------------
-// memory and local
+// memory and vault
 
 #[tokio::test]
 async fn memory_conformance() {
@@ -29,98 +33,80 @@ async fn memory_conformance() {
     assert!(bucket.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_conformance() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = LocalBucket::open("conformance", dir.path().join("b")).unwrap();
-    testkit::conformance(&bucket).await.unwrap();
-    // Deleting every object also removed the directories it emptied.
-    let left: Vec<_> = std::fs::read_dir(bucket.root())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    assert_eq!(left, [".cairn-tmp"]);
+/// A key service with one fixed data key, so the suite's SSE-KMS puts have a KMS.
+#[derive(Debug)]
+struct OneKeyKms;
+
+impl cairn_vault::KeyService for OneKeyKms {
+    fn generate_data_key(
+        &self,
+        account: &str,
+        key_id: &str,
+        _context: &BTreeMap<String, String>,
+    ) -> Result<(zeroize::Zeroizing<[u8; 32]>, Vec<u8>, String), cairn_vault::KeyServiceError> {
+        let arn = format!("arn:aws:kms:us-east-1:{account}:key/{key_id}");
+        Ok((zeroize::Zeroizing::new([0x5a; 32]), b"one".to_vec(), arn))
+    }
+
+    fn decrypt_data_key(
+        &self,
+        _blob: &[u8],
+        _context: &BTreeMap<String, String>,
+    ) -> Result<zeroize::Zeroizing<[u8; 32]>, cairn_vault::KeyServiceError> {
+        Ok(zeroize::Zeroizing::new([0x5a; 32]))
+    }
+}
+
+/// A vault bucket (Cairn's one local store) in `dir`, under a fixed test key.
+fn vault_bucket(dir: &std::path::Path, name: &str) -> (Arc<Vault>, VaultBucket) {
+    let sealer = Arc::new(AesSealer::new(&[7; 32]).unwrap());
+    let vault = Arc::new(Vault::open(dir, sealer, Some(Arc::new(OneKeyKms))).unwrap());
+    vault
+        .ensure_bucket(name, "111122223333", "us-east-1", OffsetDateTime::now_utc())
+        .unwrap();
+    let bucket = VaultBucket::new(vault.clone(), name);
+    (vault, bucket)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_objects_survive_reopen_and_temp_files_are_cleaned() {
+async fn vault_conformance() {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("buckets").join("trail-logs");
-    let bucket = LocalBucket::open_in_data_dir(dir.path(), "trail-logs").unwrap();
-    assert_eq!(bucket.root(), root);
+    let (vault, bucket) = vault_bucket(dir.path(), "conformance");
+    testkit::conformance(&bucket).await.unwrap();
+    // Deleting every object left no version behind (the bucket is unversioned).
+    let versions = vault
+        .list_versions("conformance", "", None, None, None, 1000)
+        .unwrap();
+    assert!(versions.versions.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vault_objects_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, bucket) = vault_bucket(dir.path(), "trail-logs");
     let key = "AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/f.json.gz";
     bucket
         .put(key, Bytes::from_static(b"gz"), PutOptions::default())
         .await
         .unwrap();
-    assert!(
-        root.join("AWSLogs/111122223333/CloudTrail/us-east-2/2015/08/01/f.json.gz@obj")
-            .is_file()
-    );
-
-    // A crash mid-put leaves a temporary file: never listed, removed by the next open.
-    let tmp = root.join(".cairn-tmp").join("0123.tmp");
-    std::fs::write(&tmp, b"half an obj").unwrap();
-    let keys = list_all(&bucket, "").await.unwrap();
-    assert_eq!(keys.len(), 1);
-    drop(bucket);
-    let bucket = LocalBucket::open("trail-logs", &root).unwrap();
-    assert!(!tmp.exists());
+    assert_eq!(list_all(&bucket, "").await.unwrap().len(), 1);
+    drop((bucket, vault));
+    let (_vault, bucket) = vault_bucket(dir.path(), "trail-logs");
     assert_eq!(bucket.get(key).await.unwrap().bytes, "gz");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_rejects_corrupt_files_and_ignores_foreign_ones() {
+async fn vault_takes_long_segments_and_cloudtrail_names() {
     let dir = tempfile::tempdir().unwrap();
-    let bucket = LocalBucket::open("b", dir.path()).unwrap();
-    bucket
-        .put("a/good", Bytes::from_static(b"ok"), PutOptions::default())
-        .await
-        .unwrap();
-    // Foreign entries (no `@obj` suffix, non-canonical names, hidden files) are not keys.
-    std::fs::write(dir.path().join("a/README"), b"x").unwrap();
-    std::fs::write(dir.path().join("a/%61@obj"), b"x").unwrap();
-    std::fs::write(dir.path().join(".hidden@obj"), b"x").unwrap();
-    let keys: Vec<_> = list_all(&bucket, "")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.key)
-        .collect();
-    assert_eq!(keys, ["a/good"]);
-
-    // A truncated object file is an internal error, never a short object.
-    let path = dir.path().join("a/good@obj");
-    let data = std::fs::read(&path).unwrap();
-    std::fs::write(&path, &data[..data.len() - 1]).unwrap();
-    assert_eq!(
-        bucket.get("a/good").await.unwrap_err().class(),
-        ErrorClass::Internal
-    );
-    assert_eq!(
-        bucket.head("a/good").await.unwrap_err().class(),
-        ErrorClass::Internal
-    );
-    // An object file moved to another key's path is detected.
-    std::fs::write(&path, &data).unwrap();
-    std::fs::copy(&path, dir.path().join("a/other@obj")).unwrap();
-    assert_eq!(
-        bucket.get("a/other").await.unwrap_err().class(),
-        ErrorClass::Internal
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn local_rejects_segments_too_long_for_the_file_system() {
-    let dir = tempfile::tempdir().unwrap();
-    let bucket = LocalBucket::open("b", dir.path()).unwrap();
+    let (_vault, bucket) = vault_bucket(dir.path(), "b");
+    // A segment the old file-per-object store refused (over NAME_MAX once encoded) is a
+    // plain key here: keys are rows, not file names.
     let key = format!("a/{}", "é".repeat(60));
-    let err = bucket
+    bucket
         .put(&key, Bytes::new(), PutOptions::default())
         .await
-        .unwrap_err();
-    assert_eq!(err.class(), ErrorClass::InvalidInput);
-    // CloudTrail's longest names fit: a backfill digest of a 128-character trail name.
+        .unwrap();
+    // CloudTrail's longest names: a backfill digest of a 128-character trail name.
     let name = format!(
         "111122223333_CloudTrail-Digest_ap-northeast-1_{}_us-west-2_20231015T230404Z_backfill.json.gz",
         "t".repeat(128)
@@ -133,6 +119,12 @@ async fn local_rejects_segments_too_long_for_the_file_system() {
         )
         .await
         .unwrap();
+    // Keys the crate's rules refuse are refused before any I/O.
+    let err = bucket
+        .put("../x", Bytes::new(), PutOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::InvalidInput);
 }
 
 fn key_strategy() -> impl Strategy<Value = String> {
@@ -147,10 +139,10 @@ fn key_strategy() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
-    /// Local listing agrees with the in-memory model (a `BTreeMap`) for any keys, prefix,
+    /// Vault listing agrees with the in-memory model (a `BTreeMap`) for any keys, prefix,
     /// marker and page size.
     #[test]
-    fn local_listing_matches_model(
+    fn vault_listing_matches_model(
         keys in prop::collection::btree_set(key_strategy(), 0..14),
         queries in prop::collection::vec(
             ("[ab/é-]{0,3}", prop::option::of("[aBb/0é.-]{0,4}"), 1usize..5),
@@ -160,7 +152,7 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let dir = tempfile::tempdir().unwrap();
-            let local = LocalBucket::open("p", dir.path()).unwrap();
+            let (_vault, local) = vault_bucket(dir.path(), "p");
             let model = MemoryBucket::new("p");
             for k in &keys {
                 local.put(k, Bytes::from(k.clone()), PutOptions::default()).await.unwrap();
@@ -179,24 +171,44 @@ proptest! {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn factory_builds_local_and_s3_buckets() {
+async fn factory_builds_vault_and_s3_buckets() {
     let dir = tempfile::tempdir().unwrap();
+    let (vault, _) = vault_bucket(&dir.path().join("buckets"), "other");
+    let owner = cairn_vault::Owner {
+        account: "111122223333",
+        region: "us-east-1",
+    };
     let cfg: BucketConfig = toml::from_str("backend = \"local\"").unwrap();
-    let bucket = open_bucket("trail-logs", &cfg, dir.path()).unwrap();
-    assert_eq!((bucket.name(), bucket.backend()), ("trail-logs", "local"));
+    let bucket = cairn_vault::open_bucket("trail-logs", &cfg, &vault, dir.path(), owner).unwrap();
+    assert_eq!((bucket.name(), bucket.backend()), ("trail-logs", "vault"));
     bucket
         .put("k", Bytes::from_static(b"v"), PutOptions::default())
         .await
         .unwrap();
-    assert!(dir.path().join("buckets/trail-logs/k@obj").is_file());
-    assert!(open_bucket("Bad_Name", &cfg, dir.path()).is_err());
+    // One name space: the configured bucket is the shared vault's bucket of that name.
+    assert_eq!(vault.bucket("trail-logs").unwrap().account, "111122223333");
+    assert_eq!(vault.get_object("trail-logs", "k", None).unwrap().1, b"v");
+
+    // With `root`, a vault of its own at that directory.
+    let root = dir.path().join("elsewhere");
+    let cfg: BucketConfig = toml::from_str(&format!(
+        "backend = \"local\"\nroot = {:?}",
+        root.display().to_string()
+    ))
+    .unwrap();
+    let own = cairn_vault::open_bucket("kept", &cfg, &vault, dir.path(), owner).unwrap();
+    own.put("k", Bytes::from_static(b"w"), PutOptions::default())
+        .await
+        .unwrap();
+    assert!(root.join("vault.sqlite").is_file());
+    assert!(vault.bucket("kept").is_err());
 
     let cfg: BucketConfig = toml::from_str(
         "backend = \"s3\"\nendpoint_url = \"http://127.0.0.1:9\"\nbucket = \"remote\"\n\
          force_path_style = true\naccess_key_id = \"a\"\nsecret_access_key = \"s\"",
     )
     .unwrap();
-    let bucket = open_bucket("trail-logs", &cfg, dir.path()).unwrap();
+    let bucket = cairn_vault::open_bucket("trail-logs", &cfg, &vault, dir.path(), owner).unwrap();
     assert_eq!((bucket.name(), bucket.backend()), ("trail-logs", "s3"));
 }
 

@@ -3,12 +3,14 @@
 //!
 //! Body file format (version 1): `b"CVB1" || nonce (12) || AES-256-GCM(ciphertext || tag)`,
 //! with associated data `cairn-vault:v1:<blob id>`, so a body file cannot be swapped for
-//! another object's file without failing authentication.
+//! another object's file without failing authentication. The sealed part is exactly
+//! `cairn_core::seal`'s `nonce || ciphertext || tag`, so the vault uses that one routine; the
+//! tests below open bytes written by the vault's earlier, private copy of it.
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use cairn_core::seal::SealKey;
 use zeroize::Zeroizing;
 
 /// Errors of a [`KeyService`].
@@ -57,7 +59,7 @@ pub trait Sealer: Send + Sync + std::fmt::Debug {
 /// A [`Sealer`] over a 32-byte AES-256-GCM key (tests and tools; the server passes its
 /// master key instead).
 pub struct AesSealer {
-    key: LessSafeKey,
+    key: SealKey,
 }
 
 impl std::fmt::Debug for AesSealer {
@@ -86,43 +88,13 @@ impl Sealer for AesSealer {
     }
 }
 
-/// `nonce || ciphertext || tag`.
-fn seal_with(key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, &'static str> {
-    let mut nonce = [0u8; NONCE_LEN];
-    SystemRandom::new()
-        .fill(&mut nonce)
-        .map_err(|_| "random generator failed")?;
-    let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + 16);
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(plaintext);
-    let mut body = out.split_off(NONCE_LEN);
-    key.seal_in_place_append_tag(
-        Nonce::assume_unique_for_key(nonce),
-        Aad::from(aad),
-        &mut body,
-    )
-    .map_err(|_| "encryption failed")?;
-    out.extend_from_slice(&body);
-    Ok(out)
+/// `nonce || ciphertext || tag` ([`cairn_core::seal`]).
+fn seal_with(key: &SealKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, &'static str> {
+    key.seal(aad, plaintext).map_err(|_| "encryption failed")
 }
 
-fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, &'static str> {
-    if sealed.len() < NONCE_LEN + 16 {
-        return Err("ciphertext too short");
-    }
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&sealed[..NONCE_LEN]);
-    let mut buf = sealed[NONCE_LEN..].to_vec();
-    let n = key
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad),
-            &mut buf,
-        )
-        .map_err(|_| "authentication failed")?
-        .len();
-    buf.truncate(n);
-    Ok(buf)
+fn open_with(key: &SealKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, &'static str> {
+    key.open(aad, sealed).map_err(|_| "authentication failed")
 }
 
 /// Magic of an encrypted body file.
@@ -141,10 +113,8 @@ fn body_aad(blob_id: &str) -> Vec<u8> {
     format!("cairn-vault:v1:{blob_id}").into_bytes()
 }
 
-fn data_key(dek: &[u8; 32]) -> Result<LessSafeKey, &'static str> {
-    UnboundKey::new(&AES_256_GCM, dek)
-        .map(LessSafeKey::new)
-        .map_err(|_| "bad data key")
+fn data_key(dek: &[u8; 32]) -> Result<SealKey, &'static str> {
+    SealKey::new(dek).map_err(|_| "bad data key")
 }
 
 /// Encrypts a body under `dek` for the blob `blob_id`.
@@ -185,6 +155,32 @@ mod tests {
         assert!(decrypt_body(&dek, "b2", &ct).is_err());
         let other = new_data_key().unwrap();
         assert!(decrypt_body(&other, "b1", &ct).is_err());
+    }
+
+    fn unhex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Written by the vault's own AES-GCM code before it moved onto `cairn_core::seal`: a
+    /// body file (data key `[9; 32]`, blob `blob-1`) and a data key sealed by `AesSealer`
+    /// (`[3; 32]`, context `ctx`). Existing vaults must keep opening.
+    #[test]
+    fn bytes_written_by_the_old_code_still_open() {
+        let body = unhex(
+            "4356423157b1cb5ae280b30733e66e46f9b0c8a0f127b41baa5daf742afcb42574361311517a5c52",
+        );
+        assert_eq!(
+            decrypt_body(&[9u8; 32], "blob-1", &body).unwrap(),
+            b"old body"
+        );
+        let sealed = unhex(
+            "5a03f22d2362649849692d468c50b9dcbb655d70902eff36594d5e55a4a4bd13be44cb3b57252f3e",
+        );
+        let s = AesSealer::new(&[3u8; 32]).unwrap();
+        assert_eq!(s.open("ctx", &sealed).unwrap().as_slice(), b"key material");
     }
 
     #[test]

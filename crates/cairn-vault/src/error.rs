@@ -113,6 +113,15 @@ pub enum VaultError {
     /// damaged at rest, and is not what was put.
     #[error("object body fails its integrity check: {0}")]
     Tampered(String),
+    /// A bucket directory of an earlier version cannot be imported: the vault already holds
+    /// one of its keys with other content. Nothing was overwritten; the directory stays.
+    #[error("cannot import {key} into bucket {bucket}: the vault holds other content there")]
+    ImportConflict {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
 }
 
 impl VaultError {
@@ -149,7 +158,8 @@ impl VaultError {
             VaultError::Io { .. }
             | VaultError::Db(_)
             | VaultError::Corrupt(_)
-            | VaultError::Tampered(_) => "InternalError",
+            | VaultError::Tampered(_)
+            | VaultError::ImportConflict { .. } => "InternalError",
         }
     }
 
@@ -174,7 +184,8 @@ impl VaultError {
             VaultError::Io { .. }
             | VaultError::Db(_)
             | VaultError::Corrupt(_)
-            | VaultError::Tampered(_) => 500,
+            | VaultError::Tampered(_)
+            | VaultError::ImportConflict { .. } => 500,
         }
     }
 

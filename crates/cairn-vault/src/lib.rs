@@ -47,12 +47,15 @@
 //! ```
 
 mod bucket;
+mod configured;
 mod crypto;
 mod error;
+pub mod legacy;
 mod model;
 mod vault;
 
 pub use bucket::{VaultBucket, store_class};
+pub use configured::{OpenError, Owner, open_bucket};
 pub use crypto::{AesSealer, KeyService, KeyServiceError, Sealer};
 pub use error::{Result, VaultError};
 pub use model::*;

@@ -177,7 +177,8 @@ pub struct Vault {
     blobs: PathBuf,
     conn: Mutex<Connection>,
     sealer: Arc<dyn Sealer>,
-    kms: std::sync::OnceLock<Arc<dyn KeyService>>,
+    /// Shared with the vaults [`Vault::open_sibling`] opens, so setting it once serves all.
+    kms: Arc<std::sync::OnceLock<Arc<dyn KeyService>>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -223,17 +224,57 @@ impl Vault {
             cairn_core::migrate::MigrateError::Sqlite(e) => VaultError::from(e),
             other => VaultError::Corrupt(format!("vault schema: {other}")),
         })?;
-        let cell = std::sync::OnceLock::new();
+        let cell = Arc::new(std::sync::OnceLock::new());
         if let Some(k) = kms {
             let _ = cell.set(k);
         }
-        Ok(Self {
+        Ok(Self::with(dir, conn, sealer, cell))
+    }
+
+    fn with(
+        dir: &Path,
+        conn: Connection,
+        sealer: Arc<dyn Sealer>,
+        kms: Arc<std::sync::OnceLock<Arc<dyn KeyService>>>,
+    ) -> Self {
+        Self {
             dir: dir.to_owned(),
-            blobs,
+            blobs: dir.join(".vault"),
             conn: Mutex::new(conn),
             sealer,
-            kms: cell,
-        })
+            kms,
+        }
+    }
+
+    /// Opens (creating) another vault in `dir` with this one's SSE-S3 root and key service
+    /// (a configured local bucket with its own `root`).
+    pub fn open_sibling(&self, dir: &Path) -> Result<Self> {
+        let v = Self::open(dir, self.sealer.clone(), None)?;
+        Ok(Self::with(
+            dir,
+            v.conn.into_inner().unwrap_or_else(|p| p.into_inner()),
+            self.sealer.clone(),
+            self.kms.clone(),
+        ))
+    }
+
+    /// Opens an existing vault for reading only (`cairn validate` next to a running server):
+    /// nothing is created or migrated, and every write fails.
+    pub fn open_read_only(
+        dir: &Path,
+        sealer: Arc<dyn Sealer>,
+        kms: Option<Arc<dyn KeyService>>,
+    ) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            dir.join("vault.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let cell = Arc::new(std::sync::OnceLock::new());
+        if let Some(k) = kms {
+            let _ = cell.set(k);
+        }
+        Ok(Self::with(dir, conn, sealer, cell))
     }
 
     /// Sets the key service for SSE-KMS once (the server does when its KMS is up); returns
@@ -672,23 +713,16 @@ impl Vault {
         let version_id = if b.versioning == Versioning::Enabled {
             uuid::Uuid::new_v4().simple().to_string()
         } else {
-            if let Some(n) = version_row(&tx, &b.name, key, NULL_VERSION)? {
-                if n.locked(now, v.req.bypass_governance) {
-                    return Err(VaultError::ObjectLocked {
-                        key: key.to_owned(),
-                        version_id: n.version_id.clone(),
-                    });
-                }
-                tx.execute("DELETE FROM versions WHERE seq = ?1", params![n.seq])?;
-                obsolete.push(n);
-            }
+            obsolete.extend(drop_null_version(
+                &tx,
+                &b.name,
+                key,
+                now,
+                v.req.bypass_governance,
+            )?);
             NULL_VERSION.to_owned()
         };
-        tx.execute(
-            "UPDATE versions SET is_latest = 0, superseded_at = ?3
-             WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
-            params![b.name, key, to_ms(now)],
-        )?;
+        demote_latest(&tx, &b.name, key, now)?;
         let meta = serde_json::to_string(&v.req.user_metadata)
             .map_err(|e| VaultError::Corrupt(e.to_string()))?;
         tx.execute(
@@ -828,23 +862,10 @@ impl Vault {
                 let vid = if versioning == Versioning::Enabled {
                     uuid::Uuid::new_v4().simple().to_string()
                 } else {
-                    if let Some(n) = version_row(&tx, bucket, key, NULL_VERSION)? {
-                        if n.locked(now, bypass_governance) {
-                            return Err(VaultError::ObjectLocked {
-                                key: key.to_owned(),
-                                version_id: n.version_id.clone(),
-                            });
-                        }
-                        tx.execute("DELETE FROM versions WHERE seq = ?1", params![n.seq])?;
-                        obsolete.push(n);
-                    }
+                    obsolete.extend(drop_null_version(&tx, bucket, key, now, bypass_governance)?);
                     NULL_VERSION.to_owned()
                 };
-                tx.execute(
-                    "UPDATE versions SET is_latest = 0, superseded_at = ?3
-                     WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
-                    params![bucket, key, to_ms(now)],
-                )?;
+                demote_latest(&tx, bucket, key, now)?;
                 tx.execute(
                     "INSERT INTO versions (bucket, key, version_id, is_latest, delete_marker, size,
                         etag, last_modified, user_meta, storage_class, sse)
@@ -1324,6 +1345,38 @@ fn latest_row(conn: &Connection, bucket: &str, key: &str) -> Result<Option<Row>>
         ))?
         .query_row(params![bucket, key], row)
         .optional()?)
+}
+
+/// Deletes `key`'s `null` version, if any and not locked, and returns its row (whose body
+/// the caller removes once the transaction commits).
+fn drop_null_version(
+    tx: &Transaction<'_>,
+    bucket: &str,
+    key: &str,
+    now: OffsetDateTime,
+    bypass_governance: bool,
+) -> Result<Option<Row>> {
+    let Some(n) = version_row(tx, bucket, key, NULL_VERSION)? else {
+        return Ok(None);
+    };
+    if n.locked(now, bypass_governance) {
+        return Err(VaultError::ObjectLocked {
+            key: key.to_owned(),
+            version_id: n.version_id,
+        });
+    }
+    tx.execute("DELETE FROM versions WHERE seq = ?1", params![n.seq])?;
+    Ok(Some(n))
+}
+
+/// Marks `key`'s current version as superseded at `now`.
+fn demote_latest(tx: &Transaction<'_>, bucket: &str, key: &str, now: OffsetDateTime) -> Result<()> {
+    tx.execute(
+        "UPDATE versions SET is_latest = 0, superseded_at = ?3
+         WHERE bucket = ?1 AND key = ?2 AND is_latest = 1",
+        params![bucket, key, to_ms(now)],
+    )?;
+    Ok(())
 }
 
 fn version_row(

@@ -8,11 +8,32 @@ use anyhow::{Context, Result, bail};
 use cairn_server::config::Config;
 
 fn open(config: &Config, name: &str) -> Result<Arc<dyn cairn_store::Bucket>> {
-    if let Some(c) = config.buckets.get(name) {
-        return cairn_store::open_bucket(name, c, &config.data_dir)
-            .with_context(|| format!("opening bucket {name}"));
+    match config.buckets.get(name) {
+        Some(cairn_store::BucketConfig::S3(s3)) => Ok(Arc::new(
+            cairn_store::S3Bucket::from_config(name, s3)
+                .with_context(|| format!("opening bucket {name}"))?,
+        )),
+        // A configured local bucket is a vault bucket (ADR 0011), opened as the server does.
+        Some(local) => {
+            let vault = Arc::new(open_vault(config)?);
+            let owner = cairn_vault::Owner {
+                account: config.account_id.as_str(),
+                region: config.home_region.as_str(),
+            };
+            cairn_vault::open_bucket(name, local, &vault, &config.data_dir, owner)
+                .with_context(|| format!("opening bucket {name}"))
+        }
+        None => open_local(config, name),
     }
-    open_local(config, name)
+}
+
+fn open_vault(config: &Config) -> Result<cairn_vault::Vault> {
+    let master = Arc::new(cairn_server::secrets::MasterKey::load_or_create(
+        &config.data_dir,
+        std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+    )?);
+    cairn_server::s3::open_vault_with_kms(&config.data_dir, master, config.home_region.as_str())
+        .context("opening the local buckets")
 }
 
 /// A local bucket: the server's vault under `<data_dir>/buckets` (decrypted with the master
@@ -25,18 +46,7 @@ pub(crate) fn open_local(config: &Config, name: &str) -> Result<Arc<dyn cairn_st
         );
     }
     let catalog = cairn_server::catalog::Catalog::open(&config.data_dir)?;
-    let master = Arc::new(cairn_server::secrets::MasterKey::load_or_create(
-        &config.data_dir,
-        std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
-    )?);
-    let vault = Arc::new(
-        cairn_server::s3::open_vault_with_kms(
-            &config.data_dir,
-            master,
-            config.home_region.as_str(),
-        )
-        .context("opening the local buckets")?,
-    );
+    let vault = Arc::new(open_vault(config)?);
     match cairn_server::s3::local_bucket(&vault, &catalog, name) {
         Ok(_) => Ok(Arc::new(cairn_vault::VaultBucket::new(vault, name))),
         Err(cairn_vault::VaultError::NoSuchBucket { .. }) => bail!(

@@ -373,17 +373,11 @@ fn object_sources(
         let open = move |name: &str| -> Result<Backend> {
             match config.buckets.get(name) {
                 Some(cairn_store::BucketConfig::Local(l)) => {
-                    let root = l
-                        .root
-                        .clone()
-                        .unwrap_or_else(|| config.data_dir.join("buckets").join(name));
-                    Backend::open_dir(name, &root)
+                    Backend::open_vault(&config, name, l.root.as_deref())
                 }
-                Some(c) => Ok(Backend::Remote(cairn_store::open_bucket(
-                    name,
-                    c,
-                    &config.data_dir,
-                )?)),
+                Some(cairn_store::BucketConfig::S3(s3)) => Ok(Backend::Remote(Arc::new(
+                    cairn_store::S3Bucket::from_config(name, s3)?,
+                ))),
                 // Local buckets live in the server's encrypted vault.
                 None => Ok(Backend::Remote(crate::buckets::open_local(&config, name)?)),
             }

@@ -156,6 +156,44 @@ fn pem(der: &[u8]) -> String {
     s + "-----END RSA PUBLIC KEY-----\n"
 }
 
+/// `enc(s1)/.../enc(sN)@obj`, the old layout (`cairn_vault::legacy`'s module docs).
+fn old_layout_path(key: &str) -> PathBuf {
+    let enc = |seg: &str| {
+        seg.bytes()
+            .enumerate()
+            .map(|(i, b)| {
+                if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect::<String>()
+    };
+    let segs: Vec<String> = key.split('/').map(enc).collect();
+    let mut p: PathBuf = segs.iter().collect();
+    p.set_file_name(format!("{}@obj", segs.last().unwrap()));
+    p
+}
+
+/// An object file in the old format (version 1): magic, version, flags, header, body.
+fn old_object_file(key: &str, body: &[u8], meta: &[(String, String)]) -> Vec<u8> {
+    let header = serde_json::json!({
+        "key": key,
+        "size": body.len(),
+        "etag": "0",
+        "last_modified_unix_ns": 1_741_064_400_000_000_000i64,
+        "user_metadata": meta.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect::<BTreeMap<_, _>>(),
+        "sse": {"type": "none"},
+    });
+    let json = serde_json::to_vec(&header).unwrap();
+    let mut out = b"CAIRNOBJ\x01\x00".to_vec();
+    out.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(body);
+    out
+}
+
 fn write(f: &Fixture, layout: Layout) -> Written {
     let dir = tempfile::tempdir().unwrap();
     let bucket = dir.path().join(BUCKET);
@@ -178,17 +216,13 @@ fn write(f: &Fixture, layout: Layout) -> Written {
             }
         }
         Layout::Cairn => {
-            let b = cairn_store::LocalBucket::open(BUCKET, &bucket).unwrap();
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap();
+            // A bucket directory as earlier versions wrote it (what an upgraded data dir
+            // holds until the server imports it); the reader is `cairn_vault::legacy`.
+            std::fs::create_dir_all(bucket.join(".cairn-tmp")).unwrap();
             for (k, o) in &f.objects {
-                let opts = cairn_store::PutOptions {
-                    user_metadata: o.meta.iter().cloned().collect(),
-                    ..Default::default()
-                };
-                rt.block_on(cairn_store::Bucket::put(&b, k, o.body.clone().into(), opts))
-                    .unwrap();
+                let p = bucket.join(old_layout_path(k));
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, old_object_file(k, &o.body, &o.meta)).unwrap();
             }
         }
     }

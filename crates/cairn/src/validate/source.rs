@@ -1,6 +1,7 @@
 //! Where `cairn validate` reads objects from: a plain directory tree (`aws s3 sync` output),
-//! a Cairn local bucket directory (`@obj` files), or any [`cairn_store::Bucket`] (S3-compatible
-//! services, buckets configured in a Cairn data directory).
+//! a bucket directory an earlier Cairn version wrote (`@obj` files, read through
+//! `cairn_vault::legacy`), or any [`cairn_store::Bucket`] (S3-compatible services, the vault
+//! buckets of a Cairn data directory).
 //!
 //! Digests are fetched whole (they are small); log files are streamed from disk through
 //! gunzip → SHA-256 without holding the whole file (remote objects are fetched whole: the
@@ -20,7 +21,7 @@ use cairn_logfile::validate::{
 };
 use cairn_store::{Bucket, ErrorClass};
 
-/// Suffix of the files holding a Cairn local bucket's objects.
+/// Suffix of the files of a bucket directory written by an earlier Cairn version.
 const OBJECT_SUFFIX: &str = "@obj";
 /// Suffix of plain-tree metadata side files (`<key>.metadata.json`).
 pub(crate) const METADATA_SUFFIX: &str = ".metadata.json";
@@ -35,12 +36,13 @@ pub(crate) enum Backend {
     /// A directory whose relative paths are the keys (what `aws s3 sync` writes). Object
     /// metadata (the digests' `signature`) comes from `<key>.metadata.json` side files.
     Plain(PathBuf),
-    /// A Cairn local bucket directory (`<root>/<encoded key>@obj`).
+    /// A bucket directory of an earlier Cairn version (`<root>/<encoded key>@obj`), not yet
+    /// imported into the vault by the server.
     Cairn {
         /// The bucket root.
         root: PathBuf,
-        /// The store's own handle (listing).
-        bucket: cairn_store::LocalBucket,
+        /// Its read-only reader.
+        bucket: cairn_vault::legacy::LegacyBucket,
     },
     /// Any other bucket backend (S3-compatible).
     Remote(Arc<dyn Bucket>),
@@ -88,7 +90,7 @@ impl Backend {
     /// A bucket directory in whichever layout it uses.
     pub(crate) fn open_dir(name: &str, root: &Path) -> Result<Backend> {
         if detect_layout(root)? {
-            let bucket = cairn_store::LocalBucket::open_read_only(name, root)
+            let bucket = cairn_vault::legacy::LegacyBucket::open(name, root)
                 .with_context(|| format!("opening {}", root.display()))?;
             Ok(Backend::Cairn {
                 root: root.to_owned(),
@@ -97,6 +99,41 @@ impl Backend {
         } else {
             Ok(Backend::Plain(root.to_owned()))
         }
+    }
+
+    /// A configured `backend = "local"` bucket, read-only: the directory an earlier version
+    /// wrote when the server has not imported it yet, else the vault bucket (the shared vault
+    /// of `<data_dir>/buckets`, or the one at `root`), opened without writing anything, with
+    /// the master key found as the server finds it (`CAIRN_MASTER_KEY`, else the data
+    /// directory's key file; never created here).
+    pub(crate) fn open_vault(
+        config: &cairn_server::config::Config,
+        name: &str,
+        root: Option<&Path>,
+    ) -> Result<Backend> {
+        let buckets = config.data_dir.join("buckets");
+        let (dir, old) = match root {
+            Some(r) => (r.to_owned(), r.to_owned()),
+            None => (buckets.clone(), buckets.join(name)),
+        };
+        if cairn_vault::legacy::is_legacy_tree(&old) {
+            return Backend::open_dir(name, &old);
+        }
+        let master = cairn_server::secrets::MasterKey::load_existing(
+            &config.data_dir,
+            std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
+        )
+        .context("loading the master key")?;
+        let sealer = Arc::new(cairn_server::s3::MasterSealer(Arc::new(master)));
+        let vault = cairn_vault::Vault::open_read_only(&dir, sealer, None)
+            .with_context(|| format!("opening the vault in {}", dir.display()))?;
+        vault
+            .bucket(name)
+            .with_context(|| format!("bucket {name} in {}", dir.display()))?;
+        Ok(Backend::Remote(Arc::new(cairn_vault::VaultBucket::new(
+            Arc::new(vault),
+            name,
+        ))))
     }
 
     /// A short name for messages.
@@ -142,39 +179,6 @@ fn safe_relative(key: &str) -> bool {
         && key
             .split('/')
             .all(|s| !s.is_empty() && s != "." && s != "..")
-}
-
-/// The file of `key` in a Cairn local bucket (the store's documented segment encoding).
-fn cairn_path(root: &Path, key: &str) -> Option<PathBuf> {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut path = root.to_owned();
-    let mut segments = key.split('/').peekable();
-    while let Some(seg) = segments.next() {
-        let mut enc = String::with_capacity(seg.len());
-        for (i, &b) in seg.as_bytes().iter().enumerate() {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0) {
-                enc.push(char::from(b));
-            } else {
-                enc.push('%');
-                enc.push(char::from(HEX[usize::from(b >> 4)]));
-                enc.push(char::from(HEX[usize::from(b & 0x0f)]));
-            }
-        }
-        if segments.peek().is_none() {
-            enc.push_str(OBJECT_SUFFIX);
-        }
-        if enc.len() > 255 {
-            return None;
-        }
-        path.push(enc);
-    }
-    Some(path)
-}
-
-/// Opens a Cairn object file and positions the reader at its body; `None` if the file holds
-/// another key or is not an object file.
-fn open_cairn_body(path: &Path, key: &str) -> io::Result<Option<io::Take<File>>> {
-    cairn_store::open_object_body(path, key)
 }
 
 /// Reads a plain-tree side file: either a flat `{"name": "value"}` map or the output of
@@ -388,21 +392,7 @@ impl Store {
                     ))),
                 }
             }
-            Backend::Cairn { root, bucket: b } => {
-                let Some(path) = cairn_path(root, key) else {
-                    return not_found();
-                };
-                match open_cairn_body(&path, key) {
-                    Ok(Some(body)) => Ok(hash_stream(body, expected)),
-                    // Not an object file we understand: let the store read it.
-                    Ok(None) => self.check_bucket_log(b, key, expected),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => not_found(),
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-                        Ok((LogOutcome::InvalidFormat, 0))
-                    }
-                    Err(e) => Err(SourceError::other(format!("{}: {e}", path.display()))),
-                }
-            }
+            Backend::Cairn { bucket: b, .. } => self.check_bucket_log(b, key, expected),
             Backend::Remote(b) => self.check_bucket_log(&**b, key, expected),
         }
     }
@@ -468,15 +458,6 @@ mod tests {
         for bad in ["", "../x", "a/../b", "a//b", "/a", "a/./b", "a\0b", "a/"] {
             assert!(!safe_relative(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn cairn_path_encodes_like_the_store() {
-        let p = cairn_path(Path::new("/r"), "AWSLogs/1/x.json.gz").unwrap();
-        assert_eq!(p, Path::new("/r/AWSLogs/1/x.json.gz@obj"));
-        let p = cairn_path(Path::new("/r"), "a%2F/.b/..").unwrap();
-        assert_eq!(p, Path::new("/r/a%252F/%2Eb/%2E.@obj"));
-        assert!(cairn_path(Path::new("/r"), &"x".repeat(300)).is_none());
     }
 
     #[test]
