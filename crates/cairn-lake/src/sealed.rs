@@ -1,5 +1,5 @@
 //! The lake's files sealed at rest: the Parquet copy (and its manifest) of a bucket Cairn
-//! encrypts, and how DataFusion reads them (docs/adr/0011-lake-copy-sealed-at-rest.md).
+//! encrypts, and how DataFusion reads them (docs/adr/0012-lake-copy-sealed-at-rest.md).
 //!
 //! A sealed file is `CAIRNLK1 (8 bytes) || nonce || ciphertext || tag` ([`cairn_core::seal`]),
 //! under a key derived from the master key for one *scope* (a bucket: `bucket/<name>`), with
