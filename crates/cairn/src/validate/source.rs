@@ -124,8 +124,23 @@ impl Backend {
             std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
         )
         .context("loading the master key")?;
-        let sealer = Arc::new(cairn_server::s3::MasterSealer(Arc::new(master)));
-        let vault = cairn_vault::Vault::open_read_only(&dir, sealer, None)
+        let master = Arc::new(master);
+        // Objects under SSE-KMS (a trail's KmsKeyId) need the built-in KMS to unwrap their data
+        // keys: opened when the data directory has one, never created here.
+        let kms: Option<Arc<dyn cairn_vault::KeyService>> =
+            if config.data_dir.join("kms.db").is_file() {
+                let kms = cairn_kms::Kms::open(
+                    &config.data_dir,
+                    master.clone(),
+                    config.home_region.as_str(),
+                )
+                .context("opening the built-in KMS")?;
+                Some(Arc::new(cairn_server::s3::KmsKeyService(Arc::new(kms))))
+            } else {
+                None
+            };
+        let sealer = Arc::new(cairn_server::s3::MasterSealer(master));
+        let vault = cairn_vault::Vault::open_read_only(&dir, sealer, kms)
             .with_context(|| format!("opening the vault in {}", dir.display()))?;
         vault
             .bucket(name)
