@@ -444,6 +444,51 @@ def test_sse_kms_in_a_local_bucket(fast_cairn):
     assert json.loads(gzip.decompress(s3.get_object(Bucket="trail-logs", Key=logs[0])["Body"].read()))["Records"]
 
 
+def test_offline_validate_opens_sse_kms_files_of_a_configured_local_bucket(tmp_path):
+    """A configured `backend = "local"` bucket is a vault bucket (ADR 0011), so a trail's
+    KmsKeyId encrypts its files there too: `cairn validate --data-dir` reads them offline,
+    unwrapping their data keys through the built-in KMS of the data directory."""
+    import os
+    import re
+    import subprocess
+
+    from conftest import CAIRN, CONFIG, ROOT_KEY, ROOT_SECRET
+    c = Cairn(tmp_path / "data", config=CONFIG + '\n[delivery]\ninterval = "1s"\ndigest_period = "1s"\n'
+              '\n[buckets.cfg-logs]\nbackend = "local"\n')
+    c.start()
+    try:
+        kms, s3, ct = c.client("kms"), c.client("s3"), c.client()
+        key = kms.create_key(Description="configured bucket")["KeyMetadata"]
+        trail_arn = f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/cfg-enc"
+        policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+        policy["Statement"].append(cloudtrail_statement(trail_arn))
+        kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+        ct.create_trail(Name="cfg-enc", S3BucketName="cfg-logs", KmsKeyId=key["Arn"],
+                        EnableLogFileValidation=True)
+        ct.start_logging(Name="cfg-enc")
+        deadline = time.time() + 60
+        logs, digests = [], []
+        while time.time() < deadline and not (logs and len(digests) >= 2):
+            ct.describe_trails()
+            keys = [o["Key"] for o in s3.list_objects_v2(Bucket="cfg-logs", Prefix="AWSLogs/").get("Contents", [])]
+            logs = [k for k in keys if "/CloudTrail/" in k]
+            digests = [k for k in keys if "/CloudTrail-Digest/" in k]
+            time.sleep(0.5)
+        assert logs and len(digests) >= 2, ct.get_trail_status(Name="cfg-enc")
+        assert s3.head_object(Bucket="cfg-logs", Key=logs[0])["ServerSideEncryption"] == "aws:kms"
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET,
+                   AWS_ENDPOINT_URL=c.endpoint)
+        v = subprocess.run([CAIRN, "validate", "--trail-arn", trail_arn, "--start-time", "2020-01-01T00:00:00Z",
+                            "--data-dir", str(c.data_dir), "--config", str(c.config_path)],
+                           env=env, capture_output=True, text=True, timeout=120)
+        assert v.returncode == 0, v.stdout + v.stderr
+        for what in ("digest files", "log files"):
+            m = re.search(rf"(\d+)/(\d+) {what} valid", v.stdout)
+            assert m and m.group(1) == m.group(2) and int(m.group(1)) >= 1, v.stdout
+    finally:
+        c.stop()
+
+
 def test_s3_reads_and_writes_of_sse_kms_objects_need_the_key(fast_cairn):
     """Issue #5: S3 GetObject of an SSE-KMS object needs kms:Decrypt on its key, PutObject
     needs kms:GenerateDataKey; a disabled key answers KMS.DisabledException; the denied

@@ -441,7 +441,12 @@ mod tests {
         let got = store.get_ranges(&loc, &[0..4, 996..1000]).await.unwrap();
         assert_eq!(got[1].as_ref(), &plain[996..]);
         assert_eq!(store.cached_bytes(), 1000);
-        assert!(store.get_ranges(&loc, &[990..1001]).await.is_err());
+        assert!(
+            store
+                .get_ranges(&loc, std::slice::from_ref(&(990..1001)))
+                .await
+                .is_err()
+        );
         // The same bytes under another name, and altered bytes, fail (not from the cache).
         std::fs::copy(dir.path().join("d/f"), dir.path().join("d/g")).unwrap();
         assert!(store.head(&ObjectPath::from("d/g")).await.is_err());
