@@ -22,7 +22,7 @@
 //! ```no_run
 //! # async fn f() -> Result<(), cairn_lake::LakeError> {
 //! let lake = cairn_lake::Lake::new(2);
-//! let source = cairn_lake::Source { json_root: "logs".into(), parquet_dir: None };
+//! let source = cairn_lake::Source { json_root: "logs".into(), parquet_dir: None, keys: None };
 //! lake.register("events", &source).await?;
 //! let (_schema, batches) = lake.run("SELECT eventName, count(*) FROM events GROUP BY 1").await?;
 //! # Ok(()) }
