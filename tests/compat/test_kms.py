@@ -332,6 +332,19 @@ def cloudtrail_statement(trail_arn):
     }
 
 
+def start_encrypted_trail(kms, ct, key, name, bucket):
+    """Lets CloudTrail use `key` for trail `name` (the statement AWS documents), then creates
+    and starts the trail delivering to `bucket` under SSE-KMS with validation on; its ARN."""
+    trail_arn = f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/{name}"
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    policy["Statement"].append(cloudtrail_statement(trail_arn))
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
+    ct.create_trail(Name=name, S3BucketName=bucket, KmsKeyId=key["Arn"],
+                    EnableLogFileValidation=True)
+    ct.start_logging(Name=name)
+    return trail_arn
+
+
 def test_trail_with_kms_key_writes_sse_kms_logs_and_digests(on_moto):
     cairn = on_moto
     kms, ct = cairn.client("kms"), cairn.client()
@@ -424,13 +437,7 @@ def test_sse_kms_in_a_local_bucket(fast_cairn):
         s3.get_object(Bucket="trail-logs", Key="doc")
     kms.enable_key(KeyId=key["KeyId"])
 
-    trail_arn = f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/local-enc"
-    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
-    policy["Statement"].append(cloudtrail_statement(trail_arn))
-    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
-    ct.create_trail(Name="local-enc", S3BucketName="trail-logs", KmsKeyId=key["Arn"],
-                    EnableLogFileValidation=True)
-    ct.start_logging(Name="local-enc")
+    start_encrypted_trail(kms, ct, key, "local-enc", "trail-logs")
     deadline = time.time() + 60
     logs = []
     while time.time() < deadline and not logs:
@@ -459,13 +466,7 @@ def test_offline_validate_opens_sse_kms_files_of_a_configured_local_bucket(tmp_p
     try:
         kms, s3, ct = c.client("kms"), c.client("s3"), c.client()
         key = kms.create_key(Description="configured bucket")["KeyMetadata"]
-        trail_arn = f"arn:aws:cloudtrail:us-east-1:{MGMT}:trail/cfg-enc"
-        policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
-        policy["Statement"].append(cloudtrail_statement(trail_arn))
-        kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
-        ct.create_trail(Name="cfg-enc", S3BucketName="cfg-logs", KmsKeyId=key["Arn"],
-                        EnableLogFileValidation=True)
-        ct.start_logging(Name="cfg-enc")
+        trail_arn = start_encrypted_trail(kms, ct, key, "cfg-enc", "cfg-logs")
         deadline = time.time() + 60
         logs, digests = [], []
         while time.time() < deadline and not (logs and len(digests) >= 2):
