@@ -111,6 +111,28 @@ pub fn open_vault_with_kms(
     Ok(vault)
 }
 
+/// Opens the vault at `dir` read-only (nothing written) for tools outside the server
+/// (`cairn validate`), with `data_dir`'s built-in KMS as its SSE-KMS key service when the data
+/// directory has one (never created here).
+pub fn open_vault_read_only(
+    dir: &Path,
+    data_dir: &Path,
+    master: Arc<MasterKey>,
+    default_region: &str,
+) -> Result<Vault, crate::state::StartError> {
+    let kms: Option<Arc<dyn cairn_vault::KeyService>> = if data_dir.join("kms.db").is_file() {
+        let kms = cairn_kms::Kms::open(data_dir, master.clone(), default_region)?;
+        Some(Arc::new(KmsKeyService(Arc::new(kms))))
+    } else {
+        None
+    };
+    Ok(Vault::open_read_only(
+        dir,
+        Arc::new(MasterSealer(master)),
+        kms,
+    )?)
+}
+
 /// Opens the vault of `<data_dir>/buckets` with the master key as SSE-S3 root.
 pub fn open_vault(data_dir: &Path, master: Arc<MasterKey>) -> Result<Vault, VaultError> {
     Vault::open(

@@ -124,24 +124,13 @@ impl Backend {
             std::env::var("CAIRN_MASTER_KEY").ok().as_deref(),
         )
         .context("loading the master key")?;
-        let master = Arc::new(master);
-        // Objects under SSE-KMS (a trail's KmsKeyId) need the built-in KMS to unwrap their data
-        // keys: opened when the data directory has one, never created here.
-        let kms: Option<Arc<dyn cairn_vault::KeyService>> =
-            if config.data_dir.join("kms.db").is_file() {
-                let kms = cairn_kms::Kms::open(
-                    &config.data_dir,
-                    master.clone(),
-                    config.home_region.as_str(),
-                )
-                .context("opening the built-in KMS")?;
-                Some(Arc::new(cairn_server::s3::KmsKeyService(Arc::new(kms))))
-            } else {
-                None
-            };
-        let sealer = Arc::new(cairn_server::s3::MasterSealer(master));
-        let vault = cairn_vault::Vault::open_read_only(&dir, sealer, kms)
-            .with_context(|| format!("opening the vault in {}", dir.display()))?;
+        let vault = cairn_server::s3::open_vault_read_only(
+            &dir,
+            &config.data_dir,
+            Arc::new(master),
+            config.home_region.as_str(),
+        )
+        .with_context(|| format!("opening the vault in {}", dir.display()))?;
         vault
             .bucket(name)
             .with_context(|| format!("bucket {name} in {}", dir.display()))?;
