@@ -99,7 +99,24 @@ fn corrupt(path: &Path, what: impl std::fmt::Display) -> VaultError {
 
 /// Parses an object file's bytes, checking that it holds `key`.
 fn decode(path: &Path, key: &str, file: Vec<u8>) -> Result<LegacyObject> {
-    let prefix = file
+    let (meta, sse, body_at) = decode_header(path, key, &file, file.len() as u64)?;
+    Ok(LegacyObject {
+        meta,
+        sse,
+        body: Bytes::from(file).slice(body_at..),
+    })
+}
+
+/// Parses the header at the start of `head` (the first bytes of a file of `file_len` bytes),
+/// checking that it holds `key` and that the body fills the rest of the file: the object's
+/// metadata, its SSE request and where its body starts.
+fn decode_header(
+    path: &Path,
+    key: &str,
+    head: &[u8],
+    file_len: u64,
+) -> Result<(ObjectMeta, LegacySse, usize)> {
+    let prefix = head
         .get(..PREFIX_LEN)
         .ok_or_else(|| corrupt(path, "too short"))?;
     if &prefix[..8] != MAGIC || prefix[8] != 1 || prefix[9] != 0 {
@@ -110,11 +127,11 @@ fn decode(path: &Path, key: &str, file: Vec<u8>) -> Result<LegacyObject> {
         return Err(corrupt(path, "header too long"));
     }
     let body_at = PREFIX_LEN + len;
-    let json = file
+    let json = head
         .get(PREFIX_LEN..body_at)
         .ok_or_else(|| corrupt(path, "truncated header"))?;
     let h: Header = serde_json::from_slice(json).map_err(|e| corrupt(path, e))?;
-    if (file.len() - body_at) as u64 != h.size {
+    if file_len.checked_sub(body_at as u64) != Some(h.size) {
         return Err(corrupt(path, "length does not match the header"));
     }
     if h.key != key {
@@ -123,18 +140,35 @@ fn decode(path: &Path, key: &str, file: Vec<u8>) -> Result<LegacyObject> {
     let last_modified =
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(h.last_modified_unix_ns))
             .map_err(|e| corrupt(path, e))?;
-    Ok(LegacyObject {
-        meta: ObjectMeta {
-            key: h.key,
-            size: h.size,
-            etag: Some(h.etag),
-            last_modified,
-            content_type: h.content_type,
-            user_metadata: h.user_metadata,
-        },
-        sse: h.sse,
-        body: Bytes::from(file).slice(body_at..),
-    })
+    let meta = ObjectMeta {
+        key: h.key,
+        size: h.size,
+        etag: Some(h.etag),
+        last_modified,
+        content_type: h.content_type,
+        user_metadata: h.user_metadata,
+    };
+    Ok((meta, h.sse, body_at))
+}
+
+/// The metadata of the object file at `path`, reading its header only (listing).
+fn read_meta(path: &Path, key: &str) -> Result<ObjectMeta> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path).map_err(|e| VaultError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| VaultError::io(path, e))?.len();
+    let mut head = Vec::with_capacity(PREFIX_LEN);
+    (&mut file)
+        .take(PREFIX_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| VaultError::io(path, e))?;
+    if let Some(len) = head.get(10..PREFIX_LEN) {
+        let len = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        // Bounded by MAX_HEADER_LEN (checked when parsed); a longer claim reads no further.
+        file.take(len.min(MAX_HEADER_LEN + 1) as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| VaultError::io(path, e))?;
+    }
+    Ok(decode_header(path, key, &head, file_len)?.0)
 }
 
 fn kept(b: u8, first: bool) -> bool {
@@ -333,6 +367,21 @@ impl LegacyBucket {
     }
 
     fn read(&self, op: Op, key: &str) -> cairn_store::Result<LegacyObject> {
+        self.with_file(op, key, read_object)
+    }
+
+    /// The metadata of `key`, from its file's header only.
+    fn meta(&self, op: Op, key: &str) -> cairn_store::Result<ObjectMeta> {
+        self.with_file(op, key, read_meta)
+    }
+
+    /// `f` over the file of `key`, with the store's error for a missing or corrupt one.
+    fn with_file<T>(
+        &self,
+        op: Op,
+        key: &str,
+        f: impl FnOnce(&Path, &str) -> Result<T>,
+    ) -> cairn_store::Result<T> {
         cairn_store::validate_key(key)?;
         let idx = self
             .keys
@@ -342,7 +391,7 @@ impl LegacyBucket {
                 bucket: self.name.clone(),
                 key: key.to_owned(),
             })?;
-        read_object(&self.keys[idx].1, key).map_err(|e| Error::Corrupt {
+        f(&self.keys[idx].1, key).map_err(|e| Error::Corrupt {
             backend: BACKEND,
             bucket: self.name.clone(),
             op,
@@ -396,7 +445,7 @@ impl Bucket for LegacyBucket {
     }
 
     fn head<'a>(&'a self, key: &'a str) -> BoxFuture<'a, cairn_store::Result<ObjectMeta>> {
-        Box::pin(async move { Ok(self.read(Op::Head, key)?.meta) })
+        Box::pin(async move { self.meta(Op::Head, key) })
     }
 
     fn list<'a>(
@@ -424,7 +473,7 @@ impl Bucket for LegacyBucket {
                     page.next_marker = page.entries.last().map(|e| e.key.clone());
                     break;
                 }
-                let meta = self.read(Op::List, key)?.meta;
+                let meta = self.meta(Op::List, key)?;
                 page.entries.push(ListEntry {
                     key: meta.key,
                     size: meta.size,
