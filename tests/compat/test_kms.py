@@ -477,6 +477,14 @@ def test_offline_validate_opens_sse_kms_files_of_a_configured_local_bucket(tmp_p
             time.sleep(0.5)
         assert logs and len(digests) >= 2, ct.get_trail_status(Name="cfg-enc")
         assert s3.head_object(Bucket="cfg-logs", Key=logs[0])["ServerSideEncryption"] == "aws:kms"
+        # A configured bucket is now served by the S3 endpoint like any vault bucket: another
+        # account's caller is refused on it as on the others.
+        member = c.client("s3", creds=c.member_credentials())
+        for call in (lambda: member.list_objects_v2(Bucket="cfg-logs"),
+                     lambda: member.get_object(Bucket="cfg-logs", Key=logs[0])):
+            with pytest.raises(botocore.exceptions.ClientError) as denied:
+                call()
+            assert denied.value.response["Error"]["Code"] == "AccessDenied"
         env = dict(os.environ, AWS_ACCESS_KEY_ID=ROOT_KEY, AWS_SECRET_ACCESS_KEY=ROOT_SECRET,
                    AWS_ENDPOINT_URL=c.endpoint)
         v = subprocess.run([CAIRN, "validate", "--trail-arn", trail_arn, "--start-time", "2020-01-01T00:00:00Z",
