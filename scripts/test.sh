@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The gate builds each crate once: incremental caches only add gigabytes to the target dir
+# (CI's clean clone ran out of disk linking tests with them). Set CARGO_INCREMENTAL=1 to keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# Free disk at the end, pass or fail: a linker killed by SIGBUS is a full disk, and says nothing.
+trap 'printf "\n==> disk: %s\n" "$(df -h . | tail -1)"' EXIT
 step() { printf '\n==> %s\n' "$*"; }
 
 step "test dependencies"

@@ -3,7 +3,7 @@
 //! the 14 patterns alone), and ingest-to-notification latency (p50/p99 over
 //! 200 alarm firings delivered to a loopback HTTP subscriber).
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/monitor/common.rs"]
 mod common;
 
 use std::sync::Arc;

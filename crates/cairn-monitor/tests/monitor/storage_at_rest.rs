@@ -2,12 +2,10 @@
 //! were written, and a monitor that stored plaintext is sealed in place when reopened with a
 //! key.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use cairn_monitor::{ManualClock, Monitor, MonitorConfig, StorageKey};
-use common::*;
 use serde_json::json;
 
 fn keyed(b: u8) -> MonitorConfig {

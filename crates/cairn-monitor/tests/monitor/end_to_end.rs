@@ -3,13 +3,11 @@
 //! CloudWatch.1 and CloudWatch.5 alarms go to ALARM and a local HTTP
 //! subscriber receives signed SNS-style notifications.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use cairn_monitor::{Clock as _, Protocol, Subscription, verify_sns_signature};
-use common::*;
 use serde_json::{Value, json};
 
 fn group_arn(name: &str) -> String {

@@ -1,9 +1,7 @@
 //! The CloudTrail JSON 1.1 protocol through the in-process router.
 
-mod router_support;
-
+use crate::support::{Req, TestServer, assert_generic_internal};
 use http::StatusCode;
-use router_support::{Req, TestServer, assert_generic_internal};
 use serde_json::json;
 
 fn ct(op: &str) -> Req {

@@ -1,10 +1,8 @@
 //! CloudWatch Logs (JSON 1.1), CloudWatch (JSON 1.0 with query-compatible errors) and
 //! Cairn's `/_cairn/monitor/` calls through the in-process router.
 
-mod router_support;
-
+use crate::support::{Req, TestServer};
 use http::StatusCode;
-use router_support::{Req, TestServer};
 use serde_json::json;
 
 fn logs(op: &str) -> Req {

@@ -1,9 +1,7 @@
 //! CloudWatch Logs API round trips and error cases.
 
-mod common;
-
+use crate::common::*;
 use cairn_monitor::{Monitor, MonitorError};
-use common::*;
 use serde_json::{Value, json};
 
 fn err(m: &Monitor, op: &str, body: Value) -> MonitorError {

@@ -1,9 +1,7 @@
 //! CloudTrail Data (REST-JSON) and bulk ingest through the in-process router.
 
-mod router_support;
-
+use crate::support::{Req, TestServer};
 use http::StatusCode;
-use router_support::{Req, TestServer};
 
 fn ingest(body: &str) -> Req {
     Req::new("cloudtrail-data", "POST", "/_cairn/ingest").body(body)

@@ -1,9 +1,7 @@
 //! S3 (REST-XML) through the in-process router.
 
-mod router_support;
-
+use crate::support::{Req, TestServer};
 use http::StatusCode;
-use router_support::{Req, TestServer};
 
 fn s3(method: &'static str, path: &str) -> Req {
     Req::new("s3", method, path).header("x-amz-content-sha256", "UNSIGNED-PAYLOAD")

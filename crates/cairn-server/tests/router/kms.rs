@@ -1,9 +1,7 @@
 //! The KMS JSON 1.1 protocol through the in-process router.
 
-mod router_support;
-
+use crate::support::{Req, TestServer};
 use http::StatusCode;
-use router_support::{Req, TestServer};
 use serde_json::{Value, json};
 
 fn kms(op: &str, body: Value) -> Req {

@@ -1,7 +1,7 @@
 //! What the in-process router tests share: a server around a temporary data directory, SigV4
 //! signing, a non-admin IAM user, and the journal's records.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,11 +88,6 @@ impl Req {
 
     pub fn header(mut self, k: &str, v: &str) -> Self {
         self.headers.push((k.to_owned(), v.to_owned()));
-        self
-    }
-
-    pub fn query(mut self, q: &str) -> Self {
-        self.query = q.to_owned();
         self
     }
 

@@ -2,14 +2,12 @@
 //! loopback mock that checks the wire contract and answers with a timeout, a
 //! 429 and partial failures; NDJSON; batching; backpressure.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use cairn_monitor::{BatchPolicy, MonitorConfig, MonitorError};
-use common::*;
 use serde_json::{Value, json};
 
 const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:trail:*";

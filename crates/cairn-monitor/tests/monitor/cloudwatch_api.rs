@@ -1,9 +1,7 @@
 //! CloudWatch alarms/metrics API (JSON 1.0 shapes) round trips and errors.
 
-mod common;
-
+use crate::common::*;
 use cairn_monitor::{Monitor, MonitorError};
-use common::*;
 use serde_json::{Value, json};
 
 fn err(m: &Monitor, op: &str, body: Value) -> MonitorError {

@@ -3,17 +3,15 @@
 //! local TLS server (certificate from a test CA trusted through
 //! `MonitorConfig::extra_ca_pem`), both started by the test on 127.0.0.1.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::*;
 use bytes::Bytes;
 use cairn_monitor::{
     ErrorClass, Monitor, MonitorConfig, OutboundNotification, Protocol, SmtpConfig, Subscription,
     verify_sns_signature,
 };
-use common::*;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;

@@ -2,11 +2,9 @@
 //! refused call looks on the wire (the query protocol's `ErrorResponse` XML) and that an
 //! authorization failure is recorded in the journal.
 
-mod router_support;
-
+use crate::support::{Answer, KEY, Req, TestServer};
 use cairn_auth::{Credential, CredentialStore, Principal};
 use http::StatusCode;
-use router_support::{Answer, KEY, Req, TestServer};
 
 /// A form POST to `/` for `service`.
 fn form(service: &'static str, body: &str) -> Req {

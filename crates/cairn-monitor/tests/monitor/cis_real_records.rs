@@ -2,10 +2,8 @@
 //! FilterLogEvents agrees with the naive interpreter and with hand-written
 //! Rust predicates, and the metric filters count the same events.
 
-mod common;
-
+use crate::common::*;
 use cairn_monitor::{Monitor, cis_filters};
-use common::*;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
