@@ -720,16 +720,12 @@ mod tests {
         let secret = stored_secret(catalog, &master, &d.serial);
         assert_eq!(base32(&secret), d.secret_base32);
         let step = step_of(now);
+        let verify = |code: &str, at: OffsetDateTime| {
+            verify_code(catalog, &master, "111", &d.serial, code, at)
+        };
         // Not enabled yet: codes are refused.
         assert!(matches!(
-            verify_code(
-                catalog,
-                &master,
-                "111",
-                &d.serial,
-                &totp(&secret, step),
-                now
-            ),
+            verify(&totp(&secret, step), now),
             Err(MfaError::NotEnabled(_))
         ));
         // Enabling needs two consecutive codes.
@@ -738,23 +734,15 @@ mod tests {
         enable_device(catalog, &master, "111", &d.serial, &c1, &c2, now).unwrap();
         assert!(list_devices(catalog, "111").unwrap()[0].enabled);
         // A used code (or an older one) is refused; the next one works once.
-        assert!(verify_code(catalog, &master, "111", &d.serial, &c2, now).is_err());
+        assert!(verify(&c2, now).is_err());
         let next = totp(&secret, step + 1);
-        verify_code(catalog, &master, "111", &d.serial, &next, now).unwrap();
-        assert!(verify_code(catalog, &master, "111", &d.serial, &next, now).is_err());
+        verify(&next, now).unwrap();
+        assert!(verify(&next, now).is_err());
         // Wrong account or wrong code.
         assert!(verify_code(catalog, &master, "222", &d.serial, &next, now).is_err());
         let later = now + time::Duration::seconds(PERIOD * 5);
-        assert!(verify_code(catalog, &master, "111", &d.serial, "000000", later).is_err());
-        verify_code(
-            catalog,
-            &master,
-            "111",
-            &d.serial,
-            &totp(&secret, step + 5),
-            later,
-        )
-        .unwrap();
+        assert!(verify("000000", later).is_err());
+        verify(&totp(&secret, step + 5), later).unwrap();
     }
 
     /// Five wrong codes within the window lock the device: every code, the right one too,
