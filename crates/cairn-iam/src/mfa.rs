@@ -628,6 +628,24 @@ mod tests {
         master.open(&context(serial), &raw).unwrap()
     }
 
+    /// A fresh store and a master key from `seed`, with the device `name` of account 111
+    /// created at [`test_now`], and its stored secret.
+    fn new_device(
+        seed: u8,
+        name: &str,
+    ) -> (
+        std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>,
+        MasterKey,
+        NewDevice,
+        zeroize::Zeroizing<Vec<u8>>,
+    ) {
+        let db = crate::db::test_db();
+        let master = MasterKey::from_bytes(&[seed; 32]).unwrap();
+        let d = create_virtual_device(&*db, &master, "111", name, test_now()).unwrap();
+        let secret = stored_secret(&*db, &master, &d.serial);
+        (db, master, d, secret)
+    }
+
     #[test]
     fn error_codes_statuses_and_messages() {
         use cairn_core::AwsError;
@@ -706,30 +724,23 @@ mod tests {
 
     #[test]
     fn lifecycle_of_a_device() {
-        let db = crate::db::test_db();
+        let (db, master, d, secret) = new_device(1, "root-mfa");
         let catalog: &dyn Database = &*db;
-        let master = MasterKey::from_bytes(&[1u8; 32]).unwrap();
         let now = test_now();
-        let d = create_virtual_device(catalog, &master, "111", "root-mfa", now).unwrap();
         assert!(d.otpauth_uri.contains(&d.secret_base32));
         assert!(matches!(
             create_virtual_device(catalog, &master, "111", "root-mfa", now),
             Err(MfaError::AlreadyExists(_))
         ));
         // The secret is stored sealed only.
-        let secret = stored_secret(catalog, &master, &d.serial);
         assert_eq!(base32(&secret), d.secret_base32);
         let step = step_of(now);
+        let verify = |code: &str, at: OffsetDateTime| {
+            verify_code(catalog, &master, "111", &d.serial, code, at)
+        };
         // Not enabled yet: codes are refused.
         assert!(matches!(
-            verify_code(
-                catalog,
-                &master,
-                "111",
-                &d.serial,
-                &totp(&secret, step),
-                now
-            ),
+            verify(&totp(&secret, step), now),
             Err(MfaError::NotEnabled(_))
         ));
         // Enabling needs two consecutive codes.
@@ -738,35 +749,24 @@ mod tests {
         enable_device(catalog, &master, "111", &d.serial, &c1, &c2, now).unwrap();
         assert!(list_devices(catalog, "111").unwrap()[0].enabled);
         // A used code (or an older one) is refused; the next one works once.
-        assert!(verify_code(catalog, &master, "111", &d.serial, &c2, now).is_err());
+        assert!(verify(&c2, now).is_err());
         let next = totp(&secret, step + 1);
-        verify_code(catalog, &master, "111", &d.serial, &next, now).unwrap();
-        assert!(verify_code(catalog, &master, "111", &d.serial, &next, now).is_err());
+        verify(&next, now).unwrap();
+        assert!(verify(&next, now).is_err());
         // Wrong account or wrong code.
         assert!(verify_code(catalog, &master, "222", &d.serial, &next, now).is_err());
         let later = now + time::Duration::seconds(PERIOD * 5);
-        assert!(verify_code(catalog, &master, "111", &d.serial, "000000", later).is_err());
-        verify_code(
-            catalog,
-            &master,
-            "111",
-            &d.serial,
-            &totp(&secret, step + 5),
-            later,
-        )
-        .unwrap();
+        assert!(verify("000000", later).is_err());
+        verify(&totp(&secret, step + 5), later).unwrap();
     }
 
     /// Five wrong codes within the window lock the device: every code, the right one too,
     /// is refused until the lockout ends; a success clears the count.
     #[test]
     fn wrong_codes_lock_the_device_for_a_while() {
-        let db = crate::db::test_db();
+        let (db, master, d, secret) = new_device(4, "root");
         let catalog: &dyn Database = &*db;
-        let master = MasterKey::from_bytes(&[4u8; 32]).unwrap();
         let now = test_now();
-        let d = create_virtual_device(catalog, &master, "111", "root", now).unwrap();
-        let secret = stored_secret(catalog, &master, &d.serial);
         let step = step_of(now);
         let (c1, c2) = (totp(&secret, step - 2), totp(&secret, step - 1));
         enable_device(catalog, &master, "111", &d.serial, &c1, &c2, now).unwrap();
@@ -825,12 +825,9 @@ mod tests {
 
     #[test]
     fn iam_assignment_deactivation_and_deletion() {
-        let db = crate::db::test_db();
+        let (db, master, d, secret) = new_device(2, "alice");
         let catalog: &dyn Database = &*db;
-        let master = MasterKey::from_bytes(&[2u8; 32]).unwrap();
         let now = test_now();
-        let d = create_virtual_device(catalog, &master, "111", "alice", now).unwrap();
-        let secret = stored_secret(catalog, &master, &d.serial);
         let step = step_of(now);
         let (c1, c2) = (totp(&secret, step - 1), totp(&secret, step));
         assert!(user_devices(catalog, "111", None).unwrap().is_empty());

@@ -41,6 +41,23 @@ macro_rules! ensure {
     };
 }
 
+/// Checks that `got` equals `want`; on failure returns a [`Failure`] for `case` saying `what`
+/// was `got` where `want` was expected.
+fn same<T, U>(case: &'static str, what: &str, got: T, want: U) -> Outcome
+where
+    T: PartialEq<U> + std::fmt::Debug,
+    U: std::fmt::Debug,
+{
+    if got == want {
+        Ok(())
+    } else {
+        Err(Failure {
+            case,
+            detail: format!("{what}: {got:?}, expected {want:?}"),
+        })
+    }
+}
+
 /// Unwraps a journal result, turning an error into a [`Failure`] for `case`.
 fn ok<T>(case: &'static str, what: &str, r: Result<T>) -> std::result::Result<T, Failure> {
     r.map_err(|e| Failure {
@@ -98,12 +115,12 @@ pub fn ordering<J: EventJournal>(dir: &Path, make: impl Fn(&Path) -> Result<J>) 
     const C: &str = "ordering";
     let j = ok(C, "open", make(dir))?;
     let start = j.next_seq();
-    ensure!(
+    same(
         C,
-        j.first_seq() == start,
-        "a new journal has first_seq {} != next_seq {start}",
-        j.first_seq()
-    );
+        "first_seq of a new journal (its next_seq)",
+        j.first_seq(),
+        start,
+    )?;
     ensure!(C, j.append(&[]).is_err(), "an empty batch was accepted");
     let mut expected = Vec::new();
     for i in 0..10u64 {
@@ -113,51 +130,35 @@ pub fn ordering<J: EventJournal>(dir: &Path, make: impl Fn(&Path) -> Result<J>) 
         let refs: Vec<&[u8]> = payloads.iter().map(Vec::as_slice).collect();
         let ack = ok(C, "append", j.append(&refs))?;
         let first = start + expected.len() as u64;
-        ensure!(
+        same(C, &format!("first_seq of batch {i}"), ack.first_seq, first)?;
+        same(
             C,
-            ack.first_seq == first,
-            "batch {i} starts at {} not {first}",
-            ack.first_seq
-        );
-        ensure!(
-            C,
-            ack.last_seq == first + refs.len() as u64 - 1,
-            "batch {i} ends at {}",
-            ack.last_seq
-        );
+            &format!("last_seq of batch {i}"),
+            ack.last_seq,
+            first + refs.len() as u64 - 1,
+        )?;
         expected.extend(payloads);
-        ensure!(
+        same(
             C,
-            j.next_seq() == start + expected.len() as u64,
-            "next_seq {} after batch {i}",
-            j.next_seq()
-        );
+            &format!("next_seq after batch {i}"),
+            j.next_seq(),
+            start + expected.len() as u64,
+        )?;
     }
     let got = read_from(C, &j, start)?;
-    ensure!(
-        C,
-        got.len() == expected.len(),
-        "read {} records, appended {}",
-        got.len(),
-        expected.len()
-    );
+    same(C, "records read", got.len(), expected.len())?;
     for (k, (rec, want)) in got.iter().zip(&expected).enumerate() {
-        ensure!(
-            C,
-            rec.seq == start + k as u64,
-            "record {k} has seq {}",
-            rec.seq
-        );
+        same(C, &format!("seq of record {k}"), rec.seq, start + k as u64)?;
         ensure!(C, &rec.payload == want, "record {k} payload differs");
     }
     let mid = start + 5;
     let tail = read_from(C, &j, mid)?;
-    ensure!(
+    same(
         C,
-        tail.first().map(|r| r.seq) == Some(mid),
-        "a reader from {mid} starts at {:?}",
-        tail.first().map(|r| r.seq)
-    );
+        &format!("first seq read from {mid}"),
+        tail.first().map(|r| r.seq),
+        Some(mid),
+    )?;
     Ok(())
 }
 
@@ -176,36 +177,27 @@ pub fn durable_across_reopen<J: EventJournal>(
         (start, j.next_seq())
     };
     let j = ok(C, "reopen", make(dir))?;
-    ensure!(
-        C,
-        j.next_seq() == end,
-        "next_seq {} after reopen, was {end}",
-        j.next_seq()
-    );
+    same(C, "next_seq after reopen", j.next_seq(), end)?;
     let got: Vec<Vec<u8>> = read_from(C, &j, start)?
         .into_iter()
         .map(|r| r.payload)
         .collect();
-    ensure!(
+    same(
         C,
-        got == [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
-        "records after reopen: {got:?}"
-    );
+        "records after reopen",
+        got,
+        [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()],
+    )?;
     let ack = ok(C, "append after reopen", j.append(&[b"d"]))?;
-    ensure!(
+    same(
         C,
-        ack.first_seq == end,
-        "the first append after reopen got {} not {end}",
-        ack.first_seq
-    );
+        "first_seq of the first append after reopen",
+        ack.first_seq,
+        end,
+    )?;
     drop(j);
     let j = ok(C, "second reopen", make(dir))?;
-    ensure!(
-        C,
-        j.next_seq() == end + 1,
-        "next_seq {} after second reopen",
-        j.next_seq()
-    );
+    same(C, "next_seq after a second reopen", j.next_seq(), end + 1)?;
     Ok(())
 }
 
@@ -222,25 +214,16 @@ pub fn cursor_commit_and_resume<J: EventJournal>(
         for i in 0..6u8 {
             ok(C, "append", j.append(&[&[i]]))?;
         }
-        ensure!(
+        same(
             C,
-            ok(C, "cursor", j.cursor("trail-a"))? == start,
-            "a new cursor is not at first_seq {start}"
-        );
+            "a new cursor (first_seq)",
+            ok(C, "cursor", j.cursor("trail-a"))?,
+            start,
+        )?;
         let mut r = ok(C, "reader", j.reader(start))?;
         let first = ok(C, "next_batch", r.next_batch(4, Duration::from_secs(5)))?;
-        ensure!(
-            C,
-            first.len() == 4,
-            "next_batch(4) returned {} records",
-            first.len()
-        );
-        ensure!(
-            C,
-            r.position() == start + 4,
-            "position {} after 4 records",
-            r.position()
-        );
+        same(C, "records from next_batch(4)", first.len(), 4)?;
+        same(C, "position after 4 records", r.position(), start + 4)?;
         ok(C, "commit", j.commit_cursor("trail-a", r.position()))?;
         ok(C, "commit", j.commit_cursor("digest", start + 1))?;
         ensure!(
@@ -248,34 +231,38 @@ pub fn cursor_commit_and_resume<J: EventJournal>(
             j.commit_cursor("trail-a", j.next_seq() + 1).is_err(),
             "a cursor past the end was accepted"
         );
-        ensure!(
+        same(
             C,
-            ok(C, "cursor", j.cursor("trail-a"))? == start + 4,
-            "cursor not at its commit"
-        );
+            "cursor after its commit",
+            ok(C, "cursor", j.cursor("trail-a"))?,
+            start + 4,
+        )?;
         start
     };
     let j = ok(C, "reopen", make(dir))?;
-    ensure!(
+    same(
         C,
-        ok(C, "cursor", j.cursor("trail-a"))? == start + 4,
-        "cursor lost across reopen"
-    );
+        "cursor after reopen",
+        ok(C, "cursor", j.cursor("trail-a"))?,
+        start + 4,
+    )?;
     let names: Vec<String> = j.cursors().into_iter().map(|(n, _)| n).collect();
-    ensure!(C, names == ["digest", "trail-a"], "cursors() = {names:?}");
+    same(C, "cursors()", names, ["digest", "trail-a"])?;
     let rest = read_from(C, &j, ok(C, "cursor", j.cursor("trail-a"))?)?;
     let payloads: Vec<Vec<u8>> = rest.into_iter().map(|r| r.payload).collect();
-    ensure!(
+    same(
         C,
-        payloads == [vec![4u8], vec![5u8]],
-        "resumed at the wrong record: {payloads:?}"
-    );
+        "records from the committed cursor",
+        payloads,
+        [vec![4u8], vec![5u8]],
+    )?;
     ok(C, "move back", j.commit_cursor("trail-a", start + 2))?;
-    ensure!(
+    same(
         C,
-        ok(C, "cursor", j.cursor("trail-a"))? == start + 2,
-        "a cursor cannot move back"
-    );
+        "cursor moved back",
+        ok(C, "cursor", j.cursor("trail-a"))?,
+        start + 2,
+    )?;
     ensure!(
         C,
         ok(C, "remove", j.remove_cursor("digest"))?,
@@ -289,11 +276,12 @@ pub fn cursor_commit_and_resume<J: EventJournal>(
     drop(j);
     let j = ok(C, "reopen", make(dir))?;
     let names: Vec<String> = j.cursors().into_iter().map(|(n, _)| n).collect();
-    ensure!(
+    same(
         C,
-        names == ["trail-a"],
-        "a removed cursor came back: {names:?}"
-    );
+        "cursors() after a removal and a reopen",
+        names,
+        ["trail-a"],
+    )?;
     Ok(())
 }
 
@@ -332,28 +320,11 @@ pub fn concurrent_appenders<J: EventJournal>(
     });
     let acks: Vec<_> = ok(C, "append", acks)?.into_iter().flatten().collect();
     let total = THREADS * BATCHES * 3;
-    ensure!(
-        C,
-        acks.len() as u64 == THREADS * BATCHES,
-        "{} acks, expected {}",
-        acks.len(),
-        THREADS * BATCHES
-    );
-    ensure!(
-        C,
-        j.next_seq() == start + total,
-        "next_seq {} expected {}",
-        j.next_seq(),
-        start + total
-    );
+    same(C, "acks", acks.len() as u64, THREADS * BATCHES)?;
+    same(C, "next_seq", j.next_seq(), start + total)?;
     let mut seen = BTreeSet::new();
     let records = read_from(C, &j, start)?;
-    ensure!(
-        C,
-        records.len() as u64 == total,
-        "read {} records, expected {total}",
-        records.len()
-    );
+    same(C, "records read", records.len() as u64, total)?;
     for (t, b, ack) in &acks {
         ensure!(
             C,
@@ -424,12 +395,7 @@ pub fn reading_past_the_end<J: EventJournal>(
         got.len() == 1 && got[0].payload == b"late" && got[0].seq == end,
         "a waiting reader got {got:?}"
     );
-    ensure!(
-        C,
-        r.position() == end + 1,
-        "position {} after the late record",
-        r.position()
-    );
+    same(C, "position after the late record", r.position(), end + 1)?;
     Ok(())
 }
 
@@ -461,13 +427,7 @@ pub fn payloads_round_trip<J: EventJournal>(
     let j = ok(C, "reopen", make(dir))?;
     let got = read_from(C, &j, start)?;
     let want: Vec<&Vec<u8>> = payloads.iter().chain(payloads.iter()).collect();
-    ensure!(
-        C,
-        got.len() == want.len(),
-        "read {} records, expected {}",
-        got.len(),
-        want.len()
-    );
+    same(C, "records read", got.len(), want.len())?;
     for (k, (rec, w)) in got.iter().zip(want).enumerate() {
         ensure!(
             C,

@@ -313,11 +313,20 @@ pub struct DataKey {
 
 impl std::fmt::Debug for DataKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataKey")
-            .field("plaintext", &"<redacted>")
-            .field("key_arn", &self.key_arn)
-            .finish_non_exhaustive()
+        debug_key_material(f, "DataKey", &self.key_arn)
     }
+}
+
+/// `Debug` of a result holding key material: the plaintext redacted, the key's ARN shown.
+fn debug_key_material(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    key_arn: &str,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field("plaintext", &"<redacted>")
+        .field("key_arn", &key_arn)
+        .finish_non_exhaustive()
 }
 
 /// The result of [`Kms::decrypt`].
@@ -330,10 +339,7 @@ pub struct Decrypted {
 
 impl std::fmt::Debug for Decrypted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decrypted")
-            .field("plaintext", &"<redacted>")
-            .field("key_arn", &self.key_arn)
-            .finish()
+        debug_key_material(f, "Decrypted", &self.key_arn)
     }
 }
 

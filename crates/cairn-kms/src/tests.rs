@@ -10,10 +10,15 @@ fn kms() -> Kms {
     Kms::open_in_memory(Arc::new(TestRootKey::new([3; 32])), R).unwrap()
 }
 
+/// A new default key of account `A` in `R`, created at time 0.
+fn default_key(k: &Kms) -> KeyMetadata {
+    k.create_key(A, R, CreateKey::default(), 0).unwrap()
+}
+
 /// A key store holding one default key of account `A` in `R`, created at time 0.
 fn kms_with_key() -> (Kms, KeyMetadata) {
     let k = kms();
-    let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let m = default_key(&k);
     (k, m)
 }
 
@@ -31,6 +36,17 @@ fn code<T: std::fmt::Debug>(r: Result<T, KmsError>) -> &'static str {
 #[track_caller]
 fn assert_code<T: std::fmt::Debug>(r: Result<T, KmsError>, want: &str) {
     assert_eq!(code(r), want);
+}
+
+/// What `k` decrypts `blob` to under `context`.
+fn decrypted(k: &Kms, blob: &[u8], context: &BTreeMap<String, String>) -> Vec<u8> {
+    k.decrypt(blob, context).unwrap().plaintext.to_vec()
+}
+
+/// `k` refuses to decrypt `blob` under `context` as an invalid ciphertext.
+#[track_caller]
+fn assert_undecryptable(k: &Kms, blob: &[u8], context: &BTreeMap<String, String>) {
+    assert_code(k.decrypt(blob, context), "InvalidCiphertextException");
 }
 
 #[test]
@@ -135,7 +151,7 @@ fn resolution_by_id_arn_alias_and_alias_arn() {
 #[test]
 fn alias_rules() {
     let (k, m) = kms_with_key();
-    let m2 = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let m2 = default_key(&k);
     assert_code(
         k.create_alias(A, R, "logs", &m.key_id, 0),
         "InvalidAliasNameException",
@@ -210,15 +226,9 @@ fn encrypt_decrypt_and_context_binding() {
     let d = k.decrypt(&e.ciphertext_blob, &c).unwrap();
     assert_eq!(d.plaintext.as_slice(), b"hello");
     assert_eq!(d.key_arn, m.arn);
-    assert_code(
-        k.decrypt(&e.ciphertext_blob, &ctx(&[])),
-        "InvalidCiphertextException",
-    );
-    assert_code(
-        k.decrypt(&e.ciphertext_blob, &ctx(&[("trail", "t2")])),
-        "InvalidCiphertextException",
-    );
-    assert_code(k.decrypt(b"short", &c), "InvalidCiphertextException");
+    assert_undecryptable(&k, &e.ciphertext_blob, &ctx(&[]));
+    assert_undecryptable(&k, &e.ciphertext_blob, &ctx(&[("trail", "t2")]));
+    assert_undecryptable(&k, b"short", &c);
     assert_code(k.encrypt(A, R, &m.key_id, b"", &c), "ValidationException");
     assert_code(
         k.encrypt(A, R, &m.key_id, &[0; 4097], &c),
@@ -226,12 +236,9 @@ fn encrypt_decrypt_and_context_binding() {
     );
     // A blob of another key store (same format, unknown key) is invalid.
     let other = kms();
-    let m2 = other.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let m2 = default_key(&other);
     let e2 = other.encrypt(A, R, &m2.key_id, b"x", &c).unwrap();
-    assert_code(
-        k.decrypt(&e2.ciphertext_blob, &c),
-        "InvalidCiphertextException",
-    );
+    assert_undecryptable(&k, &e2.ciphertext_blob, &c);
 }
 
 #[test]
@@ -245,10 +252,7 @@ fn data_keys() {
     let dk = k.generate_data_key(A, "alias/trail", &c).unwrap();
     assert_eq!(dk.key_arn, m.arn);
     assert_eq!(
-        k.decrypt(&dk.ciphertext_blob, &c)
-            .unwrap()
-            .plaintext
-            .as_slice(),
+        decrypted(&k, &dk.ciphertext_blob, &c),
         dk.plaintext.as_slice()
     );
     let dk2 = k.generate_data_key(A, &m.arn, &c).unwrap();
@@ -339,13 +343,7 @@ fn disable_enable_transitions() {
     k.disable_key(A, R, &m.key_id).unwrap();
     k.enable_key(A, R, &m.key_id).unwrap();
     k.enable_key(A, R, &m.key_id).unwrap();
-    assert_eq!(
-        k.decrypt(&e.ciphertext_blob, &c)
-            .unwrap()
-            .plaintext
-            .as_slice(),
-        b"x"
-    );
+    assert_eq!(decrypted(&k, &e.ciphertext_blob, &c), b"x");
     assert_eq!(
         code(k.disable_key(B, R, &m.arn)),
         "NotFoundException",
@@ -359,14 +357,10 @@ fn scheduled_deletion_cancel_and_tick() {
     k.create_alias(A, R, "alias/doomed", &m.key_id, 0).unwrap();
     let c = ctx(&[]);
     let e = k.encrypt(A, R, &m.key_id, b"x", &c).unwrap();
-    assert_code(
-        k.schedule_key_deletion(A, R, &m.key_id, Some(6), 0),
-        "ValidationException",
-    );
-    assert_code(
-        k.schedule_key_deletion(A, R, &m.key_id, Some(31), 0),
-        "ValidationException",
-    );
+    for days in [6, 31] {
+        let r = k.schedule_key_deletion(A, R, &m.key_id, Some(days), 0);
+        assert_code(r, "ValidationException");
+    }
     assert_code(
         k.cancel_key_deletion(A, R, &m.key_id),
         "KMSInvalidStateException",
@@ -397,13 +391,7 @@ fn scheduled_deletion_cancel_and_tick() {
         "cancelled: nothing due"
     );
     k.enable_key(A, R, &m.key_id).unwrap();
-    assert_eq!(
-        k.decrypt(&e.ciphertext_blob, &c)
-            .unwrap()
-            .plaintext
-            .as_slice(),
-        b"x"
-    );
+    assert_eq!(decrypted(&k, &e.ciphertext_blob, &c), b"x");
     // Schedule again with 7 days; not deleted before, deleted at the date.
     k.schedule_key_deletion(A, R, &m.key_id, Some(7), 0)
         .unwrap();
@@ -414,10 +402,7 @@ fn scheduled_deletion_cancel_and_tick() {
         k.list_aliases(A, R, None).unwrap().is_empty(),
         "its aliases go too"
     );
-    assert_code(
-        k.decrypt(&e.ciphertext_blob, &c),
-        "InvalidCiphertextException",
-    );
+    assert_undecryptable(&k, &e.ciphertext_blob, &c);
 }
 
 #[test]
@@ -426,14 +411,10 @@ fn rotation_keeps_old_ciphertexts() {
     let c = ctx(&[("k", "v")]);
     let st = k.rotation_status(A, R, &m.key_id).unwrap();
     assert!(!st.enabled && st.period_days.is_none());
-    assert_code(
-        k.enable_key_rotation(A, R, &m.key_id, Some(89), 0),
-        "ValidationException",
-    );
-    assert_code(
-        k.enable_key_rotation(A, R, &m.key_id, Some(2561), 0),
-        "ValidationException",
-    );
+    for days in [89, 2561] {
+        let r = k.enable_key_rotation(A, R, &m.key_id, Some(days), 0);
+        assert_code(r, "ValidationException");
+    }
     k.enable_key_rotation(A, R, &m.key_id, None, 0).unwrap();
     let st = k.rotation_status(A, R, &m.key_id).unwrap();
     assert_eq!(
@@ -460,20 +441,8 @@ fn rotation_keeps_old_ciphertexts() {
         2u32.to_be_bytes(),
         "new blobs use the new version"
     );
-    assert_eq!(
-        k.decrypt(&old.ciphertext_blob, &c)
-            .unwrap()
-            .plaintext
-            .as_slice(),
-        b"v1"
-    );
-    assert_eq!(
-        k.decrypt(&new.ciphertext_blob, &c)
-            .unwrap()
-            .plaintext
-            .as_slice(),
-        b"v2"
-    );
+    assert_eq!(decrypted(&k, &old.ciphertext_blob, &c), b"v1");
+    assert_eq!(decrypted(&k, &new.ciphertext_blob, &c), b"v2");
     // On demand, and disabled rotation stops the schedule.
     k.rotate_key_on_demand(A, R, &m.key_id, 5).unwrap();
     assert_eq!(
@@ -490,13 +459,7 @@ fn rotation_keeps_old_ciphertexts() {
     );
     k.disable_key_rotation(A, R, &m.key_id).unwrap();
     assert!(k.tick(10_000 * DAY).unwrap().rotated.is_empty());
-    assert_eq!(
-        k.decrypt(&old.ciphertext_blob, &c)
-            .unwrap()
-            .plaintext
-            .as_slice(),
-        b"v1"
-    );
+    assert_eq!(decrypted(&k, &old.ciphertext_blob, &c), b"v1");
     // A disabled key is not rotated even when due.
     k.enable_key_rotation(A, R, &m.key_id, Some(90), 0).unwrap();
     k.disable_key(A, R, &m.key_id).unwrap();
@@ -555,7 +518,7 @@ fn persists_across_reopen_and_never_stores_material_in_plain_text() {
     let c = ctx(&[("a", "b")]);
     let (m, dk) = {
         let k = Kms::open(dir.path(), root.clone(), R).unwrap();
-        let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+        let m = default_key(&k);
         k.create_alias(A, R, "alias/keep", &m.key_id, 0).unwrap();
         k.enable_key_rotation(A, R, &m.key_id, Some(100), 0)
             .unwrap();
@@ -567,10 +530,7 @@ fn persists_across_reopen_and_never_stores_material_in_plain_text() {
     assert_eq!(back, k.describe_key(A, R, &m.arn, false).unwrap());
     assert!(back.rotation_enabled);
     assert_eq!(
-        k.decrypt(&dk.ciphertext_blob, &c)
-            .unwrap()
-            .plaintext
-            .as_slice(),
+        decrypted(&k, &dk.ciphertext_blob, &c),
         dk.plaintext.as_slice()
     );
     // Nothing in the directory contains the data key.
@@ -621,7 +581,7 @@ proptest! {
         extra_key in "[a-z]{1,4}",
     ) {
         let k = kms();
-        let m = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+        let m = default_key(&k);
         let e = k.encrypt(A, R, &m.key_id, &plaintext, &pairs).unwrap();
         let back = k.decrypt(&e.ciphertext_blob, &pairs).unwrap();
         prop_assert_eq!(back.plaintext.as_slice(), plaintext.as_slice());
@@ -655,8 +615,8 @@ proptest! {
 #[test]
 fn checked_alias_operations_see_the_current_key() {
     let k = kms();
-    let trail = k.create_key(A, R, CreateKey::default(), 0).unwrap();
-    let other = k.create_key(A, R, CreateKey::default(), 0).unwrap();
+    let trail = default_key(&k);
+    let other = default_key(&k);
     k.create_alias(A, R, "alias/trail-logs", &trail.key_id, 0)
         .unwrap();
     let refuse = |m: &KeyMetadata, _: &Policy| -> Result<(), KmsError> {

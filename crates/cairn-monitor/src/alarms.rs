@@ -756,7 +756,7 @@ impl Monitor {
             o = if asc { "ASC" } else { "DESC" }
         );
         let mut st = conn.prepare_cached(&sql)?;
-        let mut q = st.query(params![
+        let q = st.query(params![
             account,
             region,
             name,
@@ -766,25 +766,19 @@ impl Monitor {
             max + 1,
             offset
         ])?;
-        let mut items = Vec::new();
-        let mut more = false;
-        while let Some(r) = q.next()? {
-            if items.len() as i64 == max {
-                more = true;
-                break;
-            }
-            items.push(json!({
+        let (items, next) = util::offset_page(q, "ah", offset, max, |r| {
+            Ok(json!({
                 "AlarmName": r.get::<_, String>(0)?,
                 "AlarmType": "MetricAlarm",
                 "Timestamp": util::epoch_s(r.get(1)?),
                 "HistoryItemType": r.get::<_, String>(2)?,
                 "HistorySummary": r.get::<_, String>(3)?,
                 "HistoryData": r.get::<_, String>(4)?,
-            }));
-        }
+            }))
+        })?;
         let mut res = json!({"AlarmHistoryItems": items});
-        if more {
-            res["NextToken"] = json!(util::encode_token("ah", &(offset + max).to_string()));
+        if let Some(next) = next {
+            res["NextToken"] = json!(next);
         }
         Ok(res)
     }
@@ -1028,11 +1022,7 @@ impl Monitor {
                AND (?3 IS NULL OR namespace = ?3) AND (?4 IS NULL OR name = ?4) ORDER BY namespace, name, dims",
         )?;
         let rows = st.query_map(params![account, region, ns, name], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
+            <(String, String, String)>::try_from(r)
         })?;
         let mut all = Vec::new();
         for r in rows {

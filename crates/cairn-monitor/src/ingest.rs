@@ -127,13 +127,7 @@ fn compile_group(tx: &rusqlite::Connection, group_id: i64) -> Result<GroupFilter
     let mut st = tx.prepare_cached(
         "SELECT name, pattern, transformations FROM metric_filters WHERE group_id = ?1 ORDER BY name",
     )?;
-    let rows = st.query_map([group_id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+    let rows = st.query_map([group_id], |r| <(String, String, String)>::try_from(r))?;
     for row in rows {
         let (name, pattern, transformations) = row?;
         let compiled = (|| {
@@ -159,13 +153,7 @@ fn compile_group(tx: &rusqlite::Connection, group_id: i64) -> Result<GroupFilter
     let mut st = tx.prepare_cached(
         "SELECT id, name, pattern FROM subscription_filters WHERE group_id = ?1 ORDER BY name",
     )?;
-    let rows = st.query_map([group_id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+    let rows = st.query_map([group_id], |r| <(i64, String, String)>::try_from(r))?;
     for row in rows {
         let (id, name, pattern) = row?;
         match FilterPattern::parse(&pattern) {

@@ -335,14 +335,8 @@ impl Monitor {
              ORDER BY {order_sql} LIMIT ?3 OFFSET ?4"
         );
         let mut st = conn.prepare(&sql)?;
-        let mut rows = st.query(params![g.id, prefix, lim + 1, offset])?;
-        let mut streams = Vec::new();
-        let mut more = false;
-        while let Some(r) = rows.next()? {
-            if streams.len() as i64 == lim {
-                more = true;
-                break;
-            }
+        let rows = st.query(params![g.id, prefix, lim + 1, offset])?;
+        let (streams, next) = util::offset_page(rows, "s", offset, lim, |r| {
             let sname: String = r.get(0)?;
             let mut s = json!({
                 "logStreamName": sname,
@@ -359,11 +353,11 @@ impl Monitor {
                     s[k] = json!(v);
                 }
             }
-            streams.push(s);
-        }
+            Ok(s)
+        })?;
         let mut out = json!({ "logStreams": streams });
-        if more {
-            out["nextToken"] = json!(util::encode_token("s", &(offset + lim).to_string()));
+        if let Some(next) = next {
+            out["nextToken"] = json!(next);
         }
         Ok(out)
     }

@@ -48,13 +48,7 @@ impl Monitor {
                 "SELECT g.name, f.name, (SELECT COUNT(*) FROM stream_outbox o WHERE o.filter_id = f.id)
                  FROM subscription_filters f JOIN log_groups g ON g.id = f.group_id ORDER BY g.name, f.name",
             )?;
-            let rows = st.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
+            let rows = st.query_map([], |r| <(String, String, i64)>::try_from(r))?;
             for r in rows {
                 let (g, f, n) = r?;
                 let _ = writeln!(

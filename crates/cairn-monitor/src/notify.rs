@@ -926,13 +926,7 @@ impl Monitor {
         let mut st = conn.prepare(
             "SELECT s.arn, s.protocol, s.endpoint FROM subscriptions s JOIN topics t ON t.id = s.topic_id WHERE t.arn = ?1 ORDER BY s.id",
         )?;
-        let rows = st.query_map([topic_arn], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
+        let rows = st.query_map([topic_arn], |r| <(String, String, String)>::try_from(r))?;
         let mut out = Vec::new();
         for r in rows {
             let (arn, p, endpoint) = r?;

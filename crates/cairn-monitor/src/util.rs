@@ -177,6 +177,27 @@ pub(crate) fn encode_token(kind: &str, pos: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}\u{1f}{pos}"))
 }
 
+/// One page of an offset-paginated query, run with `LIMIT limit + 1 OFFSET offset`: up to
+/// `limit` rows mapped by `f`, and the `kind` token of the next page (at `offset + limit`)
+/// when another row followed.
+pub(crate) fn offset_page<T>(
+    mut rows: rusqlite::Rows<'_>,
+    kind: &str,
+    offset: i64,
+    limit: i64,
+    mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<T>,
+) -> Result<(Vec<T>, Option<String>)> {
+    let mut items = Vec::new();
+    while let Some(r) = rows.next()? {
+        if items.len() as i64 == limit {
+            let next = encode_token(kind, &(offset + limit).to_string());
+            return Ok((items, Some(next)));
+        }
+        items.push(f(r)?);
+    }
+    Ok((items, None))
+}
+
 /// Decodes a token made by [`encode_token`] with the same `kind`.
 pub(crate) fn decode_token(kind: &str, token: &str) -> Option<String> {
     use base64::Engine;
@@ -227,6 +248,28 @@ pub(crate) fn dims_key(d: &std::collections::BTreeMap<String, String>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offset_pages_stop_at_the_limit_and_say_where_to_go_on() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t(n INTEGER); INSERT INTO t VALUES (1), (2), (3), (4), (5);",
+        )
+        .unwrap();
+        let page = |offset: i64, limit: i64| {
+            let mut st = conn
+                .prepare("SELECT n FROM t ORDER BY n LIMIT ?1 OFFSET ?2")
+                .unwrap();
+            let rows = st.query([limit + 1, offset]).unwrap();
+            let (items, next) =
+                offset_page(rows, "t", offset, limit, |r| Ok(r.get::<_, i64>(0)?)).unwrap();
+            (items, next.map(|t| decode_token("t", &t).unwrap()))
+        };
+        assert_eq!(page(0, 2), (vec![1, 2], Some("2".to_owned())));
+        assert_eq!(page(2, 2), (vec![3, 4], Some("4".to_owned())));
+        assert_eq!(page(4, 2), (vec![5], None));
+        assert_eq!(page(0, 5), (vec![1, 2, 3, 4, 5], None));
+    }
 
     #[test]
     fn arn_round_trip() {

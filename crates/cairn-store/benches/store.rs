@@ -34,6 +34,27 @@ fn body(size: usize) -> Bytes {
     Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<_>>())
 }
 
+/// An `iter_custom` routine: each round `measured(n)` is timed, then `cleanup(n)` runs
+/// outside the timed section (so the disk does not fill); `n` counts rounds across calls, so
+/// every round gets a fresh name.
+fn timed_rounds(
+    mut measured: impl FnMut(u64),
+    mut cleanup: impl FnMut(u64),
+) -> impl FnMut(u64) -> Duration {
+    let mut n = 0u64;
+    move |iters| {
+        let mut spent = Duration::ZERO;
+        for _ in 0..iters {
+            n += 1;
+            let started = Instant::now();
+            measured(n);
+            spent += started.elapsed();
+            cleanup(n);
+        }
+        spent
+    }
+}
+
 fn put(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -75,43 +96,31 @@ fn put(c: &mut Criterion) {
             BenchmarkId::new("local_create_only", label),
             &data,
             |b, data| {
-                let mut n = 0u64;
-                b.iter_custom(|iters| {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        n += 1;
-                        let key = format!(
-                            "AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/02/f{n}.json.gz"
-                        );
-                        let started = Instant::now();
-                        rt.block_on(bucket.put(&key, data.clone(), PutOptions::default()))
+                let key = |n| {
+                    format!("AWSLogs/111122223333/CloudTrail/us-east-1/2024/01/02/f{n}.json.gz")
+                };
+                b.iter_custom(timed_rounds(
+                    |n| {
+                        rt.block_on(bucket.put(&key(n), data.clone(), PutOptions::default()))
                             .unwrap();
-                        spent += started.elapsed();
-                        rt.block_on(bucket.delete(&key)).unwrap();
-                    }
-                    spent
-                });
+                    },
+                    |n| rt.block_on(bucket.delete(&key(n))).unwrap(),
+                ));
             },
         );
         group.bench_with_input(
             BenchmarkId::new("fs_write_sync_all", label),
             &data,
             |b, data| {
-                let mut n = 0u64;
-                b.iter_custom(|iters| {
-                    let mut spent = Duration::ZERO;
-                    for _ in 0..iters {
-                        n += 1;
-                        let path = raw_dir.join(format!("f{n}"));
-                        let started = Instant::now();
-                        let mut f = std::fs::File::create(&path).unwrap();
+                let path = |n| raw_dir.join(format!("f{n}"));
+                b.iter_custom(timed_rounds(
+                    |n| {
+                        let mut f = std::fs::File::create(path(n)).unwrap();
                         f.write_all(data).unwrap();
                         f.sync_all().unwrap();
-                        spent += started.elapsed();
-                        std::fs::remove_file(&path).unwrap();
-                    }
-                    spent
-                });
+                    },
+                    |n| std::fs::remove_file(path(n)).unwrap(),
+                ));
             },
         );
     }

@@ -216,18 +216,21 @@ impl Error {
     }
 }
 
-/// Context shared by the backends' private error conversions.
+/// Where a bucket operation failed: the context every backend (in this crate or not) turns
+/// into an [`Error`] of a given class with [`ErrorContext::error`], so that the class-to-variant
+/// mapping lives in one place.
 #[derive(Debug, Clone)]
-pub(crate) struct Ctx {
-    pub(crate) backend: &'static str,
-    pub(crate) bucket: String,
-    pub(crate) op: Op,
-    pub(crate) key: String,
+pub struct ErrorContext {
+    backend: &'static str,
+    bucket: String,
+    op: Op,
+    key: String,
 }
 
-impl Ctx {
-    pub(crate) fn new(backend: &'static str, bucket: &str, op: Op, key: &str) -> Self {
-        Ctx {
+impl ErrorContext {
+    /// The context of `op` on `key` (the prefix, for `List`) in `bucket` of `backend`.
+    pub fn new(backend: &'static str, bucket: &str, op: Op, key: &str) -> Self {
+        ErrorContext {
             backend,
             bucket: bucket.to_owned(),
             op,
@@ -235,9 +238,13 @@ impl Ctx {
         }
     }
 
-    /// Builds the public error of `class` from this context and a backend source.
-    pub(crate) fn error(self, class: ErrorClass, source: BoxError) -> Error {
-        let Ctx {
+    /// The error of `class` in this context, keeping `source` as the backend detail (the
+    /// classes without a source, `NotFound`, `AlreadyExists` and `PreconditionFailed`, drop
+    /// it). `InvalidInput` is not a backend's class (the input was checked before any I/O),
+    /// so it becomes `Internal`.
+    pub fn error(self, class: ErrorClass, source: impl Into<BoxError>) -> Error {
+        let source = source.into();
+        let ErrorContext {
             backend,
             bucket,
             op,
@@ -298,7 +305,7 @@ mod tests {
 
     #[test]
     fn classes_follow_variants() {
-        let ctx = Ctx::new("memory", "b", Op::Get, "k");
+        let ctx = ErrorContext::new("memory", "b", Op::Get, "k");
         for class in [
             ErrorClass::NotFound,
             ErrorClass::AlreadyExists,
@@ -307,7 +314,7 @@ mod tests {
             ErrorClass::Transient,
             ErrorClass::Internal,
         ] {
-            let err = ctx.clone().error(class, "detail".into());
+            let err = ctx.clone().error(class, "detail");
             assert_eq!(err.class(), class);
             assert_eq!(err.is_retryable(), class == ErrorClass::Transient);
         }
@@ -321,7 +328,7 @@ mod tests {
     #[test]
     fn messages_are_lowercase_without_period() {
         let err =
-            Ctx::new("local", "logs", Op::Put, "a/b").error(ErrorClass::Transient, "x".into());
+            ErrorContext::new("local", "logs", Op::Put, "a/b").error(ErrorClass::Transient, "x");
         let msg = err.to_string();
         assert_eq!(msg, "local bucket logs: put \"a/b\" failed transiently");
         assert!(!msg.ends_with('.'));

@@ -71,6 +71,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::ops::Bound;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -84,7 +85,7 @@ pub mod testkit;
 mod validate;
 
 pub use config::{BucketConfig, ConditionalPut, LocalConfig, S3Config, Secret};
-pub use error::{BoxError, Error, ErrorClass, Op, Result};
+pub use error::{BoxError, Error, ErrorClass, ErrorContext, Op, Result};
 pub use memory::MemoryBucket;
 pub use s3::{S3Bucket, S3Options};
 pub use validate::{
@@ -195,6 +196,68 @@ pub struct ListPage {
     pub is_truncated: bool,
     /// The last key of this page when truncated (S3 v1 clients use the last key as marker).
     pub next_marker: Option<String>,
+}
+
+impl From<&ObjectMeta> for ListEntry {
+    fn from(m: &ObjectMeta) -> Self {
+        ListEntry {
+            key: m.key.clone(),
+            size: m.size,
+            etag: m.etag.clone(),
+            last_modified: m.last_modified,
+        }
+    }
+}
+
+impl ListPage {
+    /// A page of `entries`; `more` says whether keys follow them, and then the last entry's
+    /// key becomes [`ListPage::next_marker`]. An empty page is never truncated.
+    pub fn new(entries: Vec<ListEntry>, more: bool) -> Self {
+        let next_marker = more
+            .then(|| entries.last().map(|e| e.key.clone()))
+            .flatten();
+        ListPage {
+            is_truncated: next_marker.is_some(),
+            entries,
+            next_marker,
+        }
+    }
+
+    /// One [`Bucket::list`] page over `objects`, a backend's `(key, object)` pairs in ascending
+    /// key byte order starting at [`list_range`]`(prefix, marker)`: the keys that start with
+    /// `prefix`, at most `max` of them (clamped to `1..=`[`MAX_LIST_PAGE`]), truncated when
+    /// another such key follows. `entry` is called only for the objects on the page, so a
+    /// backend may read attributes lazily; its first error is returned.
+    pub fn from_sorted<'k, T, E>(
+        objects: impl IntoIterator<Item = (&'k str, T)>,
+        prefix: &str,
+        max: usize,
+        mut entry: impl FnMut(&'k str, T) -> std::result::Result<ListEntry, E>,
+    ) -> std::result::Result<ListPage, E> {
+        let mut objects = objects
+            .into_iter()
+            .take_while(|(key, _)| key.starts_with(prefix));
+        let mut entries = Vec::new();
+        for (key, object) in objects.by_ref().take(clamp_max(max)) {
+            entries.push(entry(key, object)?);
+        }
+        let more = objects.next().is_some();
+        Ok(ListPage::new(entries, more))
+    }
+}
+
+/// Where a [`Bucket::list`] of `prefix` after `marker` starts, as a key range: from the later
+/// of `prefix` (included) and `marker` (excluded), unbounded above. Use it with
+/// `BTreeMap::range` or, on a sorted slice, `partition_point` and `RangeBounds::contains`.
+pub fn list_range<'a>(
+    prefix: &'a str,
+    marker: Option<&'a str>,
+) -> (Bound<&'a str>, Bound<&'a str>) {
+    let lower = match marker {
+        Some(m) if m >= prefix => Bound::Excluded(m),
+        _ => Bound::Included(prefix),
+    };
+    (lower, Bound::Unbounded)
 }
 
 /// The bucket abstraction every backend implements.
@@ -368,6 +431,8 @@ pub(crate) fn clamp_max(max: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::RangeBounds;
+
     use super::*;
 
     #[test]
@@ -377,6 +442,47 @@ mod tests {
         assert_eq!(o.sse, Sse::None);
         assert_eq!(clamp_max(0), 1);
         assert_eq!(clamp_max(5000), MAX_LIST_PAGE);
+    }
+
+    #[test]
+    fn from_sorted_pages_lazily_within_the_prefix() {
+        let keys = ["a", "b/1", "b/2", "b/3", "c"];
+        let entry = |key: &str| ListEntry {
+            key: key.to_owned(),
+            size: 0,
+            etag: None,
+            last_modified: OffsetDateTime::UNIX_EPOCH,
+        };
+        let page_of = |prefix: &str, marker: Option<&str>, max: usize| {
+            let range = list_range(prefix, marker);
+            let objects = keys
+                .iter()
+                .filter(|k| RangeBounds::<str>::contains(&range, **k))
+                .map(|k| (*k, ()));
+            let mut read = Vec::new();
+            let page = ListPage::from_sorted(objects, prefix, max, |k, ()| {
+                read.push(k.to_owned());
+                Ok::<_, ()>(entry(k))
+            })
+            .unwrap();
+            let keys: Vec<_> = page.entries.iter().map(|e| e.key.clone()).collect();
+            (keys, page.is_truncated, page.next_marker, read)
+        };
+        let (keys, truncated, next, read) = page_of("b/", None, 2);
+        assert_eq!(
+            (keys, truncated, next),
+            (vec!["b/1".into(), "b/2".into()], true, Some("b/2".into()))
+        );
+        assert_eq!(read, ["b/1", "b/2"], "only the page's objects are read");
+        let (keys, truncated, next, _) = page_of("b/", Some("b/2"), 2);
+        assert_eq!((keys, truncated, next), (vec!["b/3".into()], false, None));
+        // A marker before the prefix starts at the prefix; max is clamped to at least 1.
+        let (keys, truncated, _, _) = page_of("b/", Some("a"), 0);
+        assert_eq!((keys, truncated), (vec!["b/1".to_owned()], true));
+        let failed =
+            ListPage::from_sorted([("a", ())], "", 10, |_, ()| Err::<ListEntry, _>("boom"));
+        assert_eq!(failed, Err("boom"));
+        assert_eq!(ListPage::new(Vec::new(), true), ListPage::default());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! In-memory bucket for tests.
 
 use std::collections::BTreeMap;
-use std::ops::Bound;
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::error::{Error, Result};
 use crate::{
     BoxFuture, Bucket, ListEntry, ListPage, Object, ObjectMeta, PutMode, PutOptions, PutResult,
-    check_put, clamp_max, md5_hex, validate_key,
+    check_put, list_range, md5_hex, validate_key,
 };
 
 const BACKEND: &str = "memory";
@@ -95,38 +95,14 @@ impl MemoryBucket {
     }
 
     fn list_now(&self, prefix: &str, marker: Option<&str>, max: usize) -> ListPage {
-        let max = clamp_max(max);
         let map = self.lock();
-        // Start at the later of the prefix and just-after-the-marker.
-        let lower = match marker {
-            Some(m) if m >= prefix => Bound::Excluded(m),
-            _ => Bound::Included(prefix),
-        };
-        let mut entries = Vec::new();
-        let mut is_truncated = false;
-        for (key, object) in map.range::<str, _>((lower, Bound::Unbounded)) {
-            if !key.starts_with(prefix) {
-                break;
-            }
-            if entries.len() == max {
-                is_truncated = true;
-                break;
-            }
-            entries.push(ListEntry {
-                key: key.clone(),
-                size: object.meta.size,
-                etag: object.meta.etag.clone(),
-                last_modified: object.meta.last_modified,
-            });
-        }
-        let next_marker = is_truncated
-            .then(|| entries.last().map(|e| e.key.clone()))
-            .flatten();
-        ListPage {
-            entries,
-            is_truncated,
-            next_marker,
-        }
+        let objects = map
+            .range::<str, _>(list_range(prefix, marker))
+            .map(|(k, o)| (k.as_str(), o));
+        let Ok(page) = ListPage::from_sorted(objects, prefix, max, |_, o| {
+            Ok::<_, Infallible>(ListEntry::from(&o.meta))
+        });
+        page
     }
 }
 

@@ -17,7 +17,7 @@ use object_store::{
 use time::OffsetDateTime;
 
 use crate::config::{ConditionalPut, Secret};
-use crate::error::{Ctx, Error, ErrorClass, Op, Result};
+use crate::error::{Error, ErrorClass, ErrorContext, Op, Result};
 use crate::validate::unquote_etag;
 use crate::{
     BoxFuture, Bucket, ListEntry, ListPage, Object, ObjectMeta, PutMode, PutOptions, PutResult,
@@ -74,7 +74,7 @@ pub struct S3Bucket {
 
 /// An `object_store` failure with its context.
 struct S3Failure {
-    ctx: Ctx,
+    ctx: ErrorContext,
     err: object_store::Error,
 }
 
@@ -89,7 +89,7 @@ impl From<S3Failure> for Error {
             E::Generic { .. } => classify_generic(&f.err),
             _ => ErrorClass::Internal,
         };
-        f.ctx.error(class, Box::new(f.err))
+        f.ctx.error(class, f.err)
     }
 }
 
@@ -200,7 +200,7 @@ impl S3Bucket {
     }
 
     fn fail(&self, op: Op, key: &str) -> impl FnOnce(object_store::Error) -> Error + '_ {
-        let ctx = Ctx::new(BACKEND, &self.name, op, key);
+        let ctx = ErrorContext::new(BACKEND, &self.name, op, key);
         move |err| Error::from(S3Failure { ctx, err })
     }
 
@@ -408,15 +408,7 @@ impl Bucket for S3Bucket {
                 })
                 .collect();
             debug_assert!(entries.windows(2).all(|w| w[0].key < w[1].key));
-            let is_truncated = res.page_token.is_some() && !entries.is_empty();
-            let next_marker = is_truncated
-                .then(|| entries.last().map(|e| e.key.clone()))
-                .flatten();
-            Ok(ListPage {
-                entries,
-                is_truncated,
-                next_marker,
-            })
+            Ok(ListPage::new(entries, res.page_token.is_some()))
         })
     }
 

@@ -89,6 +89,13 @@ impl Suite<'_> {
         }
     }
 
+    /// `key` does not exist: `get` and `head` (checks named `[get, head]`) fail with
+    /// `NotFound`.
+    async fn absent(&self, [get, head]: [&'static str; 2], key: &str) -> Check<()> {
+        self.class(get, self.bucket.get(key).await, ErrorClass::NotFound)?;
+        self.class(head, self.bucket.head(key).await, ErrorClass::NotFound)
+    }
+
     async fn keys(
         &self,
         check: &'static str,
@@ -127,16 +134,8 @@ impl Suite<'_> {
 
     async fn not_found_and_invalid(&self) -> Check<()> {
         let b = self.bucket;
-        self.class(
-            "get missing",
-            b.get("missing/key").await,
-            ErrorClass::NotFound,
-        )?;
-        self.class(
-            "head missing",
-            b.head("missing/key").await,
-            ErrorClass::NotFound,
-        )?;
+        self.absent(["get missing", "head missing"], "missing/key")
+            .await?;
         self.ok("delete missing is ok", b.delete("missing/key").await)?;
         for bad in ["", "/abs", "a//b", "a/", "../x", "a/./b", "a\nb"] {
             let put = b
@@ -474,16 +473,8 @@ impl Suite<'_> {
     async fn delete(&self) -> Check<()> {
         let b = self.bucket;
         self.ok("delete", b.delete("order/a/b").await)?;
-        self.class(
-            "get after delete",
-            b.get("order/a/b").await,
-            ErrorClass::NotFound,
-        )?;
-        self.class(
-            "head after delete",
-            b.head("order/a/b").await,
-            ErrorClass::NotFound,
-        )?;
+        self.absent(["get after delete", "head after delete"], "order/a/b")
+            .await?;
         self.ok("delete twice", b.delete("order/a/b").await)?;
         let got = self.keys("list after delete", "order/a/", None).await?;
         self.ensure(got == ["order/a/b/c"], "list after delete", || {

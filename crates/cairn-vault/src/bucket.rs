@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_store::{
-    BoxFuture, Bucket, Error, ErrorClass, ListEntry, ListPage, Object, ObjectMeta, Op, PutMode,
-    PutOptions, PutResult, Sse,
+    BoxFuture, Bucket, Error, ErrorClass, ErrorContext, ListEntry, ListPage, Object, ObjectMeta,
+    Op, PutMode, PutOptions, PutResult, Sse,
 };
 use time::OffsetDateTime;
 
@@ -37,51 +37,7 @@ impl VaultBucket {
     }
 
     fn error(&self, op: Op, key: &str, e: VaultError) -> Error {
-        let bucket = self.name.clone();
-        let key = key.to_owned();
-        match e {
-            VaultError::NoSuchKey { .. }
-            | VaultError::NoSuchVersion { .. }
-            | VaultError::DeleteMarker { .. }
-            | VaultError::NoSuchBucket { .. } => Error::NotFound {
-                backend: BACKEND,
-                bucket,
-                key,
-            },
-            VaultError::PreconditionFailed { .. } => Error::AlreadyExists {
-                backend: BACKEND,
-                bucket,
-                key,
-            },
-            VaultError::ObjectLocked { .. } => Error::Unauthorized {
-                backend: BACKEND,
-                bucket,
-                op,
-                key,
-                source: Box::new(e),
-            },
-            VaultError::Tampered(_) => Error::Corrupt {
-                backend: BACKEND,
-                bucket,
-                op,
-                key,
-                source: Box::new(e),
-            },
-            VaultError::Io { .. } => Error::Transient {
-                backend: BACKEND,
-                bucket,
-                op,
-                key,
-                source: Box::new(e),
-            },
-            other => Error::Internal {
-                backend: BACKEND,
-                bucket,
-                op,
-                key,
-                source: Box::new(other),
-            },
-        }
+        ErrorContext::new(BACKEND, &self.name, op, key).error(store_class(&e), e)
     }
 }
 
@@ -183,20 +139,17 @@ impl Bucket for VaultBucket {
             let l = blocking(move || vault.list_objects(&name, &p, m.as_deref(), None, max))
                 .await
                 .map_err(|e| self.error(Op::List, prefix, e))?;
-            Ok(ListPage {
-                entries: l
-                    .objects
-                    .iter()
-                    .map(|v| ListEntry {
-                        key: v.key.clone(),
-                        size: v.size,
-                        etag: Some(v.etag.clone()),
-                        last_modified: v.last_modified,
-                    })
-                    .collect(),
-                is_truncated: l.is_truncated,
-                next_marker: l.next_marker,
-            })
+            let entries = l
+                .objects
+                .iter()
+                .map(|v| ListEntry {
+                    key: v.key.clone(),
+                    size: v.size,
+                    etag: Some(v.etag.clone()),
+                    last_modified: v.last_modified,
+                })
+                .collect();
+            Ok(ListPage::new(entries, l.is_truncated))
         })
     }
 
@@ -225,6 +178,7 @@ pub fn store_class(e: &VaultError) -> ErrorClass {
         | VaultError::InvalidRequest(_)
         | VaultError::InvalidBucketState(_) => ErrorClass::InvalidInput,
         VaultError::Io { .. } => ErrorClass::Transient,
+        VaultError::Tampered(_) => ErrorClass::Corrupt,
         _ => ErrorClass::Internal,
     }
 }

@@ -33,12 +33,14 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use cairn_store::{
-    BoxFuture, Bucket, Error, ListEntry, ListPage, Object, ObjectMeta, Op, PutOptions, PutResult,
+    BoxFuture, Bucket, Error, ErrorClass, ErrorContext, ListEntry, ListPage, Object, ObjectMeta,
+    Op, PutOptions, PutResult,
 };
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -383,34 +385,22 @@ impl LegacyBucket {
         f: impl FnOnce(&Path, &str) -> Result<T>,
     ) -> cairn_store::Result<T> {
         cairn_store::validate_key(key)?;
-        let idx = self
+        let ctx = ErrorContext::new(BACKEND, &self.name, op, key);
+        match self
             .keys
             .binary_search_by(|(k, _)| k.as_bytes().cmp(key.as_bytes()))
-            .map_err(|_| Error::NotFound {
-                backend: BACKEND,
-                bucket: self.name.clone(),
-                key: key.to_owned(),
-            })?;
-        f(&self.keys[idx].1, key).map_err(|e| Error::Corrupt {
-            backend: BACKEND,
-            bucket: self.name.clone(),
-            op,
-            key: key.to_owned(),
-            source: Box::new(e),
-        })
+        {
+            Ok(idx) => f(&self.keys[idx].1, key).map_err(|e| ctx.error(ErrorClass::Corrupt, e)),
+            Err(_) => Err(ctx.error(ErrorClass::NotFound, "no such key")),
+        }
     }
 
     fn read_only(&self, op: Op, key: &str) -> Error {
-        Error::Unauthorized {
-            backend: BACKEND,
-            bucket: self.name.clone(),
-            op,
-            key: key.to_owned(),
-            source: Box::new(io::Error::new(
-                io::ErrorKind::ReadOnlyFilesystem,
-                "a bucket directory of an earlier version is read-only",
-            )),
-        }
+        let source = io::Error::new(
+            io::ErrorKind::ReadOnlyFilesystem,
+            "a bucket directory of an earlier version is read-only",
+        );
+        ErrorContext::new(BACKEND, &self.name, op, key).error(ErrorClass::Unauthorized, source)
     }
 }
 
@@ -455,33 +445,14 @@ impl Bucket for LegacyBucket {
         max: usize,
     ) -> BoxFuture<'a, cairn_store::Result<ListPage>> {
         Box::pin(async move {
-            let max = max.clamp(1, cairn_store::MAX_LIST_PAGE);
-            let after_marker = marker.map_or(0, |m| {
-                self.keys
-                    .partition_point(|(k, _)| k.as_bytes() <= m.as_bytes())
-            });
-            let at_prefix = self
+            let range = cairn_store::list_range(prefix, marker);
+            let start = self
                 .keys
-                .partition_point(|(k, _)| k.as_bytes() < prefix.as_bytes());
-            let mut page = ListPage::default();
-            for (key, _) in self.keys[after_marker.max(at_prefix)..]
-                .iter()
-                .take_while(|(k, _)| k.starts_with(prefix))
-            {
-                if page.entries.len() == max {
-                    page.is_truncated = true;
-                    page.next_marker = page.entries.last().map(|e| e.key.clone());
-                    break;
-                }
-                let meta = self.meta(Op::List, key)?;
-                page.entries.push(ListEntry {
-                    key: meta.key,
-                    size: meta.size,
-                    etag: meta.etag,
-                    last_modified: meta.last_modified,
-                });
-            }
-            Ok(page)
+                .partition_point(|(k, _)| !RangeBounds::<str>::contains(&range, k.as_str()));
+            let objects = self.keys[start..].iter().map(|(k, v)| (k.as_str(), v));
+            ListPage::from_sorted(objects, prefix, max, |key, _| {
+                self.meta(Op::List, key).map(|m| ListEntry::from(&m))
+            })
         })
     }
 

@@ -201,6 +201,14 @@ fn dek_context(blob_id: &str) -> String {
 }
 
 /// Storage classes stored compacted (gzip) after a transition.
+/// The common prefix a listing with `delimiter` rolls `key` (which starts with `prefix`) up
+/// into: the key up to and including the first `delimiter` after `prefix`, if any.
+fn common_prefix(key: &str, prefix: &str, delimiter: Option<&str>) -> Option<String> {
+    let d = delimiter?;
+    let i = key[prefix.len()..].find(d)?;
+    Some(key[..prefix.len() + i + d.len()].to_owned())
+}
+
 fn is_archive(class: &str) -> bool {
     matches!(
         class,
@@ -975,11 +983,7 @@ impl Vault {
                 if !r.key.starts_with(prefix) {
                     break 'scan;
                 }
-                let cp = delimiter.and_then(|d| {
-                    r.key[prefix.len()..]
-                        .find(d)
-                        .map(|i| r.key[..prefix.len() + i + d.len()].to_owned())
-                });
+                let cp = common_prefix(&r.key, prefix, delimiter);
                 if let Some(cp) = cp {
                     if last_cp.as_deref() == Some(cp.as_str()) || cp.as_str() <= marker {
                         continue;
@@ -1068,11 +1072,7 @@ impl Vault {
                 }
                 continue;
             }
-            let cp = delimiter.and_then(|d| {
-                r.key[prefix.len()..]
-                    .find(d)
-                    .map(|i| r.key[..prefix.len() + i + d.len()].to_owned())
-            });
+            let cp = common_prefix(&r.key, prefix, delimiter);
             if let Some(cp) = cp {
                 if last_cp.as_deref() == Some(cp.as_str()) || cp.as_str() <= key_marker {
                     continue;

@@ -30,8 +30,13 @@ fn unpack(into: &Path) -> PathBuf {
     into.join("legacy-logs")
 }
 
+/// A vault in `dir` without a key service.
+fn open(dir: &Path) -> Vault {
+    Vault::open(dir, Arc::new(AesSealer::new(&[7; 32]).unwrap()), None).unwrap()
+}
+
 fn vault(dir: &Path) -> Arc<Vault> {
-    let v = Vault::open(dir, Arc::new(AesSealer::new(&[7; 32]).unwrap()), None).unwrap();
+    let v = open(dir);
     v.ensure_bucket(
         "legacy-logs",
         "111122223333",
@@ -40,6 +45,21 @@ fn vault(dir: &Path) -> Arc<Vault> {
     )
     .unwrap();
     Arc::new(v)
+}
+
+/// A temporary data directory with the fixture unpacked in its `buckets/` and a vault there:
+/// (the directory, `buckets/`, the old bucket directory, the vault).
+fn unpacked_vault() -> (tempfile::TempDir, PathBuf, PathBuf, Arc<Vault>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let buckets = tmp.path().join("buckets");
+    let old = unpack(&buckets);
+    let v = vault(&buckets);
+    (tmp, buckets, old, v)
+}
+
+/// Imports the old tree `old` into `legacy-logs`, moving it aside next to itself.
+fn import(v: &Vault, old: &Path) -> cairn_vault::Result<Option<legacy::ImportReport>> {
+    legacy::import_tree(v, "legacy-logs", old, old)
 }
 
 fn assert_imported(v: &Vault) {
@@ -129,31 +149,20 @@ fn legacy_reader_rejects_corrupt_files_and_ignores_foreign_ones() {
 
 #[test]
 fn import_keeps_metadata_and_moves_the_tree_aside() {
-    let tmp = tempfile::tempdir().unwrap();
-    let buckets = tmp.path().join("buckets");
-    let old = unpack(&buckets);
-    let v = vault(&buckets);
-    let report = legacy::import_tree(&v, "legacy-logs", &old, &old)
-        .unwrap()
-        .unwrap();
+    let (_tmp, buckets, old, v) = unpacked_vault();
+    let report = import(&v, &old).unwrap().unwrap();
     assert_eq!((report.imported, report.skipped), (4, 0));
     assert_eq!(report.moved_to, buckets.join("legacy-logs.imported"));
     assert!(!old.exists() && report.moved_to.join("top.txt@obj").is_file());
     assert_imported(&v);
     // Nothing left to import.
-    assert_eq!(
-        legacy::import_tree(&v, "legacy-logs", &old, &old).unwrap(),
-        None
-    );
+    assert_eq!(import(&v, &old).unwrap(), None);
 }
 
 #[test]
 fn an_interrupted_import_finishes_on_reopen_with_each_object_once() {
     for k in 0..KEYS.len() {
-        let tmp = tempfile::tempdir().unwrap();
-        let buckets = tmp.path().join("buckets");
-        let old = unpack(&buckets);
-        let v = vault(&buckets);
+        let (_tmp, buckets, old, v) = unpacked_vault();
         // Versioned: a second put of a key would show as a second version.
         v.set_versioning("legacy-logs", Versioning::Enabled, None)
             .unwrap();
@@ -161,7 +170,7 @@ fn an_interrupted_import_finishes_on_reopen_with_each_object_once() {
         let (key, path) = legacy::scan(&old).unwrap().swap_remove(k);
         let good = std::fs::read(&path).unwrap();
         std::fs::write(&path, b"CAIRNOBJ").unwrap();
-        let err = legacy::import_tree(&v, "legacy-logs", &old, &old).unwrap_err();
+        let err = import(&v, &old).unwrap_err();
         assert!(matches!(err, VaultError::Corrupt(_)), "{err}");
         assert!(old.is_dir(), "the tree stays until the import is complete");
         assert_eq!(
@@ -176,9 +185,7 @@ fn an_interrupted_import_finishes_on_reopen_with_each_object_once() {
         std::fs::write(&path, good).unwrap();
         drop(v);
         let v = vault(&buckets);
-        let report = legacy::import_tree(&v, "legacy-logs", &old, &old)
-            .unwrap()
-            .unwrap();
+        let report = import(&v, &old).unwrap().unwrap();
         assert_eq!((report.imported, report.skipped), (KEYS.len() - k, k));
         assert_imported(&v);
     }
@@ -186,16 +193,11 @@ fn an_interrupted_import_finishes_on_reopen_with_each_object_once() {
 
 #[test]
 fn a_crash_after_the_last_object_but_before_the_rename_is_harmless() {
-    let tmp = tempfile::tempdir().unwrap();
-    let buckets = tmp.path().join("buckets");
-    let old = unpack(&buckets);
-    let v = vault(&buckets);
-    legacy::import_tree(&v, "legacy-logs", &old, &old).unwrap();
+    let (_tmp, buckets, old, v) = unpacked_vault();
+    import(&v, &old).unwrap();
     // As if the rename had not happened: the same tree is back.
     let old = unpack(&buckets);
-    let report = legacy::import_tree(&v, "legacy-logs", &old, &old)
-        .unwrap()
-        .unwrap();
+    let report = import(&v, &old).unwrap().unwrap();
     assert_eq!((report.imported, report.skipped), (0, 4));
     assert_eq!(report.moved_to, buckets.join("legacy-logs.imported.2"));
     assert_imported(&v);
@@ -203,10 +205,7 @@ fn a_crash_after_the_last_object_but_before_the_rename_is_harmless() {
 
 #[test]
 fn a_key_with_other_content_is_a_conflict_and_nothing_moves() {
-    let tmp = tempfile::tempdir().unwrap();
-    let buckets = tmp.path().join("buckets");
-    let old = unpack(&buckets);
-    let v = vault(&buckets);
+    let (_tmp, _, old, v) = unpacked_vault();
     v.put_object(
         "legacy-logs",
         "top.txt",
@@ -215,7 +214,7 @@ fn a_key_with_other_content_is_a_conflict_and_nothing_moves() {
         OffsetDateTime::now_utc(),
     )
     .unwrap();
-    let err = legacy::import_tree(&v, "legacy-logs", &old, &old).unwrap_err();
+    let err = import(&v, &old).unwrap_err();
     assert!(matches!(err, VaultError::ImportConflict { .. }), "{err}");
     assert!(old.is_dir());
     assert_eq!(
@@ -235,8 +234,7 @@ fn configured_buckets_import_on_first_open() {
     let tmp = tempfile::tempdir().unwrap();
     let buckets = tmp.path().join("buckets");
     let old = unpack(&buckets);
-    let shared =
-        Arc::new(Vault::open(&buckets, Arc::new(AesSealer::new(&[7; 32]).unwrap()), None).unwrap());
+    let shared = Arc::new(open(&buckets));
     cairn_vault::open_bucket("legacy-logs", &cfg, &shared, tmp.path(), owner).unwrap();
     assert!(!old.exists() && buckets.join("legacy-logs.imported").is_dir());
     assert_imported(&shared);
@@ -253,7 +251,7 @@ fn configured_buckets_import_on_first_open() {
             .join("custom/legacy-logs.imported/top.txt@obj")
             .is_file()
     );
-    let own = Vault::open(&root, Arc::new(AesSealer::new(&[7; 32]).unwrap()), None).unwrap();
+    let own = open(&root);
     assert_imported(&own);
 }
 

@@ -72,8 +72,51 @@ fn vault(dir: &std::path::Path) -> (Arc<Vault>, Arc<FakeKms>) {
     (Arc::new(v), kms)
 }
 
+/// A vault in a fresh directory holding the bucket `name` of `account` in us-east-1 (with
+/// object lock when `lock`).
+fn vault_with(
+    name: &str,
+    account: &str,
+    lock: bool,
+) -> (tempfile::TempDir, Arc<Vault>, Arc<FakeKms>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (v, kms) = vault(dir.path());
+    v.create_bucket(name, account, "us-east-1", lock, now())
+        .unwrap();
+    (dir, v, kms)
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
+}
+
+/// Stores `doc` as JSON, the way the S3 API stores a bucket configuration.
+fn put_json_doc(v: &Vault, bucket: &str, kind: DocKind, doc: &impl serde::Serialize) {
+    v.put_doc(bucket, kind, &serde_json::to_string(doc).unwrap())
+        .unwrap();
+}
+
+/// Puts `body` under `key` with a default request (no SSE, no lock, no condition).
+fn put(v: &Vault, bucket: &str, key: &str, body: &[u8], t: OffsetDateTime) -> PutOutcome {
+    v.put_object(bucket, key, body, &PutRequest::default(), t)
+        .unwrap()
+}
+
+/// Every file below `dir`, at any depth.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -95,10 +138,8 @@ async fn conformance_as_a_store_bucket() {
 
 #[test]
 fn versioning_delete_markers_and_null_versions() {
-    let dir = tempfile::tempdir().unwrap();
-    let (v, _) = vault(dir.path());
+    let (_dir, v, _) = vault_with("b", "1", false);
     let t = now();
-    v.create_bucket("b", "1", "us-east-1", false, t).unwrap();
     let req = PutRequest::default();
     // Unversioned: one null version, overwritten in place.
     let p = v.put_object("b", "k", b"a", &req, t).unwrap();
@@ -168,11 +209,8 @@ fn versioning_delete_markers_and_null_versions() {
 
 #[test]
 fn object_lock_refuses_overwrite_and_delete() {
-    let dir = tempfile::tempdir().unwrap();
-    let (v, _) = vault(dir.path());
+    let (_dir, v, _) = vault_with("locked", "1", true);
     let t = now();
-    v.create_bucket("locked", "1", "us-east-1", true, t)
-        .unwrap();
     let cfg = ObjectLockConfig {
         enabled: true,
         default_retention: Some(DefaultRetention {
@@ -181,15 +219,8 @@ fn object_lock_refuses_overwrite_and_delete() {
             years: None,
         }),
     };
-    v.put_doc(
-        "locked",
-        DocKind::ObjectLock,
-        &serde_json::to_string(&cfg).unwrap(),
-    )
-    .unwrap();
-    let p = v
-        .put_object("locked", "log", b"x", &PutRequest::default(), t)
-        .unwrap();
+    put_json_doc(&v, "locked", DocKind::ObjectLock, &cfg);
+    let p = put(&v, "locked", "log", b"x", t);
     let err = v
         .put_object("locked", "log", b"y", &PutRequest::default(), t)
         .unwrap_err();
@@ -241,11 +272,8 @@ fn object_lock_refuses_overwrite_and_delete() {
 
 #[test]
 fn sse_kms_and_disabled_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let (v, kms) = vault(dir.path());
+    let (_dir, v, kms) = vault_with("k", "111122223333", false);
     let t = now();
-    v.create_bucket("k", "111122223333", "us-east-1", false, t)
-        .unwrap();
     let req = PutRequest {
         sse: SseRequest::Kms(Some("key-1".into())),
         ..PutRequest::default()
@@ -267,15 +295,8 @@ fn sse_kms_and_disabled_key() {
         kms_key_id: Some("key-2".into()),
         bucket_key_enabled: false,
     };
-    v.put_doc(
-        "k",
-        DocKind::Encryption,
-        &serde_json::to_string(&enc).unwrap(),
-    )
-    .unwrap();
-    let p = v
-        .put_object("k", "d", b"x", &PutRequest::default(), t)
-        .unwrap();
+    put_json_doc(&v, "k", DocKind::Encryption, &enc);
+    let p = put(&v, "k", "d", b"x", t);
     assert!(p.kms_key_arn.unwrap().ends_with("key/key-2"));
     let err = v
         .put_object(
@@ -294,13 +315,10 @@ fn sse_kms_and_disabled_key() {
 
 #[test]
 fn listing_v1_semantics() {
-    let dir = tempfile::tempdir().unwrap();
-    let (v, _) = vault(dir.path());
+    let (_dir, v, _) = vault_with("l", "1", false);
     let t = now();
-    v.create_bucket("l", "1", "us-east-1", false, t).unwrap();
     for k in ["a/1", "a/2", "a/b/3", "b", "a-", "é", "Z"] {
-        v.put_object("l", k, k.as_bytes(), &PutRequest::default(), t)
-            .unwrap();
+        put(&v, "l", k, k.as_bytes(), t);
     }
     let all = v.list_objects("l", "", None, None, 1000).unwrap();
     let keys: Vec<_> = all.objects.iter().map(|o| o.key.as_str()).collect();
@@ -324,10 +342,8 @@ fn listing_v1_semantics() {
 
 #[test]
 fn lifecycle_transitions_and_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let (v, _) = vault(dir.path());
+    let (_dir, v, _) = vault_with("lc", "1", false);
     let t0 = now();
-    v.create_bucket("lc", "1", "us-east-1", false, t0).unwrap();
     v.set_versioning("lc", Versioning::Enabled, None).unwrap();
     let cfg = LifecycleConfig {
         rules: vec![LifecycleRule {
@@ -340,20 +356,11 @@ fn lifecycle_transitions_and_expires() {
             ..LifecycleRule::default()
         }],
     };
-    v.put_doc(
-        "lc",
-        DocKind::Lifecycle,
-        &serde_json::to_string(&cfg).unwrap(),
-    )
-    .unwrap();
+    put_json_doc(&v, "lc", DocKind::Lifecycle, &cfg);
     let body = vec![b'z'; 10_000];
-    let old = v
-        .put_object("lc", "logs/a", b"old", &PutRequest::default(), t0)
-        .unwrap();
-    v.put_object("lc", "logs/a", &body, &PutRequest::default(), t0)
-        .unwrap();
-    v.put_object("lc", "keep/b", b"b", &PutRequest::default(), t0)
-        .unwrap();
+    let old = put(&v, "lc", "logs/a", b"old", t0);
+    put(&v, "lc", "logs/a", &body, t0);
+    put(&v, "lc", "keep/b", b"b", t0);
     let day = 60;
     let acts = v
         .apply_lifecycle(t0 + Duration::seconds(3 * day), day)
@@ -405,11 +412,8 @@ fn lifecycle_and_mfa_delete_exclude_each_other() {
     assert!(!v.bucket("lc").unwrap().mfa_delete);
 
     // Both at once, as an older data directory may hold them: nothing is expired.
-    let old = v
-        .put_object("lc", "k", b"old", &PutRequest::default(), t0)
-        .unwrap();
-    v.put_object("lc", "k", b"new", &PutRequest::default(), t0)
-        .unwrap();
+    let old = put(&v, "lc", "k", b"old", t0);
+    put(&v, "lc", "k", b"new", t0);
     drop(v);
     rusqlite::Connection::open(dir.path().join("vault.sqlite"))
         .unwrap()
@@ -425,13 +429,10 @@ fn lifecycle_and_mfa_delete_exclude_each_other() {
 
 #[test]
 fn no_plaintext_on_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let (v, _) = vault(dir.path());
+    let (dir, v, _) = vault_with("p", "1", false);
     let t = now();
-    v.create_bucket("p", "1", "us-east-1", false, t).unwrap();
     let secret = b"PLAINTEXT-MARKER-a8f3e1c7-never-on-disk".repeat(20);
-    v.put_object("p", "x", &secret, &PutRequest::default(), t)
-        .unwrap();
+    put(&v, "p", "x", &secret, t);
     v.put_object(
         "p",
         "y",
@@ -444,25 +445,16 @@ fn no_plaintext_on_disk() {
     )
     .unwrap();
     let needle = b"PLAINTEXT-MARKER-a8f3e1c7";
-    let mut files = 0;
-    let mut stack = vec![dir.path().to_owned()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files += 1;
-                let bytes = std::fs::read(&p).unwrap();
-                assert!(
-                    !bytes.windows(needle.len()).any(|w| w == needle),
-                    "plaintext found in {}",
-                    p.display()
-                );
-            }
-        }
+    let files = files_under(dir.path());
+    for p in &files {
+        let bytes = std::fs::read(p).unwrap();
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "plaintext found in {}",
+            p.display()
+        );
     }
-    assert!(files >= 3);
+    assert!(files.len() >= 3);
     assert_eq!(v.get_object("p", "y", None).unwrap().1, secret);
 }
 
@@ -471,32 +463,13 @@ fn no_plaintext_on_disk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_changed_at_rest_is_reported_as_tampered() {
     use cairn_store::{Bucket, ErrorClass};
-    let dir = tempfile::tempdir().unwrap();
-    let (v, _) = vault(dir.path());
-    v.create_bucket("t", "1", "us-east-1", false, now())
-        .unwrap();
+    let (dir, v, _) = vault_with("t", "1", false);
     let body = b"a delivered log file".repeat(10);
-    let files = || {
-        let mut out = Vec::new();
-        let mut stack = vec![dir.path().join(".vault")];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    out.push(p);
-                }
-            }
-        }
-        out
-    };
-    v.put_object("t", "log.json.gz", &body, &PutRequest::default(), now())
-        .unwrap();
+    let files = || files_under(&dir.path().join(".vault"));
+    put(&v, "t", "log.json.gz", &body, now());
     let log_body = files();
     assert_eq!(log_body.len(), 1, "{log_body:?}");
-    v.put_object("t", "other", &body, &PutRequest::default(), now())
-        .unwrap();
+    put(&v, "t", "other", &body, now());
     assert_eq!(files().len(), 2);
     // One byte of the log's body file flipped; the other object is untouched.
     let mut bytes = std::fs::read(&log_body[0]).unwrap();
@@ -506,6 +479,7 @@ async fn a_body_changed_at_rest_is_reported_as_tampered() {
     assert_eq!(v.get_object("t", "other", None).unwrap().1, body);
     let err = v.get_object("t", "log.json.gz", None).unwrap_err();
     assert!(matches!(err, VaultError::Tampered(_)), "{err:?}");
+    assert_eq!(store_class(&err), ErrorClass::Corrupt);
     assert_eq!(err.http_status(), 500);
     let b = VaultBucket::new(v, "t");
     let err = b.get("log.json.gz").await.unwrap_err();

@@ -282,6 +282,14 @@ mod tests {
         ("creds".into(), "conf".into())
     }
 
+    /// [`resolve_with`] over the fixture files `CREDS` and `CONF`.
+    fn resolve_fixture(
+        req: &Requested,
+        e: &BTreeMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
+        resolve_with(req, e, &parse_ini(CREDS), &parse_ini(CONF), paths)
+    }
+
     #[test]
     fn environment_keys_win_without_profile_flag() {
         let e = env(&[
@@ -290,14 +298,7 @@ mod tests {
             ("AWS_DEFAULT_REGION", "us-west-2"),
             ("AWS_ENDPOINT_URL_S3", "http://s3.local"),
         ]);
-        let s = resolve_with(
-            &Requested::default(),
-            &e,
-            &parse_ini(CREDS),
-            &parse_ini(CONF),
-            paths,
-        )
-        .unwrap();
+        let s = resolve_fixture(&Requested::default(), &e).unwrap();
         assert_eq!(s.credential.access_key_id, "AKENV");
         assert_eq!(s.region, "us-west-2");
         assert_eq!(s.service_endpoints["s3"], "http://s3.local");
@@ -314,7 +315,7 @@ mod tests {
             profile: Some("audit".into()),
             ..Requested::default()
         };
-        let s = resolve_with(&req, &e, &parse_ini(CREDS), &parse_ini(CONF), paths).unwrap();
+        let s = resolve_fixture(&req, &e).unwrap();
         assert_eq!(s.credential.access_key_id, "AKAUD");
         assert_eq!(s.credential.session_token.as_deref(), Some("tok"));
         assert_eq!(s.region, "ap-southeast-2");
@@ -323,22 +324,14 @@ mod tests {
 
     #[test]
     fn default_profile_and_errors() {
-        let s = resolve_with(
-            &Requested::default(),
-            &env(&[]),
-            &parse_ini(CREDS),
-            &parse_ini(CONF),
-            paths,
-        )
-        .unwrap();
+        let s = resolve_fixture(&Requested::default(), &env(&[])).unwrap();
         assert_eq!(s.credential.access_key_id, "AKDEF");
         assert_eq!(s.region, "eu-west-1");
         let req = Requested {
             profile: Some("nope".into()),
             ..Requested::default()
         };
-        let err =
-            resolve_with(&req, &env(&[]), &parse_ini(CREDS), &parse_ini(CONF), paths).unwrap_err();
+        let err = resolve_fixture(&req, &env(&[])).unwrap_err();
         assert!(matches!(err, ConfigError::NoSuchProfile { .. }), "{err}");
         let err = resolve_with(
             &Requested::default(),

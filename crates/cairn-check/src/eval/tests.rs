@@ -222,6 +222,15 @@ fn result<'a>(results: &'a [CheckResult], id: &str) -> &'a CheckResult {
     results.iter().find(|r| r.id == id).unwrap()
 }
 
+/// Evaluates `f`: check `id` has verdict `want` and its evidence says `says`.
+#[track_caller]
+fn assert_check(f: &Facts, id: &str, want: Verdict, says: &str) {
+    let r = run(f);
+    assert_eq!(verdict(&r, id), want);
+    let e = evidence(&r, id);
+    assert!(e.contains(says), "{id} evidence lacks {says:?}: {e}");
+}
+
 fn evidence(results: &[CheckResult], id: &str) -> String {
     result(results, id)
         .evidence
@@ -375,17 +384,20 @@ fn region_listing_unknown() {
 fn organization_coverage() {
     let mut f = compliant();
     t0(&mut f).organization = false;
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CT.3"), Verdict::Fail);
-    assert!(evidence(&r, "CT.3").contains("accounts: 111111111111, 222222222222"));
+    assert_check(
+        &f,
+        "CT.3",
+        Verdict::Fail,
+        "accounts: 111111111111, 222222222222",
+    );
     f.organization = Ok(None);
     assert_eq!(verdict(&run(&f), "CT.3"), Verdict::Pass);
     f.organization = Err(unsupported("organizations", "DescribeOrganization"));
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CT.3"), Verdict::Unknown);
-    assert!(
-        evidence(&r, "CT.3")
-            .contains("organizations DescribeOrganization: UnknownServiceException")
+    assert_check(
+        &f,
+        "CT.3",
+        Verdict::Unknown,
+        "organizations DescribeOrganization: UnknownServiceException",
     );
     // An organization trail decides it even when Organizations cannot be read.
     t0(&mut f).organization = true;
@@ -426,11 +438,11 @@ fn digests_stale_missing_and_from_status() {
     // No S3 API: the trail status decides, and says the listing was unavailable.
     f.digests
         .insert(ARN.into(), Err(unsupported("s3", "ListObjectsV2")));
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CT.6"), Verdict::Pass);
-    assert!(
-        evidence(&r, "CT.6")
-            .contains("per-Region listing unavailable: s3 ListObjectsV2: UnknownServiceException")
+    assert_check(
+        &f,
+        "CT.6",
+        Verdict::Pass,
+        "per-Region listing unavailable: s3 ListObjectsV2: UnknownServiceException",
     );
     t0(&mut f).status.as_mut().unwrap().latest_digest = None;
     assert_eq!(verdict(&run(&f), "CT.6"), Verdict::Unknown);
@@ -439,28 +451,25 @@ fn digests_stale_missing_and_from_status() {
 #[test]
 fn chain_validation_results() {
     let mut f = compliant();
-    f.validations.insert(
-        ARN.into(),
-        Ok(crate::facts::Validation {
-            ok: true,
-            summary: "24 digests valid, 30 log files valid".into(),
-        }),
-    );
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CT.6"), Verdict::Pass);
-    assert!(
-        evidence(&r, "CT.6").contains("cairn validate over the last 24 hours: 24 digests valid")
-    );
-    f.validations.insert(
-        ARN.into(),
-        Ok(crate::facts::Validation {
-            ok: false,
-            summary: "1 log file invalid".into(),
-        }),
-    );
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CT.6"), Verdict::Fail);
-    assert!(evidence(&r, "CT.6").contains("FAILED: 1 log file invalid"));
+    for (ok, summary, want, says) in [
+        (
+            true,
+            "24 digests valid, 30 log files valid",
+            Verdict::Pass,
+            "cairn validate over the last 24 hours: 24 digests valid",
+        ),
+        (
+            false,
+            "1 log file invalid",
+            Verdict::Fail,
+            "FAILED: 1 log file invalid",
+        ),
+    ] {
+        let summary = summary.into();
+        let validation = crate::facts::Validation { ok, summary };
+        f.validations.insert(ARN.into(), Ok(validation));
+        assert_check(&f, "CT.6", want, says);
+    }
     f.validations
         .insert(ARN.into(), Err(unsupported("cairn", "validate")));
     assert_eq!(verdict(&run(&f), "CT.6"), Verdict::Unknown);
@@ -470,9 +479,7 @@ fn chain_validation_results() {
 fn kms_failure_modes() {
     let mut f = compliant();
     t0(&mut f).kms_key = None;
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CT.7"), Verdict::Fail);
-    assert!(evidence(&r, "CT.7").contains("KmsKeyId not set"));
+    assert_check(&f, "CT.7", Verdict::Fail, "KmsKeyId not set");
     let mut f = compliant();
     f.keys.values_mut().next().unwrap().rotation = Ok(false);
     assert!(evidence(&run(&f), "CT.7").contains("rotation is off"));
@@ -483,9 +490,12 @@ fn kms_failure_modes() {
     f.keys.values_mut().next().unwrap().policy = Ok(
         r#"{"Statement":{"Sid":"open","Effect":"Allow","Principal":"*","Action":["kms:Decrypt"],"Resource":"*"}}"#.into(),
     );
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CT.7"), Verdict::Fail);
-    assert!(evidence(&r, "CT.7").contains("statement open allows kms:Decrypt to everyone"));
+    assert_check(
+        &f,
+        "CT.7",
+        Verdict::Fail,
+        "statement open allows kms:Decrypt to everyone",
+    );
     let mut f = compliant();
     f.keys.values_mut().next().unwrap().metadata = Err(unsupported("kms", "DescribeKey"));
     assert_eq!(verdict(&run(&f), "CT.7"), Verdict::Unknown);
@@ -581,9 +591,7 @@ fn lifecycle_rules_give_way_to_mfa_delete() {
         status: "Enabled".into(),
         mfa_delete: "Disabled".into(),
     });
-    let r = run(&f);
-    assert_eq!(verdict(&r, "S3.6"), Verdict::Fail);
-    assert!(evidence(&r, "S3.6").contains("no enabled lifecycle rule"));
+    assert_check(&f, "S3.6", Verdict::Fail, "no enabled lifecycle rule");
     // With MFA delete, S3 allows no lifecycle rule at all: S3.6 passes and says why.
     let mut f = compliant();
     f.buckets.get_mut("trail-logs").unwrap().lifecycle = Ok(vec![]);
@@ -606,9 +614,7 @@ fn bucket_in_the_same_account() {
         .unwrap()
         .names
         .push("trail-logs".into());
-    let r = run(&f);
-    assert_eq!(verdict(&r, "S3.1"), Verdict::Fail);
-    assert!(evidence(&r, "S3.1").contains("owned by the calling account"));
+    assert_check(&f, "S3.1", Verdict::Fail, "owned by the calling account");
 }
 
 #[test]
@@ -648,11 +654,11 @@ fn s3_data_events_from_basic_selectors_on_a_second_trail() {
         data_resources: vec![("AWS::S3::Object".into(), vec!["arn:aws:s3".into()])],
     }]));
     f.trails.as_mut().unwrap().push(data);
-    let r = run(&f);
-    assert_eq!(verdict(&r, "DE.1"), Verdict::Pass);
-    assert!(
-        evidence(&r, "DE.1")
-            .contains("trail/data => basic selector DataResources AWS::S3::Object = arn:aws:s3")
+    assert_check(
+        &f,
+        "DE.1",
+        Verdict::Pass,
+        "trail/data => basic selector DataResources AWS::S3::Object = arn:aws:s3",
     );
 }
 
@@ -671,17 +677,21 @@ fn cloudwatch_delivery() {
     let mut f = compliant();
     t0(&mut f).status.as_mut().unwrap().latest_cloudwatch = None;
     // Falls back to the log group's streams.
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CW.1"), Verdict::Pass);
-    assert!(evidence(&r, "CW.1").contains("DescribeLogStreams lastIngestionTime"));
+    assert_check(
+        &f,
+        "CW.1",
+        Verdict::Pass,
+        "DescribeLogStreams lastIngestionTime",
+    );
     f.log_groups.get_mut(GROUP).unwrap().last_ingestion = Ok(Some(NOW - Duration::hours(30)));
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CW.1"), Verdict::Fail);
-    assert!(evidence(&r, "CW.1").contains("30.0 hours old"));
+    assert_check(&f, "CW.1", Verdict::Fail, "30.0 hours old");
     t0(&mut f).log_group_arn = None;
-    let r = run(&f);
-    assert_eq!(verdict(&r, "CW.1"), Verdict::Fail);
-    assert!(evidence(&r, "CW.1").contains("CloudWatchLogsLogGroupArn not set"));
+    assert_check(
+        &f,
+        "CW.1",
+        Verdict::Fail,
+        "CloudWatchLogsLogGroupArn not set",
+    );
 }
 
 #[test]
@@ -782,9 +792,7 @@ fn root_use() {
         password_last_used: Some(NOW - Duration::days(3)),
         ..RootReport::default()
     }));
-    let r = run(&f);
-    assert_eq!(verdict(&r, "IAM.2"), Verdict::Fail);
-    assert!(evidence(&r, "IAM.2").contains("password last used 2026-12-03"));
+    assert_check(&f, "IAM.2", Verdict::Fail, "password last used 2026-12-03");
     // Without IAM, LookupEvents decides.
     let mut f = compliant();
     f.root_report = Err(unsupported("iam", "GenerateCredentialReport"));
@@ -795,18 +803,24 @@ fn root_use() {
         source: "cloudtrail.amazonaws.com".into(),
         read_only: false,
     }]);
-    let r = run(&f);
-    assert_eq!(verdict(&r, "IAM.2"), Verdict::Fail);
-    assert!(evidence(&r, "IAM.2").contains("cloudtrail.amazonaws.com StopLogging"));
+    assert_check(
+        &f,
+        "IAM.2",
+        Verdict::Fail,
+        "cloudtrail.amazonaws.com StopLogging",
+    );
     f.root_events = Err(unsupported("cloudtrail", "LookupEvents"));
     f.account_summary = Ok([
         ("AccountMFAEnabled".to_owned(), 1),
         ("AccountAccessKeysPresent".to_owned(), 0),
     ]
     .into());
-    let r = run(&f);
-    assert_eq!(verdict(&r, "IAM.2"), Verdict::Unknown);
-    assert!(evidence(&r, "IAM.2").contains("AccountMFAEnabled=1, AccountAccessKeysPresent=0"));
+    assert_check(
+        &f,
+        "IAM.2",
+        Verdict::Unknown,
+        "AccountMFAEnabled=1, AccountAccessKeysPresent=0",
+    );
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::common::*;
 use bytes::Bytes;
 use cairn_monitor::{
-    ErrorClass, Monitor, MonitorConfig, OutboundNotification, Protocol, SmtpConfig, Subscription,
-    verify_sns_signature,
+    DeliveryReport, ErrorClass, Monitor, MonitorConfig, OutboundNotification, Protocol, SmtpConfig,
+    Subscription, verify_sns_signature,
 };
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -42,6 +42,16 @@ fn fire_root_alarm(m: &Monitor, sub: Subscription) -> Vec<OutboundNotification> 
         .collect();
     assert_eq!(notes.len(), 1, "one notification for {ALARM}");
     notes
+}
+
+/// [`fire_root_alarm`], then one delivery attempt of its notifications.
+async fn fire_and_deliver(
+    m: &Monitor,
+    sub: Subscription,
+) -> (Vec<OutboundNotification>, Vec<DeliveryReport>) {
+    let notes = fire_root_alarm(m, sub);
+    let reports = m.deliver_notifications(&notes).await;
+    (notes, reports)
 }
 
 // ---------------------------------------------------------------- SMTP sink
@@ -317,8 +327,7 @@ fn email_to(addr: &str) -> Subscription {
 async fn alarm_email_reaches_the_smtp_sink() {
     let mut sink = smtp_sink(Arc::new(|_| "250 OK")).await;
     let (_d, _c, m) = monitor_with(smtp_config(sink.port));
-    let notes = fire_root_alarm(&m, email_to("ops@example.com"));
-    let reports = m.deliver_notifications(&notes).await;
+    let (notes, reports) = fire_and_deliver(&m, email_to("ops@example.com")).await;
     assert_eq!(reports.len(), 1);
     assert!(reports[0].delivered, "{:?}", reports[0]);
     assert_eq!(reports[0].attempts.len(), 1);
@@ -393,8 +402,7 @@ async fn starttls_relay_with_a_trusted_ca_gets_the_email_over_tls() {
     let pki = pki();
     let mut sink = smtp_sink_with(Arc::new(|_| "250 OK"), Some(pki.server.clone()), false).await;
     let (_d, _c, m) = monitor_with(starttls_config(sink.port, Some(&pki.ca_pem)));
-    let notes = fire_root_alarm(&m, email_to("ops@example.com"));
-    let reports = m.deliver_notifications(&notes).await;
+    let (_, reports) = fire_and_deliver(&m, email_to("ops@example.com")).await;
     assert!(reports[0].delivered, "{:?}", reports[0]);
     let mail = sink.rx.try_recv().unwrap();
     assert!(mail.over_tls, "the message was sent after STARTTLS");
@@ -416,8 +424,7 @@ async fn smtp_auth_plain_over_starttls() {
         "the password is redacted"
     );
     let (_d, _c, m) = monitor_with(cfg);
-    let notes = fire_root_alarm(&m, email_to("ops@example.com"));
-    let reports = m.deliver_notifications(&notes).await;
+    let (_, reports) = fire_and_deliver(&m, email_to("ops@example.com")).await;
     assert!(reports[0].delivered, "{:?}", reports[0]);
     let mail = sink.rx.try_recv().unwrap();
     assert!(mail.over_tls);
@@ -429,8 +436,7 @@ async fn starttls_relay_with_an_untrusted_certificate_is_kept_as_failed() {
     let pki = pki();
     let mut sink = smtp_sink_with(Arc::new(|_| "250 OK"), Some(pki.server.clone()), false).await;
     let (_d, _c, m) = monitor_with(starttls_config(sink.port, None));
-    let notes = fire_root_alarm(&m, email_to("ops@example.com"));
-    let reports = m.deliver_notifications(&notes).await;
+    let (_, reports) = fire_and_deliver(&m, email_to("ops@example.com")).await;
     assert!(!reports[0].delivered);
     assert_eq!(
         reports[0].attempts.len(),
@@ -459,8 +465,7 @@ async fn transient_smtp_reply_is_retried() {
     }))
     .await;
     let (_d, _c, m) = monitor_with(smtp_config(sink.port));
-    let notes = fire_root_alarm(&m, email_to("ops@example.com"));
-    let reports = m.deliver_notifications(&notes).await;
+    let (_, reports) = fire_and_deliver(&m, email_to("ops@example.com")).await;
     assert!(reports[0].delivered, "{:?}", reports[0]);
     assert_eq!(reports[0].attempts.len(), 2);
     assert_eq!(reports[0].attempts[0].status, Some(451));
@@ -472,8 +477,7 @@ async fn transient_smtp_reply_is_retried() {
 async fn permanent_smtp_reply_fails_at_once_and_is_kept() {
     let mut sink = smtp_sink(Arc::new(|_| "550 5.1.1 no such user")).await;
     let (_d, _c, m) = monitor_with(smtp_config(sink.port));
-    let notes = fire_root_alarm(&m, email_to("nobody@example.com"));
-    let reports = m.deliver_notifications(&notes).await;
+    let (_, reports) = fire_and_deliver(&m, email_to("nobody@example.com")).await;
     assert!(!reports[0].delivered);
     assert_eq!(reports[0].attempts.len(), 1, "5xx is not retried");
     assert_eq!(reports[0].attempts[0].status, Some(550));
@@ -497,8 +501,7 @@ async fn unreachable_smtp_server_is_retried_then_kept_as_failed() {
         l.local_addr().unwrap().port()
     };
     let (_d, _c, m) = monitor_with(smtp_config(port));
-    let notes = fire_root_alarm(&m, email_to("ops@example.com"));
-    let reports = m.deliver_notifications(&notes).await;
+    let (_, reports) = fire_and_deliver(&m, email_to("ops@example.com")).await;
     assert!(!reports[0].delivered);
     assert_eq!(
         reports[0].attempts.len() as u32,
@@ -678,11 +681,11 @@ async fn https_subscription_receives_the_signed_envelope() {
     let pki = pki();
     let mut server = start_tls_server(pki.server.clone()).await;
     let (_d, _c, m) = monitor_with(trusting(&pki.ca_pem));
-    let notes = fire_root_alarm(
+    let (notes, reports) = fire_and_deliver(
         &m,
         server.subscription(Protocol::Https, "localhost", "/sns"),
-    );
-    let reports = m.deliver_notifications(&notes).await;
+    )
+    .await;
     assert!(reports[0].delivered, "{:?}", reports[0]);
     assert_eq!(reports[0].attempts.len(), 1);
     assert_eq!(reports[0].attempts[0].status, Some(200));
@@ -715,11 +718,11 @@ async fn https_webhook_to_an_ip_address_is_delivered() {
     let pki = pki();
     let mut server = start_tls_server(pki.server.clone()).await;
     let (_d, _c, m) = monitor_with(trusting(&pki.ca_pem));
-    let notes = fire_root_alarm(
+    let (_, reports) = fire_and_deliver(
         &m,
         server.subscription(Protocol::WebhookJson, "127.0.0.1", "/hook"),
-    );
-    let reports = m.deliver_notifications(&notes).await;
+    )
+    .await;
     assert!(reports[0].delivered, "{:?}", reports[0]);
     let req = server.rx.try_recv().unwrap();
     let v: Value = serde_json::from_str(&req.body).unwrap();
@@ -733,11 +736,11 @@ async fn untrusted_certificate_fails_at_once_and_is_kept_as_failed() {
     let mut server = start_tls_server(pki.server.clone()).await;
     // Default config: only Mozilla's roots, which do not include the test CA.
     let (d, c, m) = monitor();
-    let notes = fire_root_alarm(
+    let (_, reports) = fire_and_deliver(
         &m,
         server.subscription(Protocol::Https, "localhost", "/sns"),
-    );
-    let reports = m.deliver_notifications(&notes).await;
+    )
+    .await;
     assert!(!reports[0].delivered);
     assert_eq!(
         reports[0].attempts.len(),
@@ -766,11 +769,11 @@ async fn wrong_host_name_is_rejected() {
     let pki = pki_for(&["other.example"]);
     let mut server = start_tls_server(pki.server.clone()).await;
     let (_d, _c, m) = monitor_with(trusting(&pki.ca_pem));
-    let notes = fire_root_alarm(
+    let (_, reports) = fire_and_deliver(
         &m,
         server.subscription(Protocol::Https, "127.0.0.1", "/sns"),
-    );
-    let reports = m.deliver_notifications(&notes).await;
+    )
+    .await;
     assert!(!reports[0].delivered);
     assert_eq!(reports[0].attempts.len(), 1);
     let err = reports[0].attempts[0].error.clone().unwrap_or_default();

@@ -13,6 +13,14 @@ fn assert_err(m: &Monitor, op: &str, body: Value, code: &str) {
     assert_eq!(err(m, op, body).code(), code, "{op}");
 }
 
+/// `op` (a delete) succeeds once; the same call again fails with
+/// `ResourceNotFoundException`.
+#[track_caller]
+fn delete_twice(m: &Monitor, op: &str, body: Value) {
+    logs(m, op, body.clone());
+    assert_err(m, op, body, "ResourceNotFoundException");
+}
+
 /// Creates the log stream `stream` in the log group `group`.
 fn create_stream(m: &Monitor, group: &str, stream: &str) {
     logs(
@@ -161,29 +169,17 @@ fn log_groups_streams_and_retention() {
         "ResourceNotFoundException",
     );
 
-    logs(
+    delete_twice(
         &m,
         "DeleteLogStream",
         json!({"logGroupName": "a-group", "logStreamName": "s2"}),
-    );
-    assert_err(
-        &m,
-        "DeleteLogStream",
-        json!({"logGroupName": "a-group", "logStreamName": "s2"}),
-        "ResourceNotFoundException",
     );
     logs(
         &m,
         "DeleteRetentionPolicy",
         json!({"logGroupName": "a-group"}),
     );
-    logs(&m, "DeleteLogGroup", json!({"logGroupName": "a-group"}));
-    assert_err(
-        &m,
-        "DeleteLogGroup",
-        json!({"logGroupName": "a-group"}),
-        "ResourceNotFoundException",
-    );
+    delete_twice(&m, "DeleteLogGroup", json!({"logGroupName": "a-group"}));
     assert_eq!(
         logs(&m, "DescribeLogGroups", json!({}))["logGroups"]
             .as_array()
@@ -509,16 +505,10 @@ fn metric_filters_and_test_metric_filter() {
     assert_eq!(s["Datapoints"][0]["Sum"], 1521.0);
     assert_eq!(s["Datapoints"][0]["SampleCount"], 3.0);
 
-    logs(
+    delete_twice(
         &m,
         "DeleteMetricFilter",
         json!({"logGroupName": "g", "filterName": "a"}),
-    );
-    assert_err(
-        &m,
-        "DeleteMetricFilter",
-        json!({"logGroupName": "g", "filterName": "a"}),
-        "ResourceNotFoundException",
     );
 
     let t = logs(
@@ -637,16 +627,10 @@ fn subscription_filters() {
         json!({"logGroupName": "nope"}),
         "ResourceNotFoundException",
     );
-    logs(
+    delete_twice(
         &m,
         "DeleteSubscriptionFilter",
         json!({"logGroupName": "g", "filterName": "nd"}),
-    );
-    assert_err(
-        &m,
-        "DeleteSubscriptionFilter",
-        json!({"logGroupName": "g", "filterName": "nd"}),
-        "ResourceNotFoundException",
     );
 }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::common::*;
-use cairn_monitor::{BatchPolicy, MonitorConfig, MonitorError};
+use cairn_monitor::{BatchPolicy, Monitor, MonitorConfig, MonitorError};
 use serde_json::{Value, json};
 
 const ARN: &str = "arn:aws:logs:us-east-1:123456789012:log-group:trail:*";
@@ -81,6 +81,17 @@ fn small_batches(max_events: usize) -> MonitorConfig {
     }
 }
 
+/// Creates the log group `trail` with the subscription filter `nd` sending every event to
+/// `destination`.
+fn stream_all_to(m: &Monitor, destination: &str) {
+    create_log_group(m, "trail");
+    logs(
+        m,
+        "PutSubscriptionFilter",
+        json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": destination}),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opensearch_bulk_every_event_exactly_once_despite_timeout_429_and_partial_failures() {
     let (_d, _c, m) = monitor_with(small_batches(40));
@@ -144,12 +155,7 @@ async fn opensearch_bulk_every_event_exactly_once_despite_timeout_429_and_partia
 async fn ndjson_destination_batches_by_count_and_time() {
     let (_d, clock, m) = monitor_with(small_batches(10));
     let mut server = start_server(ok_server()).await;
-    create_log_group(&m, "trail");
-    logs(
-        &m,
-        "PutSubscriptionFilter",
-        json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("{}/ingest", server.url)}),
-    );
+    stream_all_to(&m, &format!("{}/ingest", server.url));
     let recs = invictus_texts(25);
     let batch = at_now(&recs);
     m.ingest_trail_events(ARN, ACCOUNT, REGION, &batch).unwrap();
@@ -183,12 +189,7 @@ async fn full_queue_refuses_ingest_without_writing_and_permanent_rejects_are_dea
     };
     let (_d, _c, m) = monitor_with(cfg);
     let server = start_server(Arc::new(|_, _| Reply::Status(400, "bad request".into()))).await;
-    create_log_group(&m, "trail");
-    logs(
-        &m,
-        "PutSubscriptionFilter",
-        json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("{}/x", server.url)}),
-    );
+    stream_all_to(&m, &format!("{}/x", server.url));
     let recs = invictus_texts(6);
     let batch = at_now(&recs);
     let err = m
@@ -236,12 +237,7 @@ async fn unreachable_destination_keeps_events_queued() {
         .local_addr()
         .unwrap()
         .port();
-    create_log_group(&m, "trail");
-    logs(
-        &m,
-        "PutSubscriptionFilter",
-        json!({"logGroupName": "trail", "filterName": "nd", "filterPattern": "", "destinationArn": format!("http://127.0.0.1:{port}/x")}),
-    );
+    stream_all_to(&m, &format!("http://127.0.0.1:{port}/x"));
     let rec = invictus_records()[0].to_string();
     m.ingest_trail_events(ARN, ACCOUNT, REGION, &[(NOW, &rec)])
         .unwrap();
@@ -268,9 +264,7 @@ proptest::proptest! {
             let cfg = MonitorConfig { batch: BatchPolicy { max_events, max_bytes, max_wait_ms: 0 }, ..fast_config() };
             let (_d, _c, m) = monitor_with(cfg);
             let server = start_server(ok_server()).await;
-            create_log_group(&m, "trail");
-            logs(&m, "PutSubscriptionFilter", json!({"logGroupName": "trail", "filterName": "nd",
-                "filterPattern": "", "destinationArn": format!("{}/x", server.url)}));
+            stream_all_to(&m, &format!("{}/x", server.url));
             let msgs: Vec<String> = sizes.iter().enumerate().map(|(i, n)| format!("{i:04} {}", "x".repeat(*n))).collect();
             let batch = at_now(&msgs);
             m.ingest_trail_events(ARN, ACCOUNT, REGION, &batch).unwrap();
