@@ -87,25 +87,29 @@ pub enum SqsError {
 }
 
 impl SqsError {
-    /// The query-protocol error code (`x-amzn-query-error`), where it differs from the JSON one.
+    /// The query-protocol error code (`x-amzn-query-error`) of this error.
     pub fn query_code(&self) -> &'static str {
-        match self {
-            Self::QueueDoesNotExist => "AWS.SimpleQueueService.NonExistentQueue",
-            Self::QueueNameExists(_) => "QueueAlreadyExists",
-            Self::QueueDeletedRecently => "AWS.SimpleQueueService.QueueDeletedRecently",
-            Self::ReceiptHandleIsInvalid(_) => "ReceiptHandleIsInvalid",
-            Self::MessageNotInflight => "AWS.SimpleQueueService.MessageNotInflight",
-            Self::EmptyBatchRequest(_) => "AWS.SimpleQueueService.EmptyBatchRequest",
-            Self::TooManyEntriesInBatchRequest(_) => {
-                "AWS.SimpleQueueService.TooManyEntriesInBatchRequest"
-            }
-            Self::BatchEntryIdsNotDistinct(_) => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
-            Self::InvalidBatchEntryId => "AWS.SimpleQueueService.InvalidBatchEntryId",
-            Self::BatchRequestTooLong(_) => "AWS.SimpleQueueService.BatchRequestTooLong",
-            Self::PurgeQueueInProgress(_) => "AWS.SimpleQueueService.PurgeQueueInProgress",
-            Self::NotImplemented(_) => "AWS.SimpleQueueService.UnsupportedOperation",
-            other => cairn_core::AwsError::code(other),
-        }
+        query_code_of(cairn_core::AwsError::code(self))
+    }
+}
+
+/// The query-protocol error code SQS sends (`x-amzn-query-error`) for a JSON error code; codes
+/// that are the same in both protocols come back unchanged.
+pub fn query_code_of(code: &'static str) -> &'static str {
+    match code {
+        "QueueDoesNotExist" => "AWS.SimpleQueueService.NonExistentQueue",
+        "AccessDeniedException" => "AccessDenied",
+        "QueueNameExists" => "QueueAlreadyExists",
+        "QueueDeletedRecently" => "AWS.SimpleQueueService.QueueDeletedRecently",
+        "MessageNotInflight" => "AWS.SimpleQueueService.MessageNotInflight",
+        "EmptyBatchRequest" => "AWS.SimpleQueueService.EmptyBatchRequest",
+        "TooManyEntriesInBatchRequest" => "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+        "BatchEntryIdsNotDistinct" => "AWS.SimpleQueueService.BatchEntryIdsNotDistinct",
+        "InvalidBatchEntryId" => "AWS.SimpleQueueService.InvalidBatchEntryId",
+        "BatchRequestTooLong" => "AWS.SimpleQueueService.BatchRequestTooLong",
+        "PurgeQueueInProgress" => "AWS.SimpleQueueService.PurgeQueueInProgress",
+        "UnsupportedOperation" => "AWS.SimpleQueueService.UnsupportedOperation",
+        other => other,
     }
 }
 

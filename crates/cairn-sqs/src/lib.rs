@@ -27,7 +27,7 @@ mod receipt;
 mod tests;
 
 pub use attributes::{MAX_MESSAGE_SIZE, QueueAttributes, READ_ONLY, RedrivePolicy, SETTABLE};
-pub use error::SqsError;
+pub use error::{SqsError, query_code_of};
 pub use message::{
     MAX_ATTRIBUTES, MessageAttribute, MessageAttributes, check_attributes, md5_of_attributes,
     md5_of_body, valid_text,
