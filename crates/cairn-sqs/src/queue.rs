@@ -787,19 +787,37 @@ impl Sqs {
     /// that has been received again, or of a message already deleted, succeeds and deletes
     /// nothing, as SQS documents.
     pub fn delete_message(&self, id: &QueueId, receipt_handle: &str) -> Result<(), SqsError> {
-        let receipt = Receipt::decode(receipt_handle)?;
+        self.delete_message_batch(id, &[receipt_handle])?
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// Deletes the messages of several receipt handles in one transaction (one durable write
+    /// for the batch); each handle succeeds or fails on its own, as in [`Sqs::delete_message`].
+    pub fn delete_message_batch(
+        &self,
+        id: &QueueId,
+        receipt_handles: &[&str],
+    ) -> Result<Vec<Result<(), SqsError>>, SqsError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (row, _) = require(&tx, id)?;
-        if receipt.queue != row {
-            return Err(SqsError::ReceiptHandleIsInvalid(receipt_handle.to_owned()));
+        let mut out = Vec::with_capacity(receipt_handles.len());
+        for handle in receipt_handles {
+            let one = match Receipt::decode(handle) {
+                Ok(r) if r.queue == row => tx
+                    .execute(
+                        "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
+                        params![r.seq, row, r.nonce],
+                    )
+                    .map(|_| ())
+                    .map_err(SqsError::from),
+                Ok(_) | Err(_) => Err(SqsError::ReceiptHandleIsInvalid((*handle).to_owned())),
+            };
+            out.push(one);
         }
-        tx.execute(
-            "DELETE FROM messages WHERE seq = ?1 AND queue = ?2 AND receipt = ?3",
-            params![receipt.seq, row, receipt.nonce],
-        )?;
         tx.commit()?;
-        Ok(())
+        Ok(out)
     }
 
     /// Sets the visibility timeout of an in-flight message (0 makes it receivable now). The

@@ -521,6 +521,21 @@ fn batches_are_checked_then_each_entry_stands_alone() {
         sqs.send_message_batch(&id, &[m(&"x".repeat(600)), m(&"x".repeat(600))]),
         Err(SqsError::BatchRequestTooLong(1024))
     ));
+    sqs.send_message_batch(&id, &[m("four"), m("five")])
+        .expect("batch");
+    let got = receive(&sqs, &id, 10);
+    let mut handles: Vec<&str> = got.iter().map(|m| m.receipt_handle.as_str()).collect();
+    handles.push("garbage");
+    let out = sqs
+        .delete_message_batch(&id, &handles)
+        .expect("delete batch");
+    assert!(out[0].is_ok() && out[1].is_ok());
+    assert!(matches!(out[2], Err(SqsError::ReceiptHandleIsInvalid(_))));
+    assert_eq!(
+        sqs.queue_attributes(&id, &["All".into()]).expect("attrs")["ApproximateNumberOfMessagesNotVisible"],
+        "2",
+        "one and three are still in flight; four and five are gone"
+    );
 }
 
 #[test]

@@ -250,6 +250,48 @@ async fn batches_report_each_entry() {
     assert_eq!(v["Failed"][0]["SenderFault"], true);
     let a = s
         .signed(
+            &sqs(
+                "ReceiveMessage",
+                json!({"QueueUrl": url, "MaxNumberOfMessages": 10}),
+            ),
+            &s.root(),
+        )
+        .await;
+    let handles: Vec<Value> = a.json()["Messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["ReceiptHandle"].clone())
+        .collect();
+    assert_eq!(handles.len(), 2);
+    let a = s
+        .signed(
+            &sqs(
+                "DeleteMessageBatch",
+                json!({"QueueUrl": url, "Entries": [
+                    {"Id": "x", "ReceiptHandle": handles[0]},
+                    {"Id": "y", "ReceiptHandle": "garbage"},
+                    {"Id": "z", "ReceiptHandle": handles[1]},
+                    {"Id": "w"},
+                ]}),
+            ),
+            &s.root(),
+        )
+        .await;
+    let v = a.json();
+    let ids = |k: &str| -> Vec<String> {
+        v[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["Id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids("Successful"), ["x", "z"], "{v}");
+    assert_eq!(ids("Failed"), ["y", "w"], "{v}");
+    assert_eq!(v["Failed"][0]["Code"], "ReceiptHandleIsInvalid");
+    assert_eq!(v["Failed"][1]["Code"], "MissingParameter");
+    let a = s
+        .signed(
             &sqs("SendMessageBatch", json!({"QueueUrl": url, "Entries": [{"Id": "a", "MessageBody": "x"}, {"Id": "a", "MessageBody": "y"}]})),
             &s.root(),
         )

@@ -278,10 +278,7 @@ pub(crate) fn execute(c: &SqsCall<'_>) -> Result<SqsReply, ApiError> {
             c.sqs().delete_message(&q, req_str(c.v, "ReceiptHandle")?)?;
             json!({})
         }
-        "DeleteMessageBatch" => batch(c, "DeleteMessageBatchRequestEntry", |q, e| {
-            c.sqs().delete_message(q, req_str(e, "ReceiptHandle")?)?;
-            Ok(())
-        })?,
+        "DeleteMessageBatch" => delete_message_batch(c)?,
         "ChangeMessageVisibility" => {
             let q = c.authorized_queue()?;
             let timeout =
@@ -443,7 +440,36 @@ fn send_message_batch(c: &SqsCall<'_>) -> Result<Value, ApiError> {
     Ok(json!({"Successful": ok, "Failed": failed}))
 }
 
-/// A batch of DeleteMessage or ChangeMessageVisibility: each entry succeeds or fails alone.
+/// DeleteMessageBatch: the entries with a handle are deleted in one transaction; each entry
+/// succeeds or fails on its own.
+fn delete_message_batch(c: &SqsCall<'_>) -> Result<Value, ApiError> {
+    let q = c.authorized_queue()?;
+    let list = entries(c.v, "DeleteMessageBatchRequestEntry")?;
+    let handles: Vec<Result<&str, ApiError>> =
+        list.iter().map(|e| req_str(e, "ReceiptHandle")).collect();
+    let valid: Vec<&str> = handles
+        .iter()
+        .filter_map(|h| h.as_ref().ok().copied())
+        .collect();
+    let mut results = c.sqs().delete_message_batch(&q, &valid)?.into_iter();
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for (e, h) in list.iter().zip(handles) {
+        let id = e.get("Id").and_then(Value::as_str).unwrap_or_default();
+        let outcome = h.and_then(|_| {
+            results
+                .next()
+                .unwrap_or_else(|| Err(SqsError::Storage("batch result missing".into())))
+                .map_err(ApiError::from)
+        });
+        match outcome {
+            Ok(()) => ok.push(json!({"Id": id})),
+            Err(err) => failed.push(failed_entry(id, &err)),
+        }
+    }
+    Ok(json!({"Successful": ok, "Failed": failed}))
+}
+
+/// A batch of ChangeMessageVisibility: each entry succeeds or fails alone.
 fn batch(
     c: &SqsCall<'_>,
     what: &str,
