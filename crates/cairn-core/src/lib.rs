@@ -4,6 +4,7 @@
 //! - [`AwsError`]: how a domain error tells the wire layer its AWS error code, its HTTP
 //!   status and whether it is the server's fault. Each domain crate implements it for its own
 //!   error type; `cairn-server` turns any `AwsError` into its wire error in one place.
+//! - [`clock`]: wall-clock time as a dependency ([`Clock`], the system clock, a manual one).
 //! - [`fs`]: the one atomic-write helper (temporary file, fsync, rename, fsync of the
 //!   directory, every result checked).
 //! - [`worker`]: the handle of a background loop (start, shutdown with a deadline, health).
@@ -14,6 +15,7 @@
 //!   behind every encrypted value at rest: journal frames, history records, monitor
 //!   messages, catalog secrets.
 
+pub mod clock;
 pub mod fs;
 #[cfg(feature = "sqlite")]
 pub mod migrate;
@@ -23,6 +25,7 @@ pub mod seal;
 pub mod secrets;
 pub mod worker;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use worker::{Health, Worker};
 
 /// An error that has an AWS wire form.

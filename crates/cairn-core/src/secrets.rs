@@ -65,6 +65,8 @@ pub mod purpose {
     pub const HISTORY_INDEX: &str = "cairn/history/index/v1";
     /// Log events and metric data stored by the monitor (AES-256-GCM).
     pub const MONITOR: &str = "cairn/monitor/v1";
+    /// Messages in SQS queues (AES-256-GCM).
+    pub const SQS: &str = "cairn/sqs/messages/v1";
 }
 
 struct Len32;

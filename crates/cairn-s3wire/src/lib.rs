@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use percent_encoding::percent_decode_str;
 
+pub mod notification;
 pub mod xml;
 
 /// Where a request points: bucket and key, decoded.

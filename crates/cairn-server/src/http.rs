@@ -34,6 +34,8 @@ pub const CONTROL_PLANE_MAX_BODY: usize = 1024 * 1024;
 /// CloudWatch Logs: PutLogEvents takes batches of up to 1,048,576 bytes of messages, which
 /// JSON escaping can enlarge.
 pub const LOGS_MAX_BODY: usize = 4 * 1024 * 1024;
+/// SQS requests: a batch holds up to 1 MiB of messages, which JSON escaping can double.
+pub const SQS_MAX_BODY: usize = 3 * 1024 * 1024;
 /// CloudTrail Data PutAuditEvents: at most 100 events or 1 MB per call.
 pub const PUT_AUDIT_EVENTS_MAX_BODY: usize = 1024 * 1024;
 /// Requests served at once; more are answered with a 503 at once.
@@ -324,6 +326,7 @@ fn body_limit(service: &str, path: &str) -> usize {
         "cloudtrail-data" if path == "/_cairn/ingest" => MAX_BODY,
         "cloudtrail-data" => PUT_AUDIT_EVENTS_MAX_BODY,
         "logs" => LOGS_MAX_BODY,
+        "sqs" => SQS_MAX_BODY,
         _ => CONTROL_PLANE_MAX_BODY,
     }
 }
@@ -375,6 +378,7 @@ fn event_source_of(service: &str) -> &'static str {
         "kms" => "kms.amazonaws.com",
         "logs" => "logs.amazonaws.com",
         "monitoring" => "monitoring.amazonaws.com",
+        "sqs" => "sqs.amazonaws.com",
         other => {
             QueryService::from_scope(other).map_or("unknown.amazonaws.com", |s| s.event_source())
         }
@@ -667,6 +671,7 @@ async fn dispatch(
         "kms" => crate::api::kms::handle(&ctx).await,
         "logs" => crate::api::monitor::handle(&ctx, true).await,
         "monitoring" => crate::api::monitor::handle(&ctx, false).await,
+        "sqs" => crate::api::sqs::handle(&ctx).await,
         "s3" => crate::s3::handle(ctx).await,
         other => Wire::Json(JSON_11).error(
             &ApiError::with_status(

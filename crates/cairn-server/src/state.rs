@@ -54,6 +54,8 @@ pub struct AppState {
     digests: std::sync::Mutex<Option<crate::pipeline::digest::DigestWriter>>,
     /// The built-in KMS (`<data_dir>/kms.db`, key material sealed under `master`).
     pub kms: Arc<cairn_kms::Kms>,
+    /// The built-in SQS (`<data_dir>/sqs.db`, messages sealed under a key from `master`).
+    pub sqs: Arc<cairn_sqs::Sqs>,
     /// The lifecycle worker of local buckets, once started.
     lifecycle: std::sync::Mutex<Option<crate::s3::lifecycle::LifecycleWorker>>,
 }
@@ -211,6 +213,9 @@ pub enum StartError {
     /// The KMS database cannot be opened.
     #[error("kms: {0}")]
     Kms(#[from] cairn_kms::KmsError),
+    /// The SQS database cannot be opened.
+    #[error("sqs: {0}")]
+    Sqs(#[from] cairn_sqs::SqsError),
     /// The vault of local buckets cannot be opened.
     #[error("local buckets: {0}")]
     Vault(#[from] cairn_vault::VaultError),
@@ -392,6 +397,12 @@ impl AppState {
             master.clone(),
             config.home_region.as_str(),
         )?);
+        let sqs = Arc::new(cairn_sqs::Sqs::open(
+            &dir.join("sqs.db"),
+            Arc::new(cairn_core::SystemClock),
+            cairn_core::seal::SealKey::new(&*master.derive(crate::secrets::purpose::SQS)?)
+                .map_err(|e| StartError::Sqs(cairn_sqs::SqsError::Crypto(e.to_string())))?,
+        )?);
         // SSE-KMS in local buckets (a trail's KmsKeyId, PutObject with aws:kms) uses it.
         buckets
             .vault_arc()
@@ -432,6 +443,7 @@ impl AppState {
                 master,
                 digests: std::sync::Mutex::new(None),
                 kms,
+                sqs,
                 lifecycle: std::sync::Mutex::new(None),
             },
             Bootstrap {
@@ -460,22 +472,24 @@ impl AppState {
             self.monitor
                 .clone()
                 .spawn_background(std::time::Duration::from_secs(1));
-            // KMS deletions and rotations fall due with time, not only with calls.
-            let (kms, stop) = (self.kms.clone(), self.monitor_stop.clone());
-            runtime.spawn(async move {
-                let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
-                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    every.tick().await;
-                    let k = kms.clone();
-                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-                    match tokio::task::spawn_blocking(move || k.tick(now)).await {
-                        Ok(Err(e)) => tracing::error!(error = %e, "kms tick failed"),
-                        Ok(Ok(r)) if !r.deleted.is_empty() || !r.rotated.is_empty() => {
-                            tracing::info!(deleted = ?r.deleted, rotated = ?r.rotated, "kms keys deleted or rotated");
-                        }
-                        _ => {}
-                    }
+            // Queue messages past their retention go, with time as with calls.
+            let sqs = self.sqs.clone();
+            every_minute(&runtime, self.monitor_stop.clone(), "sqs", move || {
+                let n = sqs.tick()?;
+                if n > 0 {
+                    tracing::info!(dropped = n, "sqs messages past retention dropped");
                 }
+                Ok::<_, cairn_sqs::SqsError>(())
+            });
+            // KMS deletions and rotations fall due with time, not only with calls.
+            let kms = self.kms.clone();
+            every_minute(&runtime, self.monitor_stop.clone(), "kms", move || {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let r = kms.tick(now)?;
+                if !r.deleted.is_empty() || !r.rotated.is_empty() {
+                    tracing::info!(deleted = ?r.deleted, rotated = ?r.rotated, "kms keys deleted or rotated");
+                }
+                Ok::<_, cairn_kms::KmsError>(())
             });
         }
         if self.history.get().is_none() {
@@ -592,4 +606,25 @@ impl AppState {
             Err(e) => Err(ApiError::internal(e)),
         }
     }
+}
+
+/// Runs `tick` on the blocking pool once a minute until `stop` is set; failures are logged
+/// with `what` and the loop goes on.
+fn every_minute<E: std::fmt::Display + Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    what: &'static str,
+    tick: impl Fn() -> Result<(), E> + Send + Sync + 'static,
+) {
+    let tick = Arc::new(tick);
+    runtime.spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            every.tick().await;
+            let t = tick.clone();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || t()).await {
+                tracing::error!(error = %e, "{what} tick failed");
+            }
+        }
+    });
 }

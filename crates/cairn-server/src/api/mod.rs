@@ -14,6 +14,7 @@ pub mod dataplane;
 pub mod iam;
 pub mod kms;
 pub mod monitor;
+pub mod sqs;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -73,13 +74,16 @@ pub struct Call<'a> {
 }
 
 /// The wire protocol a service answers in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Wire {
     /// AWS JSON 1.0 / 1.1 (`__type` error bodies), with this `Content-Type`.
     Json(&'static str),
     /// AWS JSON 1.0 for a service that used to speak the query protocol (CloudWatch): errors
     /// also carry `x-amzn-query-error: <Code>;Sender`.
     JsonQueryCompat(&'static str),
+    /// As [`Wire::JsonQueryCompat`], for a service whose query-protocol codes differ from its
+    /// JSON ones (SQS): the function gives the `x-amzn-query-error` code of a JSON code.
+    JsonQueryCompatMapped(&'static str, fn(&'static str) -> &'static str),
     /// REST-JSON (`cloudtrail-data`): `{"message"}` error bodies, code in a header.
     RestJson,
     /// The AWS query protocol (IAM, STS): XML bodies.
@@ -90,12 +94,24 @@ impl Wire {
     /// The error answer.
     pub fn error(self, e: &ApiError, request_id: &str) -> Response {
         match self {
-            Wire::Json(content_type) | Wire::JsonQueryCompat(content_type) => {
+            Wire::Json(content_type)
+            | Wire::JsonQueryCompat(content_type)
+            | Wire::JsonQueryCompatMapped(content_type, _) => {
                 let body = serde_json::json!({"__type": e.code, "message": e.message});
                 let mut r = respond(e.status, body.to_string(), content_type, request_id);
                 insert_header(&mut r, "x-amzn-errortype", e.code);
-                if matches!(self, Wire::JsonQueryCompat(_)) {
-                    insert_header(&mut r, "x-amzn-query-error", &format!("{};Sender", e.code));
+                let query_code = match self {
+                    Wire::JsonQueryCompat(_) => Some(e.code),
+                    Wire::JsonQueryCompatMapped(_, map) => Some(map(e.code)),
+                    _ => None,
+                };
+                if let Some(code) = query_code {
+                    let fault = if e.status.is_server_error() {
+                        "Receiver"
+                    } else {
+                        "Sender"
+                    };
+                    insert_header(&mut r, "x-amzn-query-error", &format!("{code};{fault}"));
                 }
                 r
             }
@@ -121,7 +137,7 @@ impl Wire {
     /// The success answer of a JSON protocol (the query protocol renders its own results).
     pub fn ok_json(self, body: &Value, request_id: &str) -> Response {
         let content_type = match self {
-            Wire::Json(c) | Wire::JsonQueryCompat(c) => c,
+            Wire::Json(c) | Wire::JsonQueryCompat(c) | Wire::JsonQueryCompatMapped(c, _) => c,
             Wire::RestJson => "application/json",
             Wire::Query(_) => "text/xml",
         };
@@ -360,6 +376,12 @@ mod tests {
         assert!(r.headers().get("x-amzn-query-error").is_none());
         let r = Wire::JsonQueryCompat(JSON_10).error(&e, "rid");
         assert_eq!(r.headers()["x-amzn-query-error"], "NopeException;Sender");
+        let r = crate::api::sqs::WIRE.error(&ApiError::client("QueueDoesNotExist", "no"), "rid");
+        assert_eq!(r.headers()["x-amzn-errortype"], "QueueDoesNotExist");
+        assert_eq!(
+            r.headers()["x-amzn-query-error"],
+            "AWS.SimpleQueueService.NonExistentQueue;Sender"
+        );
         let r = Wire::RestJson.error(&e, "rid");
         assert_eq!(r.headers()["content-type"], "application/json");
         assert_eq!(r.headers()["x-amzn-requestid"], "rid");

@@ -9,4 +9,5 @@ mod iam;
 mod kms;
 mod monitor;
 mod s3;
+mod sqs;
 mod support;
