@@ -95,7 +95,7 @@ mod util;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use alarms::CLOUDWATCH_OPERATIONS;
@@ -110,49 +110,7 @@ pub use notify::{
 pub use seal::StorageKey;
 pub use stream::{Destination, StreamReport};
 
-/// A source of wall-clock time in Unix milliseconds.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    /// Now, in milliseconds since the Unix epoch.
-    fn now_ms(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        let d = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-    }
-}
-
-/// A clock the caller moves (tests, benchmarks).
-#[derive(Debug)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    /// A clock reading `ms`.
-    pub fn new(ms: i64) -> Self {
-        ManualClock(AtomicI64::new(ms))
-    }
-    /// Sets the time.
-    pub fn set(&self, ms: i64) {
-        self.0.store(ms, Ordering::SeqCst);
-    }
-    /// Moves the time forward by `ms`.
-    pub fn advance(&self, ms: i64) {
-        self.0.fetch_add(ms, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_ms(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use cairn_core::clock::{Clock, ManualClock, SystemClock};
 
 /// Retry schedule for notifications and streaming: attempt `k` (1-based) is
 /// followed, on a retryable failure, by a wait of
