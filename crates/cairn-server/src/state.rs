@@ -499,15 +499,18 @@ impl AppState {
             let _ = l.buckets.set(self.buckets.clone());
             let _ = self.lake.set(l);
         }
+        let shared = crate::pipeline::deliver::Shared {
+            config: self.pipeline_config.clone(),
+            catalog: self.catalog.clone(),
+            trails: self.control.clone(),
+            status: self.control.delivery_status(),
+            buckets: self.buckets.clone(),
+            runtime,
+        };
         start_once(&self.pipeline, || {
             crate::pipeline::deliver::Pipeline::start(crate::pipeline::deliver::Deps {
-                config: self.pipeline_config.clone(),
-                catalog: self.catalog.clone(),
+                shared: shared.clone(),
                 journal: self.journal.clone(),
-                trails: self.control.clone(),
-                status: self.control.delivery_status(),
-                buckets: self.buckets.clone(),
-                runtime: runtime.clone(),
             })
         })?;
         start_once(&self.lifecycle, || {
@@ -519,17 +522,12 @@ impl AppState {
         })?;
         start_once(&self.digests, || {
             crate::pipeline::digest::DigestWriter::start(crate::pipeline::digest::DigestDeps {
-                config: self.pipeline_config.clone(),
-                catalog: self.catalog.clone(),
-                trails: self.control.clone(),
-                status: self.control.delivery_status(),
-                buckets: self.buckets.clone(),
+                shared,
                 keys: Arc::new(crate::keys::KeyRing::new(
                     self.catalog.clone(),
                     self.master.clone(),
                     self.config.key_rotation,
                 )),
-                runtime,
             })
         })?;
         Ok(())
