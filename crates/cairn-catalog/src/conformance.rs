@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use crate::model::{TRAIL_VERSION, Trail};
+use crate::model::Trail;
 use crate::{BatchRow, CatalogError, CatalogStore, DigestChainRow, PartitionId, SigningKeyRow};
 
 /// Runs every check of the contract, each on a fresh store from `make`.
@@ -30,30 +30,13 @@ pub fn run<S: CatalogStore + 'static>(make: impl Fn() -> S) {
     concurrent_batch_inserts_get_distinct_ids(Arc::new(make()));
 }
 
-/// A trail with every optional setting empty.
+/// A trail with every optional setting empty, logging into `bucket` with no event selectors.
 pub fn sample_trail(account: &str, region: &str, name: &str) -> Trail {
     Trail {
-        v: TRAIL_VERSION,
-        name: name.to_owned(),
-        account_id: account.to_owned(),
-        home_region: region.to_owned(),
         s3_bucket_name: "bucket".to_owned(),
-        s3_key_prefix: None,
-        sns_topic_arn: None,
-        include_global_service_events: true,
-        is_multi_region: false,
-        log_file_validation: false,
-        cloud_watch_logs_log_group_arn: None,
-        cloud_watch_logs_role_arn: None,
-        kms_key_id: None,
-        is_organization: false,
         selectors: cairn_select::Selectors::Basic(Vec::new()),
-        insight_selectors: Vec::new(),
-        tags: Vec::new(),
         logging: true,
-        start_logging_time: None,
-        stop_logging_time: None,
-        created: 1.0,
+        ..Trail::new(account, region, name, 1.0)
     }
 }
 
@@ -167,7 +150,7 @@ fn batches_round_trip<S: CatalogStore>(s: &S) {
     let p = partition(1);
     assert!(s.pending_batches().expect("pending").is_empty());
     assert_eq!(s.max_batch_id(&p).expect("max id"), 0);
-    assert_eq!(s.latest_delivery(&p.0, &p.1, &p.2).expect("latest"), None);
+    assert_eq!(s.latest_delivery(&p).expect("latest"), None);
     let first = sample_batch(&p, 1, 5);
     let id1 = s.insert_batch(&first, 100).expect("insert");
     let id2 = s
@@ -187,9 +170,7 @@ fn batches_round_trip<S: CatalogStore>(s: &S) {
         .expect("complete");
     let pending = s.pending_batches().expect("pending");
     assert_eq!(pending.iter().map(|b| b.id).collect::<Vec<_>>(), vec![id2]);
-    let done = s
-        .delivered_batches(&p.0, &p.1, &p.2, 200, 201)
-        .expect("done");
+    let done = s.delivered_batches(&p, 200, 201).expect("done");
     assert_eq!(done.len(), 1);
     let d = &done[0];
     assert_eq!(
@@ -201,15 +182,10 @@ fn batches_round_trip<S: CatalogStore>(s: &S) {
         (Some(150), Some(160))
     );
     assert!(
-        s.delivered_batches(&p.0, &p.1, &p.2, 100, 200)
-            .expect("done")
-            .is_empty(),
+        s.delivered_batches(&p, 100, 200).expect("done").is_empty(),
         "the delivery window is half-open"
     );
-    assert_eq!(
-        s.latest_delivery(&p.0, &p.1, &p.2).expect("latest"),
-        Some(200)
-    );
+    assert_eq!(s.latest_delivery(&p).expect("latest"), Some(200));
     assert_eq!(s.max_batch_id(&p).expect("max id"), id2);
     assert_eq!(s.partition_watermarks().expect("watermarks"), vec![(p, 9)]);
 }

@@ -57,6 +57,35 @@ pub struct Trail {
 pub const TRAIL_VERSION: u32 = 1;
 
 impl Trail {
+    /// A trail as CreateTrail makes one before applying its settings: no bucket yet, the
+    /// default event selectors, global service events included, single-region, not logging,
+    /// no Insights, tags, CloudWatch Logs, SNS topic or KMS key.
+    pub fn new(account: &str, home_region: &str, name: &str, created: f64) -> Self {
+        Trail {
+            v: TRAIL_VERSION,
+            name: name.to_owned(),
+            account_id: account.to_owned(),
+            home_region: home_region.to_owned(),
+            s3_bucket_name: String::new(),
+            s3_key_prefix: None,
+            sns_topic_arn: None,
+            include_global_service_events: true,
+            is_multi_region: false,
+            log_file_validation: false,
+            cloud_watch_logs_log_group_arn: None,
+            cloud_watch_logs_role_arn: None,
+            kms_key_id: None,
+            is_organization: false,
+            selectors: Selectors::default_for_trail(),
+            insight_selectors: Vec::new(),
+            tags: Vec::new(),
+            logging: false,
+            start_logging_time: None,
+            stop_logging_time: None,
+            created,
+        }
+    }
+
     /// `arn:aws:cloudtrail:{home}:{account}:trail/{name}`.
     pub fn arn(&self) -> String {
         trail_arn(&self.home_region, &self.account_id, &self.name)
@@ -105,4 +134,20 @@ pub struct Bucket {
     pub region: String,
     /// Creation time, epoch seconds.
     pub created: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_trail_is_a_default_create_trail() {
+        let t = Trail::new("111111111111", "us-east-1", "t", 5.0);
+        assert_eq!(t.v, TRAIL_VERSION);
+        assert_eq!(t.arn(), "arn:aws:cloudtrail:us-east-1:111111111111:trail/t");
+        assert_eq!(t.selectors, Selectors::default_for_trail());
+        assert!(t.include_global_service_events && !t.is_multi_region && !t.logging);
+        assert!(t.s3_bucket_name.is_empty() && t.tags.is_empty());
+        assert_eq!(t.created, 5.0);
+    }
 }

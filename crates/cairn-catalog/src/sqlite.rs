@@ -265,6 +265,27 @@ fn row_to_bucket(r: &rusqlite::Row<'_>) -> rusqlite::Result<Bucket> {
     })
 }
 
+/// `doc` read back as JSON; `Corrupt` naming row `key` when it does not parse.
+fn from_doc<T: serde::de::DeserializeOwned>(key: &str, doc: &str) -> Result<T, CatalogError> {
+    serde_json::from_str(doc).map_err(|e| CatalogError::Corrupt {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// `value` as the JSON document stored in row `key`.
+fn to_doc<T: serde::Serialize + ?Sized>(key: &str, value: &T) -> Result<String, CatalogError> {
+    serde_json::to_string(value).map_err(|e| CatalogError::Corrupt {
+        key: key.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// The row key of the trail configuration version starting at `from_seq`.
+fn version_key(from_seq: u64) -> String {
+    format!("trail_versions/{from_seq}")
+}
+
 /// (trail ARN, account, region): one delivery partition.
 pub type PartitionId = (String, String, String);
 
@@ -367,43 +388,32 @@ pub struct DigestChainRow {
 impl TrailStore for Catalog {
     /// All trails.
     fn trails(&self) -> Result<Vec<Trail>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT account_id, home_region, name, doc FROM trails")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                format!(
-                    "{}/{}/{}",
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?
-                ),
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, doc) = row?;
-            let t: Trail = serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
-                key: key.clone(),
-                message: e.to_string(),
-            })?;
-            if t.v != TRAIL_VERSION {
-                return Err(CatalogError::Corrupt {
-                    key,
-                    message: format!("unknown trail shape version {}", t.v),
-                });
-            }
-            out.push(t);
-        }
-        Ok(out)
+        let rows = self.query_all(
+            "SELECT account_id, home_region, name, doc FROM trails",
+            [],
+            |r| {
+                let (account, region, name): (String, String, String) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?);
+                Ok((format!("{account}/{region}/{name}"), r.get::<_, String>(3)?))
+            },
+        )?;
+        rows.into_iter()
+            .map(|(key, doc)| {
+                let t: Trail = from_doc(&key, &doc)?;
+                if t.v != TRAIL_VERSION {
+                    return Err(CatalogError::Corrupt {
+                        key,
+                        message: format!("unknown trail shape version {}", t.v),
+                    });
+                }
+                Ok(t)
+            })
+            .collect()
     }
 
     /// Inserts or replaces a trail.
     fn put_trail(&self, t: &Trail) -> Result<(), CatalogError> {
-        let doc = serde_json::to_string(t).map_err(|e| CatalogError::Corrupt {
-            key: t.arn(),
-            message: e.to_string(),
-        })?;
+        let doc = to_doc(&t.arn(), t)?;
         self.conn().execute(
             "INSERT INTO trails (account_id, home_region, name, doc) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (account_id, home_region, name) DO UPDATE SET doc = excluded.doc",
@@ -423,30 +433,23 @@ impl TrailStore for Catalog {
 
     /// The stored trail configuration versions, ascending `from_seq`.
     fn trail_versions(&self) -> Result<Vec<(u64, Vec<Trail>)>, CatalogError> {
-        let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT from_seq, trails FROM trail_versions ORDER BY from_seq")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (from, doc) = row?;
-            let trails: Vec<Trail> =
-                serde_json::from_str(&doc).map_err(|e| CatalogError::Corrupt {
-                    key: format!("trail_versions/{from}"),
-                    message: e.to_string(),
-                })?;
-            out.push((from as u64, trails));
-        }
-        Ok(out)
+        let rows = self.query_all(
+            "SELECT from_seq, trails FROM trail_versions ORDER BY from_seq",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        rows.into_iter()
+            .map(|(from, doc)| {
+                let from = from as u64;
+                Ok((from, from_doc(&version_key(from), &doc)?))
+            })
+            .collect()
     }
 
     /// Stores the trail set in force from journal position `from_seq` on (replacing a version
     /// stored for the same position).
     fn put_trail_version(&self, from_seq: u64, trails: &[Trail]) -> Result<(), CatalogError> {
-        let doc = serde_json::to_string(trails).map_err(|e| CatalogError::Corrupt {
-            key: format!("trail_versions/{from_seq}"),
-            message: e.to_string(),
-        })?;
+        let doc = to_doc(&version_key(from_seq), trails)?;
         self.conn().execute(
             "INSERT INTO trail_versions (from_seq, trails) VALUES (?1, ?2)
              ON CONFLICT (from_seq) DO UPDATE SET trails = excluded.trails",
@@ -562,16 +565,11 @@ impl BatchStore for Catalog {
     }
 
     /// Unix time of the latest delivered batch of a partition (status after a restart).
-    fn latest_delivery(
-        &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
-    ) -> Result<Option<i64>, CatalogError> {
+    fn latest_delivery(&self, partition: &PartitionId) -> Result<Option<i64>, CatalogError> {
         Ok(self.conn().query_row(
             "SELECT MAX(delivered) FROM delivery_batches
              WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'",
-            params![trail_arn, account, region],
+            params![partition.0, partition.1, partition.2],
             |r| r.get(0),
         )?)
     }
@@ -579,9 +577,7 @@ impl BatchStore for Catalog {
     /// Delivered batches of one partition whose delivery time is in `[from, to)`.
     fn delivered_batches(
         &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
+        partition: &PartitionId,
         from: i64,
         to: i64,
     ) -> Result<Vec<BatchRow>, CatalogError> {
@@ -591,7 +587,7 @@ impl BatchStore for Catalog {
              WHERE trail_arn = ?1 AND account_id = ?2 AND region = ?3 AND state = 'done'
                AND delivered >= ?4 AND delivered < ?5 ORDER BY id"
             ),
-            params![trail_arn, account, region, from, to],
+            params![partition.0, partition.1, partition.2, from, to],
             row_to_batch,
         )
     }

@@ -54,18 +54,11 @@ pub trait BatchStore: Send + Sync {
     /// Per partition, the last journal sequence number already sealed into a batch.
     fn partition_watermarks(&self) -> Result<Vec<(PartitionId, u64)>, CatalogError>;
     /// Unix time of the latest delivered batch of a partition.
-    fn latest_delivery(
-        &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
-    ) -> Result<Option<i64>, CatalogError>;
+    fn latest_delivery(&self, partition: &PartitionId) -> Result<Option<i64>, CatalogError>;
     /// Delivered batches of one partition whose delivery time is in `[from, to)`, ascending id.
     fn delivered_batches(
         &self,
-        trail_arn: &str,
-        account: &str,
-        region: &str,
+        partition: &PartitionId,
         from: i64,
         to: i64,
     ) -> Result<Vec<BatchRow>, CatalogError>;

@@ -1,6 +1,6 @@
 //! The SQLite catalog against the contract, and against files of earlier releases.
 
-use cairn_catalog::{Catalog, SCHEMA_VERSION};
+use cairn_catalog::{Catalog, SCHEMA, SCHEMA_VERSION};
 use rusqlite::Connection;
 
 #[test]
@@ -14,93 +14,30 @@ fn sqlite_catalog_passes_the_conformance_suite() {
     });
 }
 
-/// The schema steps of the release with schema 6, frozen: step `i` took the file to
-/// `user_version = i + 1`. SQLite keeps each statement's text, so these are byte for byte
-/// what that release ran.
-const V6_STEPS: [&str; 6] = [
-    "CREATE TABLE IF NOT EXISTS trails (
-                     account_id TEXT NOT NULL,
-                     home_region TEXT NOT NULL,
-                     name TEXT NOT NULL,
-                     doc TEXT NOT NULL,
-                     PRIMARY KEY (account_id, home_region, name));
-                 CREATE TABLE IF NOT EXISTS buckets (
-                     name TEXT PRIMARY KEY,
-                     account_id TEXT NOT NULL,
-                     region TEXT NOT NULL,
-                     created INTEGER NOT NULL);
-                 CREATE TABLE IF NOT EXISTS credentials (
-                     access_key_id TEXT PRIMARY KEY,
-                     account_id TEXT NOT NULL,
-                     principal TEXT NOT NULL,
-                     sealed_secret BLOB NOT NULL,
-                     session_token TEXT,
-                     expires_at INTEGER,
-                     status TEXT NOT NULL,
-                     created INTEGER NOT NULL);",
-    "CREATE TABLE IF NOT EXISTS delivery_batches (
-                     id INTEGER PRIMARY KEY AUTOINCREMENT,
-                     trail_arn TEXT NOT NULL,
-                     account_id TEXT NOT NULL,
-                     region TEXT NOT NULL,
-                     bucket TEXT NOT NULL,
-                     object_key TEXT NOT NULL,
-                     first_seq INTEGER NOT NULL,
-                     last_seq INTEGER NOT NULL,
-                     seqs BLOB NOT NULL,
-                     state TEXT NOT NULL,
-                     created INTEGER NOT NULL,
-                     delivered INTEGER,
-                     sha256 TEXT,
-                     oldest_event_time INTEGER,
-                     newest_event_time INTEGER,
-                     record_count INTEGER NOT NULL);
-                 CREATE INDEX IF NOT EXISTS delivery_batches_partition
-                     ON delivery_batches (trail_arn, account_id, region, last_seq);
-                 CREATE INDEX IF NOT EXISTS delivery_batches_state
-                     ON delivery_batches (state, id);",
-    "CREATE TABLE IF NOT EXISTS channels (
-                     arn TEXT PRIMARY KEY,
-                     account_id TEXT NOT NULL,
-                     region TEXT NOT NULL,
-                     doc TEXT NOT NULL);",
-    "CREATE TABLE IF NOT EXISTS signing_keys (
-                     region TEXT NOT NULL,
-                     fingerprint TEXT NOT NULL,
-                     public_der BLOB NOT NULL,
-                     sealed_private BLOB NOT NULL,
-                     valid_from INTEGER NOT NULL,
-                     valid_to INTEGER NOT NULL,
-                     PRIMARY KEY (region, fingerprint));
-                 CREATE TABLE IF NOT EXISTS digest_chains (
-                     trail_arn TEXT NOT NULL,
-                     account_id TEXT NOT NULL,
-                     region TEXT NOT NULL,
-                     doc TEXT NOT NULL,
-                     pending_gzip BLOB,
-                     PRIMARY KEY (trail_arn, account_id, region));
-                 CREATE TABLE IF NOT EXISTS digest_members (
-                     batch_id INTEGER PRIMARY KEY,
-                     digest_key TEXT NOT NULL);",
-    // IAM (`iam/store.rs`): users, roles and customer-managed policies as versioned
-    // JSON documents; access keys live in `credentials`.
-    "CREATE TABLE IF NOT EXISTS iam_entities (
-                     account_id TEXT NOT NULL,
-                     kind TEXT NOT NULL,
-                     name TEXT NOT NULL,
-                     doc TEXT NOT NULL,
-                     PRIMARY KEY (account_id, kind, name));",
-    // Virtual MFA devices (mfa.rs): the TOTP secret sealed under the master key;
-    // `last_step` is the newest accepted time step, so a code is never reused.
-    "CREATE TABLE IF NOT EXISTS mfa_devices (
-                     account_id TEXT NOT NULL,
-                     serial TEXT NOT NULL,
-                     sealed_secret BLOB NOT NULL,
-                     enabled INTEGER NOT NULL DEFAULT 0,
-                     created INTEGER NOT NULL,
-                     last_step INTEGER NOT NULL DEFAULT 0,
-                     PRIMARY KEY (account_id, serial));",
-];
+/// The schema steps of the release with schema 6: step `i` took the file to
+/// `user_version = i + 1`. Released steps never change (SQLite keeps each statement's text),
+/// which [`released_schema_steps_never_change`] holds them to.
+fn v6_steps() -> &'static [&'static str] {
+    &SCHEMA[..6]
+}
+
+/// SHA-256 of the six steps of the release with schema 6, each followed by a NUL byte.
+const V6_STEPS_SHA256: &str = "ddec25d655e99de5736c540bd2dbbd4ea09c76bf01dcdff5c2c07912679a17cf";
+
+#[test]
+fn released_schema_steps_never_change() {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for step in v6_steps() {
+        h.update(step.as_bytes());
+        h.update([0]);
+    }
+    assert_eq!(
+        hex::encode(h.finalize()),
+        V6_STEPS_SHA256,
+        "a released schema step changed: add a new step instead"
+    );
+}
 
 /// How `Catalog::open` created and migrated the file before the migration runner (the
 /// release with schema 6), frozen: each step in its own transaction with its version bump,
@@ -109,7 +46,7 @@ fn open_v6_the_old_way(dir: &std::path::Path) -> Connection {
     let conn = Connection::open(dir.join("catalog.sqlite")).expect("open");
     conn.pragma_update(None, "journal_mode", "WAL")
         .expect("wal");
-    for (i, step) in V6_STEPS.iter().enumerate() {
+    for (i, step) in v6_steps().iter().enumerate() {
         let version = i + 1;
         conn.execute_batch(&format!(
             "BEGIN;\n{step}\nPRAGMA user_version = {version};\nCOMMIT;"

@@ -177,14 +177,14 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-/// What the router needs.
-pub struct Deps {
+/// What both workers that store files, the router here and the digest writer
+/// ([`crate::digest::DigestDeps`]), work with.
+#[derive(Clone)]
+pub struct Shared {
     /// The configuration.
     pub config: Arc<PipelineConfig>,
-    /// The catalog (batch rows).
+    /// The catalog (batch rows, digest chains).
     pub catalog: Arc<dyn BatchStore>,
-    /// The journal.
-    pub journal: Arc<Journal>,
     /// The trails.
     pub trails: Arc<dyn TrailSet>,
     /// Where delivery state is reported.
@@ -193,6 +193,14 @@ pub struct Deps {
     pub buckets: Arc<dyn BucketResolver>,
     /// Runtime for uploads.
     pub runtime: tokio::runtime::Handle,
+}
+
+/// What the router needs.
+pub struct Deps {
+    /// What it shares with the digest writer.
+    pub shared: Shared,
+    /// The journal.
+    pub journal: Arc<Journal>,
 }
 
 impl Pipeline {
@@ -399,13 +407,16 @@ fn read_records(journal: &Journal, seqs: &[u64]) -> Result<(Vec<u8>, Vec<Span>),
 
 fn run(deps: Deps, control: &Control) -> Result<(), String> {
     let Deps {
-        config,
-        catalog,
+        shared:
+            Shared {
+                config,
+                catalog,
+                trails,
+                status,
+                buckets,
+                runtime,
+            },
         journal,
-        trails,
-        status,
-        buckets,
-        runtime,
     } = deps;
     let up = Arc::new(UploadDeps {
         catalog: catalog.clone(),

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cairn_catalog::model::Trail;
-use cairn_catalog::{BatchStore, CatalogError, DigestChainRow, PartitionId};
+use cairn_catalog::{CatalogError, DigestChainRow, PartitionId};
 use cairn_core::worker::{Health, Worker};
 use cairn_logfile::digest::{DigestFile, HASH_ALGORITHM, LogFileEntry};
 use cairn_logfile::layout::{DigestFileKey, Prefix};
@@ -56,9 +56,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::config::PipelineConfig;
-use crate::deliver::BucketResolver;
 use crate::keys::KeyRing;
-use crate::trailset::{StatusSink, TrailSet};
 
 /// How often the writer looks at the trails.
 const TICK: Duration = Duration::from_millis(250);
@@ -243,20 +241,11 @@ impl ChainState {
 
 /// What the writer needs.
 pub struct DigestDeps {
-    /// Configuration (regions, organization, digest period).
-    pub config: Arc<PipelineConfig>,
-    /// Catalog (batches, chains).
-    pub catalog: Arc<dyn BatchStore>,
-    /// The trails.
-    pub trails: Arc<dyn TrailSet>,
-    /// Where digest delivery state is reported.
-    pub status: Arc<dyn StatusSink>,
-    /// Buckets.
-    pub buckets: Arc<dyn BucketResolver>,
+    /// What it shares with the router (configuration: regions, organization, digest period;
+    /// catalog: batches, chains; where digest delivery state is reported).
+    pub shared: crate::deliver::Shared,
     /// Signing keys.
     pub keys: Arc<KeyRing>,
-    /// Runtime for uploads.
-    pub runtime: tokio::runtime::Handle,
 }
 
 /// Why one digest could not be made or stored (logged and reported in the trail status;
@@ -318,7 +307,7 @@ impl Writer {
     /// Loads the chains from the catalog.
     pub fn new(deps: DigestDeps) -> Result<Self, DigestError> {
         let mut chains = BTreeMap::new();
-        for row in deps.catalog.digest_chains()? {
+        for row in deps.shared.catalog.digest_chains()? {
             let state: ChainState = serde_json::from_str(&row.doc)?;
             chains.insert(
                 row.partition,
@@ -341,7 +330,7 @@ impl Writer {
     }
 
     fn period_secs(&self) -> i64 {
-        i64::try_from(self.deps.config.digest_period.as_secs())
+        i64::try_from(self.deps.shared.config.digest_period.as_secs())
             .unwrap_or(86_400)
             .max(1)
     }
@@ -349,14 +338,14 @@ impl Writer {
     fn report(&self, p: &PartitionId, result: &Result<(), DigestError>, now: i64) {
         let (arn, account, region) = p;
         match result {
-            Ok(()) => self.deps.status.update(arn, region, account, |s| {
+            Ok(()) => self.deps.shared.status.update(arn, region, account, |s| {
                 s.latest_digest_delivery_time = Some(now as f64);
                 s.latest_digest_delivery_error = None;
             }),
             Err(e) => {
                 tracing::warn!(trail = %arn, account = %account, region = %region, error = %e, "digest delivery failed; retrying");
                 let code = e.status_code();
-                self.deps.status.update(arn, region, account, |s| {
+                self.deps.shared.status.update(arn, region, account, |s| {
                     s.latest_digest_delivery_error = Some(code);
                 });
             }
@@ -366,11 +355,12 @@ impl Writer {
     /// One pass at time `now` (unix seconds): store outstanding digests, open chains of newly
     /// active partitions, write due and final digests.
     pub fn tick(&mut self, now: i64) {
-        let trails = self.deps.trails.all_trails();
-        let active: BTreeMap<PartitionId, PartitionSpec> = partitions(&trails, &self.deps.config)
-            .into_iter()
-            .map(|p| (p.id(), p))
-            .collect();
+        let trails = self.deps.shared.trails.all_trails();
+        let active: BTreeMap<PartitionId, PartitionSpec> =
+            partitions(&trails, &self.deps.shared.config)
+                .into_iter()
+                .map(|p| (p.id(), p))
+                .collect();
         // 1. Outstanding uploads first: a chain moves on only once its head is stored.
         let outstanding: Vec<PartitionId> = self
             .chains
@@ -411,7 +401,13 @@ impl Writer {
             let waited = now - since;
             let ready = waited >= CLOSE_GRACE_SECS
                 && (waited >= CLOSE_MAX_WAIT_SECS
-                    || self.deps.catalog.pending_batch_count(&p).unwrap_or(1) == 0);
+                    || self
+                        .deps
+                        .shared
+                        .catalog
+                        .pending_batch_count(&p)
+                        .unwrap_or(1)
+                        == 0);
             if ready {
                 let r = self.write(&p, None, now, true);
                 self.report(&p, &r, now);
@@ -463,7 +459,7 @@ impl Writer {
         members: &[i64],
     ) -> Result<String, DigestError> {
         let doc = serde_json::to_string(state)?;
-        self.deps.catalog.put_digest_chain(
+        self.deps.shared.catalog.put_digest_chain(
             &DigestChainRow {
                 partition: p.clone(),
                 doc: doc.clone(),
@@ -495,6 +491,7 @@ impl Writer {
         let (account, region) = (&p.1, &p.2);
         let (batches, floor) =
             self.deps
+                .shared
                 .catalog
                 .undigested_batches(p, state.floor, state.chain_start, end)?;
         let key = DigestFileKey {
@@ -581,7 +578,7 @@ impl Writer {
             code: code.to_owned(),
             detail,
         };
-        let Some(bucket) = self.deps.buckets.bucket(&pending.bucket) else {
+        let Some(bucket) = self.deps.shared.buckets.bucket(&pending.bucket) else {
             return Err(store_err(
                 "NoSuchBucket",
                 format!("bucket {} is not known to this server", pending.bucket),
@@ -601,12 +598,12 @@ impl Writer {
             ]
             .into_iter()
             .collect(),
-            sse: crate::deliver::trail_sse_by_arn(self.deps.trails.as_ref(), &p.0),
+            sse: crate::deliver::trail_sse_by_arn(self.deps.shared.trails.as_ref(), &p.0),
             ..PutOptions::default()
         };
         let body = Bytes::from(gzip.clone());
         let key = pending.key.clone();
-        let result = self.deps.runtime.block_on(async {
+        let result = self.deps.shared.runtime.block_on(async {
             cairn_store::put_idempotent(bucket.as_ref(), &key, body, opts).await
         });
         if let Err(e) = result {
@@ -677,7 +674,7 @@ mod tests {
     use crate::config::OrganizationScope;
     use crate::deliver::SingleBucket;
     use crate::trailset::{MemoryStatus, StaticTrails};
-    use cairn_catalog::{BatchRow, Catalog, KeyStore, TrailStore};
+    use cairn_catalog::{BatchRow, BatchStore, Catalog, KeyStore, TrailStore};
     use cairn_logfile::validate::{self, MemorySource, PublicKeySet, ValidationRequest};
     use cairn_store::{Bucket, MemoryBucket};
 
@@ -804,13 +801,15 @@ mod tests {
         fn writer(&self) -> Writer {
             let trails = self.catalog.trails().unwrap();
             Writer::new(DigestDeps {
-                config: self.config.clone(),
-                catalog: self.catalog.clone(),
-                trails: Arc::new(StaticTrails::new(trails)),
-                status: Arc::new(MemoryStatus::default()),
-                buckets: Arc::new(SingleBucket::new("b", self.bucket.clone())),
+                shared: crate::deliver::Shared {
+                    config: self.config.clone(),
+                    catalog: self.catalog.clone(),
+                    trails: Arc::new(StaticTrails::new(trails)),
+                    status: Arc::new(MemoryStatus::default()),
+                    buckets: Arc::new(SingleBucket::new("b", self.bucket.clone())),
+                    runtime: self.rt.handle().clone(),
+                },
                 keys: self.keys.clone(),
-                runtime: self.rt.handle().clone(),
             })
             .unwrap()
         }

@@ -19,5 +19,6 @@ pub mod trailset;
 pub use config::{OrganizationScope, PipelineConfig};
 pub use deliver::{BucketResolver, SingleBucket};
 pub use trailset::{
-    ConsentError, DeliveryStatus, MemoryStatus, StaticTrails, StatusSink, TrailSet, TrailVersion,
+    ConsentError, DeliveryStatus, MemoryStatus, StaticTrails, StatusKey, StatusSink, TrailSet,
+    TrailVersion,
 };

@@ -76,16 +76,13 @@ pub trait TrailSet: Send + Sync {
     fn delivery_consent(&self, t: &Trail) -> Result<(), ConsentError>;
 }
 
+/// Key of one delivery state: (trail ARN, region, account), as `GetTrailStatus` asks for it.
+pub type StatusKey = (String, String, String);
+
 /// Where the pipeline reports delivery state.
 pub trait StatusSink: Send + Sync {
-    /// Applies `f` to the state of (trail, region, account).
-    fn update_delivery_status(
-        &self,
-        trail_arn: &str,
-        region: &str,
-        account: &str,
-        f: &mut dyn FnMut(&mut DeliveryStatus),
-    );
+    /// Applies `f` to the state of `key`.
+    fn update_delivery_status(&self, key: StatusKey, f: &mut dyn FnMut(&mut DeliveryStatus));
 }
 
 impl dyn StatusSink + '_ {
@@ -98,16 +95,14 @@ impl dyn StatusSink + '_ {
         f: impl FnOnce(&mut DeliveryStatus),
     ) {
         let mut f = Some(f);
-        self.update_delivery_status(trail_arn, region, account, &mut |s| {
+        let key = (trail_arn.to_owned(), region.to_owned(), account.to_owned());
+        self.update_delivery_status(key, &mut |s| {
             if let Some(f) = f.take() {
                 f(s);
             }
         });
     }
 }
-
-/// Key of one delivery state: (trail ARN, region, account).
-type StatusKey = (String, String, String);
 
 /// A [`TrailSet`] whose trails never change: one configuration from the first record on,
 /// every delivery consented. For a pipeline run without a control plane (tools, tests).
@@ -159,16 +154,9 @@ impl MemoryStatus {
 }
 
 impl StatusSink for MemoryStatus {
-    fn update_delivery_status(
-        &self,
-        trail_arn: &str,
-        region: &str,
-        account: &str,
-        f: &mut dyn FnMut(&mut DeliveryStatus),
-    ) {
+    fn update_delivery_status(&self, key: StatusKey, f: &mut dyn FnMut(&mut DeliveryStatus)) {
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        f(m.entry((trail_arn.into(), region.into(), account.into()))
-            .or_default());
+        f(m.entry(key).or_default());
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use cairn_catalog::model::Trail;
 use cairn_catalog::{BatchStore, Catalog};
 use cairn_journal::Journal;
-use cairn_pipeline::deliver::{Deps, MAX_FILE_BYTES, Pipeline};
+use cairn_pipeline::deliver::{Deps, MAX_FILE_BYTES, Pipeline, Shared};
 use cairn_pipeline::envelope::{self, RouteKeys};
 use cairn_pipeline::{MemoryStatus, PipelineConfig, SingleBucket, StaticTrails};
 use cairn_store::{Bucket, MemoryBucket};
@@ -114,13 +114,15 @@ impl World {
 
     fn start(&self) -> Pipeline {
         Pipeline::start(Deps {
-            config: self.config.clone(),
-            catalog: self.catalog.clone(),
+            shared: Shared {
+                config: self.config.clone(),
+                catalog: self.catalog.clone(),
+                trails: self.trails.clone(),
+                status: self.status.clone(),
+                buckets: Arc::new(SingleBucket::new("bucket", self.bucket.clone())),
+                runtime: self.rt.handle().clone(),
+            },
             journal: self.journal.clone(),
-            trails: self.trails.clone(),
-            status: self.status.clone(),
-            buckets: Arc::new(SingleBucket::new("bucket", self.bucket.clone())),
-            runtime: self.rt.handle().clone(),
         })
         .expect("start")
     }

@@ -30,6 +30,16 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadPath;
 
+impl Target {
+    /// The target `bucket`/`key` (already decoded).
+    pub fn new(bucket: Option<&str>, key: Option<&str>) -> Self {
+        Target {
+            bucket: bucket.map(str::to_owned),
+            key: key.map(str::to_owned),
+        }
+    }
+}
+
 impl std::fmt::Display for BadPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("the request path is not valid UTF-8")
@@ -65,10 +75,7 @@ pub fn target(host: Option<&str>, path: &str) -> Result<Target, BadPath> {
         });
     }
     if path.is_empty() {
-        return Ok(Target {
-            bucket: None,
-            key: None,
-        });
+        return Ok(Target::new(None, None));
     }
     let (b, k) = path.split_once('/').unwrap_or((path, ""));
     Ok(Target {
@@ -95,27 +102,20 @@ pub fn query_map(query: &str) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
 
-    fn t(b: Option<&str>, k: Option<&str>) -> Target {
-        Target {
-            bucket: b.map(str::to_owned),
-            key: k.map(str::to_owned),
-        }
-    }
-
     #[test]
     fn addressing() {
         let p = target(Some("127.0.0.1:4590"), "/logs/AWSLogs/a%20b/c.json.gz").unwrap();
-        assert_eq!(p, t(Some("logs"), Some("AWSLogs/a b/c.json.gz")));
+        assert_eq!(p, Target::new(Some("logs"), Some("AWSLogs/a b/c.json.gz")));
         let v = target(Some("logs.localhost:4590"), "/x/y").unwrap();
-        assert_eq!(v, t(Some("logs"), Some("x/y")));
+        assert_eq!(v, Target::new(Some("logs"), Some("x/y")));
         let v = target(Some("logs.s3.localhost"), "/").unwrap();
-        assert_eq!(v, t(Some("logs"), None));
+        assert_eq!(v, Target::new(Some("logs"), None));
         assert_eq!(
             target(Some("s3.localhost"), "/b").unwrap(),
-            t(Some("b"), None)
+            Target::new(Some("b"), None)
         );
-        assert_eq!(target(None, "/").unwrap(), t(None, None));
-        assert_eq!(target(None, "/b/").unwrap(), t(Some("b"), None));
+        assert_eq!(target(None, "/").unwrap(), Target::new(None, None));
+        assert_eq!(target(None, "/b/").unwrap(), Target::new(Some("b"), None));
         assert_eq!(target(None, "/b/%ff"), Err(BadPath));
     }
 

@@ -183,20 +183,17 @@ fn main() {
         .collect();
     let acked = start.elapsed();
     // Wait until every record is in a stored file.
-    let delivered = |st: &AppState| -> u64 {
+    let partition = (
+        "arn:aws:cloudtrail:us-east-1:123837392027:trail/bench".to_owned(),
+        "123837392027".to_owned(),
+        "us-east-1".to_owned(),
+    );
+    let files = |st: &AppState| {
         st.catalog
-            .delivered_batches(
-                "arn:aws:cloudtrail:us-east-1:123837392027:trail/bench",
-                "123837392027",
-                "us-east-1",
-                0,
-                i64::MAX,
-            )
+            .delivered_batches(&partition, 0, i64::MAX)
             .unwrap()
-            .iter()
-            .map(|b| b.record_count)
-            .sum()
     };
+    let delivered = |st: &AppState| -> u64 { files(st).iter().map(|b| b.record_count).sum() };
     while delivered(&state) < total {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -228,19 +225,6 @@ fn main() {
         peak_rss_mib(),
         peak_rss_mib() - rss_before
     );
-    println!(
-        "files: {}",
-        state
-            .catalog
-            .delivered_batches(
-                "arn:aws:cloudtrail:us-east-1:123837392027:trail/bench",
-                "123837392027",
-                "us-east-1",
-                0,
-                i64::MAX
-            )
-            .unwrap()
-            .len()
-    );
+    println!("files: {}", files(&state).len());
     state.stop_pipeline(Duration::from_secs(10));
 }

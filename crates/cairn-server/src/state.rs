@@ -513,48 +513,37 @@ impl AppState {
             let _ = l.buckets.set(self.buckets.clone());
             let _ = self.lake.set(l);
         }
-        let mut p = self.pipeline.lock().unwrap_or_else(|e| e.into_inner());
-        if p.is_none() {
-            *p = Some(crate::pipeline::deliver::Pipeline::start(
-                crate::pipeline::deliver::Deps {
-                    config: self.pipeline_config.clone(),
-                    catalog: self.catalog.clone(),
-                    journal: self.journal.clone(),
-                    trails: self.control.clone(),
-                    status: self.control.clone(),
-                    buckets: self.buckets.clone(),
-                    runtime: runtime.clone(),
-                },
-            )?);
-        }
-        drop(p);
-        let mut l = self.lifecycle.lock().unwrap_or_else(|e| e.into_inner());
-        if l.is_none() {
-            *l = Some(crate::s3::lifecycle::LifecycleWorker::start(
+        let shared = crate::pipeline::deliver::Shared {
+            config: self.pipeline_config.clone(),
+            catalog: self.catalog.clone(),
+            trails: self.control.clone(),
+            status: self.control.delivery_status(),
+            buckets: self.buckets.clone(),
+            runtime,
+        };
+        start_once(&self.pipeline, || {
+            crate::pipeline::deliver::Pipeline::start(crate::pipeline::deliver::Deps {
+                shared: shared.clone(),
+                journal: self.journal.clone(),
+            })
+        })?;
+        start_once(&self.lifecycle, || {
+            crate::s3::lifecycle::LifecycleWorker::start(
                 self.buckets.vault_arc(),
                 self.config.lifecycle_interval,
                 self.config.lifecycle_day,
-            )?);
-        }
-        drop(l);
-        let mut d = self.digests.lock().unwrap_or_else(|e| e.into_inner());
-        if d.is_none() {
-            *d = Some(crate::pipeline::digest::DigestWriter::start(
-                crate::pipeline::digest::DigestDeps {
-                    config: self.pipeline_config.clone(),
-                    catalog: self.catalog.clone(),
-                    trails: self.control.clone(),
-                    status: self.control.clone(),
-                    buckets: self.buckets.clone(),
-                    keys: Arc::new(crate::keys::KeyRing::new(
-                        self.catalog.clone(),
-                        self.master.clone(),
-                        self.config.key_rotation,
-                    )),
-                    runtime,
-                },
-            )?);
-        }
+            )
+        })?;
+        start_once(&self.digests, || {
+            crate::pipeline::digest::DigestWriter::start(crate::pipeline::digest::DigestDeps {
+                shared,
+                keys: Arc::new(crate::keys::KeyRing::new(
+                    self.catalog.clone(),
+                    self.master.clone(),
+                    self.config.key_rotation,
+                )),
+            })
+        })?;
         Ok(())
     }
 
@@ -562,8 +551,7 @@ impl AppState {
     pub fn stop_pipeline(&self, deadline: std::time::Duration) {
         self.monitor_stop
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        let feed = self.feed.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(f) = feed {
+        if let Some(f) = take(&self.feed) {
             f.shutdown(deadline);
         }
         if let Some(h) = self.history.get() {
@@ -572,28 +560,13 @@ impl AppState {
         if let Some(l) = self.lake.get() {
             l.stop();
         }
-        let p = self
-            .pipeline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(p) = p {
+        if let Some(p) = take(&self.pipeline) {
             p.shutdown(deadline);
         }
-        let d = self
-            .digests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(d) = d {
+        if let Some(d) = take(&self.digests) {
             d.shutdown(deadline);
         }
-        let l = self
-            .lifecycle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(l) = l {
+        if let Some(l) = take(&self.lifecycle) {
             l.stop();
         }
     }
@@ -627,4 +600,23 @@ fn every_minute<E: std::fmt::Display + Send + 'static>(
             }
         }
     });
+}
+
+/// Takes what `slot` holds (a worker to stop), leaving `None`. The lock is released before the
+/// caller stops it; a poisoned lock is reused (the slot is a plain `Option`).
+fn take<T>(slot: &std::sync::Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Starts the worker `slot` holds unless it already holds one (the lock is held while it
+/// starts, so two callers never start two).
+fn start_once<T, E>(
+    slot: &std::sync::Mutex<Option<T>>,
+    start: impl FnOnce() -> Result<T, E>,
+) -> Result<(), E> {
+    let mut w = slot.lock().unwrap_or_else(|e| e.into_inner());
+    if w.is_none() {
+        *w = Some(start()?);
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use cairn_iam::{IamError, IamOp, StsOp};
 use serde_json::{Map, Value};
 
-use super::params::{Ctx, Params};
+use super::params::{Ctx, Identity, Params};
 use super::wire::Node;
 use super::{devices, policies, roles, sts, users};
 use crate::authn::Caller;
@@ -192,12 +192,12 @@ fn iam_call(op: IamOp, c: &Ctx<'_>) -> Result<Node, ApiError> {
         O::GetPolicyVersion => policies::get_policy_version(c),
         O::ListPolicies => policies::list_policies(c),
         O::DeletePolicy => policies::delete_policy(c),
-        O::AttachUserPolicy => policies::attach_user_policy(c, true),
-        O::DetachUserPolicy => policies::attach_user_policy(c, false),
-        O::AttachRolePolicy => policies::attach_role_policy(c, true),
-        O::DetachRolePolicy => policies::attach_role_policy(c, false),
-        O::ListAttachedUserPolicies => policies::list_attached_user_policies(c),
-        O::ListAttachedRolePolicies => policies::list_attached_role_policies(c),
+        O::AttachUserPolicy => policies::attach_policy(c, Identity::User, true),
+        O::DetachUserPolicy => policies::attach_policy(c, Identity::User, false),
+        O::AttachRolePolicy => policies::attach_policy(c, Identity::Role, true),
+        O::DetachRolePolicy => policies::attach_policy(c, Identity::Role, false),
+        O::ListAttachedUserPolicies => policies::list_attached_policies(c, Identity::User),
+        O::ListAttachedRolePolicies => policies::list_attached_policies(c, Identity::Role),
         O::ListEntitiesForPolicy => policies::list_entities_for_policy(c),
         O::CreateVirtualMFADevice => devices::create_virtual_mfa_device(c),
         O::EnableMFADevice => devices::enable_mfa_device(c),

@@ -157,6 +157,25 @@ pub(super) fn with_paging(mut members: Vec<(&'static str, Node)>, next: Option<S
     Node::Struct(members)
 }
 
+/// The IAM identities a call names and attaches managed policies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Identity {
+    /// An IAM user, named by `UserName`.
+    User,
+    /// An IAM role, named by `RoleName`.
+    Role,
+}
+
+impl Identity {
+    /// The parameter that names one.
+    pub(super) fn param(self) -> &'static str {
+        match self {
+            Identity::User => "UserName",
+            Identity::Role => "RoleName",
+        }
+    }
+}
+
 /// One IAM or STS call: who asks, from where, with which parameters.
 pub(super) struct Ctx<'a> {
     /// The server.
@@ -188,28 +207,24 @@ impl Ctx<'_> {
         .map_err(|d| IamError::AccessDenied(d.message).into())
     }
 
-    /// The ARN of user `name` of the caller's account (its path, when it exists).
-    pub(super) fn user_res(&self, name: &str) -> String {
-        let acct = self.acct();
-        let path = self
-            .state
-            .iam
-            .user(acct, name)
-            .map(|u| u.path)
-            .unwrap_or_else(|_| "/".into());
-        user_arn(acct, &path, name)
+    /// The ARN of the `kind` named `name` in the caller's account (at its path, when it
+    /// exists).
+    pub(super) fn res(&self, kind: Identity, name: &str) -> String {
+        let (acct, iam) = (self.acct(), &self.state.iam);
+        let path = match kind {
+            Identity::User => iam.user(acct, name).map(|u| u.path),
+            Identity::Role => iam.role(acct, name).map(|r| r.path),
+        }
+        .unwrap_or_else(|_| "/".into());
+        match kind {
+            Identity::User => user_arn(acct, &path, name),
+            Identity::Role => role_arn(acct, &path, name),
+        }
     }
 
-    /// The ARN of role `name` of the caller's account (its path, when it exists).
-    pub(super) fn role_res(&self, name: &str) -> String {
-        let acct = self.acct();
-        let path = self
-            .state
-            .iam
-            .role(acct, name)
-            .map(|r| r.path)
-            .unwrap_or_else(|_| "/".into());
-        role_arn(acct, &path, name)
+    /// The ARN of user `name` of the caller's account ([`Ctx::res`]).
+    pub(super) fn user_res(&self, name: &str) -> String {
+        self.res(Identity::User, name)
     }
 
     /// The user an access-key, MFA or `GetUser` call is about: `UserName`, or the caller.
@@ -225,17 +240,10 @@ impl Ctx<'_> {
         }
     }
 
-    /// `UserName` (required), authorized on that user.
-    pub(super) fn allowed_user(&self) -> Result<&str, ApiError> {
-        let name = self.p.name("UserName", 64)?;
-        self.allow(&self.user_res(name))?;
-        Ok(name)
-    }
-
-    /// `RoleName` (required), authorized on that role.
-    pub(super) fn allowed_role(&self) -> Result<&str, ApiError> {
-        let name = self.p.name("RoleName", 64)?;
-        self.allow(&self.role_res(name))?;
+    /// The `kind` the call names (`UserName` or `RoleName`, required), authorized on it.
+    pub(super) fn allowed(&self, kind: Identity) -> Result<&str, ApiError> {
+        let name = self.p.name(kind.param(), 64)?;
+        self.allow(&self.res(kind, name))?;
         Ok(name)
     }
 

@@ -3,7 +3,7 @@
 use cairn_iam::{IamError, PolicyInfo, parse_policy, policy_arn};
 use cairn_policy::PolicyType;
 
-use super::params::{Ctx, iso, urlencode, validation, with_paging};
+use super::params::{Ctx, Identity, iso, urlencode, validation, with_paging};
 use super::wire::Node;
 use crate::error::ApiError;
 
@@ -106,25 +106,16 @@ pub(super) fn delete_policy(c: &Ctx<'_>) -> Result<Node, ApiError> {
     Ok(Node::empty())
 }
 
-/// `AttachUserPolicy` (`attach`) or `DetachUserPolicy`.
-pub(super) fn attach_user_policy(c: &Ctx<'_>, attach: bool) -> Result<Node, ApiError> {
-    let name = c.p.name("UserName", 64)?;
+/// `AttachUserPolicy`/`AttachRolePolicy` (`attach`) or `DetachUserPolicy`/`DetachRolePolicy`.
+pub(super) fn attach_policy(c: &Ctx<'_>, kind: Identity, attach: bool) -> Result<Node, ApiError> {
+    let name = c.p.name(kind.param(), 64)?;
     let arn = c.p.req("PolicyArn")?;
-    c.allow(&c.user_res(name))?;
-    c.state
-        .iam
-        .attach_user_policy(c.acct(), name, arn, attach)?;
-    Ok(Node::empty())
-}
-
-/// `AttachRolePolicy` (`attach`) or `DetachRolePolicy`.
-pub(super) fn attach_role_policy(c: &Ctx<'_>, attach: bool) -> Result<Node, ApiError> {
-    let name = c.p.name("RoleName", 64)?;
-    let arn = c.p.req("PolicyArn")?;
-    c.allow(&c.role_res(name))?;
-    c.state
-        .iam
-        .attach_role_policy(c.acct(), name, arn, attach)?;
+    c.allow(&c.res(kind, name))?;
+    let iam = &c.state.iam;
+    match kind {
+        Identity::User => iam.attach_user_policy(c.acct(), name, arn, attach)?,
+        Identity::Role => iam.attach_role_policy(c.acct(), name, arn, attach)?,
+    }
     Ok(Node::empty())
 }
 
@@ -139,17 +130,13 @@ fn attached_page(c: &Ctx<'_>, attached: &[String]) -> Result<Node, ApiError> {
     })?)
 }
 
-/// `ListAttachedUserPolicies`.
-pub(super) fn list_attached_user_policies(c: &Ctx<'_>) -> Result<Node, ApiError> {
-    let name = c.allowed_user()?;
-    let attached = c.state.iam.user(c.acct(), name)?.attached;
-    attached_page(c, &attached)
-}
-
-/// `ListAttachedRolePolicies`.
-pub(super) fn list_attached_role_policies(c: &Ctx<'_>) -> Result<Node, ApiError> {
-    let name = c.allowed_role()?;
-    let attached = c.state.iam.role(c.acct(), name)?.attached;
+/// `ListAttachedUserPolicies` or `ListAttachedRolePolicies`.
+pub(super) fn list_attached_policies(c: &Ctx<'_>, kind: Identity) -> Result<Node, ApiError> {
+    let name = c.allowed(kind)?;
+    let attached = match kind {
+        Identity::User => c.state.iam.user(c.acct(), name)?.attached,
+        Identity::Role => c.state.iam.role(c.acct(), name)?.attached,
+    };
     attached_page(c, &attached)
 }
 

@@ -3,7 +3,7 @@
 use cairn_iam::{DEFAULT_MAX_SESSION, LARGEST_MAX_SESSION, Role, parse_policy, role_arn};
 use cairn_policy::PolicyType;
 
-use super::params::{Ctx, iso, urlencode, validation};
+use super::params::{Ctx, Identity, iso, urlencode, validation};
 use super::wire::Node;
 use crate::error::ApiError;
 
@@ -70,14 +70,14 @@ pub(super) fn create_role(c: &Ctx<'_>) -> Result<Node, ApiError> {
 
 /// `GetRole`.
 pub(super) fn get_role(c: &Ctx<'_>) -> Result<Node, ApiError> {
-    let name = c.allowed_role()?;
+    let name = c.allowed(Identity::Role)?;
     let r = c.state.iam.role(c.acct(), name)?;
     Ok(Node::Struct(vec![("Role", role_node(c.acct(), &r))]))
 }
 
 /// `DeleteRole`.
 pub(super) fn delete_role(c: &Ctx<'_>) -> Result<Node, ApiError> {
-    let name = c.allowed_role()?;
+    let name = c.allowed(Identity::Role)?;
     c.state.iam.delete_role(c.acct(), name)?;
     Ok(Node::empty())
 }

@@ -4,7 +4,7 @@ use cairn_auth::Principal;
 use cairn_iam::{AccessKeyInfo, User, parse_policy, user_arn};
 use cairn_policy::PolicyType;
 
-use super::params::{Ctx, iso, urlencode, validation};
+use super::params::{Ctx, Identity, iso, urlencode, validation};
 use super::wire::Node;
 use crate::error::ApiError;
 
@@ -49,7 +49,7 @@ pub(super) fn get_user(c: &Ctx<'_>) -> Result<Node, ApiError> {
 
 /// `DeleteUser`.
 pub(super) fn delete_user(c: &Ctx<'_>) -> Result<Node, ApiError> {
-    let name = c.allowed_user()?;
+    let name = c.allowed(Identity::User)?;
     c.state.iam.delete_user(c.acct(), name)?;
     Ok(Node::empty())
 }
@@ -198,7 +198,7 @@ pub(super) fn delete_user_policy(c: &Ctx<'_>) -> Result<Node, ApiError> {
 
 /// `ListUserPolicies`.
 pub(super) fn list_user_policies(c: &Ctx<'_>) -> Result<Node, ApiError> {
-    let name = c.allowed_user()?;
+    let name = c.allowed(Identity::User)?;
     let names: Vec<String> = c
         .state
         .iam

@@ -101,14 +101,8 @@ impl Lake {
 
     pub(super) fn update(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
         let key = str_member(body, "EventDataStore")?;
-        let id = store_id(key)?;
         let mut stores = self.lock_stores();
-        let Some(i) = stores
-            .iter()
-            .position(|s| s.id == id && s.account == ctx.account)
-        else {
-            return Err(not_found(key));
-        };
+        let i = position(&stores, ctx, key)?;
         let mut s = stores[i].clone();
         if s.status == "PENDING_DELETION" {
             return Err(inactive(key));
@@ -151,14 +145,9 @@ impl Lake {
 
     pub(super) fn delete(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
         let key = str_member(body, "EventDataStore")?;
-        let id = store_id(key)?;
         let mut stores = self.lock_stores();
-        let Some(s) = stores
-            .iter_mut()
-            .find(|s| s.id == id && s.account == ctx.account)
-        else {
-            return Err(not_found(key));
-        };
+        let i = position(&stores, ctx, key)?;
+        let s = &mut stores[i];
         if s.termination_protection {
             return Err(ApiError::client(
                 "EventDataStoreTerminationProtectedException",
@@ -176,4 +165,13 @@ impl Lake {
         self.save(&all)?;
         Ok(json!({}))
     }
+}
+
+/// Where in `stores` the event data store `key` (its ID or ARN) of the caller's account is.
+fn position(stores: &[Store], ctx: &CallContext, key: &str) -> Result<usize, ApiError> {
+    let id = store_id(key)?;
+    stores
+        .iter()
+        .position(|s| s.id == id && s.account == ctx.account)
+        .ok_or_else(|| not_found(key))
 }

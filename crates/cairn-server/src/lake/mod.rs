@@ -326,7 +326,13 @@ impl Lake {
         ctx: &CallContext,
         body: &Value,
     ) -> Result<Value, ApiError> {
-        let asker = Asker { state, caller, env };
+        let asker = Asker {
+            state,
+            caller,
+            env,
+            ctx,
+            body,
+        };
         // Operations on one store are decided on the store's own ARN, however the request
         // names it (by ID, the request's resource is `*`).
         if matches!(
@@ -348,11 +354,11 @@ impl Lake {
             Operation::ListEventDataStores => self.list(ctx, body),
             Operation::UpdateEventDataStore => self.update(ctx, body),
             Operation::DeleteEventDataStore => self.delete(ctx, body),
-            Operation::StartQuery => self.start_query(&asker, ctx, body).await,
-            Operation::DescribeQuery => self.describe_query(&asker, ctx, body),
-            Operation::GetQueryResults => self.get_query_results(&asker, ctx, body),
+            Operation::StartQuery => self.start_query(&asker).await,
+            Operation::DescribeQuery => self.describe_query(&asker),
+            Operation::GetQueryResults => self.get_query_results(&asker),
             Operation::ListQueries => self.list_queries(ctx, body),
-            Operation::CancelQuery => self.cancel_query(&asker, ctx, body),
+            Operation::CancelQuery => self.cancel_query(&asker),
             other => Err(ApiError::not_implemented(other.name())),
         }
     }
@@ -379,11 +385,15 @@ impl Lake {
     }
 }
 
-/// Who asks, for the checks made on the caller's behalf.
+/// Who asks and what: the call, for the checks made on the caller's behalf.
 struct Asker<'a> {
     state: &'a AppState,
     caller: &'a Caller,
     env: &'a Environment,
+    /// The call's account and region.
+    ctx: &'a CallContext,
+    /// The request body.
+    body: &'a Value,
 }
 
 impl Asker<'_> {

@@ -25,12 +25,8 @@ impl Lake {
         Ok((out, named))
     }
 
-    pub(super) async fn start_query(
-        &self,
-        asker: &Asker<'_>,
-        ctx: &CallContext,
-        body: &Value,
-    ) -> Result<Value, ApiError> {
+    pub(super) async fn start_query(&self, asker: &Asker<'_>) -> Result<Value, ApiError> {
+        let (ctx, body) = (asker.ctx, asker.body);
         if body.get("DeliveryS3Uri").is_some_and(|v| !v.is_null()) {
             return Err(ApiError::client(
                 "UnsupportedOperationException",
@@ -168,10 +164,9 @@ impl Lake {
         &self,
         asker: &Asker<'_>,
         action: &str,
-        ctx: &CallContext,
-        body: &Value,
         f: impl FnOnce(&mut QueryRec) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        let (ctx, body) = (asker.ctx, asker.body);
         let id = str_member(body, "QueryId")?;
         if let Some(key) = body.get("EventDataStore").and_then(Value::as_str) {
             self.find(ctx, key)?;
@@ -260,13 +255,8 @@ impl Lake {
         Ok(out)
     }
 
-    pub(super) fn describe_query(
-        &self,
-        asker: &Asker<'_>,
-        ctx: &CallContext,
-        body: &Value,
-    ) -> Result<Value, ApiError> {
-        self.with_query(asker, "cloudtrail:DescribeQuery", ctx, body, |q| {
+    pub(super) fn describe_query(&self, asker: &Asker<'_>) -> Result<Value, ApiError> {
+        self.with_query(asker, "cloudtrail:DescribeQuery", |q| {
             let p = &q.progress;
             let mut v = json!({
                 "QueryId": q.id,
@@ -287,15 +277,15 @@ impl Lake {
         })
     }
 
-    pub(super) fn get_query_results(
-        &self,
-        asker: &Asker<'_>,
-        ctx: &CallContext,
-        body: &Value,
-    ) -> Result<Value, ApiError> {
-        let max = max_results(body, "MaxQueryResults", 1000, "InvalidMaxResultsException")?;
-        let start = next_token(body)?;
-        self.with_query(asker, "cloudtrail:GetQueryResults", ctx, body, |q| {
+    pub(super) fn get_query_results(&self, asker: &Asker<'_>) -> Result<Value, ApiError> {
+        let max = max_results(
+            asker.body,
+            "MaxQueryResults",
+            1000,
+            "InvalidMaxResultsException",
+        )?;
+        let start = next_token(asker.body)?;
+        self.with_query(asker, "cloudtrail:GetQueryResults", |q| {
             let mut v = json!({"QueryStatus": q.status});
             if let Some(e) = &q.error {
                 v["ErrorMessage"] = json!(e);
@@ -382,13 +372,8 @@ impl Lake {
         page(items, start, max, "Queries")
     }
 
-    pub(super) fn cancel_query(
-        &self,
-        asker: &Asker<'_>,
-        ctx: &CallContext,
-        body: &Value,
-    ) -> Result<Value, ApiError> {
-        self.with_query(asker, "cloudtrail:CancelQuery", ctx, body, |q| {
+    pub(super) fn cancel_query(&self, asker: &Asker<'_>) -> Result<Value, ApiError> {
+        self.with_query(asker, "cloudtrail:CancelQuery", |q| {
             if !matches!(q.status, "QUEUED" | "RUNNING") {
                 return Err(ApiError::client(
                     "InactiveQueryException",

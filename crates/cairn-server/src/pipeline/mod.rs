@@ -1,13 +1,11 @@
 //! The event pipeline ([`cairn_pipeline`]) wired to this server: the control plane is the
-//! pipeline's [`TrailSet`] and [`StatusSink`], and the configuration file gives its
+//! pipeline's [`TrailSet`] and keeps its [`cairn_pipeline::StatusSink`]
+//! ([`ControlPlane::delivery_status`]), and the configuration file gives its
 //! [`PipelineConfig`].
 
 use std::sync::Arc;
 
-use cairn_pipeline::{
-    ConsentError, DeliveryStatus, OrganizationScope, PipelineConfig, StatusSink, TrailSet,
-    TrailVersion,
-};
+use cairn_pipeline::{ConsentError, OrganizationScope, PipelineConfig, TrailSet, TrailVersion};
 pub use cairn_pipeline::{deliver, digest, envelope, monitor, route};
 
 use crate::cloudtrail::ControlPlane;
@@ -49,18 +47,6 @@ impl TrailSet for ControlPlane {
             denied: e.code == "InsufficientS3BucketPolicyException",
             message: e.message,
         })
-    }
-}
-
-impl StatusSink for ControlPlane {
-    fn update_delivery_status(
-        &self,
-        trail_arn: &str,
-        region: &str,
-        account: &str,
-        f: &mut dyn FnMut(&mut DeliveryStatus),
-    ) {
-        ControlPlane::update_delivery_status(self, trail_arn, region, account, f);
     }
 }
 

@@ -443,10 +443,7 @@ pub(crate) fn authorize_object_read(
 ) -> Result<(), S3Error> {
     let req = Request {
         op: S3Op::GetObject,
-        target: Target {
-            bucket: Some(bucket.name.clone()),
-            key: Some(key.to_owned()),
-        },
+        target: Target::new(Some(&bucket.name), Some(key)),
         query: BTreeMap::new(),
         headers: HeaderMap::new(),
         body: Bytes::new(),
@@ -454,7 +451,8 @@ pub(crate) fn authorize_object_read(
         peer: SocketAddr::new(env.source_ip, 0),
         now: env.now,
     };
-    ops::authorize_get(state, &req, bucket, key, None, true)
+    let cx = ops::RequestCtx { state, req: &req };
+    cx.on(bucket).authorize_get(key, None, true)
 }
 
 /// Whether an (unauthenticated) request was signed for S3, so its errors go out as XML.

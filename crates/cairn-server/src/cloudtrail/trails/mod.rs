@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
@@ -12,8 +12,8 @@ use super::validate;
 use crate::catalog::{BatchStore, Catalog, TrailStore};
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::model::{InsightSelector, TRAIL_VERSION, Tag, Trail};
-use cairn_pipeline::{DeliveryStatus, TrailVersion};
+use crate::model::{InsightSelector, Tag, Trail};
+use cairn_pipeline::{DeliveryStatus, MemoryStatus, TrailVersion};
 
 mod settings;
 mod wire;
@@ -76,7 +76,8 @@ pub struct ControlPlane {
     config: Arc<Config>,
     catalog: Arc<Catalog>,
     trails: RwLock<BTreeMap<TrailKey, Trail>>,
-    status: RwLock<HashMap<(String, String, String), DeliveryStatus>>,
+    /// Delivery state as the pipeline reports it (its [`cairn_pipeline::StatusSink`]).
+    status: Arc<MemoryStatus>,
     list_page_size: usize,
     generation: std::sync::atomic::AtomicU64,
     /// `PutAuditEvents` channels.
@@ -251,7 +252,7 @@ impl ControlPlane {
             config,
             catalog,
             trails: RwLock::new(trails),
-            status: RwLock::new(HashMap::new()),
+            status: Arc::default(),
             list_page_size: 50,
             generation: std::sync::atomic::AtomicU64::new(0),
             channels,
@@ -365,18 +366,10 @@ impl ControlPlane {
         self.read_trails().values().cloned().collect()
     }
 
-    /// Updates the delivery state of (trail, region, account) as the pipeline reports it.
-    pub fn update_delivery_status(
-        &self,
-        trail_arn: &str,
-        region: &str,
-        account: &str,
-        f: impl FnOnce(&mut DeliveryStatus),
-    ) {
-        let mut map = self.status.write().unwrap_or_else(|p| p.into_inner());
-        f(map
-            .entry((trail_arn.to_owned(), region.to_owned(), account.to_owned()))
-            .or_default());
+    /// Where the pipeline reports the delivery state of each (trail, region, account);
+    /// `GetTrailStatus` reads it.
+    pub fn delivery_status(&self) -> Arc<MemoryStatus> {
+        self.status.clone()
     }
 
     /// Whether a trail is visible to `account` in `region`, and as a shadow or not.
@@ -600,29 +593,7 @@ impl ControlPlane {
         validate::trail_name(name)?;
         require(&s.s3_bucket_name, "S3BucketName")?;
         let now = epoch(ctx.now);
-        let mut t = Trail {
-            v: TRAIL_VERSION,
-            name: name.to_owned(),
-            account_id: ctx.account.clone(),
-            home_region: ctx.region.clone(),
-            s3_bucket_name: String::new(),
-            s3_key_prefix: None,
-            sns_topic_arn: None,
-            include_global_service_events: true,
-            is_multi_region: false,
-            log_file_validation: false,
-            cloud_watch_logs_log_group_arn: None,
-            cloud_watch_logs_role_arn: None,
-            kms_key_id: None,
-            is_organization: false,
-            selectors: Selectors::default_for_trail(),
-            insight_selectors: Vec::new(),
-            tags: Vec::new(),
-            logging: false,
-            start_logging_time: None,
-            stop_logging_time: None,
-            created: now,
-        };
+        let mut t = Trail::new(&ctx.account, &ctx.region, name, now);
         if let Some(tags) = &s.tags_list {
             validate::tags(tags, &[])?;
             t.tags = tags.clone();
@@ -804,16 +775,13 @@ impl ControlPlane {
         let t = self.resolve(ctx, require(&req.name, "Name")?, false)?;
         let st = self
             .status
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(t.arn(), ctx.region.clone(), ctx.account.clone()))
-            .cloned()
+            .get(&t.arn(), &ctx.region, &ctx.account)
             .unwrap_or_else(|| {
                 // Nothing reported since this process started: the catalog knows the last
                 // delivery.
                 let last = self
                     .catalog
-                    .latest_delivery(&t.arn(), &ctx.account, &ctx.region)
+                    .latest_delivery(&(t.arn(), ctx.account.clone(), ctx.region.clone()))
                     .ok()
                     .flatten()
                     .map(|d| d as f64);

@@ -4,17 +4,17 @@ use super::*;
 
 // ---- bucket operations ----------------------------------------------------------------------
 
-pub(super) fn list_buckets(state: &AppState, req: &Request) -> Result<S3Response, S3Error> {
-    authorize(state, req, None, "s3:ListAllMyBuckets", "*", &[])?;
+pub(super) fn list_buckets(cx: RequestCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize(None, "s3:ListAllMyBuckets", "*", &[])?;
     // Buckets made by `cairn bucket create` join the vault on first sight.
-    for row in state.catalog.buckets().map_err(S3Error::internal)? {
-        local_bucket(vault(state), &state.catalog, &row.name)?;
+    for row in cx.state.catalog.buckets().map_err(S3Error::internal)? {
+        local_bucket(cx.vault(), &cx.state.catalog, &row.name)?;
     }
     let mut w = XmlWriter::new("ListAllMyBucketsResult");
-    owner_xml(&mut w, &req.caller.account);
+    owner_xml(&mut w, &cx.req.caller.account);
     w.open("Buckets");
-    for b in vault(state).buckets()? {
-        if b.account == req.caller.account {
+    for b in cx.vault().buckets()? {
+        if b.account == cx.req.caller.account {
             w.open("Bucket")
                 .elem("Name", &b.name)
                 .elem("CreationDate", &iso(b.created))
@@ -25,12 +25,11 @@ pub(super) fn list_buckets(state: &AppState, req: &Request) -> Result<S3Response
 }
 
 pub(super) fn create_bucket(
-    state: &AppState,
-    req: &Request,
+    cx: RequestCtx<'_>,
     info: &mut AuditInfo,
 ) -> Result<S3Response, S3Error> {
-    let name = bucket_name(req);
-    authorize(state, req, None, "s3:CreateBucket", &bucket_arn(name), &[])?;
+    let name = bucket_name(cx.req);
+    cx.authorize(None, "s3:CreateBucket", &bucket_arn(name), &[])?;
     if let Some(problem) = crate::cloudtrail::bucket_name_problem(name) {
         return Err(S3Error::new(
             400,
@@ -38,29 +37,30 @@ pub(super) fn create_bucket(
             format!("the bucket name {name} is not valid: it {problem}"),
         ));
     }
-    if state.config.buckets.contains_key(name) {
+    if cx.state.config.buckets.contains_key(name) {
         return Err(S3Error::new(
             409,
             "BucketAlreadyExists",
             "the requested bucket name is configured on other storage",
         ));
     }
-    let region = if req.body.is_empty() {
-        req.caller.region.clone()
+    let region = if cx.req.body.is_empty() {
+        cx.req.caller.region.clone()
     } else {
-        let root = parse_body(req)?;
+        let root = parse_body(cx.req)?;
         match root.text_of("LocationConstraint") {
             Some(r) if !r.is_empty() => r.to_owned(),
             _ => "us-east-1".to_owned(),
         }
     };
-    let lock = req
+    let lock = cx
+        .req
         .header("x-amz-bucket-object-lock-enabled")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     // A bucket made by `cairn bucket create` is already taken.
-    match local_bucket(vault(state), &state.catalog, name) {
+    match local_bucket(cx.vault(), &cx.state.catalog, name) {
         Ok(b) => {
-            return Err(if b.account == req.caller.account {
+            return Err(if b.account == cx.req.caller.account {
                 VaultError::BucketAlreadyOwnedByYou {
                     bucket: name.into(),
                 }
@@ -74,14 +74,16 @@ pub(super) fn create_bucket(
         Err(VaultError::NoSuchBucket { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let b = vault(state).create_bucket(name, &req.caller.account, &region, lock, req.now)?;
+    let b = cx
+        .vault()
+        .create_bucket(name, &cx.req.caller.account, &region, lock, cx.req.now)?;
     info.owner = Some(b.account.clone());
     info.region = Some(b.region.clone());
-    match state.catalog.create_bucket(&crate::model::Bucket {
+    match cx.state.catalog.create_bucket(&crate::model::Bucket {
         name: name.to_owned(),
         account_id: b.account.clone(),
         region: region.clone(),
-        created: req.now.unix_timestamp(),
+        created: cx.req.now.unix_timestamp(),
     }) {
         Ok(()) | Err(crate::catalog::CatalogError::AlreadyExists(_)) => {}
         Err(e) => return Err(S3Error::internal(e)),
@@ -89,17 +91,13 @@ pub(super) fn create_bucket(
     Ok(S3Response::empty(200).header("location", format!("/{name}")))
 }
 
-pub(super) fn put_versioning(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutBucketVersioning")?;
-    let root = parse_body(req)?;
+pub(super) fn put_versioning(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:PutBucketVersioning")?;
+    let root = parse_body(cx.req)?;
     let status = match root.text_of("Status") {
         Some("Enabled") => Versioning::Enabled,
         Some("Suspended") => Versioning::Suspended,
-        None if b.versioning != Versioning::Unversioned => b.versioning,
+        None if cx.versioned() => cx.b.versioning,
         _ => {
             return Err(S3Error::malformed_xml(
                 "Status must be Enabled or Suspended",
@@ -117,20 +115,16 @@ pub(super) fn put_versioning(
         }
     };
     // Changing MFA delete, or versioning while MFA delete is on, needs the device's code.
-    if b.mfa_delete || mfa_delete.is_some() {
-        require_mfa(state, req, b)?;
+    if cx.b.mfa_delete || mfa_delete.is_some() {
+        cx.require_mfa()?;
     }
-    vault(state).set_versioning(&b.name, status, mfa_delete)?;
+    cx.vault().set_versioning(&cx.b.name, status, mfa_delete)?;
     Ok(S3Response::empty(200))
 }
 
-pub(super) fn put_policy(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutBucketPolicy")?;
-    let doc = std::str::from_utf8(&req.body)
+pub(super) fn put_policy(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:PutBucketPolicy")?;
+    let doc = std::str::from_utf8(&cx.req.body)
         .map_err(|_| S3Error::new(400, "MalformedPolicy", "the policy is not UTF-8"))?;
     let policy =
         Policy::parse(doc).map_err(|e| S3Error::new(400, "MalformedPolicy", e.to_string()))?;
@@ -144,7 +138,7 @@ pub(super) fn put_policy(
         Value::Array(a) => a.clone(),
         s => vec![s.clone()],
     };
-    let arn = bucket_arn(&b.name);
+    let arn = bucket_arn(&cx.b.name);
     for s in &stmts {
         let res: Vec<String> = match &s["Resource"] {
             Value::String(r) => vec![r.clone()],
@@ -165,23 +159,19 @@ pub(super) fn put_policy(
             ));
         }
     }
-    if public_access_block(state, &b.name)?.block_public_policy && is_public_policy(doc) {
+    if cx.public_access_block(&cx.b.name)?.block_public_policy && is_public_policy(doc) {
         return Err(S3Error::access_denied(
             "the bucket's public access block forbids a policy that grants access to everyone",
         ));
     }
-    vault(state).put_doc(&b.name, DocKind::Policy, doc)?;
+    cx.vault().put_doc(&cx.b.name, DocKind::Policy, doc)?;
     Ok(S3Response::empty(204))
 }
 
-pub(super) fn list_objects(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    let prefix = authorized_prefix(state, req, b, "s3:ListBucket")?;
-    let v2 = req.op == S3Op::ListObjectsV2;
-    let url = match req.query.get("encoding-type").map(String::as_str) {
+pub(super) fn list_objects(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    let prefix = authorized_prefix(cx, "s3:ListBucket")?;
+    let v2 = cx.req.op == S3Op::ListObjectsV2;
+    let url = match cx.req.query.get("encoding-type").map(String::as_str) {
         None => false,
         Some("url") => true,
         Some(_) => {
@@ -190,10 +180,10 @@ pub(super) fn list_objects(
             ));
         }
     };
-    let delimiter = delimiter_param(req);
-    let max = max_keys(req)?;
+    let delimiter = delimiter_param(cx.req);
+    let max = max_keys(cx.req)?;
     let marker = if v2 {
-        match req.query.get("continuation-token") {
+        match cx.req.query.get("continuation-token") {
             Some(t) => Some(
                 hex::decode(t)
                     .ok()
@@ -202,16 +192,16 @@ pub(super) fn list_objects(
                         S3Error::invalid_argument("The continuation token provided is incorrect")
                     })?,
             ),
-            None => req.query.get("start-after").cloned(),
+            None => cx.req.query.get("start-after").cloned(),
         }
     } else {
-        req.query.get("marker").cloned()
+        cx.req.query.get("marker").cloned()
     };
     let l = if max == 0 {
         cairn_vault::ObjectListing::default()
     } else {
-        vault(state).list_objects(
-            &b.name,
+        cx.vault().list_objects(
+            &cx.b.name,
             &prefix,
             marker.as_deref(),
             delimiter.as_deref(),
@@ -219,15 +209,20 @@ pub(super) fn list_objects(
         )?
     };
     let mut w = XmlWriter::new("ListBucketResult");
-    w.elem("Name", &b.name).elem("Prefix", &enc(&prefix, url));
+    w.elem("Name", &cx.b.name)
+        .elem("Prefix", &enc(&prefix, url));
     if v2 {
         w.opt(
             "StartAfter",
-            req.query.get("start-after").map(|s| enc(s, url)).as_deref(),
+            cx.req
+                .query
+                .get("start-after")
+                .map(|s| enc(s, url))
+                .as_deref(),
         )
         .opt(
             "ContinuationToken",
-            req.query.get("continuation-token").map(String::as_str),
+            cx.req.query.get("continuation-token").map(String::as_str),
         )
         .elem(
             "KeyCount",
@@ -254,7 +249,7 @@ pub(super) fn list_objects(
     if url {
         w.elem("EncodingType", "url");
     }
-    let fetch_owner = !v2 || req.query.get("fetch-owner").is_some_and(|v| v == "true");
+    let fetch_owner = !v2 || cx.req.query.get("fetch-owner").is_some_and(|v| v == "true");
     for o in &l.objects {
         w.open("Contents")
             .elem("Key", &enc(&o.key, url))
@@ -274,19 +269,19 @@ pub(super) fn list_objects(
     Ok(S3Response::xml(w.finish()))
 }
 
-pub(super) fn list_versions(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    let prefix = authorized_prefix(state, req, b, "s3:ListBucketVersions")?;
-    let url = req.query.get("encoding-type").is_some_and(|e| e == "url");
-    let delimiter = delimiter_param(req);
-    let max = max_keys(req)?;
-    let km = req.query.get("key-marker").cloned();
-    let vm = req.query.get("version-id-marker").cloned();
-    let l = vault(state).list_versions(
-        &b.name,
+pub(super) fn list_versions(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    let prefix = authorized_prefix(cx, "s3:ListBucketVersions")?;
+    let url = cx
+        .req
+        .query
+        .get("encoding-type")
+        .is_some_and(|e| e == "url");
+    let delimiter = delimiter_param(cx.req);
+    let max = max_keys(cx.req)?;
+    let km = cx.req.query.get("key-marker").cloned();
+    let vm = cx.req.query.get("version-id-marker").cloned();
+    let l = cx.vault().list_versions(
+        &cx.b.name,
         &prefix,
         km.as_deref(),
         vm.as_deref(),
@@ -294,7 +289,7 @@ pub(super) fn list_versions(
         max.max(1),
     )?;
     let mut w = XmlWriter::new("ListVersionsResult");
-    w.elem("Name", &b.name)
+    w.elem("Name", &cx.b.name)
         .elem("Prefix", &enc(&prefix, url))
         .elem("KeyMarker", &enc(km.as_deref().unwrap_or(""), url))
         .elem("VersionIdMarker", vm.as_deref().unwrap_or(""))
@@ -464,42 +459,30 @@ pub(super) fn lifecycle_xml(cfg: &LifecycleConfig) -> String {
 }
 
 /// `HeadBucket`.
-pub(super) fn head_bucket(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:ListBucket")?;
-    Ok(S3Response::empty(200).header("x-amz-bucket-region", b.region.clone()))
+pub(super) fn head_bucket(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:ListBucket")?;
+    Ok(S3Response::empty(200).header("x-amz-bucket-region", cx.b.region.clone()))
 }
 
 /// `DeleteBucket`.
-pub(super) fn delete_bucket(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:DeleteBucket")?;
-    vault(state).delete_bucket(&b.name)?;
-    state
+pub(super) fn delete_bucket(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:DeleteBucket")?;
+    cx.vault().delete_bucket(&cx.b.name)?;
+    cx.state
         .catalog
-        .delete_bucket(&b.name)
+        .delete_bucket(&cx.b.name)
         .map_err(S3Error::internal)?;
     Ok(S3Response::empty(204))
 }
 
 /// `GetBucketLocation`.
-pub(super) fn get_bucket_location(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:GetBucketLocation")?;
+pub(super) fn get_bucket_location(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:GetBucketLocation")?;
     // us-east-1 is the empty constraint, as S3 answers.
-    let region = if b.region == "us-east-1" {
+    let region = if cx.b.region == "us-east-1" {
         String::new()
     } else {
-        xml::escape(&b.region)
+        xml::escape(&cx.b.region)
     };
     let doc = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LocationConstraint xmlns=\"{}\">{region}</LocationConstraint>",
@@ -509,17 +492,13 @@ pub(super) fn get_bucket_location(
 }
 
 /// `GetBucketVersioning`.
-pub(super) fn get_bucket_versioning(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:GetBucketVersioning")?;
+pub(super) fn get_bucket_versioning(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:GetBucketVersioning")?;
     let mut w = XmlWriter::new("VersioningConfiguration");
-    if b.versioning != Versioning::Unversioned {
+    if cx.versioned() {
         w.elem(
             "Status",
-            if b.versioning == Versioning::Enabled {
+            if cx.b.versioning == Versioning::Enabled {
                 "Enabled"
             } else {
                 "Suspended"
@@ -527,7 +506,11 @@ pub(super) fn get_bucket_versioning(
         );
         w.elem(
             "MfaDelete",
-            if b.mfa_delete { "Enabled" } else { "Disabled" },
+            if cx.b.mfa_delete {
+                "Enabled"
+            } else {
+                "Disabled"
+            },
         );
     }
     Ok(S3Response::xml(w.finish()))
@@ -535,34 +518,26 @@ pub(super) fn get_bucket_versioning(
 
 /// `GetBucketLifecycleConfiguration`.
 pub(super) fn get_bucket_lifecycle_configuration(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
+    cx: &BucketCtx<'_>,
 ) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:GetLifecycleConfiguration")?;
-    let cfg: LifecycleConfig = load_config(state, b, DocKind::Lifecycle)?;
+    cx.authorize_bucket("s3:GetLifecycleConfiguration")?;
+    let cfg: LifecycleConfig = cx.load_config(DocKind::Lifecycle)?;
     Ok(S3Response::xml(lifecycle_xml(&cfg)))
 }
 
 /// `PutBucketLifecycleConfiguration`.
 pub(super) fn put_bucket_lifecycle_configuration(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
+    cx: &BucketCtx<'_>,
 ) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutLifecycleConfiguration")?;
-    let cfg = parse_lifecycle(&parse_body(req)?)?;
-    store_config(state, b, DocKind::Lifecycle, &cfg)
+    cx.authorize_bucket("s3:PutLifecycleConfiguration")?;
+    let cfg = parse_lifecycle(&parse_body(cx.req)?)?;
+    cx.store_config(DocKind::Lifecycle, &cfg)
 }
 
 /// `GetBucketPolicy`.
-pub(super) fn get_bucket_policy(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:GetBucketPolicy")?;
-    let doc = vault(state).get_doc(&b.name, DocKind::Policy)?;
+pub(super) fn get_bucket_policy(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:GetBucketPolicy")?;
+    let doc = cx.vault().get_doc(&cx.b.name, DocKind::Policy)?;
     Ok(S3Response {
         status: 200,
         headers: vec![("content-type".into(), "application/json".into())],
@@ -572,13 +547,9 @@ pub(super) fn get_bucket_policy(
 }
 
 /// `GetBucketEncryption`.
-pub(super) fn get_bucket_encryption(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:GetEncryptionConfiguration")?;
-    let enc = match vault(state).get_doc(&b.name, DocKind::Encryption) {
+pub(super) fn get_bucket_encryption(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:GetEncryptionConfiguration")?;
+    let enc = match cx.vault().get_doc(&cx.b.name, DocKind::Encryption) {
         Ok(doc) => serde_json::from_str(&doc).map_err(S3Error::internal)?,
         // Every object is encrypted: SSE-S3 is the default, as on S3 since 2023.
         Err(VaultError::NoSuchConfiguration { .. }) => BucketEncryption {
@@ -606,13 +577,9 @@ pub(super) fn get_bucket_encryption(
 }
 
 /// `PutBucketEncryption`.
-pub(super) fn put_bucket_encryption(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutEncryptionConfiguration")?;
-    let root = parse_body(req)?;
+pub(super) fn put_bucket_encryption(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:PutEncryptionConfiguration")?;
+    let root = parse_body(cx.req)?;
     let rule = root
         .child("Rule")
         .ok_or_else(|| S3Error::malformed_xml("a Rule is required"))?;
@@ -641,17 +608,13 @@ pub(super) fn put_bucket_encryption(
         kms_key_id,
         bucket_key_enabled: flag(rule, "BucketKeyEnabled"),
     };
-    store_config(state, b, DocKind::Encryption, &enc)
+    cx.store_config(DocKind::Encryption, &enc)
 }
 
 /// `GetObjectLockConfiguration`.
-pub(super) fn get_object_lock_configuration(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:GetBucketObjectLockConfiguration")?;
-    let cfg: ObjectLockConfig = load_config(state, b, DocKind::ObjectLock)?;
+pub(super) fn get_object_lock_configuration(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:GetBucketObjectLockConfiguration")?;
+    let cfg: ObjectLockConfig = cx.load_config(DocKind::ObjectLock)?;
     let mut w = XmlWriter::new("ObjectLockConfiguration");
     if cfg.enabled {
         w.elem("ObjectLockEnabled", "Enabled");
@@ -671,13 +634,9 @@ pub(super) fn get_object_lock_configuration(
 }
 
 /// `PutObjectLockConfiguration`.
-pub(super) fn put_object_lock_configuration(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutBucketObjectLockConfiguration")?;
-    let root = parse_body(req)?;
+pub(super) fn put_object_lock_configuration(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:PutBucketObjectLockConfiguration")?;
+    let root = parse_body(cx.req)?;
     if root.text_of("ObjectLockEnabled") != Some("Enabled") {
         return Err(S3Error::malformed_xml("ObjectLockEnabled must be Enabled"));
     }
@@ -710,17 +669,13 @@ pub(super) fn put_object_lock_configuration(
         enabled: true,
         default_retention,
     };
-    store_config(state, b, DocKind::ObjectLock, &cfg)
+    cx.store_config(DocKind::ObjectLock, &cfg)
 }
 
 /// `GetPublicAccessBlock`.
-pub(super) fn get_public_access_block(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:GetBucketPublicAccessBlock")?;
-    let p: PublicAccessBlock = load_config(state, b, DocKind::PublicAccessBlock)?;
+pub(super) fn get_public_access_block(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:GetBucketPublicAccessBlock")?;
+    let p: PublicAccessBlock = cx.load_config(DocKind::PublicAccessBlock)?;
     let tf = |x: bool| if x { "true" } else { "false" };
     let mut w = XmlWriter::new("PublicAccessBlockConfiguration");
     w.elem("BlockPublicAcls", tf(p.block_public_acls))
@@ -731,74 +686,39 @@ pub(super) fn get_public_access_block(
 }
 
 /// `PutPublicAccessBlock`.
-pub(super) fn put_public_access_block(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, "s3:PutBucketPublicAccessBlock")?;
-    let root = parse_body(req)?;
+pub(super) fn put_public_access_block(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_bucket("s3:PutBucketPublicAccessBlock")?;
+    let root = parse_body(cx.req)?;
     let p = PublicAccessBlock {
         block_public_acls: flag(&root, "BlockPublicAcls"),
         ignore_public_acls: flag(&root, "IgnorePublicAcls"),
         block_public_policy: flag(&root, "BlockPublicPolicy"),
         restrict_public_buckets: flag(&root, "RestrictPublicBuckets"),
     };
-    store_config(state, b, DocKind::PublicAccessBlock, &p)
-}
-
-/// Reads the bucket's `kind` configuration document, stored as JSON.
-fn load_config<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    b: &BucketInfo,
-    kind: DocKind,
-) -> Result<T, S3Error> {
-    let doc = vault(state).get_doc(&b.name, kind)?;
-    serde_json::from_str(&doc).map_err(S3Error::internal)
-}
-
-/// Stores `cfg` as the bucket's `kind` configuration document (JSON) and answers 200.
-fn store_config<T: serde::Serialize>(
-    state: &AppState,
-    b: &BucketInfo,
-    kind: DocKind,
-    cfg: &T,
-) -> Result<S3Response, S3Error> {
-    let doc = serde_json::to_string(cfg).map_err(S3Error::internal)?;
-    vault(state).put_doc(&b.name, kind, &doc)?;
-    Ok(S3Response::empty(200))
+    cx.store_config(DocKind::PublicAccessBlock, &p)
 }
 
 /// The `Delete*` configuration operations (`DeleteBucketLifecycle`, `DeleteBucketPolicy`,
 /// `DeleteBucketEncryption`, `DeletePublicAccessBlock`): `action` on the bucket, then the
 /// `kind` document goes; 204.
 pub(super) fn delete_config(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
+    cx: &BucketCtx<'_>,
     action: &str,
     kind: DocKind,
 ) -> Result<S3Response, S3Error> {
-    authorize_bucket(state, req, b, action)?;
-    vault(state).delete_doc(&b.name, kind)?;
+    cx.authorize_bucket(action)?;
+    cx.vault().delete_doc(&cx.b.name, kind)?;
     Ok(S3Response::empty(204))
 }
 
 /// A listing's `prefix` parameter (empty when absent), once the caller may `action`
 /// (`s3:ListBucket`, `s3:ListBucketVersions`) on `b` with it as `s3:prefix`.
-fn authorized_prefix(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-    action: &str,
-) -> Result<String, S3Error> {
-    let prefix = req.query.get("prefix").cloned().unwrap_or_default();
-    authorize(
-        state,
-        req,
-        Some(b),
+fn authorized_prefix(cx: &BucketCtx<'_>, action: &str) -> Result<String, S3Error> {
+    let prefix = cx.req.query.get("prefix").cloned().unwrap_or_default();
+    cx.authorize(
+        Some(cx.b),
         action,
-        &bucket_arn(&b.name),
+        &bucket_arn(&cx.b.name),
         &[("s3:prefix", prefix.clone())],
     )?;
     Ok(prefix)

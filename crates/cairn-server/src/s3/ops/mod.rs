@@ -20,10 +20,11 @@ use crate::authz::{Access, Environment};
 use crate::state::AppState;
 
 mod bucket;
+mod ctx;
 mod object;
 
 use bucket::*;
-pub(crate) use object::authorize_get;
+pub(crate) use ctx::{BucketCtx, RequestCtx};
 use object::*;
 
 /// Every S3 operation the endpoint recognises.
@@ -122,6 +123,37 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("torrent", "torrents"),
 ];
 
+/// The bucket subresources by query key, and the operations that GET, PUT and DELETE them
+/// (`None`: S3 has no such operation). The first row the query names that has an operation
+/// for the method wins.
+#[rustfmt::skip]
+const SUBRESOURCES: &[(&str, [Option<S3Op>; 3])] = {
+    use S3Op::*;
+    &[
+        ("location", [Some(GetBucketLocation), None, None]),
+        ("versioning", [Some(GetBucketVersioning), Some(PutBucketVersioning), None]),
+        ("lifecycle", [Some(GetBucketLifecycleConfiguration), Some(PutBucketLifecycleConfiguration), Some(DeleteBucketLifecycle)]),
+        ("policy", [Some(GetBucketPolicy), Some(PutBucketPolicy), Some(DeleteBucketPolicy)]),
+        ("encryption", [Some(GetBucketEncryption), Some(PutBucketEncryption), Some(DeleteBucketEncryption)]),
+        ("object-lock", [Some(GetObjectLockConfiguration), Some(PutObjectLockConfiguration), None]),
+        ("publicAccessBlock", [Some(GetPublicAccessBlock), Some(PutPublicAccessBlock), Some(DeletePublicAccessBlock)]),
+    ]
+};
+
+/// The operation `method` names on a bucket subresource in `query`, if any.
+fn subresource_op(method: &Method, query: &BTreeMap<String, String>) -> Option<S3Op> {
+    let column = match *method {
+        Method::GET => 0,
+        Method::PUT => 1,
+        Method::DELETE => 2,
+        _ => return None,
+    };
+    SUBRESOURCES
+        .iter()
+        .filter(|(key, _)| query.contains_key(*key))
+        .find_map(|(_, ops)| ops[column])
+}
+
 /// Picks the operation from method, target and query.
 pub(crate) fn classify(
     method: &Method,
@@ -139,34 +171,17 @@ pub(crate) fn classify(
             Method::GET => ListBuckets,
             _ => NotImplemented("this operation on the service root"),
         },
-        (Some(_), None) => match *method {
-            Method::GET if has("location") => GetBucketLocation,
-            Method::GET if has("versioning") => GetBucketVersioning,
-            Method::GET if has("lifecycle") => GetBucketLifecycleConfiguration,
-            Method::GET if has("policy") => GetBucketPolicy,
-            Method::GET if has("encryption") => GetBucketEncryption,
-            Method::GET if has("object-lock") => GetObjectLockConfiguration,
-            Method::GET if has("publicAccessBlock") => GetPublicAccessBlock,
+        (Some(_), None) => subresource_op(method, query).unwrap_or_else(|| match *method {
             Method::GET if has("versions") => ListObjectVersions,
             Method::GET if query.get("list-type").map(String::as_str) == Some("2") => ListObjectsV2,
             Method::GET if has("policyStatus") => NotImplemented("GetBucketPolicyStatus"),
             Method::GET => ListObjects,
-            Method::PUT if has("versioning") => PutBucketVersioning,
-            Method::PUT if has("lifecycle") => PutBucketLifecycleConfiguration,
-            Method::PUT if has("policy") => PutBucketPolicy,
-            Method::PUT if has("encryption") => PutBucketEncryption,
-            Method::PUT if has("object-lock") => PutObjectLockConfiguration,
-            Method::PUT if has("publicAccessBlock") => PutPublicAccessBlock,
             Method::PUT if query.is_empty() => CreateBucket,
-            Method::DELETE if has("lifecycle") => DeleteBucketLifecycle,
-            Method::DELETE if has("policy") => DeleteBucketPolicy,
-            Method::DELETE if has("encryption") => DeleteBucketEncryption,
-            Method::DELETE if has("publicAccessBlock") => DeletePublicAccessBlock,
             Method::DELETE if query.is_empty() => DeleteBucket,
             Method::HEAD => HeadBucket,
             Method::POST if has("delete") => DeleteObjects,
             _ => NotImplemented("this bucket operation"),
-        },
+        }),
         (Some(_), Some(_)) => match *method {
             Method::GET if has("retention") => GetObjectRetention,
             Method::PUT if has("retention") => PutObjectRetention,
@@ -317,20 +332,9 @@ fn bucket_name(req: &Request) -> &str {
     req.target.bucket.as_deref().unwrap_or_default()
 }
 
-fn key_name(req: &Request) -> &str {
-    req.target.key.as_deref().unwrap_or_default()
-}
-
-fn vault(state: &AppState) -> &Vault {
-    state.buckets.vault()
-}
-
-fn bucket_info(
-    state: &AppState,
-    req: &Request,
-    info: &mut AuditInfo,
-) -> Result<BucketInfo, S3Error> {
-    let b = local_bucket(vault(state), &state.catalog, bucket_name(req))?;
+/// The bucket the request names, with its owner and region noted for the audit record.
+fn bucket_info(cx: RequestCtx<'_>, info: &mut AuditInfo) -> Result<BucketInfo, S3Error> {
+    let b = local_bucket(cx.vault(), &cx.state.catalog, bucket_name(cx.req))?;
     info.owner = Some(b.account.clone());
     info.region = Some(b.region.clone());
     Ok(b)
@@ -379,245 +383,12 @@ fn is_public_policy(doc: &str) -> bool {
     })
 }
 
-/// Authorizes `action` on `resource` for the caller, with the bucket's policy (and public
-/// access block) applied.
-fn authorize(
-    state: &AppState,
-    req: &Request,
-    bucket: Option<&BucketInfo>,
-    action: &str,
-    resource: &str,
-    extra: &[(&str, String)],
-) -> Result<(), S3Error> {
-    let mut policy: Option<Policy> = None;
-    if let Some(b) = bucket {
-        match vault(state).get_doc(&b.name, DocKind::Policy) {
-            Ok(doc) => {
-                let pab = public_access_block(state, &b.name)?;
-                let cross = req.caller.account != b.account;
-                if cross && pab.restrict_public_buckets && is_public_policy(&doc) {
-                    return Err(S3Error::access_denied(format!(
-                        "access to bucket {} is restricted to its account by its public access block",
-                        b.name
-                    )));
-                }
-                policy = Some(Policy::parse(&doc).map_err(|e| {
-                    S3Error::internal(format!("stored policy of {} does not parse: {e}", b.name))
-                })?);
-            }
-            Err(VaultError::NoSuchConfiguration { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let mut context: BTreeMap<String, ContextValue> = BTreeMap::new();
-    for (k, v) in extra {
-        context.insert((*k).to_owned(), v.clone().into());
-    }
-    if let Some(acl) = req.header("x-amz-acl") {
-        context.insert("s3:x-amz-acl".into(), acl.to_owned().into());
-    }
-    if let Some(sse) = req.header("x-amz-server-side-encryption") {
-        context.insert(
-            "s3:x-amz-server-side-encryption".into(),
-            sse.to_owned().into(),
-        );
-    }
-    let access = Access {
-        action,
-        resource,
-        resource_account: bucket.map(|b| b.account.as_str()),
-        resource_policy: policy.as_ref().map(|p| ("bucket-policy", p)),
-        context,
-    };
-    decide(state, req, &access)
-}
-
-/// SSE-KMS through S3: the caller must be allowed `action` (`kms:Decrypt` to read,
-/// `kms:GenerateDataKey` to write) on the object's key, by the key's policy and the caller's
-/// identity policies, as when S3 calls KMS on the caller's behalf (`kms:ViaService`
-/// `s3.<region>.amazonaws.com`, the object ARN as `kms:EncryptionContext:aws:s3:arn`).
-/// A disabled key answers `KMS.DisabledException`, one pending deletion
-/// `KMS.KMSInvalidStateException` (S3's codes for KMS faults, status 400).
-///
-/// `key_ref` is a key id, ARN or alias; ids and aliases resolve in `owner`'s account (the
-/// bucket's, as the vault resolves them). A key that does not resolve is left to the vault,
-/// which answers `KMS.NotFoundException`.
-fn authorize_kms(
-    state: &AppState,
-    req: &Request,
-    action: &str,
-    key_ref: &str,
-    owner: &str,
-    object: &str,
-) -> Result<(), S3Error> {
-    let region = match key_ref.strip_prefix("arn:") {
-        Some(rest) => rest.split(':').nth(2).unwrap_or_default().to_owned(),
-        None => state.config.home_region.as_str().to_owned(),
-    };
-    let Ok((meta, policy)) = state.kms.key_and_policy(owner, &region, key_ref, true) else {
-        return Ok(());
-    };
-    let ctx = BTreeMap::from([("aws:s3:arn".to_owned(), object.to_owned())]);
-    let mut context = crate::api::kms::encryption_context_keys(&ctx);
-    context.insert(
-        "kms:viaservice".into(),
-        format!("s3.{region}.amazonaws.com").into(),
-    );
-    context.insert(
-        "kms:calleraccount".into(),
-        req.caller.account.clone().into(),
-    );
-    let access = Access {
-        action,
-        resource: &meta.arn,
-        resource_account: Some(&meta.account),
-        resource_policy: Some(("key-policy", &policy)),
-        context,
-    };
-    decide(state, req, &access)?;
-    match meta.state {
-        cairn_kms::KeyState::Enabled => Ok(()),
-        cairn_kms::KeyState::Disabled => Err(S3Error::new(
-            400,
-            "KMS.DisabledException",
-            format!("{} is disabled.", meta.arn),
-        )),
-        cairn_kms::KeyState::PendingDeletion => Err(S3Error::new(
-            400,
-            "KMS.KMSInvalidStateException",
-            format!("{} is pending deletion.", meta.arn),
-        )),
-    }
-}
-
-/// The KMS key a PUT of `key` into `b` will encrypt under, if any: the request's, else the
-/// bucket default's (as [`Vault::put_object`] chooses it).
-fn put_kms_key(
-    state: &AppState,
-    p: &PutRequest,
-    b: &BucketInfo,
-) -> Result<Option<String>, S3Error> {
-    let default = || -> Result<Option<BucketEncryption>, S3Error> {
-        match vault(state).get_doc(&b.name, DocKind::Encryption) {
-            Ok(doc) => serde_json::from_str(&doc)
-                .map(Some)
-                .map_err(S3Error::internal),
-            Err(VaultError::NoSuchConfiguration { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    };
-    Ok(match &p.sse {
-        SseRequest::S3 => None,
-        SseRequest::Kms(Some(k)) => Some(k.clone()),
-        SseRequest::Kms(None) => Some(
-            default()?
-                .and_then(|e| e.kms_key_id)
-                .unwrap_or_else(|| "alias/aws/s3".to_owned()),
-        ),
-        SseRequest::BucketDefault => default()?
-            .filter(|e| e.algorithm == "aws:kms")
-            .map(|e| e.kms_key_id.unwrap_or_else(|| "alias/aws/s3".to_owned())),
-    })
-}
-
-fn public_access_block(state: &AppState, bucket: &str) -> Result<PublicAccessBlock, S3Error> {
-    match vault(state).get_doc(bucket, DocKind::PublicAccessBlock) {
-        Ok(doc) => serde_json::from_str(&doc).map_err(S3Error::internal),
-        Err(VaultError::NoSuchConfiguration { .. }) => Ok(PublicAccessBlock::default()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// [`authorize`] for a bucket-level action on the bucket itself, under its policy.
-fn authorize_bucket(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-    action: &str,
-) -> Result<(), S3Error> {
-    authorize(state, req, Some(b), action, &bucket_arn(&b.name), &[])
-}
-
-/// [`authorize`] for `action` on the object `key` of `b`, with no extra context.
-fn authorize_object(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-    action: &str,
-    key: &str,
-) -> Result<(), S3Error> {
-    authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])
-}
-
-/// A PUT of `key` into `b` that will encrypt under a KMS key ([`put_kms_key`]) needs
-/// `kms:GenerateDataKey` on that key ([`authorize_kms`]).
-fn authorize_put_kms(
-    state: &AppState,
-    req: &Request,
-    p: &PutRequest,
-    b: &BucketInfo,
-    key: &str,
-) -> Result<(), S3Error> {
-    match put_kms_key(state, p, b)? {
-        Some(k) => authorize_kms(
-            state,
-            req,
-            "kms:GenerateDataKey",
-            &k,
-            &b.account,
-            &object_arn(&b.name, key),
-        ),
-        None => Ok(()),
-    }
-}
-
-/// Decides `access` for the request's caller, from where and when it was made.
-fn decide(state: &AppState, req: &Request, access: &Access<'_>) -> Result<(), S3Error> {
-    let env = Environment {
-        source_ip: req.peer.ip(),
-        secure_transport: req.caller.secure_transport,
-        now: req.now,
-    };
-    crate::authz::authorize(state, &req.caller, &env, access)
-        .map_err(|d| S3Error::access_denied(d.message))
-}
-
 fn bucket_arn(b: &str) -> String {
     format!("arn:aws:s3:::{b}")
 }
 
 fn object_arn(b: &str, k: &str) -> String {
     format!("arn:aws:s3:::{b}/{k}")
-}
-
-/// Whether the request asks to bypass governance retention and may, for `key`: the
-/// permission is checked on the object's own ARN, per key (DeleteObjects names many).
-fn bypass(state: &AppState, req: &Request, b: &BucketInfo, key: &str) -> Result<bool, S3Error> {
-    if !req
-        .header("x-amz-bypass-governance-retention")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        return Ok(false);
-    }
-    authorize_object(state, req, b, "s3:BypassGovernanceRetention", key)?;
-    Ok(true)
-}
-
-/// With MFA delete on, a permanent delete or a versioning change needs the bucket owner's
-/// root user and `x-amz-mfa` with its own device's code ([`crate::mfa::check_s3_header`]).
-fn require_mfa(state: &AppState, req: &Request, b: &BucketInfo) -> Result<(), S3Error> {
-    crate::mfa::check_s3_header(
-        state,
-        &b.account,
-        &req.caller.principal,
-        req.header("x-amz-mfa"),
-        req.now,
-    )
-    .map_err(S3Error::access_denied)
-}
-
-fn version_param(req: &Request) -> Option<&str> {
-    req.query.get("versionId").map(String::as_str)
 }
 
 fn max_keys(req: &Request) -> Result<usize, S3Error> {
@@ -645,66 +416,52 @@ pub(crate) fn execute(
     info: &mut AuditInfo,
 ) -> Result<S3Response, S3Error> {
     use S3Op::*;
+    let cx = RequestCtx { state, req };
     match req.op {
         NotImplemented(what) => return Err(S3Error::not_implemented(what)),
-        ListBuckets => return bucket::list_buckets(state, req),
-        CreateBucket => return bucket::create_bucket(state, req, info),
+        ListBuckets => return list_buckets(cx),
+        CreateBucket => return create_bucket(cx, info),
         _ => {}
     }
-    let b = &bucket_info(state, req, info)?;
+    let b = &bucket_info(cx, info)?;
+    let cx = &cx.on(b);
     match req.op {
-        HeadBucket => bucket::head_bucket(state, req, b),
-        DeleteBucket => bucket::delete_bucket(state, req, b),
-        GetBucketLocation => bucket::get_bucket_location(state, req, b),
-        ListObjects | ListObjectsV2 => list_objects(state, req, b),
-        ListObjectVersions => list_versions(state, req, b),
-        GetBucketVersioning => bucket::get_bucket_versioning(state, req, b),
-        PutBucketVersioning => put_versioning(state, req, b),
-        GetBucketLifecycleConfiguration => {
-            bucket::get_bucket_lifecycle_configuration(state, req, b)
+        HeadBucket => head_bucket(cx),
+        DeleteBucket => delete_bucket(cx),
+        GetBucketLocation => get_bucket_location(cx),
+        ListObjects | ListObjectsV2 => list_objects(cx),
+        ListObjectVersions => list_versions(cx),
+        GetBucketVersioning => get_bucket_versioning(cx),
+        PutBucketVersioning => put_versioning(cx),
+        GetBucketLifecycleConfiguration => get_bucket_lifecycle_configuration(cx),
+        PutBucketLifecycleConfiguration => put_bucket_lifecycle_configuration(cx),
+        DeleteBucketLifecycle => {
+            delete_config(cx, "s3:PutLifecycleConfiguration", DocKind::Lifecycle)
         }
-        PutBucketLifecycleConfiguration => {
-            bucket::put_bucket_lifecycle_configuration(state, req, b)
+        GetBucketPolicy => get_bucket_policy(cx),
+        PutBucketPolicy => put_policy(cx),
+        DeleteBucketPolicy => delete_config(cx, "s3:DeleteBucketPolicy", DocKind::Policy),
+        GetBucketEncryption => get_bucket_encryption(cx),
+        PutBucketEncryption => put_bucket_encryption(cx),
+        DeleteBucketEncryption => {
+            delete_config(cx, "s3:PutEncryptionConfiguration", DocKind::Encryption)
         }
-        DeleteBucketLifecycle => bucket::delete_config(
-            state,
-            req,
-            b,
-            "s3:PutLifecycleConfiguration",
-            DocKind::Lifecycle,
-        ),
-        GetBucketPolicy => bucket::get_bucket_policy(state, req, b),
-        PutBucketPolicy => put_policy(state, req, b),
-        DeleteBucketPolicy => {
-            bucket::delete_config(state, req, b, "s3:DeleteBucketPolicy", DocKind::Policy)
-        }
-        GetBucketEncryption => bucket::get_bucket_encryption(state, req, b),
-        PutBucketEncryption => bucket::put_bucket_encryption(state, req, b),
-        DeleteBucketEncryption => bucket::delete_config(
-            state,
-            req,
-            b,
-            "s3:PutEncryptionConfiguration",
-            DocKind::Encryption,
-        ),
-        GetObjectLockConfiguration => bucket::get_object_lock_configuration(state, req, b),
-        PutObjectLockConfiguration => bucket::put_object_lock_configuration(state, req, b),
-        GetPublicAccessBlock => bucket::get_public_access_block(state, req, b),
-        PutPublicAccessBlock => bucket::put_public_access_block(state, req, b),
-        DeletePublicAccessBlock => bucket::delete_config(
-            state,
-            req,
-            b,
+        GetObjectLockConfiguration => get_object_lock_configuration(cx),
+        PutObjectLockConfiguration => put_object_lock_configuration(cx),
+        GetPublicAccessBlock => get_public_access_block(cx),
+        PutPublicAccessBlock => put_public_access_block(cx),
+        DeletePublicAccessBlock => delete_config(
+            cx,
             "s3:PutBucketPublicAccessBlock",
             DocKind::PublicAccessBlock,
         ),
-        DeleteObjects => delete_objects(state, req, b),
-        GetObject | HeadObject => get_object(state, req, b, info),
-        PutObject => put_object(state, req, b),
-        CopyObject => copy_object(state, req, b, info),
-        DeleteObject => delete_object(state, req, b),
-        GetObjectRetention => object::get_object_retention(state, req, b),
-        PutObjectRetention => object::put_object_retention(state, req, b),
+        DeleteObjects => delete_objects(cx),
+        GetObject | HeadObject => get_object(cx, info),
+        PutObject => put_object(cx),
+        CopyObject => copy_object(cx, info),
+        DeleteObject => delete_object(cx),
+        GetObjectRetention => get_object_retention(cx),
+        PutObjectRetention => put_object_retention(cx),
         NotImplemented(_) | ListBuckets | CreateBucket => {
             Err(S3Error::internal("unreachable S3 operation"))
         }
@@ -715,29 +472,27 @@ pub(crate) fn execute(
 mod tests {
     use super::*;
 
-    fn t(b: Option<&str>, k: Option<&str>) -> Target {
-        Target {
-            bucket: b.map(str::to_owned),
-            key: k.map(str::to_owned),
-        }
-    }
-
     #[test]
     fn classification() {
         let q = |s: &str| super::super::query_map(s);
         let h = HeaderMap::new();
         assert_eq!(
-            classify(&Method::GET, &t(None, None), &q(""), &h),
+            classify(&Method::GET, &Target::new(None, None), &q(""), &h),
             S3Op::ListBuckets
         );
         assert_eq!(
-            classify(&Method::GET, &t(Some("b"), None), &q("versioning"), &h),
+            classify(
+                &Method::GET,
+                &Target::new(Some("b"), None),
+                &q("versioning"),
+                &h
+            ),
             S3Op::GetBucketVersioning
         );
         assert_eq!(
             classify(
                 &Method::GET,
-                &t(Some("b"), None),
+                &Target::new(Some("b"), None),
                 &q("list-type=2&prefix=a"),
                 &h
             ),
@@ -746,32 +501,89 @@ mod tests {
         assert_eq!(
             classify(
                 &Method::GET,
-                &t(Some("b"), None),
+                &Target::new(Some("b"), None),
                 &q("prefix=a&marker=x"),
                 &h
             ),
             S3Op::ListObjects
         );
         assert_eq!(
-            classify(&Method::POST, &t(Some("b"), None), &q("delete"), &h),
+            classify(
+                &Method::POST,
+                &Target::new(Some("b"), None),
+                &q("delete"),
+                &h
+            ),
             S3Op::DeleteObjects
         );
         assert_eq!(
-            classify(&Method::PUT, &t(Some("b"), Some("k")), &q("acl"), &h),
+            classify(
+                &Method::PUT,
+                &Target::new(Some("b"), Some("k")),
+                &q("acl"),
+                &h
+            ),
             S3Op::NotImplemented("the acl subresource (ACLs)")
         );
         assert_eq!(
-            classify(&Method::POST, &t(Some("b"), Some("k")), &q("uploads"), &h),
+            classify(
+                &Method::POST,
+                &Target::new(Some("b"), Some("k")),
+                &q("uploads"),
+                &h
+            ),
             S3Op::NotImplemented("multipart upload")
         );
         let mut copy = HeaderMap::new();
         copy.insert("x-amz-copy-source", "/a/b".parse().unwrap());
         assert_eq!(
-            classify(&Method::PUT, &t(Some("b"), Some("k")), &q(""), &copy),
+            classify(
+                &Method::PUT,
+                &Target::new(Some("b"), Some("k")),
+                &q(""),
+                &copy
+            ),
             S3Op::CopyObject
         );
         assert!(S3Op::GetObject.is_data_event() && S3Op::ListObjects.is_data_event());
         assert!(!S3Op::PutBucketPolicy.is_data_event());
+    }
+
+    #[test]
+    fn bucket_subresources() {
+        let q = |s: &str| super::super::query_map(s);
+        let h = HeaderMap::new();
+        let b = Target::new(Some("b"), None);
+        let cases = [
+            (Method::GET, "location&versioning", S3Op::GetBucketLocation),
+            (
+                Method::PUT,
+                "location&versioning",
+                S3Op::PutBucketVersioning,
+            ),
+            (Method::PUT, "object-lock", S3Op::PutObjectLockConfiguration),
+            (Method::DELETE, "lifecycle", S3Op::DeleteBucketLifecycle),
+            (
+                Method::DELETE,
+                "versioning&policy",
+                S3Op::DeleteBucketPolicy,
+            ),
+            (
+                Method::DELETE,
+                "versioning",
+                S3Op::NotImplemented("this bucket operation"),
+            ),
+            (Method::GET, "versions", S3Op::ListObjectVersions),
+            (Method::PUT, "", S3Op::CreateBucket),
+            (Method::DELETE, "", S3Op::DeleteBucket),
+        ];
+        for (method, query, op) in cases {
+            assert_eq!(
+                classify(&method, &b, &q(query), &h),
+                op,
+                "{method} ?{query}"
+            );
+        }
     }
 
     #[test]

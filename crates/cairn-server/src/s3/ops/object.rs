@@ -72,56 +72,75 @@ pub(super) fn range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)
     Ok(Some((start, end)))
 }
 
-/// What reading `key` (version `vid`) of `b` needs: `s3:GetObject` (`s3:GetObjectVersion`
-/// for a version) under the bucket policy and, when the body is `decrypt`ed, `kms:Decrypt` on
-/// an SSE-KMS object's key (HEAD decrypts nothing). Lookup faults are left to the read.
-/// GetObject, and SQL over delivered log files (`crate::lake`), read through this.
-pub(crate) fn authorize_get(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-    key: &str,
-    vid: Option<&str>,
-    decrypt: bool,
-) -> Result<(), S3Error> {
-    let action = if vid.is_some() {
+impl BucketCtx<'_> {
+    /// What reading `key` (version `vid`) of the bucket needs: `s3:GetObject`
+    /// (`s3:GetObjectVersion` for a version) under the bucket policy and, when the body is
+    /// `decrypt`ed, `kms:Decrypt` on an SSE-KMS object's key (HEAD decrypts nothing). Lookup
+    /// faults are left to the read. GetObject, and SQL over delivered log files
+    /// (`crate::lake`), read through this.
+    pub(crate) fn authorize_get(
+        &self,
+        key: &str,
+        vid: Option<&str>,
+        decrypt: bool,
+    ) -> Result<(), S3Error> {
+        self.authorize_object(get_action(vid), key)?;
+        if decrypt
+            && let Ok(meta) = self.vault().head_object(&self.b.name, key, vid)
+            && let Some(arn) = &meta.kms_key_arn
+        {
+            self.authorize_kms("kms:Decrypt", arn, self.b, key)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes `key` (version `vid`) as DeleteObject does: `s3:DeleteObject`
+    /// (`s3:DeleteObjectVersion` for a version), the owner's MFA code for a version when MFA
+    /// delete is on, and governance bypass when asked. `mfa` keeps the outcome of the
+    /// request's MFA check once made: a code is accepted only once, so a DeleteObjects checks
+    /// it at the first version it is needed for and the outcome holds for the whole request.
+    fn delete_one(
+        &self,
+        key: &str,
+        vid: Option<&str>,
+        mfa: &mut Option<Result<(), S3Error>>,
+    ) -> Result<cairn_vault::DeleteOutcome, S3Error> {
+        let action = if vid.is_some() {
+            "s3:DeleteObjectVersion"
+        } else {
+            "s3:DeleteObject"
+        };
+        self.authorize_object(action, key)?;
+        if vid.is_some() && self.b.mfa_delete {
+            mfa.get_or_insert_with(|| self.require_mfa()).clone()?;
+        }
+        let bypass = self.bypass(key)?;
+        Ok(self
+            .vault()
+            .delete_object(&self.b.name, key, vid, bypass, self.req.now)?)
+    }
+}
+
+/// `s3:GetObject`, or `s3:GetObjectVersion` to read version `vid`.
+fn get_action(vid: Option<&str>) -> &'static str {
+    if vid.is_some() {
         "s3:GetObjectVersion"
     } else {
         "s3:GetObject"
-    };
-    authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
-    if decrypt
-        && let Ok(meta) = vault(state).head_object(&b.name, key, vid)
-        && let Some(arn) = &meta.kms_key_arn
-    {
-        authorize_kms(
-            state,
-            req,
-            "kms:Decrypt",
-            arn,
-            &b.account,
-            &object_arn(&b.name, key),
-        )?;
     }
-    Ok(())
 }
 
-pub(super) fn get_object(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-    info: &mut AuditInfo,
-) -> Result<S3Response, S3Error> {
-    let key = key_name(req);
-    let vid = version_param(req);
-    let versioned = b.versioning != Versioning::Unversioned;
-    let head = req.op == S3Op::HeadObject;
-    authorize_get(state, req, b, key, vid, !head)?;
+pub(super) fn get_object(cx: &BucketCtx<'_>, info: &mut AuditInfo) -> Result<S3Response, S3Error> {
+    let key = cx.key();
+    let vid = cx.version();
+    let versioned = cx.versioned();
+    let head = cx.req.op == S3Op::HeadObject;
+    cx.authorize_get(key, vid, !head)?;
     let fetch = || -> Result<(ObjectVersion, Vec<u8>), VaultError> {
         if head {
-            Ok((vault(state).head_object(&b.name, key, vid)?, Vec::new()))
+            Ok((cx.vault().head_object(&cx.b.name, key, vid)?, Vec::new()))
         } else {
-            vault(state).get_object(&b.name, key, vid)
+            cx.vault().get_object(&cx.b.name, key, vid)
         }
     };
     let (v, body) = match fetch() {
@@ -139,12 +158,12 @@ pub(super) fn get_object(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(inm) = req.header("if-none-match")
+    if let Some(inm) = cx.req.header("if-none-match")
         && inm.trim_matches('"') == v.etag
     {
         return Ok(object_headers(S3Response::empty(304), &v, versioned));
     }
-    if let Some(im) = req.header("if-match")
+    if let Some(im) = cx.req.header("if-match")
         && im.trim_matches('"') != v.etag
         && im != "*"
     {
@@ -161,7 +180,7 @@ pub(super) fn get_object(
         .unwrap_or_else(|| "binary/octet-stream".into());
     r = r.header("content-type", ct);
     let size = v.size;
-    match range(req.header("range"), size)? {
+    match range(cx.req.header("range"), size)? {
         Some((s, e)) => {
             r.status = 206;
             r = r.header("content-range", format!("bytes {s}-{e}/{size}"));
@@ -318,15 +337,11 @@ pub(super) fn put_outcome(o: &cairn_vault::PutOutcome, versioned: bool) -> S3Res
     r
 }
 
-pub(super) fn put_object(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    let key = key_name(req);
-    authorize_object(state, req, b, "s3:PutObject", key)?;
+pub(super) fn put_object(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    let key = cx.key();
+    cx.authorize_object("s3:PutObject", key)?;
     check_key(key)?;
-    if let Some(md5) = req.header("content-md5") {
+    if let Some(md5) = cx.req.header("content-md5") {
         use base64::Engine;
         let want = base64::engine::general_purpose::STANDARD
             .decode(md5)
@@ -337,7 +352,7 @@ pub(super) fn put_object(
                     "The Content-MD5 you specified was invalid.",
                 )
             })?;
-        if hex::encode(want) != cairn_store::md5_hex(&req.body) {
+        if hex::encode(want) != cairn_store::md5_hex(&cx.req.body) {
             return Err(S3Error::new(
                 400,
                 "BadDigest",
@@ -345,11 +360,13 @@ pub(super) fn put_object(
             ));
         }
     }
-    let bypass = bypass(state, req, b, key)?;
-    let p = put_request(req, b, bypass)?;
-    authorize_put_kms(state, req, &p, b, key)?;
-    let o = vault(state).put_object(&b.name, key, &req.body, &p, req.now)?;
-    Ok(put_outcome(&o, b.versioning != Versioning::Unversioned))
+    let bypass = cx.bypass(key)?;
+    let p = put_request(cx.req, cx.b, bypass)?;
+    cx.authorize_put_kms(&p, key)?;
+    let o = cx
+        .vault()
+        .put_object(&cx.b.name, key, &cx.req.body, &p, cx.req.now)?;
+    Ok(put_outcome(&o, cx.versioned()))
 }
 
 /// The key rules every object key that enters a bucket obeys ([`cairn_store::validate_key`]:
@@ -369,14 +386,9 @@ impl S3Error {
     }
 }
 
-pub(super) fn copy_object(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-    info: &mut AuditInfo,
-) -> Result<S3Response, S3Error> {
-    let key = key_name(req);
-    let src = req.header("x-amz-copy-source").unwrap_or_default();
+pub(super) fn copy_object(cx: &BucketCtx<'_>, info: &mut AuditInfo) -> Result<S3Response, S3Error> {
+    let key = cx.key();
+    let src = cx.req.header("x-amz-copy-source").unwrap_or_default();
     let (path, q) = src.split_once('?').unwrap_or((src, ""));
     let t = crate::s3::target(
         None,
@@ -398,40 +410,21 @@ pub(super) fn copy_object(
     check_key(&sk)?;
     let sq = crate::s3::query_map(q);
     let svid = sq.get("versionId").map(String::as_str);
-    let source = local_bucket(vault(state), &state.catalog, &sb)?;
-    let action = if svid.is_some() {
-        "s3:GetObjectVersion"
-    } else {
-        "s3:GetObject"
-    };
-    authorize(
-        state,
-        req,
-        Some(&source),
-        action,
-        &object_arn(&sb, &sk),
-        &[],
-    )?;
-    authorize_object(state, req, b, "s3:PutObject", key)?;
-    let sm = vault(state).head_object(&sb, &sk, svid)?;
+    let source = local_bucket(cx.vault(), &cx.state.catalog, &sb)?;
+    cx.on(&source).authorize_object(get_action(svid), &sk)?;
+    cx.authorize_object("s3:PutObject", key)?;
+    let sm = cx.vault().head_object(&sb, &sk, svid)?;
     if let Some(arn) = &sm.kms_key_arn {
-        authorize_kms(
-            state,
-            req,
-            "kms:Decrypt",
-            arn,
-            &source.account,
-            &object_arn(&sb, &sk),
-        )?;
+        cx.authorize_kms("kms:Decrypt", arn, &source, &sk)?;
     }
-    let (sv, body) = vault(state).get_object(&sb, &sk, svid)?;
+    let (sv, body) = cx.vault().get_object(&sb, &sk, svid)?;
     info.bytes_out = 0;
-    let bypass = bypass(state, req, b, key)?;
-    let mut p = put_request(req, b, bypass)?;
-    authorize_put_kms(state, req, &p, b, key)?;
-    let replace = req.header("x-amz-metadata-directive") == Some("REPLACE");
+    let bypass = cx.bypass(key)?;
+    let mut p = put_request(cx.req, cx.b, bypass)?;
+    cx.authorize_put_kms(&p, key)?;
+    let replace = cx.req.header("x-amz-metadata-directive") == Some("REPLACE");
     if !replace {
-        if sb == b.name
+        if sb == cx.b.name
             && sk == key
             && p.sse == SseRequest::BucketDefault
             && p.storage_class.is_none()
@@ -443,11 +436,13 @@ pub(super) fn copy_object(
         p.user_metadata = sv.user_metadata.clone();
         p.content_type = sv.content_type.clone();
     }
-    let o = vault(state).put_object(&b.name, key, &body, &p, req.now)?;
+    let o = cx
+        .vault()
+        .put_object(&cx.b.name, key, &body, &p, cx.req.now)?;
     let mut w = XmlWriter::new("CopyObjectResult");
     w.elem("ETag", &format!("\"{}\"", o.etag))
-        .elem("LastModified", &iso(req.now));
-    let mut r = put_outcome(&o, b.versioning != Versioning::Unversioned);
+        .elem("LastModified", &iso(cx.req.now));
+    let mut r = put_outcome(&o, cx.versioned());
     r.body = w.finish().into();
     r.headers
         .push(("content-type".into(), "application/xml".into()));
@@ -457,24 +452,8 @@ pub(super) fn copy_object(
     Ok(r)
 }
 
-pub(super) fn delete_object(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    let key = key_name(req);
-    let vid = version_param(req);
-    let action = if vid.is_some() {
-        "s3:DeleteObjectVersion"
-    } else {
-        "s3:DeleteObject"
-    };
-    authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
-    if vid.is_some() && b.mfa_delete {
-        require_mfa(state, req, b)?;
-    }
-    let bypass = bypass(state, req, b, key)?;
-    let o = vault(state).delete_object(&b.name, key, vid, bypass, req.now)?;
+pub(super) fn delete_object(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    let o = cx.delete_one(cx.key(), cx.version(), &mut None)?;
     let mut r = S3Response::empty(204);
     let mut audit = serde_json::Map::new();
     if o.delete_marker {
@@ -493,12 +472,8 @@ pub(super) fn delete_object(
     Ok(r)
 }
 
-pub(super) fn delete_objects(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    let root = parse_body(req)?;
+pub(super) fn delete_objects(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    let root = parse_body(cx.req)?;
     let quiet = flag(&root, "Quiet");
     let objects: Vec<(String, Option<String>)> = root
         .children_named("Object")
@@ -515,25 +490,9 @@ pub(super) fn delete_objects(
         ));
     }
     let mut w = XmlWriter::new("DeleteResult");
-    // The request's MFA code is checked once, at the first version it is needed for (a
-    // code is accepted only once), and the outcome holds for the whole request.
-    let mut mfa: Option<Result<(), S3Error>> = None;
+    let mut mfa = None;
     for (key, vid) in &objects {
-        let mut attempt = || -> Result<cairn_vault::DeleteOutcome, S3Error> {
-            let action = if vid.is_some() {
-                "s3:DeleteObjectVersion"
-            } else {
-                "s3:DeleteObject"
-            };
-            authorize(state, req, Some(b), action, &object_arn(&b.name, key), &[])?;
-            if vid.is_some() && b.mfa_delete {
-                mfa.get_or_insert_with(|| require_mfa(state, req, b))
-                    .clone()?;
-            }
-            let bypass = bypass(state, req, b, key)?;
-            Ok(vault(state).delete_object(&b.name, key, vid.as_deref(), bypass, req.now)?)
-        };
-        match attempt() {
+        match cx.delete_one(key, vid.as_deref(), &mut mfa) {
             Ok(o) => {
                 if !quiet {
                     w.open("Deleted")
@@ -562,13 +521,9 @@ pub(super) fn delete_objects(
 }
 
 /// `GetObjectRetention`.
-pub(super) fn get_object_retention(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_object(state, req, b, "s3:GetObjectRetention", key_name(req))?;
-    let v = vault(state).head_object(&b.name, key_name(req), version_param(req))?;
+pub(super) fn get_object_retention(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_object("s3:GetObjectRetention", cx.key())?;
+    let v = cx.vault().head_object(&cx.b.name, cx.key(), cx.version())?;
     let r = v.retention.ok_or_else(|| {
         S3Error::new(
             404,
@@ -583,13 +538,9 @@ pub(super) fn get_object_retention(
 }
 
 /// `PutObjectRetention`.
-pub(super) fn put_object_retention(
-    state: &AppState,
-    req: &Request,
-    b: &BucketInfo,
-) -> Result<S3Response, S3Error> {
-    authorize_object(state, req, b, "s3:PutObjectRetention", key_name(req))?;
-    let root = parse_body(req)?;
+pub(super) fn put_object_retention(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
+    cx.authorize_object("s3:PutObjectRetention", cx.key())?;
+    let root = parse_body(cx.req)?;
     let retention = match (root.text_of("Mode"), root.text_of("RetainUntilDate")) {
         (None, None) => None,
         (Some(m), Some(d)) => Some(Retention {
@@ -606,20 +557,20 @@ pub(super) fn put_object_retention(
         }
     };
     if let Some(r) = &retention
-        && r.retain_until <= req.now
+        && r.retain_until <= cx.req.now
     {
         return Err(S3Error::invalid_argument(
             "The retain until date must be in the future!",
         ));
     }
-    let bypass = bypass(state, req, b, key_name(req))?;
-    let vid = vault(state).set_retention(
-        &b.name,
-        key_name(req),
-        version_param(req),
+    let bypass = cx.bypass(cx.key())?;
+    let vid = cx.vault().set_retention(
+        &cx.b.name,
+        cx.key(),
+        cx.version(),
         retention,
         bypass,
-        req.now,
+        cx.req.now,
     )?;
     Ok(S3Response::empty(200).header("x-amz-version-id", vid))
 }
