@@ -62,6 +62,10 @@ fn parts(service: &str) -> RequestParts {
 }
 
 fn signed(service: &str, c: &Credential) -> RequestParts {
+    signed_at(service, c, NOW)
+}
+
+fn signed_at(service: &str, c: &Credential, now: OffsetDateTime) -> RequestParts {
     let mut p = parts(service);
     sign(
         &mut p,
@@ -69,7 +73,7 @@ fn signed(service: &str, c: &Credential) -> RequestParts {
         c,
         "us-east-1",
         service,
-        NOW,
+        now,
     )
     .unwrap();
     p
@@ -97,6 +101,19 @@ fn code(r: Result<(), AuthError>) -> &'static str {
     r.unwrap_err().code()
 }
 
+/// The error code verifying `p` over `BODY` at `NOW` fails with.
+fn refused(p: &RequestParts) -> &'static str {
+    code(run(p, Payload::Body(BODY), NOW))
+}
+
+/// `p` with `from` replaced by `to` in its authorization header.
+fn with_authz(p: &RequestParts, from: &str, to: &str) -> RequestParts {
+    let mut p = p.clone();
+    let authz = p.header("authorization").unwrap().replace(from, to);
+    set_header(&mut p, "authorization", &authz);
+    p
+}
+
 #[test]
 fn baseline_requests_verify() {
     for service in ["cloudtrail", "s3", "kms"] {
@@ -116,18 +133,9 @@ fn missing_authentication_token() {
 #[test]
 fn incomplete_signature_cases() {
     let good = signed("cloudtrail", &cred());
-    let authz = good.header("authorization").unwrap().to_owned();
 
-    let mut p = good.clone();
-    set_header(
-        &mut p,
-        "authorization",
-        &authz.replace(", Signature=", ", Sig="),
-    );
-    assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
-        "IncompleteSignature"
-    );
+    let p = with_authz(&good, ", Signature=", ", Sig=");
+    assert_eq!(refused(&p), "IncompleteSignature");
 
     // no date at all
     let mut p = good.clone();
@@ -142,18 +150,10 @@ fn incomplete_signature_cases() {
     // malformed date
     let mut p = good.clone();
     set_header(&mut p, "x-amz-date", "2026-11-25T10:00:00Z");
-    assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
-        "IncompleteSignature"
-    );
+    assert_eq!(refused(&p), "IncompleteSignature");
 
     // scope date differs from the request date
-    let mut p = good.clone();
-    set_header(
-        &mut p,
-        "authorization",
-        &authz.replace("/20261125/", "/20261124/"),
-    );
+    let p = with_authz(&good, "/20261125/", "/20261124/");
     let err = run(&p, Payload::Body(BODY), NOW).unwrap_err();
     assert!(
         err.message().starts_with("Date in Credential scope"),
@@ -161,27 +161,17 @@ fn incomplete_signature_cases() {
     );
 
     // host not signed
-    let mut p = good.clone();
-    set_header(
-        &mut p,
-        "authorization",
-        &authz.replace(
-            "SignedHeaders=content-type;host;",
-            "SignedHeaders=content-type;",
-        ),
+    let p = with_authz(
+        &good,
+        "SignedHeaders=content-type;host;",
+        "SignedHeaders=content-type;",
     );
-    assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
-        "IncompleteSignature"
-    );
+    assert_eq!(refused(&p), "IncompleteSignature");
 
     // header and query auth together
     let mut p = good.clone();
     p.query = "X-Amz-Algorithm=AWS4-HMAC-SHA256".into();
-    assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
-        "IncompleteSignature"
-    );
+    assert_eq!(refused(&p), "IncompleteSignature");
 }
 
 #[test]
@@ -200,27 +190,24 @@ fn invalid_client_token_id_cases() {
     // temporary key without its token
     let mut no_token = temp_cred();
     no_token.session_token = None;
-    let p = signed("cloudtrail", &no_token);
     assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
+        refused(&signed("cloudtrail", &no_token)),
         "InvalidClientTokenId"
     );
 
     // temporary key with a wrong token
     let mut wrong = temp_cred();
     wrong.session_token = Some("FwoGZXIvYXdzEXAMPLETOKEn".into());
-    let p = signed("cloudtrail", &wrong);
     assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
+        refused(&signed("cloudtrail", &wrong)),
         "InvalidClientTokenId"
     );
 
     // long-term key with a token
     let mut with_token = cred();
     with_token.session_token = Some("x".into());
-    let p = signed("cloudtrail", &with_token);
     assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
+        refused(&signed("cloudtrail", &with_token)),
         "InvalidClientTokenId"
     );
 }
@@ -245,10 +232,7 @@ fn signature_does_not_match_cases() {
     let mut p = signed("cloudtrail", &cred());
     p.headers
         .retain(|(n, _)| !n.eq_ignore_ascii_case("content-type"));
-    assert_eq!(
-        code(run(&p, Payload::Body(BODY), NOW)),
-        "SignatureDoesNotMatch"
-    );
+    assert_eq!(refused(&p), "SignatureDoesNotMatch");
     // method, path, query changed
     for edit in [
         |p: &mut RequestParts| p.method = "PUT".into(),
@@ -257,10 +241,7 @@ fn signature_does_not_match_cases() {
     ] {
         let mut p = signed("cloudtrail", &cred());
         edit(&mut p);
-        assert_eq!(
-            code(run(&p, Payload::Body(BODY), NOW)),
-            "SignatureDoesNotMatch"
-        );
+        assert_eq!(refused(&p), "SignatureDoesNotMatch");
     }
 }
 
@@ -320,16 +301,7 @@ fn expired_token() {
     // the request time is also stale here, so use a freshly signed request at expiry
     assert_eq!(err.code(), "RequestExpired");
     let later = NOW + Duration::hours(1);
-    let mut p = parts("cloudtrail");
-    sign(
-        &mut p,
-        SignPayload::Body(BODY),
-        &temp_cred(),
-        "us-east-1",
-        "cloudtrail",
-        later,
-    )
-    .unwrap();
+    let p = signed_at("cloudtrail", &temp_cred(), later);
     let err = run(&p, Payload::Body(BODY), later).unwrap_err();
     assert_eq!(err.code(), "ExpiredToken");
     assert_eq!(
@@ -368,22 +340,8 @@ fn s3_payload_rules() {
     );
 
     // header auth without x-amz-content-sha256
-    let mut p = parts("s3");
-    sign(
-        &mut p,
-        SignPayload::Body(BODY),
-        &cred(),
-        "us-east-1",
-        "s3",
-        NOW,
-    )
-    .unwrap();
+    let mut p = with_authz(&signed("s3", &cred()), "x-amz-content-sha256;", "");
     p.headers.retain(|(n, _)| n != "x-amz-content-sha256");
-    let authz = p
-        .header("authorization")
-        .unwrap()
-        .replace("x-amz-content-sha256;", "");
-    set_header(&mut p, "authorization", &authz);
     assert_eq!(
         run(&p, Payload::Body(BODY), NOW).unwrap_err(),
         AuthError::MissingContentSha256
@@ -436,13 +394,12 @@ fn not_implemented_and_payload_required() {
     assert_eq!(err.code(), "NotImplemented");
     assert_eq!(err.http_status(), 501);
 
-    let mut p = signed("cloudtrail", &cred());
-    let authz = p
-        .header("authorization")
-        .unwrap()
-        .replace("AWS4-HMAC-SHA256", "AWS4-ECDSA-P256-SHA256");
-    set_header(&mut p, "authorization", &authz);
-    assert_eq!(code(run(&p, Payload::Body(BODY), NOW)), "NotImplemented");
+    let p = with_authz(
+        &signed("cloudtrail", &cred()),
+        "AWS4-HMAC-SHA256",
+        "AWS4-ECDSA-P256-SHA256",
+    );
+    assert_eq!(refused(&p), "NotImplemented");
 
     let p = signed("cloudtrail", &cred());
     let err = run(&p, Payload::Deferred, NOW).unwrap_err();

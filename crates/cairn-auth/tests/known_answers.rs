@@ -99,6 +99,21 @@ fn authorization(suite: &Suite, case: &Value, signature: &str) -> String {
     )
 }
 
+/// The case's headers plus an `Authorization` header carrying `signature`.
+fn signed_headers(suite: &Suite, case: &Value, signature: &str) -> Vec<(String, String)> {
+    let mut hdrs = headers(case);
+    hdrs.push((
+        "Authorization".into(),
+        authorization(suite, case, signature),
+    ));
+    hdrs
+}
+
+/// The first header case `pick` accepts.
+fn header_case(suite: &Suite, pick: impl Fn(&Value) -> bool) -> &Value {
+    suite.header_cases.iter().find(|c| pick(c)).unwrap()
+}
+
 /// Asserts that `result` is a signature mismatch reporting the canonical request and string
 /// to sign that `case` publishes (those it gives).
 fn assert_published_mismatch(case: &Value, result: Result<cairn_auth::Authenticated, AuthError>) {
@@ -127,8 +142,7 @@ fn run_header_cases(suite: &Suite) -> usize {
         let query = str_of(case, "query");
 
         // 1. the verifier accepts the published signature
-        let mut hdrs = headers(case);
-        hdrs.push(("Authorization".into(), authorization(suite, case, want_sig)));
+        let mut hdrs = signed_headers(suite, case, want_sig);
         let auth = verify_case(suite, case, &hdrs, query, suite.time)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         assert_eq!(auth.scope.service, suite.service, "{name}");
@@ -266,16 +280,8 @@ fn s3_documentation_examples() {
 #[test]
 fn s3_streaming_example_end_to_end() {
     let suite = load("s3-examples.json");
-    let case = suite
-        .header_cases
-        .iter()
-        .find(|c| c["body"].is_null())
-        .unwrap();
-    let mut hdrs = headers(case);
-    hdrs.push((
-        "Authorization".into(),
-        authorization(&suite, case, str_of(case, "signature")),
-    ));
+    let case = header_case(&suite, |c| c["body"].is_null());
+    let hdrs = signed_headers(&suite, case, str_of(case, "signature"));
     let auth = verify_case(&suite, case, &hdrs, "", suite.time).unwrap();
     let PayloadCheck::Streaming(mut chunks) = auth.payload else {
         panic!("expected streaming, got {:?}", auth.payload);
@@ -294,16 +300,8 @@ fn s3_streaming_example_end_to_end() {
 #[test]
 fn unsigned_session_token_header_is_still_checked() {
     let suite = load("sigv4-test-suite.json");
-    let case = suite
-        .header_cases
-        .iter()
-        .find(|c| c["name"] == "post-sts-header-after")
-        .unwrap();
-    let mut hdrs = headers(case);
-    hdrs.push((
-        "Authorization".into(),
-        authorization(&suite, case, str_of(case, "signature")),
-    ));
+    let case = header_case(&suite, |c| c["name"] == "post-sts-header-after");
+    let mut hdrs = signed_headers(&suite, case, str_of(case, "signature"));
     assert!(verify_case(&suite, case, &hdrs, "", suite.time).is_ok());
     let tok = hdrs
         .iter_mut()

@@ -41,7 +41,7 @@
 mod activity;
 mod audit;
 mod error;
-mod json;
+pub(crate) mod json;
 mod policy;
 mod reader;
 mod record;

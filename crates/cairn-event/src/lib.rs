@@ -27,3 +27,9 @@ pub use ingest::{
 };
 pub use record::{CloudTrailEvent, EVENT_VERSION, Resource};
 pub use timefmt::{format_event_time, parse_event_time};
+
+/// Borrowed views of JSON text for readers that parse only the members they use (ingest
+/// validation here, column scans in `cairn-lake`).
+pub mod json {
+    pub use crate::ingest::json::{Key, Obj};
+}

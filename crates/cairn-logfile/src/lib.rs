@@ -86,6 +86,8 @@ pub mod keys;
 pub mod layout;
 pub mod logfile;
 pub mod synth;
+#[doc(hidden)]
+pub mod testkit;
 pub mod timefmt;
 pub mod validate;
 

@@ -327,7 +327,7 @@ mod tests {
     use proptest::prelude::*;
     use time::macros::datetime;
 
-    const VECTOR_RECORD: &str = r#"{"eventVersion":"1.11","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLEEXAMPLE01","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"AKIAEXAMPLEEXAMPLE01","userName":"alice"},"eventTime":"2025-03-04T05:12:44Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","awsRegion":"us-east-2","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15.0","requestParameters":{"name":"example-trail"},"responseElements":null,"requestID":"0f5e2c6a-0000-4000-8000-000000000001","eventID":"6b0f2a9e-0000-4000-8000-000000000002","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}"#;
+    use crate::validate::tests::VECTOR_RECORD;
 
     #[test]
     fn spec_vector_log_file() {

@@ -405,6 +405,14 @@ pub(crate) fn split_arn(arn: &str) -> Option<(&str, &str, &str, &str, &str, &str
 mod tests {
     use super::*;
 
+    /// The single value `key` resolves to in `r`, if it resolves to one.
+    fn one<'a>(r: &'a Request, key: &str) -> Option<&'a str> {
+        match r.lookup(key) {
+            Some(Val::One(v)) => Some(v),
+            _ => None,
+        }
+    }
+
     #[test]
     fn principal_constructors_and_derived_keys() {
         let s = PrincipalInfo::assumed_role("arn:aws:sts::111122223333:assumed-role/Admin/alice");
@@ -414,40 +422,25 @@ mod tests {
             Some("arn:aws:iam::111122223333:role/Admin")
         );
         let r = Request::new(s, "s3:GetObject", "*");
-        assert!(matches!(
-            r.lookup("aws:principalarn"),
-            Some(Val::One("arn:aws:iam::111122223333:role/Admin"))
-        ));
-        assert!(matches!(
-            r.lookup("aws:principaltype"),
-            Some(Val::One("AssumedRole"))
-        ));
+        assert_eq!(
+            one(&r, "aws:principalarn"),
+            Some("arn:aws:iam::111122223333:role/Admin")
+        );
+        assert_eq!(one(&r, "aws:principaltype"), Some("AssumedRole"));
         assert!(r.lookup("aws:username").is_none());
 
         let u = PrincipalInfo::from_arn("arn:aws:iam::111122223333:user/dev/bob").unwrap();
         assert_eq!(u.kind, PrincipalKind::User);
         let r = Request::new(u, "s3:GetObject", "*").with_context("AWS:SourceIp", "10.0.0.1");
-        assert!(matches!(r.lookup("aws:username"), Some(Val::One("bob"))));
-        assert!(matches!(
-            r.lookup("aws:sourceip"),
-            Some(Val::One("10.0.0.1"))
-        ));
-        assert!(matches!(
-            r.lookup("aws:principalaccount"),
-            Some(Val::One("111122223333"))
-        ));
+        assert_eq!(one(&r, "aws:username"), Some("bob"));
+        assert_eq!(one(&r, "aws:sourceip"), Some("10.0.0.1"));
+        assert_eq!(one(&r, "aws:principalaccount"), Some("111122223333"));
 
         let root = PrincipalInfo::from_arn("arn:aws:iam::111122223333:root").unwrap();
         assert_eq!(root.kind, PrincipalKind::Root);
         let r = Request::new(root, "s3:GetObject", "*");
-        assert!(matches!(
-            r.lookup("aws:userid"),
-            Some(Val::One("111122223333"))
-        ));
-        assert!(matches!(
-            r.lookup("aws:principaltype"),
-            Some(Val::One("Account"))
-        ));
+        assert_eq!(one(&r, "aws:userid"), Some("111122223333"));
+        assert_eq!(one(&r, "aws:principaltype"), Some("Account"));
         assert!(PrincipalInfo::from_arn("arn:aws:s3:::bucket").is_none());
     }
 
@@ -455,10 +448,7 @@ mod tests {
     fn context_keys_are_case_insensitive_even_when_inserted_raw() {
         let mut r = Request::new(PrincipalInfo::root("1"), "a:b", "*");
         r.context.insert("S3:X-Amz-Acl".into(), "private".into());
-        assert!(matches!(
-            r.lookup("s3:x-amz-acl"),
-            Some(Val::One("private"))
-        ));
+        assert_eq!(one(&r, "s3:x-amz-acl"), Some("private"));
         let v: ContextValue = serde_json::from_str("[1, true, \"x\"]").unwrap();
         assert_eq!(
             v,

@@ -312,20 +312,15 @@ fn print_rows(
                     .collect::<Vec<_>>()
                     .join(",")
             };
-            writeln!(out, "{}", line(names.iter().map(String::as_str).collect()))?;
-            for r in rows {
-                writeln!(
-                    out,
-                    "{}",
-                    line(r.iter().map(|c| c.as_deref().unwrap_or("")).collect())
-                )?;
+            for cells in cell_lines(names, rows) {
+                writeln!(out, "{}", line(cells))?;
             }
         }
         Format::Table => {
-            let mut w: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
-            for r in rows {
-                for (i, c) in r.iter().enumerate() {
-                    w[i] = w[i].max(c.as_deref().map_or(0, |s| s.chars().count()));
+            let mut w = vec![0; names.len()];
+            for cells in cell_lines(names, rows) {
+                for (i, c) in cells.iter().enumerate() {
+                    w[i] = w[i].max(c.chars().count());
                 }
             }
             let sep: String = w
@@ -342,14 +337,12 @@ fn print_rows(
                     + "|"
             };
             writeln!(out, "{sep}")?;
-            writeln!(out, "{}", line(names.iter().map(String::as_str).collect()))?;
-            writeln!(out, "{sep}")?;
-            for r in rows {
-                writeln!(
-                    out,
-                    "{}",
-                    line(r.iter().map(|c| c.as_deref().unwrap_or("")).collect())
-                )?;
+            for (i, cells) in cell_lines(names, rows).enumerate() {
+                writeln!(out, "{}", line(cells))?;
+                if i == 0 {
+                    // under the header
+                    writeln!(out, "{sep}")?;
+                }
             }
             writeln!(out, "{sep}")?;
             writeln!(out, "{} row(s)", rows.len())?;
@@ -374,6 +367,18 @@ fn print_rows(
         }
     }
     Ok(())
+}
+
+/// The header, then each row, as cells (`NULL` as an empty cell): what the line formats print.
+fn cell_lines<'a>(
+    names: &'a [String],
+    rows: &'a [Vec<Option<String>>],
+) -> impl Iterator<Item = Vec<&'a str>> {
+    let header = names.iter().map(String::as_str).collect::<Vec<_>>();
+    std::iter::once(header).chain(
+        rows.iter()
+            .map(|r| r.iter().map(|c| c.as_deref().unwrap_or("")).collect()),
+    )
 }
 
 const PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101";
@@ -486,6 +491,30 @@ mod tests {
     use super::*;
     use cairn_store::PutOptions;
 
+    #[test]
+    fn rows_print_as_csv_table_and_json() {
+        let names = ["a".to_owned(), "bb".to_owned()];
+        let rows = [
+            vec![Some("x,y".to_owned()), None],
+            vec![Some("long".to_owned()), Some("z".to_owned())],
+        ];
+        let print = |format| {
+            let mut out = Vec::new();
+            print_rows(&mut out, format, &names, &rows).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(print(Format::Csv), "a,bb\n\"x,y\",\nlong,z\n");
+        assert_eq!(
+            print(Format::Table),
+            "+------+----+\n| a    | bb |\n+------+----+\n| x,y  |    |\n| long | z  |\n\
+             +------+----+\n2 row(s)\n"
+        );
+        assert_eq!(
+            print(Format::Json),
+            "[{\"a\":\"x,y\",\"bb\":null},{\"a\":\"long\",\"bb\":\"z\"}]\n"
+        );
+    }
+
     fn log_file(names: &[&str]) -> bytes::Bytes {
         let records: Vec<Value> = names
             .iter()
@@ -547,8 +576,8 @@ mod tests {
     /// directories vault buckets never create): afterwards the query is answered from their
     /// sealed Parquet copy, with the answer the log files gave, and nothing of the events is
     /// on disk in plaintext.
-    #[test]
-    fn lake_compact_of_a_data_dir_copies_its_vault_buckets_sealed() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lake_compact_of_a_data_dir_copies_its_vault_buckets_sealed() {
         let dir = tempfile::tempdir().unwrap();
         let catalog = cairn_server::catalog::Catalog::open(dir.path()).unwrap();
         catalog
@@ -559,49 +588,42 @@ mod tests {
                 created: 1_767_225_600,
             })
             .unwrap();
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
+        let config = cairn_server::config::RawConfig::default()
+            .validate(&cairn_server::config::Overrides {
+                listen: None,
+                data_dir: Some(dir.path().to_owned()),
+            })
             .unwrap();
-        rt.block_on(async {
-            let config = cairn_server::config::RawConfig::default()
-                .validate(&cairn_server::config::Overrides {
-                    listen: None,
-                    data_dir: Some(dir.path().to_owned()),
-                })
+        let bucket = crate::buckets::open_local(&config, "trail").unwrap();
+        let names = [["SecretOpA", "SecretOpB"], ["SecretOpC", "SecretOpA"]];
+        for (i, n) in names.iter().enumerate() {
+            let key = format!("AWSLogs/111111111111/CloudTrail/us-east-1/2026/01/01/f{i}.json");
+            bucket
+                .put(&key, log_file(n), PutOptions::default())
+                .await
                 .unwrap();
-            let bucket = crate::buckets::open_local(&config, "trail").unwrap();
-            let names = [["SecretOpA", "SecretOpB"], ["SecretOpC", "SecretOpA"]];
-            for (i, n) in names.iter().enumerate() {
-                let key = format!("AWSLogs/111111111111/CloudTrail/us-east-1/2026/01/01/f{i}.json");
-                bucket
-                    .put(&key, log_file(n), PutOptions::default())
-                    .await
-                    .unwrap();
-            }
-            let sql =
-                "SELECT eventName, count(*) AS n, min(eventTime) FROM events GROUP BY 1 ORDER BY 1";
-            let (from_json, p) = rows(&args(dir.path(), false, sql)).await;
-            assert_eq!(from_json.len(), 3, "{from_json:?}");
-            assert_eq!(from_json[0][1].as_deref(), Some("2"));
-            assert_eq!(p.parquet_files.load(Ordering::Relaxed), 0);
-            let copy = cairn_lake::layout::bucket_parquet_dir(dir.path(), "trail");
-            assert!(!copy.exists());
+        }
+        let sql =
+            "SELECT eventName, count(*) AS n, min(eventTime) FROM events GROUP BY 1 ORDER BY 1";
+        let (from_json, p) = rows(&args(dir.path(), false, sql)).await;
+        assert_eq!(from_json.len(), 3, "{from_json:?}");
+        assert_eq!(from_json[0][1].as_deref(), Some("2"));
+        assert_eq!(p.parquet_files.load(Ordering::Relaxed), 0);
+        let copy = cairn_lake::layout::bucket_parquet_dir(dir.path(), "trail");
+        assert!(!copy.exists());
 
-            let (compacted, p) = rows(&args(dir.path(), true, sql)).await;
-            assert_eq!(compacted, from_json);
-            assert!(p.parquet_files.load(Ordering::Relaxed) > 0);
-            assert_eq!(p.files_total.load(Ordering::Relaxed), 0, "log files read");
-            // Later queries (without --compact) use the copy too.
-            let (again, p) = rows(&args(dir.path(), false, sql)).await;
-            assert_eq!(again, from_json);
-            assert_eq!(p.files_total.load(Ordering::Relaxed), 0);
+        let (compacted, p) = rows(&args(dir.path(), true, sql)).await;
+        assert_eq!(compacted, from_json);
+        assert!(p.parquet_files.load(Ordering::Relaxed) > 0);
+        assert_eq!(p.files_total.load(Ordering::Relaxed), 0, "log files read");
+        // Later queries (without --compact) use the copy too.
+        let (again, p) = rows(&args(dir.path(), false, sql)).await;
+        assert_eq!(again, from_json);
+        assert_eq!(p.files_total.load(Ordering::Relaxed), 0);
 
-            assert!(copy.join(cairn_lake::compact::MANIFEST).exists());
-            for needle in [&b"SecretOp"[..], b"PAR1"] {
-                assert_nowhere(dir.path(), needle);
-            }
-        });
+        assert!(copy.join(cairn_lake::compact::MANIFEST).exists());
+        for needle in [&b"SecretOp"[..], b"PAR1"] {
+            assert_nowhere(dir.path(), needle);
+        }
     }
 }

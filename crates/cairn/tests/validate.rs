@@ -8,128 +8,25 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine;
-use cairn_logfile::digest::{DigestFile, LogFileEntry, SignedDigest};
+use cairn_logfile::gz::{gunzip_capped, gzip};
 use cairn_logfile::keys::SigningKey;
-use cairn_logfile::layout::{DigestFileKey, LogFileKey, Prefix};
-use cairn_logfile::logfile::LogFileEncoder;
+use cairn_logfile::testkit::{ARN, BUCKET, Chain, Opts, REGION, START, TRAIL, log_key};
 use serde_json::Value;
-use time::macros::datetime;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
-const BUCKET: &str = "audit-bucket";
-const ACCOUNT: &str = "111122223333";
-const REGION: &str = "us-east-2";
-const TRAIL: &str = "org-trail";
-const ARN: &str = "arn:aws:cloudtrail:us-east-2:111122223333:trail/org-trail";
-/// Digest windows start 31 s after the hour: not clock-aligned, like AWS.
-const T0: OffsetDateTime = datetime!(2025-03-04 05:00:31 UTC);
 const HOURS: usize = 4;
 const LOGS_PER_DIGEST: usize = 2;
+/// The `--start-time` of every run: the hour the fixture chain starts in.
+const START_TIME: &str = "2025-03-04T00:00:00Z";
 
-#[derive(Clone)]
-struct Obj {
-    body: Vec<u8>,
-    meta: Vec<(String, String)>,
+/// A chain of `HOURS` digests, each listing `LOGS_PER_DIGEST` log files, signed by a new key.
+fn build() -> Chain {
+    Chain::build(SigningKey::generate().unwrap(), HOURS, LOGS_PER_DIGEST)
 }
 
-struct Fixture {
-    objects: BTreeMap<String, Obj>,
-    key: SigningKey,
-    digests: Vec<String>,
-    logs: Vec<String>,
-}
-
-fn log_key(delivery: OffsetDateTime, n: usize) -> String {
-    LogFileKey {
-        prefix: Prefix::NONE,
-        org_id: None,
-        account_id: ACCOUNT.into(),
-        region: REGION.into(),
-        delivery_time: delivery,
-        unique: format!("Uniq{n:012}"),
-    }
-    .to_key()
-    .unwrap()
-}
-
-fn log_file(at: OffsetDateTime, n: usize) -> cairn_logfile::logfile::EncodedLogFile {
-    let mut enc = LogFileEncoder::default();
-    for r in 0..3 {
-        let t = cairn_logfile::timefmt::format_event_time(at + Duration::seconds(r)).unwrap();
-        let rec = format!(
-            r#"{{"eventVersion":"1.08","eventTime":"{t}","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"{n}-{r}","awsRegion":"{REGION}"}}"#
-        );
-        enc.push_record(rec.as_bytes()).unwrap();
-    }
-    enc.finish().unwrap()
-}
-
-/// A chain of `HOURS` digests, each listing `LOGS_PER_DIGEST` log files. `edit(i, digest)`
-/// runs on digest `i` before it is signed.
-fn build_with(edit: impl Fn(usize, &mut DigestFile)) -> Fixture {
-    let key = SigningKey::generate().unwrap();
-    let mut objects = BTreeMap::new();
-    let (mut digests, mut logs) = (Vec::new(), Vec::new());
-    let mut prev: Option<(String, SignedDigest)> = None;
-    for i in 0..HOURS {
-        let start = T0 + Duration::hours(i as i64);
-        let end = start + Duration::hours(1);
-        let dkey = DigestFileKey {
-            prefix: Prefix::NONE,
-            org_id: None,
-            account_id: ACCOUNT.into(),
-            source_region: REGION.into(),
-            trail_name: TRAIL.into(),
-            home_region: REGION.into(),
-            end_time: end,
-            backfill: false,
-        };
-        let mut d = DigestFile::new(BUCKET, &dkey, start, key.fingerprint()).unwrap();
-        for j in 0..LOGS_PER_DIGEST {
-            let delivered = start + Duration::minutes(10 + 10 * j as i64);
-            let n = i * LOGS_PER_DIGEST + j;
-            let lf = log_file(delivered - Duration::minutes(5), n);
-            let lk = log_key(delivered, n);
-            d.add_log_file(LogFileEntry::new(BUCKET, &lk, &lf).unwrap());
-            objects.insert(
-                lk.clone(),
-                Obj {
-                    body: lf.gzip,
-                    meta: vec![],
-                },
-            );
-            logs.push(lk);
-        }
-        if let Some((pk, p)) = &prev {
-            d.chain_to(&p.as_previous(BUCKET, pk));
-        }
-        edit(i, &mut d);
-        let signed = d.sign(&key).unwrap();
-        let k = dkey.to_key().unwrap();
-        objects.insert(
-            k.clone(),
-            Obj {
-                body: signed.gzip.clone(),
-                meta: signed
-                    .metadata()
-                    .iter()
-                    .map(|(a, b)| ((*a).to_owned(), b.clone()))
-                    .collect(),
-            },
-        );
-        digests.push(k.clone());
-        prev = Some((k, signed));
-    }
-    Fixture {
-        objects,
-        key,
-        digests,
-        logs,
-    }
-}
-
-fn build() -> Fixture {
-    build_with(|_, _| {})
+/// A log file the fixture's digests do not list.
+fn other_log_file() -> Vec<u8> {
+    gzip(br#"{"Records":[]}"#, 6)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -142,6 +39,7 @@ const LAYOUTS: [Layout; 2] = [Layout::Plain, Layout::Cairn];
 
 struct Written {
     _dir: tempfile::TempDir,
+    layout: Layout,
     bucket: PathBuf,
     key_file: PathBuf,
 }
@@ -177,7 +75,7 @@ fn old_layout_path(key: &str) -> PathBuf {
 }
 
 /// An object file in the old format (version 1): magic, version, flags, header, body.
-fn old_object_file(key: &str, body: &[u8], meta: &[(String, String)]) -> Vec<u8> {
+fn old_object_file(key: &str, body: &[u8], meta: &BTreeMap<String, String>) -> Vec<u8> {
     let header = serde_json::json!({
         "key": key,
         "size": body.len(),
@@ -194,24 +92,19 @@ fn old_object_file(key: &str, body: &[u8], meta: &[(String, String)]) -> Vec<u8>
     out
 }
 
-fn write(f: &Fixture, layout: Layout) -> Written {
+fn write(c: &Chain, layout: Layout) -> Written {
     let dir = tempfile::tempdir().unwrap();
     let bucket = dir.path().join(BUCKET);
     std::fs::create_dir_all(&bucket).unwrap();
     match layout {
         Layout::Plain => {
-            for (k, o) in &f.objects {
-                let p = bucket.join(k);
+            for (k, o) in c.src.objects(BUCKET) {
+                let p = bucket.join(&k);
                 std::fs::create_dir_all(p.parent().unwrap()).unwrap();
                 std::fs::write(&p, &o.body).unwrap();
-                if !o.meta.is_empty() {
-                    let m: serde_json::Map<String, Value> = o
-                        .meta
-                        .iter()
-                        .map(|(a, b)| (a.clone(), Value::String(b.clone())))
-                        .collect();
+                if !o.metadata.is_empty() {
                     let side = format!("{}.metadata.json", p.display());
-                    std::fs::write(side, serde_json::to_vec(&m).unwrap()).unwrap();
+                    std::fs::write(side, serde_json::to_vec(&o.metadata).unwrap()).unwrap();
                 }
             }
         }
@@ -219,32 +112,35 @@ fn write(f: &Fixture, layout: Layout) -> Written {
             // A bucket directory as earlier versions wrote it (what an upgraded data dir
             // holds until the server imports it); the reader is `cairn_vault::legacy`.
             std::fs::create_dir_all(bucket.join(".cairn-tmp")).unwrap();
-            for (k, o) in &f.objects {
-                let p = bucket.join(old_layout_path(k));
+            for (k, o) in c.src.objects(BUCKET) {
+                let p = bucket.join(old_layout_path(&k));
                 std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-                std::fs::write(&p, old_object_file(k, &o.body, &o.meta)).unwrap();
+                std::fs::write(&p, old_object_file(&k, &o.body, &o.metadata)).unwrap();
             }
         }
     }
     let key_file = dir.path().join("key.pem");
-    std::fs::write(&key_file, pem(f.key.public_key().der())).unwrap();
+    std::fs::write(&key_file, pem(c.key.public_key().der())).unwrap();
     Written {
         _dir: dir,
+        layout,
         bucket,
         key_file,
     }
 }
 
 fn end_time() -> String {
-    cairn_logfile::timefmt::format_event_time(T0 + Duration::hours(HOURS as i64)).unwrap()
+    cairn_logfile::timefmt::format_event_time(START + Duration::hours(HOURS as i64)).unwrap()
 }
 
-fn cairn(args: &[&str]) -> (i32, String, String) {
+/// Runs `cairn validate` with `args` and the extra environment `env`: exit code, stdout, stderr.
+fn cairn_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
         .arg("validate")
         .args(args)
         .env_remove("CAIRN_DATA_DIR")
         .env_remove("CAIRN_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -254,34 +150,73 @@ fn cairn(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Runs offline with JSON output; returns exit code and report.
-fn validate(w: &Written, extra: &[&str]) -> (i32, Value) {
-    let end = end_time();
-    let mut args = vec![
+fn cairn(args: &[&str]) -> (i32, String, String) {
+    cairn_env(args, &[])
+}
+
+/// `--trail-arn`, `--start-time` and `--end-time` covering the whole fixture chain.
+fn window(end: &str) -> Vec<&str> {
+    vec![
         "--trail-arn",
         ARN,
         "--start-time",
-        "2025-03-04T05:00:00Z",
+        START_TIME,
         "--end-time",
-        &end,
+        end,
+    ]
+}
+
+/// Where offline mode reads the bucket and the public key.
+fn offline(w: &Written) -> [&str; 6] {
+    [
         "--s3-bucket",
         BUCKET,
         "--bucket-path",
         w.bucket.to_str().unwrap(),
         "--public-key",
         w.key_file.to_str().unwrap(),
-        "--format",
-        "json",
-        "--jobs",
-        "3",
-    ];
+    ]
+}
+
+/// One offline validation with JSON output.
+struct Run {
+    /// Layout and extra arguments, for assertion messages.
+    at: String,
+    code: i32,
+    v: Value,
+}
+
+/// Runs offline over the whole chain with JSON output and the `extra` arguments.
+fn validate(w: &Written, extra: &[&str]) -> Run {
+    let end = end_time();
+    let mut args = window(&end);
+    args.extend(offline(w));
+    args.extend(["--format", "json", "--jobs", "3"]);
     args.extend_from_slice(extra);
     let (code, out, err) = cairn(&args);
     let v: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
     assert_eq!(v["exit_code"], code, "{v:#}");
-    (code, v)
+    Run {
+        at: format!("{:?} {extra:?}", w.layout),
+        code,
+        v,
+    }
 }
+
+/// Writes `c` in both layouts and validates each with every one of `modes`; `check` gets the
+/// written bucket (for further runs), the mode and the run.
+fn each_run(c: &Chain, modes: &[&str], mut check: impl FnMut(&Written, &str, Run)) {
+    for layout in LAYOUTS {
+        let w = write(c, layout);
+        for &mode in modes {
+            check(&w, mode, validate(&w, &[mode]));
+        }
+    }
+}
+
+/// Both values of the strict switch.
+const MODES: [&str; 2] = ["--strict", "--no-strict"];
 
 fn finding<'a>(v: &'a Value, kind: &str, key: &str) -> &'a Value {
     v["findings"]
@@ -290,6 +225,14 @@ fn finding<'a>(v: &'a Value, kind: &str, key: &str) -> &'a Value {
         .iter()
         .find(|f| f["kind"] == kind && f["key"] == key)
         .unwrap_or_else(|| panic!("no {kind} finding for {key}: {v:#}"))
+}
+
+/// The run exited 1 and reports the `kind` finding for `key` invalid, for `reason`.
+fn assert_invalid(r: &Run, kind: &str, key: &str, reason: &str) {
+    assert_eq!(r.code, 1, "{}: {:#}", r.at, r.v);
+    let x = finding(&r.v, kind, key);
+    assert_eq!(x["verdict"], "invalid", "{}: {x:#}", r.at);
+    assert_eq!(x["reason"], reason, "{}: {x:#}", r.at);
 }
 
 fn strict_checks(v: &Value) -> Vec<String> {
@@ -302,64 +245,60 @@ fn strict_checks(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `c` passes the AWS CLI's checks (`--no-strict`) in both layouts, while strict mode (also
+/// the default) fails with one strict finding, `check` about `key`.
+fn assert_strict_only(c: &Chain, check: &str, key: &str) {
+    each_run(c, &["--no-strict"], |w, _, r| {
+        assert_eq!(r.code, 0, "{}: the AWS CLI's checks pass: {:#}", r.at, r.v);
+        assert_eq!(r.v["summary"]["digests_valid"], HOURS);
+        let r = validate(w, &["--strict"]);
+        assert_eq!(r.code, 1, "{}", r.at);
+        assert_eq!(strict_checks(&r.v), [check], "{:#}", r.v);
+        let x = finding(&r.v, "strict", key);
+        assert_eq!(x["check"], check);
+        assert_eq!(x["verdict"], "invalid");
+        assert_eq!(validate(w, &[]).code, 1, "default is strict");
+    });
+}
+
 #[test]
 fn all_valid_in_both_layouts_strict_and_not() {
-    let f = build();
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        for mode in ["--strict", "--no-strict"] {
-            let (code, v) = validate(&w, &[mode]);
-            assert_eq!(code, 0, "{layout:?} {mode}: {v:#}");
-            let s = &v["summary"];
-            assert_eq!(s["digests_valid"], HOURS, "{layout:?}");
-            assert_eq!(s["digests_invalid"], 0);
-            assert_eq!(s["logs_valid"], HOURS * LOGS_PER_DIGEST);
-            assert_eq!(s["logs_invalid"], 0);
-            assert_eq!(s["strict_failures"], 0, "{v:#}");
-            assert_eq!(v["strict"], mode == "--strict");
-            assert!(v["stats"]["uncompressed_bytes"].as_u64().unwrap() > 0);
-        }
-        let src = v_source(&w);
-        match layout {
+    each_run(&build(), &MODES, |w, mode, r| {
+        let (s, at) = (&r.v["summary"], &r.at);
+        assert_eq!(r.code, 0, "{at}: {:#}", r.v);
+        assert_eq!(s["digests_valid"], HOURS, "{at}");
+        assert_eq!(s["digests_invalid"], 0);
+        assert_eq!(s["logs_valid"], HOURS * LOGS_PER_DIGEST);
+        assert_eq!(s["logs_invalid"], 0);
+        assert_eq!(s["strict_failures"], 0, "{:#}", r.v);
+        assert_eq!(r.v["strict"], mode == "--strict");
+        assert!(r.v["stats"]["uncompressed_bytes"].as_u64().unwrap() > 0);
+        let src = r.v["source"].as_str().unwrap();
+        match w.layout {
             Layout::Plain => assert!(src.contains("plain directory tree"), "{src}"),
             Layout::Cairn => assert!(src.contains("Cairn bucket directory"), "{src}"),
         }
-    }
-}
-
-fn v_source(w: &Written) -> String {
-    validate(w, &[]).1["source"].as_str().unwrap().to_owned()
+    });
 }
 
 #[test]
 fn text_output_is_the_cli_format() {
-    let f = build();
-    let w = write(&f, Layout::Plain);
+    let c = build();
+    let w = write(&c, Layout::Plain);
     let end = end_time();
-    let (code, out, err) = cairn(&[
-        "--trail-arn",
-        ARN,
-        "--start-time",
-        "2025-03-04T05:00:00Z",
-        "--end-time",
-        &end,
-        "--s3-bucket",
-        BUCKET,
-        "--bucket-path",
-        w.bucket.to_str().unwrap(),
-        "--public-key",
-        w.key_file.to_str().unwrap(),
-        "--verbose",
-    ]);
+    let mut args = window(&end);
+    args.extend(offline(&w));
+    args.push("--verbose");
+    let (code, out, err) = cairn(&args);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with(&format!(
-        "Validating log files for trail {ARN} between 2025-03-04T05:00:00Z and {end}\n\n"
+        "Validating log files for trail {ARN} between {START_TIME} and {end}\n\n"
     )));
     assert!(out.contains(&format!(
         "Digest file\ts3://{BUCKET}/{}\tvalid\n",
-        f.digests[0]
+        c.digests[0]
     )));
-    assert!(out.contains(&format!("Log file\ts3://{BUCKET}/{}\tvalid\n", f.logs[0])));
+    assert!(out.contains(&format!("Log file\ts3://{BUCKET}/{}\tvalid\n", c.logs[0])));
     assert!(out.contains(&format!(
         "\n{HOURS}/{HOURS} digest files valid\n{n}/{n} log files valid\n",
         n = HOURS * LOGS_PER_DIGEST
@@ -370,345 +309,223 @@ fn text_output_is_the_cli_format() {
 
 #[test]
 fn changed_log_file() {
-    let mut f = build();
-    let victim = f.logs[3].clone();
-    f.objects.get_mut(&victim).unwrap().body = log_file(T0, 999).gzip;
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        for mode in ["--strict", "--no-strict"] {
-            let (code, v) = validate(&w, &[mode]);
-            assert_eq!(code, 1, "{layout:?}");
-            let x = finding(&v, "log_file", &victim);
-            assert_eq!(x["verdict"], "invalid");
-            assert_eq!(x["reason"], "hash value doesn't match");
-            assert_eq!(v["summary"]["logs_invalid"], 1);
-            assert_eq!(v["summary"]["logs_valid"], HOURS * LOGS_PER_DIGEST - 1);
-        }
-    }
+    let c = build();
+    let victim = c.logs[3].clone();
+    assert!(
+        c.src
+            .modify(BUCKET, &victim, |o| o.body = other_log_file().into())
+    );
+    each_run(&c, &MODES, |_, _, r| {
+        assert_invalid(&r, "log_file", &victim, "hash value doesn't match");
+        assert_eq!(r.v["summary"]["logs_invalid"], 1);
+        assert_eq!(r.v["summary"]["logs_valid"], HOURS * LOGS_PER_DIGEST - 1);
+    });
 }
 
 #[test]
 fn corrupt_log_file_is_invalid_format() {
-    let mut f = build();
-    let victim = f.logs[0].clone();
-    f.objects.get_mut(&victim).unwrap().body = b"not gzip at all".to_vec();
-    let w = write(&f, Layout::Cairn);
-    let (code, v) = validate(&w, &[]);
-    assert_eq!(code, 1);
-    assert_eq!(finding(&v, "log_file", &victim)["reason"], "invalid format");
+    let c = build();
+    let victim = c.logs[0].clone();
+    assert!(c.src.modify(BUCKET, &victim, |o| {
+        o.body = b"not gzip at all".to_vec().into();
+    }));
+    let r = validate(&write(&c, Layout::Cairn), &[]);
+    assert_invalid(&r, "log_file", &victim, "invalid format");
 }
 
 #[test]
 fn deleted_log_file() {
-    let mut f = build();
-    let victim = f.logs[5].clone();
-    f.objects.remove(&victim);
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        let (code, v) = validate(&w, &["--no-strict"]);
-        assert_eq!(code, 1, "{layout:?}");
-        let x = finding(&v, "log_file", &victim);
-        assert_eq!(x["verdict"], "invalid");
-        assert_eq!(x["reason"], "not found");
-    }
+    let c = build();
+    let victim = c.logs[5].clone();
+    c.src.remove(BUCKET, &victim).unwrap();
+    each_run(&c, &["--no-strict"], |_, _, r| {
+        assert_invalid(&r, "log_file", &victim, "not found");
+    });
 }
 
 #[test]
 fn changed_digest() {
-    let mut f = build();
-    let victim = f.digests[2].clone();
-    let obj = f.objects.get_mut(&victim).unwrap();
-    let json = cairn_logfile::gz::gunzip_capped(&obj.body, 1 << 20).unwrap();
-    let text = String::from_utf8(json).unwrap();
-    // Drop one listed log file: a well-formed digest whose signature no longer matches.
-    let mut v: Value = serde_json::from_str(&text).unwrap();
-    v["logFiles"].as_array_mut().unwrap().pop();
-    obj.body = cairn_logfile::gz::gzip(&serde_json::to_vec(&v).unwrap(), 6);
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        for mode in ["--strict", "--no-strict"] {
-            let (code, v) = validate(&w, &[mode]);
-            assert_eq!(code, 1, "{layout:?}");
-            let x = finding(&v, "digest", &victim);
-            assert_eq!(x["verdict"], "invalid");
-            assert_eq!(x["reason"], "signature verification failed");
-            assert_eq!(v["summary"]["digests_valid"], HOURS - 1);
-        }
-    }
+    let c = build();
+    let victim = c.digests[2].clone();
+    assert!(c.src.modify(BUCKET, &victim, |o| {
+        // Drop one listed log file: a well-formed digest whose signature no longer matches.
+        let mut v: Value =
+            serde_json::from_slice(&gunzip_capped(&o.body, 1 << 20).unwrap()).unwrap();
+        v["logFiles"].as_array_mut().unwrap().pop();
+        o.body = gzip(&serde_json::to_vec(&v).unwrap(), 6).into();
+    }));
+    each_run(&c, &MODES, |_, _, r| {
+        assert_invalid(&r, "digest", &victim, "signature verification failed");
+        assert_eq!(r.v["summary"]["digests_valid"], HOURS - 1);
+    });
 }
 
 #[test]
 fn deleted_digest() {
-    let mut f = build();
-    let victim = f.digests[1].clone();
-    f.objects.remove(&victim);
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        let (code, v) = validate(&w, &["--no-strict"]);
-        assert_eq!(code, 1, "{layout:?}");
-        let x = finding(&v, "digest", &victim);
-        assert_eq!(x["verdict"], "invalid");
-        assert_eq!(x["reason"], "not found");
+    let c = build();
+    let victim = c.digests[1].clone();
+    c.src.remove(BUCKET, &victim).unwrap();
+    each_run(&c, &["--no-strict"], |w, _, r| {
+        assert_invalid(&r, "digest", &victim, "not found");
         // The chain continues past the hole.
-        finding(&v, "digest", &f.digests[0]);
+        finding(&r.v, "digest", &c.digests[0]);
         // Strict also names the log files the missing digest listed.
-        let (code, v) = validate(&w, &["--strict"]);
-        assert_eq!(code, 1);
+        let r = validate(w, &["--strict"]);
+        assert_eq!(r.code, 1);
         assert!(
-            strict_checks(&v).contains(&"unlisted_log_file".to_owned()),
-            "{v:#}"
+            strict_checks(&r.v).contains(&"unlisted_log_file".to_owned()),
+            "{:#}",
+            r.v
         );
-    }
+    });
 }
 
 #[test]
 fn missing_signature_metadata_fails_like_s3() {
-    let mut f = build();
-    let victim = f.digests[0].clone();
-    f.objects.get_mut(&victim).unwrap().meta.clear();
-    let w = write(&f, Layout::Plain);
-    let (code, v) = validate(&w, &[]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        finding(&v, "digest", &victim)["reason"],
-        "signature verification failed"
-    );
+    let c = build();
+    let victim = c.digests[0].clone();
+    assert!(c.src.modify(BUCKET, &victim, |o| o.metadata.clear()));
+    let r = validate(&write(&c, Layout::Plain), &[]);
+    assert_invalid(&r, "digest", &victim, "signature verification failed");
 }
 
 #[test]
 fn forged_digest_signed_with_another_key() {
-    let mut f = build();
     let forger = SigningKey::generate().unwrap();
-    // Replace the newest digest by one listing a forged log file, signed by another key.
-    let newest = f.digests[HOURS - 1].clone();
-    let start = T0 + Duration::hours(HOURS as i64 - 1);
-    let dkey = cairn_logfile::layout::parse_digest_key(&newest).unwrap();
-    let mut d = DigestFile::new(BUCKET, &dkey, start, forger.fingerprint()).unwrap();
-    let fake = log_file(start, 4242);
-    let fake_key = log_key(start + Duration::minutes(40), 4242);
-    d.add_log_file(LogFileEntry::new(BUCKET, &fake_key, &fake).unwrap());
-    let signed = d.sign(&forger).unwrap();
-    f.objects.insert(
-        newest.clone(),
-        Obj {
-            body: signed.gzip.clone(),
-            meta: signed
-                .metadata()
-                .iter()
-                .map(|(a, b)| ((*a).to_owned(), b.clone()))
-                .collect(),
-        },
+    // The newest digest lists a forged log file and is signed by another key, named by its
+    // own fingerprint...
+    let mut c = Chain::build(SigningKey::generate().unwrap(), HOURS - 1, LOGS_PER_DIGEST);
+    let newest = c.add(Opts {
+        logs: 1,
+        signer: Some(&forger),
+        ..Default::default()
+    });
+    let fake_key = c.logs.last().unwrap().clone();
+    let unknown_key = format!(
+        "public key not found in region {REGION} for fingerprint {}",
+        forger.fingerprint()
     );
-    f.objects.insert(
-        fake_key.clone(),
-        Obj {
-            body: fake.gzip,
-            meta: vec![],
-        },
-    );
-    // Same, but claiming the genuine key's fingerprint.
-    let mut g = f.objects.clone();
-    let mut d2 = DigestFile::new(BUCKET, &dkey, start, f.key.fingerprint()).unwrap();
-    d2.add_log_file(LogFileEntry::new(BUCKET, &fake_key, &log_file(start, 4242)).unwrap());
-    // `sign` refuses a key that is not the named one: sign by hand, as a forger would.
-    let body2 = d2.to_json().unwrap();
-    let sig2 = forger
-        .sign_hex(
-            d2.string_to_sign(&cairn_logfile::gz::sha256_hex(&body2))
-                .as_bytes(),
-        )
-        .unwrap();
-    g.insert(
-        newest.clone(),
-        Obj {
-            body: cairn_logfile::gz::gzip(&body2, 6),
-            meta: vec![
-                ("signature".into(), sig2),
-                ("signature-algorithm".into(), "SHA256withRSA".into()),
-            ],
-        },
-    );
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        let (code, v) = validate(&w, &["--no-strict"]);
-        assert_eq!(code, 1, "{layout:?}");
-        let x = finding(&v, "digest", &newest);
-        assert_eq!(
-            x["reason"],
-            format!(
-                "public key not found in region {REGION} for fingerprint {}",
-                forger.fingerprint()
-            )
-        );
+    each_run(&c, &["--no-strict"], |_, _, r| {
+        assert_invalid(&r, "digest", &newest, &unknown_key);
         // The forged log file is not accepted as valid.
         assert!(
-            !v["findings"]
+            !r.v["findings"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .any(|f| f["key"] == fake_key.as_str() && f["verdict"] == "valid")
         );
-    }
-    let claimed = Fixture {
-        objects: g,
-        key: f.key.clone_for_test(),
-        digests: f.digests.clone(),
-        logs: f.logs.clone(),
-    };
-    let w = write(&claimed, Layout::Plain);
-    let (code, v) = validate(&w, &["--no-strict"]);
-    assert_eq!(code, 1);
-    assert_eq!(
-        finding(&v, "digest", &newest)["reason"],
-        "signature verification failed"
-    );
-}
-
-/// `SigningKey` is not `Clone`; tests rebuild the fixture's key from its PKCS#8 form.
-trait CloneForTest {
-    fn clone_for_test(&self) -> SigningKey;
-}
-
-impl CloneForTest for SigningKey {
-    fn clone_for_test(&self) -> SigningKey {
-        SigningKey::from_pkcs8_der(self.to_pkcs8_der().unwrap().expose_secret()).unwrap()
-    }
+    });
+    // ...or claiming the genuine key's fingerprint.
+    let mut c = Chain::build(SigningKey::generate().unwrap(), HOURS - 1, LOGS_PER_DIGEST);
+    let genuine = c.key.fingerprint().to_owned();
+    let newest = c.add(Opts {
+        logs: 1,
+        signer: Some(&forger),
+        tweak: Some(&|d| d.digest_public_key_fingerprint = genuine.clone()),
+        ..Default::default()
+    });
+    let r = validate(&write(&c, Layout::Plain), &["--no-strict"]);
+    assert_invalid(&r, "digest", &newest, "signature verification failed");
 }
 
 #[test]
 fn previous_digest_hash_mismatch_is_strict_only() {
-    let f = build_with(|i, d| {
-        if i == 2 {
-            d.previous_digest_hash_value = Some("00".repeat(32));
-        }
+    let mut c = Chain::build(SigningKey::generate().unwrap(), 2, LOGS_PER_DIGEST);
+    // The third digest names a wrong hash for the second; a fourth follows it.
+    c.add(Opts {
+        logs: LOGS_PER_DIGEST,
+        tweak: Some(&|d| d.previous_digest_hash_value = Some("00".repeat(32))),
+        ..Default::default()
     });
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        let (code, v) = validate(&w, &["--no-strict"]);
-        assert_eq!(code, 0, "{layout:?}: the AWS CLI's checks pass: {v:#}");
-        assert_eq!(v["summary"]["digests_valid"], HOURS);
-        let (code, v) = validate(&w, &["--strict"]);
-        assert_eq!(code, 1, "{layout:?}");
-        assert_eq!(strict_checks(&v), ["previous_digest_hash"], "{v:#}");
-        let x = finding(&v, "strict", &f.digests[1]);
-        assert_eq!(x["check"], "previous_digest_hash");
-        // Default is strict.
-        assert_eq!(validate(&w, &[]).0, 1);
-    }
+    c.add(Opts {
+        logs: LOGS_PER_DIGEST,
+        ..Default::default()
+    });
+    assert_strict_only(&c, "previous_digest_hash", &c.digests[1]);
 }
 
 #[test]
 fn unlisted_log_file_is_strict_only() {
-    let mut f = build();
-    let extra_at = T0 + Duration::minutes(90);
-    let extra = log_key(extra_at, 777);
-    f.objects.insert(
-        extra.clone(),
-        Obj {
-            body: log_file(extra_at, 777).gzip,
-            meta: vec![],
-        },
+    let c = build();
+    let extra = log_key(START + Duration::minutes(90), "Uniq000000000777");
+    c.src.put(
+        BUCKET,
+        &extra,
+        other_log_file(),
+        Vec::<(String, String)>::new(),
     );
-    for layout in LAYOUTS {
-        let w = write(&f, layout);
-        let (code, v) = validate(&w, &["--no-strict"]);
-        assert_eq!(code, 0, "{layout:?}: {v:#}");
-        let (code, v) = validate(&w, &["--strict"]);
-        assert_eq!(code, 1, "{layout:?}");
-        assert_eq!(strict_checks(&v), ["unlisted_log_file"], "{v:#}");
-        assert_eq!(finding(&v, "strict", &extra)["verdict"], "invalid");
-    }
+    assert_strict_only(&c, "unlisted_log_file", &extra);
 }
 
 #[test]
 fn truncation_against_expected_end() {
-    let f = build();
-    let w = write(&f, Layout::Plain);
+    let w = write(&build(), Layout::Plain);
     let later =
-        cairn_logfile::timefmt::format_event_time(T0 + Duration::hours(HOURS as i64 + 3)).unwrap();
-    let (code, v) = validate(&w, &["--expect-digest-through", &later]);
-    assert_eq!(code, 1);
-    assert_eq!(strict_checks(&v), ["truncated"]);
-    let (code, _) = validate(&w, &["--expect-digest-through", &end_time()]);
-    assert_eq!(code, 0);
+        cairn_logfile::timefmt::format_event_time(START + Duration::hours(HOURS as i64 + 3))
+            .unwrap();
+    let r = validate(&w, &["--expect-digest-through", &later]);
+    assert_eq!(r.code, 1);
+    assert_eq!(strict_checks(&r.v), ["truncated"]);
+    let r = validate(&w, &["--expect-digest-through", &end_time()]);
+    assert_eq!(r.code, 0);
 }
 
 #[test]
 fn usage_and_setup_errors_exit_2() {
-    let f = build();
-    let w = write(&f, Layout::Plain);
+    let w = write(&build(), Layout::Plain);
     let bucket = w.bucket.to_str().unwrap();
     let key = w.key_file.to_str().unwrap();
-    let cases: Vec<Vec<&str>> = vec![
+    // A complete offline call; each case sets (or, with `None`, drops) some of its flags.
+    let base = [
+        ("--trail-arn", ARN),
+        ("--start-time", "2025-03-04"),
+        ("--s3-bucket", BUCKET),
+        ("--bucket-path", bucket),
+        ("--public-key", key),
+    ];
+    let cases: [&[(&str, Option<&str>)]; 5] = [
         // Bad ARN.
-        vec![
-            "--trail-arn",
-            "arn:nope",
-            "--start-time",
-            "2025-03-04",
-            "--s3-bucket",
-            BUCKET,
-            "--bucket-path",
-            bucket,
-            "--public-key",
-            key,
-        ],
+        &[("--trail-arn", Some("arn:nope"))],
         // Start after end.
-        vec![
-            "--trail-arn",
-            ARN,
-            "--start-time",
-            "2025-03-05",
-            "--end-time",
-            "2025-03-04",
-            "--s3-bucket",
-            BUCKET,
-            "--bucket-path",
-            bucket,
-            "--public-key",
-            key,
+        &[
+            ("--start-time", Some("2025-03-05")),
+            ("--end-time", Some("2025-03-04")),
         ],
         // No object source.
-        vec![
-            "--trail-arn",
-            ARN,
-            "--start-time",
-            "2025-03-04",
-            "--s3-bucket",
-            BUCKET,
-            "--public-key",
-            key,
-        ],
+        &[("--bucket-path", None)],
         // Missing directory.
-        vec![
-            "--trail-arn",
-            ARN,
-            "--start-time",
-            "2025-03-04",
-            "--s3-bucket",
-            BUCKET,
-            "--bucket-path",
-            "/nonexistent/dir",
-            "--public-key",
-            key,
-        ],
+        &[("--bucket-path", Some("/nonexistent/dir"))],
         // Not a key.
-        vec![
-            "--trail-arn",
-            ARN,
-            "--start-time",
-            "2025-03-04",
-            "--s3-bucket",
-            BUCKET,
-            "--bucket-path",
-            bucket,
-            "--public-key",
-            bucket,
-        ],
-        // Unknown flag (clap).
-        vec!["--trail-arn", ARN, "--start-time", "2025-03-04", "--bogus"],
+        &[("--public-key", Some(bucket))],
     ];
-    for args in cases {
+    let mut calls: Vec<Vec<&str>> = cases
+        .iter()
+        .map(|edits| {
+            let mut flags: Vec<(&str, Option<&str>)> =
+                base.iter().map(|&(k, v)| (k, Some(v))).collect();
+            for &(k, v) in edits.iter() {
+                match flags.iter_mut().find(|(f, _)| *f == k) {
+                    Some(slot) => slot.1 = v,
+                    None => flags.push((k, v)),
+                }
+            }
+            flags
+                .into_iter()
+                .filter_map(|(k, v)| Some([k, v?]))
+                .flatten()
+                .collect()
+        })
+        .collect();
+    // Unknown flag (clap).
+    calls.push(vec![
+        "--trail-arn",
+        ARN,
+        "--start-time",
+        "2025-03-04",
+        "--bogus",
+    ]);
+    for args in calls {
         let (code, out, err) = cairn(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(!err.is_empty());
@@ -776,42 +593,29 @@ fn stub_cloudtrail(public_key_b64: String, fingerprint: String) -> String {
 
 #[test]
 fn online_mode_reads_trail_and_keys_from_the_api() {
-    let f = build();
-    let w = write(&f, Layout::Cairn);
+    let c = build();
+    let w = write(&c, Layout::Cairn);
     let url = stub_cloudtrail(
-        base64::engine::general_purpose::STANDARD.encode(f.key.public_key().der()),
-        f.key.fingerprint().to_owned(),
+        base64::engine::general_purpose::STANDARD.encode(c.key.public_key().der()),
+        c.key.fingerprint().to_owned(),
     );
     let end = end_time();
-    let out = Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args([
-            "validate",
-            "--trail-arn",
-            ARN,
-            "--start-time",
-            "2025-03-04T05:00:00Z",
-            "--end-time",
-            &end,
-            "--bucket-path",
-            w.bucket.to_str().unwrap(),
-            "--endpoint-url",
-            &url,
-            "--format",
-            "json",
-        ])
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env_remove("CAIRN_DATA_DIR")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let mut args = window(&end);
+    args.extend([
+        "--bucket-path",
+        w.bucket.to_str().unwrap(),
+        "--endpoint-url",
+        &url,
+        "--format",
+        "json",
+    ]);
+    let creds = [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+    ];
+    let (code, out, err) = cairn_env(&args, &creds);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["summary"]["digests_valid"], HOURS);
     assert_eq!(v["summary"]["logs_valid"], HOURS * LOGS_PER_DIGEST);
 }

@@ -10,8 +10,9 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// An object key or string value, borrowed when it had no escapes.
-pub(crate) struct Key<'a>(pub(crate) Cow<'a, str>);
+/// A JSON string (an object key or a string value), borrowed from the input when it had no
+/// escapes.
+pub struct Key<'a>(pub Cow<'a, str>);
 
 impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -35,8 +36,9 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
-/// The members of one JSON object, in input order, values left unparsed.
-pub(crate) struct Obj<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
+/// The members of one JSON object, in input order, values left unparsed. A repeated name
+/// keeps every occurrence.
+pub struct Obj<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for Obj<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

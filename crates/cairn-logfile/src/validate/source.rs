@@ -143,6 +143,13 @@ impl MemorySource {
         self.lock().get_mut(bucket)?.remove(key)
     }
 
+    /// A copy of every object of `bucket`, in key order (empty for an unknown bucket).
+    pub fn objects(&self, bucket: &str) -> Vec<(String, SourceObject)> {
+        self.lock().get(bucket).map_or_else(Vec::new, |b| {
+            b.iter().map(|(k, o)| (k.clone(), o.clone())).collect()
+        })
+    }
+
     /// Applies `f` to a stored object; `false` if it does not exist.
     pub fn modify(&self, bucket: &str, key: &str, f: impl FnOnce(&mut SourceObject)) -> bool {
         match self.lock().get_mut(bucket).and_then(|b| b.get_mut(key)) {

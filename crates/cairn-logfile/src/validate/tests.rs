@@ -1,23 +1,16 @@
 //! Validator tests over an in-memory bucket: the §9 vector end to end, CLI tampering
 //! verdicts, and the strict checks.
 
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use time::macros::datetime;
 
 use super::*;
 use crate::digest::{LogFileEntry, SignedDigest};
 use crate::keys::SigningKey;
 use crate::keys::tests::SPEC_PEM;
-use crate::layout::LogFileKey;
 use crate::logfile::LogFileEncoder;
+use crate::testkit::{ACCOUNT, ARN, BUCKET, Chain, Opts, REGION, TRAIL, digest_key, log_key};
 
 pub(crate) const VECTOR_RECORD: &str = r#"{"eventVersion":"1.11","userIdentity":{"type":"IAMUser","principalId":"AIDAEXAMPLEEXAMPLE01","arn":"arn:aws:iam::111122223333:user/alice","accountId":"111122223333","accessKeyId":"AKIAEXAMPLEEXAMPLE01","userName":"alice"},"eventTime":"2025-03-04T05:12:44Z","eventSource":"cloudtrail.amazonaws.com","eventName":"StopLogging","awsRegion":"us-east-2","sourceIPAddress":"198.51.100.7","userAgent":"aws-cli/2.15.0","requestParameters":{"name":"example-trail"},"responseElements":null,"requestID":"0f5e2c6a-0000-4000-8000-000000000001","eventID":"6b0f2a9e-0000-4000-8000-000000000002","readOnly":false,"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":"111122223333","eventCategory":"Management"}"#;
-const BUCKET: &str = "amzn-s3-demo-bucket";
-const ACCOUNT: &str = "111122223333";
-const REGION: &str = "us-east-2";
-const TRAIL: &str = "example-trail";
-const ARN: &str = "arn:aws:cloudtrail:us-east-2:111122223333:trail/example-trail";
 
 fn spec_key() -> SigningKey {
     SigningKey::from_pem(SPEC_PEM).unwrap()
@@ -27,19 +20,6 @@ fn keyset(k: &SigningKey) -> PublicKeySet {
     let mut s = PublicKeySet::new();
     s.insert(k.public_key().clone());
     s
-}
-
-fn digest_key(end: OffsetDateTime, backfill: bool) -> DigestFileKey {
-    DigestFileKey {
-        prefix: Prefix::NONE,
-        org_id: None,
-        account_id: ACCOUNT.into(),
-        source_region: REGION.into(),
-        trail_name: TRAIL.into(),
-        home_region: REGION.into(),
-        end_time: end,
-        backfill,
-    }
 }
 
 fn store_digest(src: &MemorySource, key: &str, s: &SignedDigest) {
@@ -81,16 +61,7 @@ fn spec_bucket() -> (MemorySource, [String; 2], String) {
     let mut enc = LogFileEncoder::default();
     enc.push_record(VECTOR_RECORD.as_bytes()).unwrap();
     let log = enc.finish().unwrap();
-    let log_key = LogFileKey {
-        prefix: Prefix::NONE,
-        org_id: None,
-        account_id: ACCOUNT.into(),
-        region: REGION.into(),
-        delivery_time: datetime!(2025-03-04 05:15 UTC),
-        unique: "AbCdEfGh12345678".into(),
-    }
-    .to_key()
-    .unwrap();
+    let log_key = log_key(datetime!(2025-03-04 05:15 UTC), "AbCdEfGh12345678");
     src.put(
         BUCKET,
         &log_key,
@@ -216,115 +187,8 @@ fn spec_vector_one_char_changed() {
     );
 }
 
-/// An hourly chain of digests, each listing `logs` files delivered in its window.
-struct Chain {
-    src: MemorySource,
-    key: SigningKey,
-    rng: StdRng,
-    next_start: OffsetDateTime,
-    prev: Option<(String, SignedDigest)>,
-    digests: Vec<String>,
-    logs: Vec<String>,
-}
-
-#[derive(Default)]
-struct Opts<'a> {
-    logs: usize,
-    restart: bool,
-    tweak: Option<&'a dyn Fn(&mut DigestFile)>,
-    signer: Option<&'a SigningKey>,
-    backfill: bool,
-}
-
+/// The validator's view of a [`Chain`] (from `testkit`, shared with `cairn validate`'s tests).
 impl Chain {
-    fn new() -> Self {
-        Chain {
-            src: MemorySource::new(),
-            key: spec_key(),
-            rng: StdRng::seed_from_u64(42),
-            next_start: datetime!(2025-03-04 00:01:31 UTC),
-            prev: None,
-            digests: Vec::new(),
-            logs: Vec::new(),
-        }
-    }
-
-    fn add(&mut self, o: Opts<'_>) -> String {
-        let start = self.next_start;
-        let end = start + Duration::hours(1);
-        let dkey = digest_key(end, o.backfill);
-        let signer = o.signer.unwrap_or(&self.key);
-        let mut d = DigestFile::new(BUCKET, &dkey, start, signer.fingerprint()).unwrap();
-        for i in 0..o.logs {
-            let delivered = start + Duration::minutes(10 + 5 * i as i64);
-            let mut enc = LogFileEncoder::default();
-            let rec = format!(
-                "{{\"eventTime\":\"{}\",\"eventID\":\"{}\"}}",
-                timefmt::format_event_time(delivered - Duration::minutes(3)).unwrap(),
-                layout::unique_string(&mut self.rng)
-            );
-            enc.push_record(rec.as_bytes()).unwrap();
-            let f = enc.finish().unwrap();
-            let lk = LogFileKey {
-                prefix: Prefix::NONE,
-                org_id: None,
-                account_id: ACCOUNT.into(),
-                region: REGION.into(),
-                delivery_time: delivered,
-                unique: layout::unique_string(&mut self.rng),
-            }
-            .to_key()
-            .unwrap();
-            self.src
-                .put(BUCKET, &lk, f.gzip.clone(), Vec::<(String, String)>::new());
-            d.add_log_file(LogFileEntry::new(BUCKET, &lk, &f).unwrap());
-            self.logs.push(lk);
-        }
-        if let (false, Some((k, s))) = (o.restart, &self.prev) {
-            d.chain_to(&s.as_previous(BUCKET, k));
-        }
-        if let Some(t) = o.tweak {
-            t(&mut d);
-        }
-        // Signed by hand (not DigestFile::sign) so tests can forge fingerprints.
-        let body = d.to_json().unwrap();
-        let sha256_hex = crate::gz::sha256_hex(&body);
-        let signature_hex = signer
-            .sign_hex(d.string_to_sign(&sha256_hex).as_bytes())
-            .unwrap();
-        let gzip = crate::gz::gzip(&body, 6);
-        let s = SignedDigest {
-            body,
-            sha256_hex,
-            signature_hex,
-            gzip,
-        };
-        let k = dkey.to_key().unwrap();
-        let mut meta: Vec<(String, String)> = s.metadata().map(|(k, v)| (k.to_owned(), v)).to_vec();
-        if o.backfill {
-            meta.push((
-                META_BACKFILL_TIMESTAMP.to_owned(),
-                timefmt::format_event_time(end).unwrap(),
-            ));
-        }
-        self.src.put(BUCKET, &k, s.gzip.clone(), meta);
-        self.next_start = end;
-        self.prev = Some((k.clone(), s));
-        self.digests.push(k.clone());
-        k
-    }
-
-    fn build(n: usize, logs: usize) -> Self {
-        let mut c = Chain::new();
-        for _ in 0..n {
-            c.add(Opts {
-                logs,
-                ..Default::default()
-            });
-        }
-        c
-    }
-
     fn request(&self, strict: bool) -> ValidationRequest {
         let mut r = ValidationRequest::new(
             BUCKET,
@@ -345,7 +209,7 @@ impl Chain {
 
 #[test]
 fn healthy_chain_is_clean_in_both_modes() {
-    let c = Chain::build(4, 3);
+    let c = Chain::build(spec_key(), 4, 3);
     let r = c.run(true);
     let s = r.summary();
     assert_eq!(
@@ -366,7 +230,7 @@ fn healthy_chain_is_clean_in_both_modes() {
 
 #[test]
 fn log_file_changed_deleted_or_garbled() {
-    let c = Chain::build(3, 2);
+    let c = Chain::build(spec_key(), 3, 2);
     let changed = &c.logs[0];
     c.src.modify(BUCKET, changed, |o| {
         o.body = crate::gz::gzip(b"{\"Records\":[]}", 6).into()
@@ -400,7 +264,7 @@ fn log_file_changed_deleted_or_garbled() {
 
 #[test]
 fn digest_changed_in_the_middle() {
-    let c = Chain::build(4, 1);
+    let c = Chain::build(spec_key(), 4, 1);
     let victim = &c.digests[2];
     let obj = c.src.get(BUCKET, victim).unwrap();
     let body = crate::gz::gunzip_capped(&obj.body, 1 << 20).unwrap();
@@ -420,7 +284,7 @@ fn digest_changed_in_the_middle() {
 
 #[test]
 fn digest_deleted_in_the_middle() {
-    let c = Chain::build(4, 1);
+    let c = Chain::build(spec_key(), 4, 1);
     let victim = &c.digests[1];
     c.src.remove(BUCKET, victim);
     let r = c.run(true);
@@ -451,7 +315,7 @@ fn digest_deleted_in_the_middle() {
 fn forged_digests() {
     let other = SigningKey::generate().unwrap();
     // Signed by an unknown key, under its own fingerprint.
-    let mut c = Chain::build(2, 1);
+    let mut c = Chain::build(spec_key(), 2, 1);
     let forged = c.add(Opts {
         logs: 1,
         signer: Some(&other),
@@ -468,35 +332,13 @@ fn forged_digests() {
     );
     assert_eq!(r.summary().digests_valid, 2);
     // Signed by another key but claiming the real fingerprint.
-    let mut c = Chain::build(2, 1);
+    let mut c = Chain::build(spec_key(), 2, 1);
     let real_fp = c.key.fingerprint().to_owned();
-    let forged = {
-        let mut d = DigestFile::new(
-            BUCKET,
-            &digest_key(c.next_start + Duration::hours(1), false),
-            c.next_start,
-            &real_fp,
-        )
-        .unwrap();
-        let (pk, ps) = c.prev.clone().unwrap();
-        d.chain_to(&ps.as_previous(BUCKET, &pk));
-        let body = d.to_json().unwrap();
-        let sig = other
-            .sign_hex(d.string_to_sign(&crate::gz::sha256_hex(&body)).as_bytes())
-            .unwrap();
-        let k = d.digest_s3_object.clone();
-        c.src.put(
-            BUCKET,
-            &k,
-            crate::gz::gzip(&body, 6),
-            [
-                (META_SIGNATURE, sig),
-                (META_SIGNATURE_ALGORITHM, SIGNATURE_ALGORITHM.to_owned()),
-            ],
-        );
-        c.next_start += Duration::hours(1);
-        k
-    };
+    let forged = c.add(Opts {
+        signer: Some(&other),
+        tweak: Some(&|d| d.digest_public_key_fingerprint = real_fp.clone()),
+        ..Default::default()
+    });
     let r = c.run(false);
     assert_eq!(
         invalid_reasons(&r, FindingKind::Digest),
@@ -506,7 +348,7 @@ fn forged_digests() {
 
 #[test]
 fn digest_moved() {
-    let c = Chain::build(3, 1);
+    let c = Chain::build(spec_key(), 3, 1);
     let newest = c.digests[2].clone();
     let obj = c.src.remove(BUCKET, &newest).unwrap();
     let moved = newest.replace("T030131Z", "T030132Z");
@@ -521,7 +363,7 @@ fn digest_moved() {
 
 #[test]
 fn metadata_signature_missing() {
-    let c = Chain::build(3, 0);
+    let c = Chain::build(spec_key(), 3, 0);
     let victim = &c.digests[2];
     c.src.modify(BUCKET, victim, |o| {
         o.metadata.remove(META_SIGNATURE);
@@ -543,7 +385,7 @@ fn metadata_signature_missing() {
 
 #[test]
 fn invalid_format_and_unloadable_key() {
-    let c = Chain::build(3, 0);
+    let c = Chain::build(spec_key(), 3, 0);
     c.src.modify(BUCKET, &c.digests[2], |o| {
         o.body = bytes::Bytes::from_static(b"not gzip")
     });
@@ -573,7 +415,7 @@ fn invalid_format_and_unloadable_key() {
 
 #[test]
 fn gap_after_restart() {
-    let mut c = Chain::build(2, 1);
+    let mut c = Chain::build(spec_key(), 2, 1);
     c.next_start += Duration::hours(3);
     let restarted = c.add(Opts {
         logs: 1,
@@ -607,7 +449,7 @@ fn gap_after_restart() {
 
 #[test]
 fn window_selection_and_other_trails() {
-    let c = Chain::build(6, 0);
+    let c = Chain::build(spec_key(), 6, 0);
     // Another trail's digest in the same folder is ignored.
     let mut other = digest_key(datetime!(2025-03-04 03:30 UTC), false);
     other.trail_name = "other-trail".into();
@@ -684,7 +526,7 @@ impl DigestSource for Failing<'_> {
 
 #[test]
 fn other_source_errors_abort() {
-    let c = Chain::build(2, 1);
+    let c = Chain::build(spec_key(), 2, 1);
     let err = validate(&Failing(&c.src), &c.request(false), &keyset(&c.key)).unwrap_err();
     assert!(matches!(
         err,
@@ -702,7 +544,7 @@ fn other_source_errors_abort() {
 
 #[test]
 fn log_checks_can_run_out_of_order() {
-    let c = Chain::build(3, 2);
+    let c = Chain::build(spec_key(), 3, 2);
     let mut p = plan(&c.src, &c.request(false), &keyset(&c.key)).unwrap();
     let checks = std::mem::take(&mut p.log_checks);
     let handles: Vec<_> = std::thread::scope(|s| {
@@ -723,7 +565,7 @@ fn log_checks_can_run_out_of_order() {
 
 #[test]
 fn backfill_chain() {
-    let mut c = Chain::build(2, 1);
+    let mut c = Chain::build(spec_key(), 2, 1);
     c.next_start = datetime!(2025-03-04 00:30:00 UTC);
     c.prev = None;
     let b = c.add(Opts {
@@ -780,7 +622,7 @@ fn cli_clean_strict_fails(c: &Chain, want: StrictCheck) {
 /// [`cli_clean_strict_fails`] on a chain of `n` digests (one log each) and one more over
 /// `logs` logs whose digest `tweak` edits before signing.
 fn strict_tweak_fails(n: usize, logs: usize, tweak: &dyn Fn(&mut DigestFile), want: StrictCheck) {
-    let mut c = Chain::build(n, 1);
+    let mut c = Chain::build(spec_key(), n, 1);
     c.add(Opts {
         logs,
         tweak: Some(tweak),
@@ -811,7 +653,7 @@ fn strict_previous_signature() {
 
 #[test]
 fn strict_continuity() {
-    let mut c = Chain::build(2, 1);
+    let mut c = Chain::build(spec_key(), 2, 1);
     c.next_start += Duration::minutes(5);
     c.add(Opts {
         logs: 1,
@@ -828,7 +670,7 @@ fn strict_signature_algorithm() {
         &|d| d.digest_signature_algorithm = "SHA1withRSA".into(),
         StrictCheck::SignatureAlgorithm,
     );
-    let c = Chain::build(2, 0);
+    let c = Chain::build(spec_key(), 2, 0);
     c.src.modify(BUCKET, &c.digests[1], |o| {
         o.metadata
             .insert(META_SIGNATURE_ALGORITHM.into(), "MD5withRSA".into());
@@ -867,7 +709,7 @@ fn strict_fingerprint() {
     // The key is published under a fingerprint that is not its MD5, and digests name it:
     // the CLI only matches strings, we recompute the MD5.
     let fake_fp = "0123456789abcdef0123456789abcdef";
-    let mut c = Chain::new();
+    let mut c = Chain::new(spec_key());
     for _ in 0..2 {
         c.add(Opts {
             logs: 1,
@@ -888,17 +730,8 @@ fn strict_fingerprint() {
 
 #[test]
 fn strict_unlisted_log_file() {
-    let c = Chain::build(3, 1);
-    let sneaky = LogFileKey {
-        prefix: Prefix::NONE,
-        org_id: None,
-        account_id: ACCOUNT.into(),
-        region: REGION.into(),
-        delivery_time: datetime!(2025-03-04 01:40 UTC),
-        unique: "SneakySneaky1234".into(),
-    }
-    .to_key()
-    .unwrap();
+    let c = Chain::build(spec_key(), 3, 1);
+    let sneaky = log_key(datetime!(2025-03-04 01:40 UTC), "SneakySneaky1234");
     c.src.put(
         BUCKET,
         &sneaky,
@@ -912,7 +745,7 @@ fn strict_unlisted_log_file() {
 
 #[test]
 fn strict_unchained_digest() {
-    let mut c = Chain::build(2, 0);
+    let mut c = Chain::build(spec_key(), 2, 0);
     let skipped_prev = c.prev.clone();
     c.add(Opts::default());
     let skipped = c.digests[2].clone();
@@ -931,7 +764,7 @@ fn strict_unchained_digest() {
 
 #[test]
 fn strict_truncation() {
-    let c = Chain::build(4, 1);
+    let c = Chain::build(spec_key(), 4, 1);
     c.src.remove(BUCKET, &c.digests[3]);
     let mut req = c.request(true);
     let r = validate(&c.src, &req, &keyset(&c.key)).unwrap();
@@ -946,4 +779,20 @@ fn strict_truncation() {
     assert_eq!(r.exit_code(true), 1);
     let (_, err) = cli_text(&r, false, true);
     assert!(err.contains("Strict check (truncated chain)"), "{err}");
+}
+
+#[test]
+fn memory_source_lists_a_bucket_copy_in_key_order() {
+    let src = MemorySource::new();
+    src.put(BUCKET, "b", b"2".to_vec(), [("k", "v")]);
+    src.put(BUCKET, "a", b"1".to_vec(), Vec::<(String, String)>::new());
+    let all = src.objects(BUCKET);
+    assert_eq!(
+        all.iter()
+            .map(|(k, o)| (k.as_str(), &o.body[..]))
+            .collect::<Vec<_>>(),
+        [("a", &b"1"[..]), ("b", &b"2"[..])]
+    );
+    assert_eq!(all[1].1.metadata["k"], "v");
+    assert!(src.objects("other").is_empty());
 }
