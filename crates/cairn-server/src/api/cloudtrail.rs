@@ -6,7 +6,7 @@ use axum::response::Response;
 use http::Method;
 use serde_json::Value;
 
-use super::{Call, JSON_11, RequestCtx, Wire, parse_json_body};
+use super::{Call, JSON_11, RequestCtx, Wire, admit, parse_json_body};
 use crate::authz::Access;
 use crate::cloudtrail::{CallContext, Operation, TARGET_PREFIX};
 use crate::error::ApiError;
@@ -45,10 +45,7 @@ pub async fn handle(ctx: &RequestCtx) -> Response {
         request: &request,
         region: None,
     };
-    let (admitted, v) = match parsed.and_then(|v| authorize(ctx, op, &call_ctx, &v).map(|()| v)) {
-        Ok(v) => (Ok(()), v),
-        Err(e) => (Err(e), Value::Null),
-    };
+    let (admitted, v) = admit(parsed.and_then(|v| authorize(ctx, op, &call_ctx, &v).map(|()| v)));
     ctx.run(WIRE, call, admitted, execute(ctx, op, call_ctx, v))
         .await
 }

@@ -218,6 +218,15 @@ pub fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
+/// What [`RequestCtx::run`] takes of a parsed (and perhaps authorized) request: whether it is
+/// admitted, and its body (`null` when it was not).
+pub fn admit(parsed: Result<Value, ApiError>) -> (Result<(), ApiError>, Value) {
+    match parsed {
+        Ok(v) => (Ok(()), v),
+        Err(e) => (Err(e), Value::Null),
+    }
+}
+
 /// Refuses a state-changing call up front when its record could not be made durable (the
 /// journal is full): the call then changes nothing.
 ///

@@ -6,7 +6,7 @@ use axum::response::Response;
 use http::Method;
 use serde_json::Value;
 
-use super::{Call, JSON_10, JSON_11, RequestCtx, Wire, parse_json_body};
+use super::{Call, JSON_10, JSON_11, RequestCtx, Wire, admit, parse_json_body};
 use crate::authz::Access;
 
 /// Which monitor API a call is for.
@@ -74,10 +74,7 @@ pub async fn handle(ctx: &RequestCtx, logs: bool) -> Response {
         request: &request,
         region: None,
     };
-    let (admitted, v) = match parsed {
-        Ok(v) => (Ok(()), v),
-        Err(e) => (Err(e), Value::Null),
-    };
+    let (admitted, v) = admit(parsed);
     let op2 = op.clone();
     let work = ctx.blocking(move |st, a| match api {
         Api::Cairn => crate::monitoring::cairn_call(st, a, &op2, &v),

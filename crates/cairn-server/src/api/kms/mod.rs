@@ -15,7 +15,7 @@ use axum::response::Response;
 use http::Method;
 use serde_json::Value;
 
-use super::{Call, JSON_11, RequestCtx, Wire, parse_json_body};
+use super::{Call, JSON_11, RequestCtx, Wire, admit, parse_json_body};
 use crate::error::ApiError;
 
 /// The protocol KMS answers in.
@@ -61,10 +61,7 @@ pub async fn handle(ctx: &RequestCtx) -> Response {
         request: &request,
         region: None,
     };
-    let (admitted, v) = match parsed {
-        Ok(v) => (Ok(()), v),
-        Err(e) => (Err(e), Value::Null),
-    };
+    let (admitted, v) = admit(parsed);
     let (env, secs) = (ctx.env(), ctx.now.unix_timestamp());
     let op = KmsOp::from_name(&name);
     let unknown = name.clone();

@@ -18,7 +18,7 @@ use axum::response::Response;
 use http::Method;
 use serde_json::{Value, json};
 
-use super::{Call, JSON_10, Reply, RequestCtx, Wire, parse_json_body};
+use super::{Call, JSON_10, Reply, RequestCtx, Wire, admit, parse_json_body};
 use crate::error::ApiError;
 
 /// The query-protocol code of an SQS JSON error code.
@@ -130,10 +130,7 @@ pub async fn handle(ctx: &RequestCtx) -> Response {
         request: &request,
         region: None,
     };
-    let (admitted, v) = match parsed {
-        Ok(v) => (Ok(()), v),
-        Err(e) => (Err(e), Value::Null),
-    };
+    let (admitted, v) = admit(parsed);
     let base = queue_url_base(ctx);
     let env = ctx.env();
     let work = async move {
