@@ -829,50 +829,36 @@ impl Sqs {
         receipt_handle: &str,
         timeout: u32,
     ) -> Result<(), SqsError> {
-        if timeout > 43_200 {
-            return Err(invalid_param(
-                "VisibilityTimeout",
-                timeout,
-                "Must be between 0 and 43200.",
-            ));
-        }
-        let receipt = Receipt::decode(receipt_handle)?;
+        self.change_message_visibility_batch(id, &[(receipt_handle, timeout)])?
+            .pop()
+            .unwrap_or(Ok(()))
+    }
+
+    /// Sets the visibility timeouts of several in-flight messages in one transaction; each
+    /// entry succeeds or fails on its own, as in [`Sqs::change_message_visibility`].
+    pub fn change_message_visibility_batch(
+        &self,
+        id: &QueueId,
+        entries: &[(&str, u32)],
+    ) -> Result<Vec<Result<(), SqsError>>, SqsError> {
         let now = self.clock.now_ms();
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (row, _) = require(&tx, id)?;
-        if receipt.queue != row {
-            return Err(SqsError::ReceiptHandleIsInvalid(receipt_handle.to_owned()));
-        }
-        let first: Option<Option<i64>> = tx
-            .query_row(
-                "SELECT first_receive FROM messages
-                 WHERE seq = ?1 AND queue = ?2 AND receipt = ?3 AND visible > ?4",
-                params![receipt.seq, row, receipt.nonce, now],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(first) = first else {
-            return Err(SqsError::MessageNotInflight);
-        };
-        let until = now + i64::from(timeout) * 1000;
-        if until - first.unwrap_or(now) > MAX_INVISIBLE_MS {
-            return Err(invalid_param(
-                "VisibilityTimeout",
-                timeout,
-                "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
-            ));
-        }
-        tx.execute(
-            "UPDATE messages SET visible = ?1 WHERE seq = ?2",
-            params![until, receipt.seq],
-        )?;
+        let out: Vec<Result<(), SqsError>> = entries
+            .iter()
+            .map(|&(handle, timeout)| change_visibility(&tx, row, now, handle, timeout))
+            .collect();
         tx.commit()?;
         drop(conn);
-        if timeout == 0 {
+        let released = entries
+            .iter()
+            .zip(&out)
+            .any(|((_, timeout), r)| *timeout == 0 && r.is_ok());
+        if released {
             self.wake();
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Milliseconds until the next delayed or in-flight message of the queue becomes
@@ -912,6 +898,51 @@ impl Sqs {
         tx.commit()?;
         Ok(dropped)
     }
+}
+
+/// One ChangeMessageVisibility within a transaction.
+fn change_visibility(
+    tx: &Transaction<'_>,
+    row: i64,
+    now: i64,
+    handle: &str,
+    timeout: u32,
+) -> Result<(), SqsError> {
+    if timeout > 43_200 {
+        return Err(invalid_param(
+            "VisibilityTimeout",
+            timeout,
+            "Must be between 0 and 43200.",
+        ));
+    }
+    let receipt = Receipt::decode(handle)?;
+    if receipt.queue != row {
+        return Err(SqsError::ReceiptHandleIsInvalid(handle.to_owned()));
+    }
+    let first: Option<Option<i64>> = tx
+        .query_row(
+            "SELECT first_receive FROM messages
+             WHERE seq = ?1 AND queue = ?2 AND receipt = ?3 AND visible > ?4",
+            params![receipt.seq, row, receipt.nonce, now],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(first) = first else {
+        return Err(SqsError::MessageNotInflight);
+    };
+    let until = now + i64::from(timeout) * 1000;
+    if until - first.unwrap_or(now) > MAX_INVISIBLE_MS {
+        return Err(invalid_param(
+            "VisibilityTimeout",
+            timeout,
+            "Total VisibilityTimeout for the message is beyond the limit [43200 seconds]",
+        ));
+    }
+    tx.execute(
+        "UPDATE messages SET visible = ?1 WHERE seq = ?2",
+        params![until, receipt.seq],
+    )?;
+    Ok(())
 }
 
 /// A message row ready to be received.

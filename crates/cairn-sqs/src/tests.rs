@@ -338,6 +338,27 @@ fn change_visibility_releases_extends_and_is_bounded() {
         sqs.change_message_visibility(&id, &third.receipt_handle, 43_201),
         Err(SqsError::InvalidParameterValue { .. })
     ));
+    send(&sqs, &id, "b");
+    send(&sqs, &id, "c");
+    let two = receive(&sqs, &id, 10);
+    assert_eq!(bodies(&two), ["b", "c"]);
+    let out = sqs
+        .change_message_visibility_batch(
+            &id,
+            &[
+                (&two[0].receipt_handle, 0),
+                ("garbage", 0),
+                (&two[1].receipt_handle, 600),
+            ],
+        )
+        .expect("batch");
+    assert!(out[0].is_ok() && out[2].is_ok());
+    assert!(matches!(out[1], Err(SqsError::ReceiptHandleIsInvalid(_))));
+    assert_eq!(
+        bodies(&receive(&sqs, &id, 10)),
+        ["b"],
+        "b released, c held for 600 s"
+    );
 }
 
 #[test]

@@ -290,6 +290,23 @@ async fn batches_report_each_entry() {
     assert_eq!(ids("Failed"), ["y", "w"], "{v}");
     assert_eq!(v["Failed"][0]["Code"], "ReceiptHandleIsInvalid");
     assert_eq!(v["Failed"][1]["Code"], "MissingParameter");
+
+    // ChangeMessageVisibilityBatch: the deleted messages are no longer in flight.
+    let a = s
+        .signed(
+            &sqs(
+                "ChangeMessageVisibilityBatch",
+                json!({"QueueUrl": url, "Entries": [
+                    {"Id": "x", "ReceiptHandle": handles[0], "VisibilityTimeout": 0},
+                    {"Id": "t", "ReceiptHandle": handles[1]},
+                ]}),
+            ),
+            &s.root(),
+        )
+        .await;
+    let v = a.json();
+    assert_eq!(v["Failed"][0]["Code"], "MessageNotInflight", "{v}");
+    assert_eq!(v["Failed"][1]["Code"], "MissingParameter", "{v}");
     let a = s
         .signed(
             &sqs("SendMessageBatch", json!({"QueueUrl": url, "Entries": [{"Id": "a", "MessageBody": "x"}, {"Id": "a", "MessageBody": "y"}]})),

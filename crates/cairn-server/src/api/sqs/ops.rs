@@ -278,7 +278,12 @@ pub(crate) fn execute(c: &SqsCall<'_>) -> Result<SqsReply, ApiError> {
             c.sqs().delete_message(&q, req_str(c.v, "ReceiptHandle")?)?;
             json!({})
         }
-        "DeleteMessageBatch" => delete_message_batch(c)?,
+        "DeleteMessageBatch" => entry_batch(
+            c,
+            "DeleteMessageBatchRequestEntry",
+            |e| req_str(e, "ReceiptHandle"),
+            |q, valid| c.sqs().delete_message_batch(q, valid),
+        )?,
         "ChangeMessageVisibility" => {
             let q = c.authorized_queue()?;
             let timeout =
@@ -287,15 +292,16 @@ pub(crate) fn execute(c: &SqsCall<'_>) -> Result<SqsReply, ApiError> {
                 .change_message_visibility(&q, req_str(c.v, "ReceiptHandle")?, timeout)?;
             json!({})
         }
-        "ChangeMessageVisibilityBatch" => {
-            batch(c, "ChangeMessageVisibilityBatchRequestEntry", |q, e| {
+        "ChangeMessageVisibilityBatch" => entry_batch(
+            c,
+            "ChangeMessageVisibilityBatchRequestEntry",
+            |e| {
                 let timeout =
                     opt_u32(e, "VisibilityTimeout")?.ok_or_else(|| missing("VisibilityTimeout"))?;
-                c.sqs()
-                    .change_message_visibility(q, req_str(e, "ReceiptHandle")?, timeout)?;
-                Ok(())
-            })?
-        }
+                Ok((req_str(e, "ReceiptHandle")?, timeout))
+            },
+            |q, valid| c.sqs().change_message_visibility_batch(q, valid),
+        )?,
         "PurgeQueue" => {
             let q = c.authorized_queue()?;
             c.sqs().purge_queue(&q)?;
@@ -440,47 +446,40 @@ fn send_message_batch(c: &SqsCall<'_>) -> Result<Value, ApiError> {
     Ok(json!({"Successful": ok, "Failed": failed}))
 }
 
-/// DeleteMessageBatch: the entries with a handle are deleted in one transaction; each entry
-/// succeeds or fails on its own.
-fn delete_message_batch(c: &SqsCall<'_>) -> Result<Value, ApiError> {
-    let q = c.authorized_queue()?;
-    let list = entries(c.v, "DeleteMessageBatchRequestEntry")?;
-    let handles: Vec<Result<&str, ApiError>> =
-        list.iter().map(|e| req_str(e, "ReceiptHandle")).collect();
-    let valid: Vec<&str> = handles
-        .iter()
-        .filter_map(|h| h.as_ref().ok().copied())
-        .collect();
-    let mut results = c.sqs().delete_message_batch(&q, &valid)?.into_iter();
-    let (mut ok, mut failed) = (Vec::new(), Vec::new());
-    for (e, h) in list.iter().zip(handles) {
-        let id = e.get("Id").and_then(Value::as_str).unwrap_or_default();
-        let outcome = h.and_then(|_| {
-            results
-                .next()
-                .unwrap_or_else(|| Err(SqsError::Storage("batch result missing".into())))
-                .map_err(ApiError::from)
-        });
-        match outcome {
-            Ok(()) => ok.push(json!({"Id": id})),
-            Err(err) => failed.push(failed_entry(id, &err)),
-        }
-    }
-    Ok(json!({"Successful": ok, "Failed": failed}))
-}
-
-/// A batch of ChangeMessageVisibility: each entry succeeds or fails alone.
-fn batch(
-    c: &SqsCall<'_>,
+/// DeleteMessageBatch and ChangeMessageVisibilityBatch: the entries that parse run in one
+/// transaction of the queue service; each entry succeeds or fails on its own.
+fn entry_batch<'v, T>(
+    c: &SqsCall<'v>,
     what: &str,
-    each: impl Fn(&QueueId, &Value) -> Result<(), ApiError>,
+    parse: impl Fn(&'v Value) -> Result<T, ApiError>,
+    run: impl FnOnce(&QueueId, &[T]) -> Result<Vec<Result<(), SqsError>>, SqsError>,
 ) -> Result<Value, ApiError> {
     let q = c.authorized_queue()?;
     let list = entries(c.v, what)?;
-    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    // Entries that do not parse fail alone; the others run together, in order.
+    let mut valid = Vec::with_capacity(list.len());
+    let mut refused = Vec::with_capacity(list.len());
     for e in list {
+        match parse(e) {
+            Ok(t) => {
+                valid.push(t);
+                refused.push(None);
+            }
+            Err(err) => refused.push(Some(err)),
+        }
+    }
+    let mut results = run(&q, &valid)?.into_iter();
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    for (e, refusal) in list.iter().zip(refused) {
         let id = e.get("Id").and_then(Value::as_str).unwrap_or_default();
-        match each(&q, e) {
+        let outcome = match refusal {
+            Some(err) => Err(err),
+            None => results
+                .next()
+                .unwrap_or_else(|| Err(SqsError::Storage("batch result missing".into())))
+                .map_err(ApiError::from),
+        };
+        match outcome {
             Ok(()) => ok.push(json!({"Id": id})),
             Err(err) => failed.push(failed_entry(id, &err)),
         }
