@@ -711,7 +711,7 @@ impl Sqs {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (row, q) = require(&tx, id)?;
-        expire(&tx, row, &q, now)?;
+        expire_before(&tx, row, now, &q.attributes)?;
         let dlq = match &q.attributes.redrive_policy {
             Some(r) => load(&tx, &r.dead_letter_target)?.map(|(dl, _)| (dl, r.max_receive_count)),
             None => None,
@@ -977,10 +977,7 @@ fn ready(tx: &Transaction<'_>, row: i64, now: i64, n: usize) -> Result<Vec<Ready
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn expire(tx: &Transaction<'_>, row: i64, q: &Queue, now: i64) -> Result<u64, SqsError> {
-    expire_before(tx, row, now, &q.attributes)
-}
-
+/// Drops the queue's messages past its retention period; returns how many.
 fn expire_before(
     tx: &Transaction<'_>,
     row: i64,

@@ -42,7 +42,7 @@ pub(crate) struct Polled {
     pub(crate) reply: Option<SqsReply>,
     /// The queue.
     pub(crate) queue: QueueId,
-    /// How long the call may wait for messages, seconds.
+    /// How long the call may wait for messages, seconds (known on the first attempt; 0 after).
     pub(crate) wait_secs: u32,
 }
 
@@ -283,6 +283,7 @@ pub(crate) fn execute(c: &SqsCall<'_>) -> Result<SqsReply, ApiError> {
             "DeleteMessageBatchRequestEntry",
             |e| req_str(e, "ReceiptHandle"),
             |q, valid| c.sqs().delete_message_batch(q, valid),
+            |()| json!({}),
         )?,
         "ChangeMessageVisibility" => {
             let q = c.authorized_queue()?;
@@ -301,6 +302,7 @@ pub(crate) fn execute(c: &SqsCall<'_>) -> Result<SqsReply, ApiError> {
                 Ok((req_str(e, "ReceiptHandle")?, timeout))
             },
             |q, valid| c.sqs().change_message_visibility_batch(q, valid),
+            |()| json!({}),
         )?,
         "PurgeQueue" => {
             let q = c.authorized_queue()?;
@@ -415,44 +417,23 @@ fn failed_entry(id: &str, e: &ApiError) -> Value {
 }
 
 fn send_message_batch(c: &SqsCall<'_>) -> Result<Value, ApiError> {
-    let q = c.authorized_queue()?;
-    let list = entries(c.v, "SendMessageBatchRequestEntry")?;
-    let msgs: Vec<Result<SendMessage, ApiError>> =
-        list.iter().map(|e| send_message(c, e)).collect();
-    let valid: Vec<SendMessage> = msgs
-        .iter()
-        .filter_map(|m| m.as_ref().ok().cloned())
-        .collect();
-    let mut results = c.sqs().send_message_batch(&q, &valid)?.into_iter();
-    let (mut ok, mut failed) = (Vec::new(), Vec::new());
-    for (e, m) in list.iter().zip(msgs) {
-        let id = e.get("Id").and_then(Value::as_str).unwrap_or_default();
-        let outcome = match m {
-            Ok(_) => results
-                .next()
-                .unwrap_or_else(|| Err(SqsError::Storage("batch result missing".into())))
-                .map_err(ApiError::from),
-            Err(err) => Err(err),
-        };
-        match outcome {
-            Ok(sent) => {
-                let mut s = sent_json(&sent);
-                s["Id"] = json!(id);
-                ok.push(s);
-            }
-            Err(err) => failed.push(failed_entry(id, &err)),
-        }
-    }
-    Ok(json!({"Successful": ok, "Failed": failed}))
+    entry_batch(
+        c,
+        "SendMessageBatchRequestEntry",
+        |e| send_message(c, e),
+        |q, valid| c.sqs().send_message_batch(q, valid),
+        |sent| sent_json(&sent),
+    )
 }
 
-/// DeleteMessageBatch and ChangeMessageVisibilityBatch: the entries that parse run in one
-/// transaction of the queue service; each entry succeeds or fails on its own.
-fn entry_batch<'v, T>(
+/// The batch operations: the entries that parse run in one transaction of the queue service;
+/// each entry succeeds or fails on its own, a success rendered by `render` plus its `Id`.
+fn entry_batch<'v, T, R>(
     c: &SqsCall<'v>,
     what: &str,
     parse: impl Fn(&'v Value) -> Result<T, ApiError>,
-    run: impl FnOnce(&QueueId, &[T]) -> Result<Vec<Result<(), SqsError>>, SqsError>,
+    run: impl FnOnce(&QueueId, &[T]) -> Result<Vec<Result<R, SqsError>>, SqsError>,
+    render: impl Fn(R) -> Value,
 ) -> Result<Value, ApiError> {
     let q = c.authorized_queue()?;
     let list = entries(c.v, what)?;
@@ -480,7 +461,11 @@ fn entry_batch<'v, T>(
                 .map_err(ApiError::from),
         };
         match outcome {
-            Ok(()) => ok.push(json!({"Id": id})),
+            Ok(r) => {
+                let mut entry = render(r);
+                entry["Id"] = json!(id);
+                ok.push(entry);
+            }
             Err(err) => failed.push(failed_entry(id, &err)),
         }
     }
@@ -494,15 +479,17 @@ pub(crate) fn receive_once(c: &SqsCall<'_>, known: Option<&QueueId>) -> Result<P
         Some(q) => q.clone(),
         None => c.authorized_queue()?,
     };
-    let wait = match opt_u32(c.v, "WaitTimeSeconds")? {
-        Some(w) if w > 20 => {
+    // How long to wait matters on the first attempt only (later ones are its retries).
+    let wait = match (known, opt_u32(c.v, "WaitTimeSeconds")?) {
+        (_, Some(w)) if w > 20 => {
             return Err(invalid(
                 "WaitTimeSeconds",
                 "Must be >= 0 and <= 20, if provided.",
             ));
         }
-        Some(w) => w,
-        None => {
+        (_, Some(w)) => w,
+        (Some(_), None) => 0,
+        (None, None) => {
             c.sqs()
                 .get_queue(&q)?
                 .attributes
