@@ -157,7 +157,7 @@ impl Bucket for VaultBucket {
         Box::pin(async move {
             cairn_store::validate_key(key)?;
             let (vault, name, k) = (self.vault.clone(), self.name.clone(), key.to_owned());
-            blocking(move || vault.delete_object(&name, &k, None, false, OffsetDateTime::now_utc()))
+            blocking(move || vault.delete_object(&name, &k, None, false, &crate::EventOrigin::default(), OffsetDateTime::now_utc()))
                 .await
                 .map(|_| ())
                 .map_err(|e| self.error(Op::Delete, key, e))

@@ -187,6 +187,9 @@ pub enum DocKind {
     PublicAccessBlock,
     /// [`ObjectLockConfig`].
     ObjectLock,
+    /// S3 event notification configuration (S3's `NotificationConfiguration` XML, as
+    /// `cairn_s3wire::notification` renders it); see [`crate::events`].
+    Notification,
 }
 
 impl DocKind {
@@ -198,6 +201,7 @@ impl DocKind {
             DocKind::Encryption => "encryption",
             DocKind::PublicAccessBlock => "public-access-block",
             DocKind::ObjectLock => "object-lock",
+            DocKind::Notification => "notification",
         }
     }
 }
@@ -223,6 +227,10 @@ pub struct PutRequest {
     pub storage_class: Option<String>,
     /// Owning account (for SSE-KMS data keys).
     pub account: String,
+    /// How the version is made (the `ObjectCreated:*` event name for notifications).
+    pub created_by: crate::events::CreatedBy,
+    /// Who makes it (for notifications).
+    pub origin: crate::events::EventOrigin,
 }
 
 /// What a put returns.

@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS lifecycle_log (
 ";
 
 /// The vault's schema steps (`cairn_core::migrate`): step N leaves the file at version N.
-const MIGRATIONS: &[&str] = &[SCHEMA];
+const MIGRATIONS: &[&str] = &[SCHEMA, crate::events::SCHEMA];
 
 const COLS: &str = "seq, key, version_id, is_latest, delete_marker, size, etag, last_modified, \
     content_type, user_meta, storage_class, sse, kms_key_arn, wrapped_key, blob_id, compressed, \
@@ -162,11 +162,11 @@ impl Row {
     }
 }
 
-fn to_ms(t: OffsetDateTime) -> i64 {
+pub(crate) fn to_ms(t: OffsetDateTime) -> i64 {
     (t.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-fn from_ms(ms: i64) -> OffsetDateTime {
+pub(crate) fn from_ms(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
@@ -179,6 +179,8 @@ pub struct Vault {
     sealer: Arc<dyn Sealer>,
     /// Shared with the vaults [`Vault::open_sibling`] opens, so setting it once serves all.
     kms: Arc<std::sync::OnceLock<Arc<dyn KeyService>>>,
+    /// Rung when a commit adds S3 event notifications to the outbox.
+    pub(crate) events: crate::events::Signal,
 }
 
 impl std::fmt::Debug for Vault {
@@ -251,6 +253,7 @@ impl Vault {
             conn: Mutex::new(conn),
             sealer,
             kms,
+            events: crate::events::Signal::default(),
         }
     }
 
@@ -291,7 +294,7 @@ impl Vault {
         self.kms.set(kms).is_ok()
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -757,7 +760,24 @@ impl Vault {
                 v.req.legal_hold,
             ],
         )?;
+        let events = crate::events::record(
+            &tx,
+            &b.name,
+            b.versioning != Versioning::Unversioned,
+            &crate::events::ObjectEvent {
+                event_name: v.req.created_by.event_name(),
+                key,
+                version_id: &version_id,
+                size: Some(v.size),
+                etag: Some(v.etag),
+                origin: &v.req.origin,
+                now,
+            },
+        )?;
         tx.commit()?;
+        if events > 0 {
+            self.events.bump();
+        }
         Ok((version_id, obsolete))
     }
 
@@ -815,13 +835,30 @@ impl Vault {
 
     /// Deletes an object: without `version_id`, the S3 way for the bucket's versioning state
     /// (remove, or add a delete marker); with one, removes that version permanently (refused
-    /// while it is locked).
+    /// while it is locked). A removal is an `ObjectRemoved:Delete` event and a new delete
+    /// marker an `ObjectRemoved:DeleteMarkerCreated` one, caused by `origin`, for the bucket's
+    /// notification configuration.
     pub fn delete_object(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         bypass_governance: bool,
+        origin: &crate::events::EventOrigin,
+        now: OffsetDateTime,
+    ) -> Result<DeleteOutcome> {
+        self.remove(bucket, key, version_id, bypass_governance, Some(origin), now)
+    }
+
+    /// [`Vault::delete_object`]; without `origin` (lifecycle expirations, which S3 reports as
+    /// `LifecycleExpiration:*` events Cairn does not offer) no notification is made.
+    fn remove(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        bypass_governance: bool,
+        origin: Option<&crate::events::EventOrigin>,
         now: OffsetDateTime,
     ) -> Result<DeleteOutcome> {
         let b = self.bucket(bucket)?;
@@ -886,8 +923,38 @@ impl Vault {
                 }
             }
         };
+        // What happened, for the bucket's notifications: a version (or the unversioned
+        // object) removed, or a delete marker made.
+        let removed = match (&outcome.version_id, outcome.delete_marker, version_id) {
+            (Some(vid), true, None) => Some(("ObjectRemoved:DeleteMarkerCreated", vid.as_str())),
+            _ if !obsolete.is_empty() => Some((
+                "ObjectRemoved:Delete",
+                outcome.version_id.as_deref().unwrap_or(NULL_VERSION),
+            )),
+            _ => None,
+        };
+        let mut events = 0;
+        if let (Some((event_name, vid)), Some(origin)) = (removed, origin) {
+            events = crate::events::record(
+                &tx,
+                bucket,
+                b.versioning != Versioning::Unversioned,
+                &crate::events::ObjectEvent {
+                    event_name,
+                    key,
+                    version_id: vid,
+                    size: None,
+                    etag: None,
+                    origin,
+                    now,
+                },
+            )?;
+        }
         tx.commit()?;
         drop(conn);
+        if events > 0 {
+            self.events.bump();
+        }
         for r in &obsolete {
             self.remove_blob(r);
         }
@@ -1153,7 +1220,7 @@ impl Vault {
                             if r.locked(now, false) {
                                 continue;
                             }
-                            match self.delete_object(&b.name, &r.key, None, false, now) {
+                            match self.remove(&b.name, &r.key, None, false, None, now) {
                                 Ok(_) => actions.push(act("Expiration".into())),
                                 Err(e) => {
                                     tracing::warn!(bucket = %b.name, key = %r.key, error = %e, "lifecycle expiration failed")
@@ -1182,11 +1249,12 @@ impl Vault {
                                 >= i64::from(d) * day_ms
                             && !r.locked(now, false)
                         {
-                            match self.delete_object(
+                            match self.remove(
                                 &b.name,
                                 &r.key,
                                 Some(&r.version_id),
                                 false,
+                                None,
                                 now,
                             ) {
                                 Ok(_) => actions.push(act("NoncurrentVersionExpiration".into())),
@@ -1202,7 +1270,7 @@ impl Vault {
                             |x| x.get(0),
                         )?;
                         if others == 0 {
-                            self.delete_object(&b.name, &r.key, Some(&r.version_id), false, now)?;
+                            self.remove(&b.name, &r.key, Some(&r.version_id), false, None, now)?;
                             actions.push(act("ExpiredObjectDeleteMarker".into()));
                         }
                     }
@@ -1328,7 +1396,7 @@ fn put_doc_tx(conn: &Connection, bucket: &str, kind: DocKind, doc: &str) -> Resu
     Ok(())
 }
 
-fn get_doc_tx(conn: &Connection, bucket: &str, kind: DocKind) -> Result<Option<String>> {
+pub(crate) fn get_doc_tx(conn: &Connection, bucket: &str, kind: DocKind) -> Result<Option<String>> {
     Ok(conn
         .query_row(
             "SELECT doc FROM docs WHERE bucket = ?1 AND kind = ?2",

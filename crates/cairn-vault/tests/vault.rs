@@ -8,6 +8,13 @@ use cairn_vault::*;
 use time::{Duration, OffsetDateTime};
 use zeroize::Zeroizing;
 
+/// No requester: these tests do not look at notifications.
+const O: cairn_vault::EventOrigin = cairn_vault::EventOrigin {
+    principal_id: String::new(),
+    source_ip: String::new(),
+    request_id: String::new(),
+};
+
 /// A fake KMS: data keys "wrapped" by XOR with a per-key byte, plus a disabled switch.
 #[derive(Debug, Default)]
 struct FakeKms {
@@ -153,7 +160,7 @@ fn versioning_delete_markers_and_null_versions() {
     assert!(v.bucket("b").unwrap().mfa_delete);
     let v2 = v.put_object("b", "k", b"c", &req, t).unwrap();
     assert_ne!(v2.version_id, NULL_VERSION);
-    let d = v.delete_object("b", "k", None, false, t).unwrap();
+    let d = v.delete_object("b", "k", None, false, &O, t).unwrap();
     assert!(d.delete_marker);
     assert!(matches!(
         v.get_object("b", "k", None),
@@ -178,7 +185,7 @@ fn versioning_delete_markers_and_null_versions() {
             .is_empty()
     );
     // Removing the marker brings the object back.
-    v.delete_object("b", "k", d.version_id.as_deref(), false, t)
+    v.delete_object("b", "k", d.version_id.as_deref(), false, &O, t)
         .unwrap();
     assert_eq!(v.get_object("b", "k", None).unwrap().1, b"c");
     // Suspended: puts replace the null version, older versions stay.
@@ -226,7 +233,7 @@ fn object_lock_refuses_overwrite_and_delete() {
         .unwrap_err();
     assert_eq!(err.s3_code(), "AccessDenied");
     let err = v
-        .delete_object("locked", "log", Some(&p.version_id), false, t)
+        .delete_object("locked", "log", Some(&p.version_id), false, &O, t)
         .unwrap_err();
     assert!(matches!(err, VaultError::ObjectLocked { .. }));
     // Governance bypass allows it; compliance never does.
@@ -246,14 +253,14 @@ fn object_lock_refuses_overwrite_and_delete() {
         )
         .unwrap();
     assert!(
-        v.delete_object("locked", "c", Some(&c.version_id), true, t)
+        v.delete_object("locked", "c", Some(&c.version_id), true, &O, t)
             .is_err()
     );
     assert!(
         v.set_retention("locked", "c", None, None, true, t).is_err(),
         "compliance retention cannot be removed"
     );
-    v.delete_object("locked", "log", Some(&p.version_id), true, t)
+    v.delete_object("locked", "log", Some(&p.version_id), true, &O, t)
         .unwrap();
     // After retention ends the version can go.
     v.delete_object(
@@ -261,6 +268,7 @@ fn object_lock_refuses_overwrite_and_delete() {
         "c",
         Some(&c.version_id),
         false,
+        &O,
         t + Duration::days(4),
     )
     .unwrap();
