@@ -47,6 +47,13 @@ const STEPS: &[&str] = &[
          receipt       TEXT
      );
      CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible, seq);",
+    // 2: the dedupe ids of sends that must happen once (Cairn's own feeds: S3 events).
+    "CREATE TABLE IF NOT EXISTS sent_once (
+         dedupe     TEXT PRIMARY KEY,
+         message_id TEXT NOT NULL,
+         sent       INTEGER NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS sent_once_age ON sent_once (sent);",
 ];
 
 /// Opens (creating and migrating) the database; `None` opens a private in-memory one.

@@ -33,6 +33,6 @@ pub use message::{
     md5_of_body, valid_text,
 };
 pub use queue::{
-    Queue, QueueId, ReceiveOptions, Received, SendMessage, Sent, Sqs, check_batch_ids,
-    validate_queue_name,
+    DEDUPE_WINDOW_MS, Queue, QueueId, ReceiveOptions, Received, SendMessage, Sent, Sqs,
+    check_batch_ids, validate_queue_name,
 };

@@ -594,6 +594,40 @@ impl Sqs {
         Ok(sent)
     }
 
+    /// Sends a message unless one was already sent with `dedupe_id` (within
+    /// [`DEDUPE_WINDOW_MS`]): `None` then. The check and the send are one transaction, so a
+    /// sender that retries after a crash with the same id makes exactly one message — the way
+    /// Cairn's own feeds (S3 event notifications) reach a queue exactly once.
+    pub fn send_message_once(
+        &self,
+        id: &QueueId,
+        msg: &SendMessage,
+        dedupe_id: &str,
+    ) -> Result<Option<Sent>, SqsError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let seen: Option<String> = tx
+            .query_row(
+                "SELECT message_id FROM sent_once WHERE dedupe = ?1",
+                [dedupe_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if seen.is_some() {
+            return Ok(None);
+        }
+        let (row, q) = require(&tx, id)?;
+        let sent = self.insert_message(&tx, row, &q, msg)?;
+        tx.execute(
+            "INSERT INTO sent_once (dedupe, message_id, sent) VALUES (?1, ?2, ?3)",
+            params![dedupe_id, sent.message_id, self.clock.now_ms()],
+        )?;
+        tx.commit()?;
+        drop(conn);
+        self.wake();
+        Ok(Some(sent))
+    }
+
     /// Sends up to ten messages in one transaction; each entry succeeds or fails on its own
     /// (the batch-level checks are [`check_batch_ids`] and the total size, done here).
     pub fn send_message_batch(
@@ -895,10 +929,18 @@ impl Sqs {
             "DELETE FROM deleted_queues WHERE deleted < ?1",
             [now - RECREATE_WAIT_MS],
         )?;
+        tx.execute(
+            "DELETE FROM sent_once WHERE sent < ?1",
+            [now - DEDUPE_WINDOW_MS],
+        )?;
         tx.commit()?;
         Ok(dropped)
     }
 }
+
+/// How long [`Sqs::send_message_once`] remembers a dedupe id: a week, far longer than a
+/// sender's retries after a crash or an outage.
+pub const DEDUPE_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// One ChangeMessageVisibility within a transaction.
 fn change_visibility(

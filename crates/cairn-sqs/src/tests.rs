@@ -759,3 +759,45 @@ mod model {
         }
     }
 }
+
+#[test]
+fn a_send_once_repeated_with_its_dedupe_id_makes_one_message_until_the_window_ends() {
+    let (sqs, clock) = service();
+    let id = create(&sqs, "feed", &[]);
+    let msg = SendMessage {
+        body: "event 1".into(),
+        ..SendMessage::default()
+    };
+    let first = sqs.send_message_once(&id, &msg, "s3-event:b:1").unwrap();
+    assert!(first.is_some());
+    assert_eq!(
+        sqs.send_message_once(&id, &msg, "s3-event:b:1").unwrap(),
+        None
+    );
+    let other = SendMessage {
+        body: "event 2".into(),
+        ..SendMessage::default()
+    };
+    assert!(
+        sqs.send_message_once(&id, &other, "s3-event:b:2")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(bodies(&receive(&sqs, &id, 10)), vec!["event 1", "event 2"]);
+    // A failed send (no such queue) records no id: the retry can still send.
+    let gone = q("gone");
+    assert!(sqs.send_message_once(&gone, &msg, "s3-event:b:3").is_err());
+    assert!(
+        sqs.send_message_once(&id, &msg, "s3-event:b:3")
+            .unwrap()
+            .is_some()
+    );
+    // Ids are forgotten after the window.
+    clock.advance(crate::DEDUPE_WINDOW_MS + 1);
+    sqs.tick().unwrap();
+    assert!(
+        sqs.send_message_once(&id, &msg, "s3-event:b:1")
+            .unwrap()
+            .is_some()
+    );
+}

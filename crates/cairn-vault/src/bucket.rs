@@ -157,10 +157,19 @@ impl Bucket for VaultBucket {
         Box::pin(async move {
             cairn_store::validate_key(key)?;
             let (vault, name, k) = (self.vault.clone(), self.name.clone(), key.to_owned());
-            blocking(move || vault.delete_object(&name, &k, None, false, &crate::EventOrigin::default(), OffsetDateTime::now_utc()))
-                .await
-                .map(|_| ())
-                .map_err(|e| self.error(Op::Delete, key, e))
+            blocking(move || {
+                vault.delete_object(
+                    &name,
+                    &k,
+                    None,
+                    false,
+                    &crate::EventOrigin::default(),
+                    OffsetDateTime::now_utc(),
+                )
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| self.error(Op::Delete, key, e))
         })
     }
 }

@@ -847,7 +847,14 @@ impl Vault {
         origin: &crate::events::EventOrigin,
         now: OffsetDateTime,
     ) -> Result<DeleteOutcome> {
-        self.remove(bucket, key, version_id, bypass_governance, Some(origin), now)
+        self.remove(
+            bucket,
+            key,
+            version_id,
+            bypass_governance,
+            Some(origin),
+            now,
+        )
     }
 
     /// [`Vault::delete_object`]; without `origin` (lifecycle expirations, which S3 reports as

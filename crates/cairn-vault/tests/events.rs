@@ -42,7 +42,8 @@ fn setup(versioned: bool) -> (tempfile::TempDir, Vault, OffsetDateTime) {
     v.create_bucket("trail", "111122223333", "us-east-1", false, now)
         .unwrap();
     if versioned {
-        v.set_versioning("trail", Versioning::Enabled, None).unwrap();
+        v.set_versioning("trail", Versioning::Enabled, None)
+            .unwrap();
     }
     v.put_doc("trail", DocKind::Notification, CONFIG).unwrap();
     (dir, v, now)
@@ -157,7 +158,13 @@ fn failed_events_wait_and_delivered_ones_go_and_all_survive_a_reopen() {
             .unwrap();
         v.put_doc("trail", DocKind::Notification, CONFIG).unwrap();
         for i in 0..3 {
-            put(&v, &format!("AWSLogs/{i}.json.gz"), &PutRequest::default(), now).unwrap();
+            put(
+                &v,
+                &format!("AWSLogs/{i}.json.gz"),
+                &PutRequest::default(),
+                now,
+            )
+            .unwrap();
         }
         let events = v.pending_events(now, 100).unwrap();
         v.event_delivered(events[0].id).unwrap();
