@@ -58,6 +58,8 @@ pub struct AppState {
     pub sqs: Arc<cairn_sqs::Sqs>,
     /// The lifecycle worker of local buckets, once started.
     lifecycle: std::sync::Mutex<Option<crate::s3::lifecycle::LifecycleWorker>>,
+    /// Delivers S3 event notifications from the vault's outbox.
+    s3_events: std::sync::Mutex<Option<crate::s3::notify::NotifyWorker>>,
 }
 
 /// Resolves bucket names to configured buckets or the local buckets of the data directory
@@ -445,6 +447,7 @@ impl AppState {
                 kms,
                 sqs,
                 lifecycle: std::sync::Mutex::new(None),
+                s3_events: std::sync::Mutex::new(None),
             },
             Bootstrap {
                 access_key_id,
@@ -534,6 +537,9 @@ impl AppState {
                 self.config.lifecycle_day,
             )
         })?;
+        start_once(&self.s3_events, || {
+            crate::s3::notify::NotifyWorker::start(self.buckets.vault_arc(), self.sqs.clone())
+        })?;
         start_once(&self.digests, || {
             crate::pipeline::digest::DigestWriter::start(crate::pipeline::digest::DigestDeps {
                 shared,
@@ -568,6 +574,9 @@ impl AppState {
         }
         if let Some(l) = take(&self.lifecycle) {
             l.stop();
+        }
+        if let Some(n) = take(&self.s3_events) {
+            n.stop();
         }
     }
 

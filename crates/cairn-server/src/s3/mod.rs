@@ -12,6 +12,7 @@
 //! `docs/adr/0005-s3-endpoint.md` for why this front is ours rather than `s3s`.
 
 pub mod lifecycle;
+pub mod notify;
 mod ops;
 
 pub use cairn_s3wire::{Target, query_map, xml};
@@ -362,12 +363,27 @@ pub(crate) struct Request {
     pub(crate) body: Bytes,
     pub(crate) caller: Caller,
     pub(crate) peer: SocketAddr,
+    pub(crate) request_id: String,
     pub(crate) now: OffsetDateTime,
 }
 
 impl Request {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Who makes an object event this request causes (S3 event notifications).
+    pub(crate) fn origin(&self) -> cairn_vault::EventOrigin {
+        cairn_vault::EventOrigin {
+            principal_id: self
+                .caller
+                .principal
+                .principal_id()
+                .map(|id| format!("AWS:{id}"))
+                .unwrap_or_default(),
+            source_ip: self.peer.ip().to_string(),
+            request_id: self.request_id.clone(),
+        }
     }
 }
 
@@ -449,6 +465,7 @@ pub(crate) fn authorize_object_read(
         body: Bytes::new(),
         caller: caller.clone(),
         peer: SocketAddr::new(env.source_ip, 0),
+        request_id: String::new(),
         now: env.now,
     };
     let cx = ops::RequestCtx { state, req: &req };
@@ -529,6 +546,7 @@ pub(crate) async fn handle(ctx: crate::api::RequestCtx) -> Response {
         body,
         caller,
         peer,
+        request_id: request_id.to_owned(),
         now,
     };
     // A change that could not be recorded does not happen (see `crate::audit`).

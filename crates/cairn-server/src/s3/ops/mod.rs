@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 mod bucket;
 mod ctx;
+mod notification;
 mod object;
 
 use bucket::*;
@@ -78,6 +79,10 @@ pub enum S3Op {
     PutPublicAccessBlock,
     /// `DELETE /b?publicAccessBlock`.
     DeletePublicAccessBlock,
+    /// `GET /b?notification`.
+    GetBucketNotificationConfiguration,
+    /// `PUT /b?notification`.
+    PutBucketNotificationConfiguration,
     /// `POST /b?delete`.
     DeleteObjects,
     /// `GET /b/k`.
@@ -105,7 +110,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("cors", "the cors subresource"),
     ("website", "the website subresource"),
     ("logging", "the logging subresource"),
-    ("notification", "the notification subresource"),
     ("replication", "the replication subresource"),
     ("uploads", "multipart upload"),
     ("uploadId", "multipart upload"),
@@ -137,6 +141,7 @@ const SUBRESOURCES: &[(&str, [Option<S3Op>; 3])] = {
         ("encryption", [Some(GetBucketEncryption), Some(PutBucketEncryption), Some(DeleteBucketEncryption)]),
         ("object-lock", [Some(GetObjectLockConfiguration), Some(PutObjectLockConfiguration), None]),
         ("publicAccessBlock", [Some(GetPublicAccessBlock), Some(PutPublicAccessBlock), Some(DeletePublicAccessBlock)]),
+        ("notification", [Some(GetBucketNotificationConfiguration), Some(PutBucketNotificationConfiguration), None]),
     ]
 };
 
@@ -224,6 +229,8 @@ impl S3Op {
             GetPublicAccessBlock => "GetBucketPublicAccessBlock",
             PutPublicAccessBlock => "PutBucketPublicAccessBlock",
             DeletePublicAccessBlock => "DeleteBucketPublicAccessBlock",
+            GetBucketNotificationConfiguration => "GetBucketNotification",
+            PutBucketNotificationConfiguration => "PutBucketNotification",
             DeleteObjects => "DeleteObjects",
             GetObject => "GetObject",
             HeadObject => "HeadObject",
@@ -253,6 +260,7 @@ impl S3Op {
                 | GetBucketEncryption
                 | GetObjectLockConfiguration
                 | GetPublicAccessBlock
+                | GetBucketNotificationConfiguration
                 | GetObject
                 | HeadObject
                 | GetObjectRetention
@@ -287,7 +295,8 @@ impl S3Op {
 
 // ---- helpers --------------------------------------------------------------------------------
 
-fn iso(t: OffsetDateTime) -> String {
+/// `2024-01-01T00:00:00.000Z` (S3's timestamps).
+pub(super) fn iso(t: OffsetDateTime) -> String {
     utc(
         t,
         time::macros::format_description!(
@@ -455,6 +464,8 @@ pub(crate) fn execute(
             "s3:PutBucketPublicAccessBlock",
             DocKind::PublicAccessBlock,
         ),
+        GetBucketNotificationConfiguration => notification::get_bucket_notification(cx),
+        PutBucketNotificationConfiguration => notification::put_bucket_notification(cx),
         DeleteObjects => delete_objects(cx),
         GetObject | HeadObject => get_object(cx, info),
         PutObject => put_object(cx),

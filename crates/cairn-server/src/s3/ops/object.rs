@@ -115,9 +115,14 @@ impl BucketCtx<'_> {
             mfa.get_or_insert_with(|| self.require_mfa()).clone()?;
         }
         let bypass = self.bypass(key)?;
-        Ok(self
-            .vault()
-            .delete_object(&self.b.name, key, vid, bypass, self.req.now)?)
+        Ok(self.vault().delete_object(
+            &self.b.name,
+            key,
+            vid,
+            bypass,
+            &self.req.origin(),
+            self.req.now,
+        )?)
     }
 }
 
@@ -313,6 +318,8 @@ pub(super) fn put_request(
             .map(str::to_owned)
             .filter(|s| s != "STANDARD"),
         account: b.account.clone(),
+        created_by: cairn_vault::CreatedBy::Put,
+        origin: req.origin(),
     })
 }
 
@@ -421,6 +428,7 @@ pub(super) fn copy_object(cx: &BucketCtx<'_>, info: &mut AuditInfo) -> Result<S3
     info.bytes_out = 0;
     let bypass = cx.bypass(key)?;
     let mut p = put_request(cx.req, cx.b, bypass)?;
+    p.created_by = cairn_vault::CreatedBy::Copy;
     cx.authorize_put_kms(&p, key)?;
     let replace = cx.req.header("x-amz-metadata-directive") == Some("REPLACE");
     if !replace {
