@@ -282,6 +282,79 @@ fn null_if_empty(v: Value) -> Value {
 
 /// Builds the CloudTrail record for a call.
 pub fn event_for(call: &CallRecord<'_>) -> CloudTrailEvent {
+    let mut event = management_event_for(call);
+    if let Some(resource) = data_event_resource(call) {
+        event.event_category = "Data".to_owned();
+        event.management_event = Some(false);
+        if let Some(owner) = &resource.account_id {
+            event.recipient_account_id = Some(owner.clone());
+        }
+        event.resources = Some(vec![resource]);
+    }
+    event
+}
+
+/// The API calls CloudTrail records as data events (outside S3, which marks its own), with
+/// the resource type they name and the request member that holds the resource: queue
+/// message calls and topic publishes. Busy queues and topics would otherwise fill the
+/// management-event trails every account has, and a collector polling a queue fed by a
+/// trail's own deliveries would feed itself.
+const DATA_EVENTS: &[(&str, &[&str], &str, &str)] = &[
+    (
+        "sqs.amazonaws.com",
+        &[
+            "SendMessage",
+            "SendMessageBatch",
+            "ReceiveMessage",
+            "DeleteMessage",
+            "DeleteMessageBatch",
+            "ChangeMessageVisibility",
+            "ChangeMessageVisibilityBatch",
+        ],
+        "AWS::SQS::Queue",
+        "QueueUrl",
+    ),
+    (
+        "sns.amazonaws.com",
+        &["Publish", "PublishBatch"],
+        "AWS::SNS::Topic",
+        "TopicArn",
+    ),
+];
+
+/// The resource of a data event, or `None` for a management event.
+fn data_event_resource(call: &CallRecord<'_>) -> Option<cairn_event::Resource> {
+    let (_, _, resource_type, member) = DATA_EVENTS.iter().find(|(source, names, _, _)| {
+        *source == call.event_source && names.contains(&call.event_name)
+    })?;
+    let named = call
+        .request
+        .get(*member)
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    // A queue URL is `<endpoint>/<account>/<name>`; a topic is named by its ARN.
+    let (arn, account) = match *resource_type {
+        "AWS::SQS::Queue" => {
+            let mut parts = named.rsplit('/');
+            let (name, account) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            (
+                format!("arn:aws:sqs:{}:{account}:{name}", call.region),
+                account.to_owned(),
+            )
+        }
+        _ => (
+            named.to_owned(),
+            named.split(':').nth(4).unwrap_or("").to_owned(),
+        ),
+    };
+    Some(cairn_event::Resource {
+        arn,
+        account_id: (account.len() == 12).then_some(account),
+        resource_type: (*resource_type).to_owned(),
+    })
+}
+
+fn management_event_for(call: &CallRecord<'_>) -> CloudTrailEvent {
     let account = call.principal.account_id().unwrap_or_default().to_owned();
     let (error_code, error_message, response) = match call.outcome {
         Ok(resp) if !call.read_only => (None, None, null_if_empty(camel_case_keys(resp))),
@@ -324,6 +397,42 @@ pub fn event_for(call: &CallRecord<'_>) -> CloudTrailEvent {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn queue_message_calls_are_data_events_on_the_queue_and_the_rest_management() {
+        let p = Principal::Root {
+            account_id: "123456789012".into(),
+        };
+        let req = json!({"QueueUrl": "http://127.0.0.1:4566/210987654321/feed"});
+        let record = |name| CallRecord {
+            event_source: "sqs.amazonaws.com",
+            event_name: name,
+            region: "eu-west-1",
+            principal: &p,
+            access_key_id: "AKIAEXAMPLE",
+            source_ip: "127.0.0.1".into(),
+            user_agent: None,
+            request: &req,
+            outcome: Ok(&Value::Null),
+            read_only: false,
+            request_id: "r",
+            time: OffsetDateTime::UNIX_EPOCH,
+        };
+        for name in ["SendMessage", "ReceiveMessage", "DeleteMessageBatch"] {
+            let e = event_for(&record(name));
+            assert_eq!(e.event_category, "Data", "{name}");
+            assert_eq!(e.management_event, Some(false));
+            let r = &e.resources.as_ref().unwrap()[0];
+            assert_eq!(r.arn, "arn:aws:sqs:eu-west-1:210987654321:feed");
+            assert_eq!(r.resource_type, "AWS::SQS::Queue");
+            assert_eq!(e.recipient_account_id.as_deref(), Some("210987654321"));
+        }
+        for name in ["CreateQueue", "SetQueueAttributes", "PurgeQueue"] {
+            let e = event_for(&record(name));
+            assert_eq!(e.event_category, "Management", "{name}");
+            assert!(e.resources.is_none());
+        }
+    }
 
     #[test]
     fn failure_and_success_records() {
