@@ -285,6 +285,24 @@ pub fn multipart_etag<'a>(part_etags: impl IntoIterator<Item = &'a str>) -> Resu
     Ok(format!("{}-{n}", cairn_store::md5_hex(&digests)))
 }
 
+/// Deletes the rows of every upload into `bucket` (inside the caller's transaction) and
+/// returns their blob ids, whose part files the caller removes once it commits.
+pub(crate) fn drop_bucket_uploads(
+    tx: &rusqlite::Transaction<'_>,
+    bucket: &str,
+) -> Result<Vec<String>> {
+    let ids = tx
+        .prepare("SELECT blob_id FROM uploads WHERE bucket = ?1")?
+        .query_map(params![bucket], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    tx.execute(
+        "DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?1)",
+        params![bucket],
+    )?;
+    tx.execute("DELETE FROM uploads WHERE bucket = ?1", params![bucket])?;
+    Ok(ids)
+}
+
 impl Vault {
     fn parts_dir(&self, blob_id: &str) -> PathBuf {
         self.blobs.join("mpu").join(blob_id)
@@ -326,6 +344,14 @@ impl Vault {
             Some((_, u)) if u.bucket == bucket && u.key == key => Ok(u),
             _ => Err(no_such_upload(upload_id)),
         }
+    }
+
+    /// The upload `upload_id` of `bucket`/`key` (`NoSuchUpload` when it is not one).
+    pub fn upload_info(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadInfo> {
+        let b = self.bucket(bucket)?;
+        Ok(self
+            .upload(bucket, key, upload_id)?
+            .info(upload_id, &b.account))
     }
 
     fn upload_dek(&self, u: &Upload) -> Result<Zeroizing<[u8; 32]>> {
@@ -597,7 +623,11 @@ impl Vault {
                 return Err(e);
             }
         };
-        self.forget_upload(upload_id)?;
+        // The object is committed: whatever happens now, the answer is success. An upload
+        // row left behind stays in completion, where abort keeps the object's parts.
+        if let Err(e) = self.forget_upload(upload_id) {
+            tracing::warn!(upload_id, error = %e, "completed upload not forgotten");
+        }
         for id in &unused {
             self.remove_part_file(&u.blob_id, id);
         }
@@ -655,8 +685,7 @@ impl Vault {
         marker: u32,
         max: usize,
     ) -> Result<PartListing> {
-        let b = self.bucket(bucket)?;
-        let u = self.upload(bucket, key, upload_id)?;
+        let upload = self.upload_info(bucket, key, upload_id)?;
         let mut parts: Vec<PartInfo> = self
             .stored_parts(upload_id)?
             .into_iter()
@@ -666,7 +695,7 @@ impl Vault {
         let is_truncated = parts.len() > max;
         parts.truncate(max);
         Ok(PartListing {
-            upload: u.info(upload_id, &b.account),
+            upload,
             next_part_number_marker: is_truncated
                 .then(|| parts.last().map(|p| p.part_number))
                 .flatten(),

@@ -397,9 +397,15 @@ impl Vault {
                 bucket: name.to_owned(),
             });
         }
+        // Uploads in progress are not objects: they go with the bucket, as on S3.
+        let uploads = crate::multipart::drop_bucket_uploads(&tx, name)?;
         tx.execute("DELETE FROM docs WHERE bucket = ?1", params![name])?;
         tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])?;
         tx.commit()?;
+        drop(conn);
+        for blob_id in &uploads {
+            self.remove_parts(blob_id);
+        }
         Ok(())
     }
 

@@ -284,3 +284,32 @@ fn an_sse_kms_upload_keeps_the_key_chosen_at_create() {
         Err(VaultError::Kms(KeyServiceError::NotFound(_)))
     ));
 }
+
+#[test]
+fn deleting_a_bucket_takes_its_uploads_along() {
+    let (dir, v, _) = vault_with("b", "111122223333", false);
+    let u = v
+        .create_upload("b", "k", &PutRequest::default(), now())
+        .unwrap();
+    v.upload_part("b", "k", &u.upload_id, 1, b"left behind", now())
+        .unwrap();
+    v.delete_bucket("b").unwrap();
+    assert!(
+        !files_under(dir.path())
+            .iter()
+            .any(|p| p.to_string_lossy().contains("mpu"))
+    );
+    // A new bucket of the same name (any owner) does not inherit the upload.
+    v.create_bucket("b", "444455556666", "us-east-1", false, now())
+        .unwrap();
+    assert!(
+        v.list_uploads("b", "", None, None, 10)
+            .unwrap()
+            .uploads
+            .is_empty()
+    );
+    assert!(matches!(
+        v.upload_part("b", "k", &u.upload_id, 2, b"x", now()),
+        Err(VaultError::NoSuchUpload { .. })
+    ));
+}

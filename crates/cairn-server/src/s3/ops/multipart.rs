@@ -54,8 +54,7 @@ impl BucketCtx<'_> {
         self.authorize_object(action, key)?;
         let upload = self
             .vault()
-            .list_parts(&self.b.name, key, self.upload_id(), 0, 0)?
-            .upload;
+            .upload_info(&self.b.name, key, self.upload_id())?;
         if decrypt && let Some(arn) = &upload.kms_key_arn {
             self.authorize_kms("kms:Decrypt", arn, self.b, key)?;
         }
