@@ -1,6 +1,7 @@
 //! The parts of Cairn's S3 endpoint that read untrusted bytes, kept pure so the fuzzer
 //! (`fuzz/fuzz_targets/s3_request.rs`) can point at them: request XML bodies ([`xml`]),
-//! bucket/key addressing ([`target`]) and query strings ([`query_map`]).
+//! bucket/key addressing ([`target`]) and query strings ([`query_map`]); multipart upload
+//! documents ([`multipart`]).
 //!
 //! ```
 //! let t = cairn_s3wire::target(Some("logs.localhost:4590"), "/AWSLogs/a%20b").unwrap();
@@ -14,6 +15,7 @@ use std::collections::BTreeMap;
 
 use percent_encoding::percent_decode_str;
 
+pub mod multipart;
 pub mod notification;
 pub mod xml;
 

@@ -113,6 +113,24 @@ pub enum VaultError {
     /// damaged at rest, and is not what was put.
     #[error("object body fails its integrity check: {0}")]
     Tampered(String),
+    /// The multipart upload does not exist (never made, completed or aborted).
+    #[error("the specified multipart upload does not exist")]
+    NoSuchUpload {
+        /// Upload id.
+        upload_id: String,
+    },
+    /// A part named by CompleteMultipartUpload was not uploaded, or its ETag differs.
+    #[error("one or more of the specified parts could not be found: {0}")]
+    InvalidPart(String),
+    /// CompleteMultipartUpload lists parts out of ascending order.
+    #[error("the list of parts was not in ascending order")]
+    InvalidPartOrder,
+    /// A part other than the last is smaller than the 5 MiB minimum.
+    #[error("your proposed upload is smaller than the minimum allowed size (part {part_number})")]
+    EntityTooSmall {
+        /// The part that is too small.
+        part_number: u32,
+    },
     /// A bucket directory of an earlier version cannot be imported: the vault already holds
     /// one of its keys with other content. Nothing was overwritten; the directory stays.
     #[error("cannot import {key} into bucket {bucket}: the vault holds other content there")]
@@ -138,6 +156,10 @@ impl VaultError {
             // S3 answers a WORM refusal with AccessDenied.
             VaultError::ObjectLocked { .. } => "AccessDenied",
             VaultError::InvalidArgument(_) => "InvalidArgument",
+            VaultError::NoSuchUpload { .. } => "NoSuchUpload",
+            VaultError::InvalidPart(_) => "InvalidPart",
+            VaultError::InvalidPartOrder => "InvalidPartOrder",
+            VaultError::EntityTooSmall { .. } => "EntityTooSmall",
             VaultError::InvalidRequest(_) => "InvalidRequest",
             VaultError::InvalidBucketState(_) => "InvalidBucketState",
             VaultError::NoSuchConfiguration { kind } => match *kind {
@@ -170,14 +192,19 @@ impl VaultError {
             | VaultError::NoSuchKey { .. }
             | VaultError::DeleteMarker { .. }
             | VaultError::NoSuchVersion { .. }
-            | VaultError::NoSuchConfiguration { .. } => 404,
+            | VaultError::NoSuchConfiguration { .. }
+            | VaultError::NoSuchUpload { .. } => 404,
             VaultError::BucketAlreadyExists { .. }
             | VaultError::BucketAlreadyOwnedByYou { .. }
             | VaultError::BucketNotEmpty { .. }
             | VaultError::InvalidBucketState(_) => 409,
             VaultError::PreconditionFailed { .. } => 412,
             VaultError::ObjectLocked { .. } => 403,
-            VaultError::InvalidArgument(_) | VaultError::InvalidRequest(_) => 400,
+            VaultError::InvalidArgument(_)
+            | VaultError::InvalidRequest(_)
+            | VaultError::InvalidPart(_)
+            | VaultError::InvalidPartOrder
+            | VaultError::EntityTooSmall { .. } => 400,
             VaultError::Kms(KeyServiceError::Other(_)) => 500,
             VaultError::Kms(_) => 400,
             VaultError::KmsUnavailable => 501,

@@ -28,6 +28,9 @@
 //!   gzip-compacted, still readable), expirations, noncurrent-version expirations and
 //!   expired-delete-marker removal; each action is logged.
 //!
+//! - **Multipart uploads** (`multipart`): parts are encrypted like bodies; completion commits
+//!   through the same path as a put, and the object's body stays the list of its parts.
+//!
 //! MFA-delete *state* is stored here; checking the code is the server's job.
 //!
 //! # Example
@@ -53,6 +56,7 @@ mod error;
 pub mod events;
 pub mod legacy;
 mod model;
+mod multipart;
 mod vault;
 
 pub use bucket::{VaultBucket, store_class};
@@ -61,4 +65,8 @@ pub use crypto::{AesSealer, KeyService, KeyServiceError, Sealer};
 pub use error::{Result, VaultError};
 pub use events::{CreatedBy, EventOrigin, PendingEvent};
 pub use model::*;
+pub use multipart::{
+    CompleteRequest, MAX_PART_NUMBER, MIN_PART_SIZE, PartInfo, PartListing, UploadInfo,
+    UploadListing, multipart_etag,
+};
 pub use vault::{Vault, object_arn};

@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS lifecycle_log (
 ";
 
 /// The vault's schema steps (`cairn_core::migrate`): step N leaves the file at version N.
-const MIGRATIONS: &[&str] = &[SCHEMA, crate::events::SCHEMA];
+const MIGRATIONS: &[&str] = &[SCHEMA, crate::events::SCHEMA, crate::multipart::SCHEMA];
 
 const COLS: &str = "seq, key, version_id, is_latest, delete_marker, size, etag, last_modified, \
     content_type, user_meta, storage_class, sse, kms_key_arn, wrapped_key, blob_id, compressed, \
@@ -70,7 +70,7 @@ const COLS: &str = "seq, key, version_id, is_latest, delete_marker, size, etag, 
 
 /// A stored row.
 #[derive(Debug, Clone)]
-struct Row {
+pub(crate) struct Row {
     seq: i64,
     key: String,
     version_id: String,
@@ -174,7 +174,7 @@ pub(crate) fn from_ms(ms: i64) -> OffsetDateTime {
 /// Cairn's local object store. See the crate docs.
 pub struct Vault {
     dir: PathBuf,
-    blobs: PathBuf,
+    pub(crate) blobs: PathBuf,
     conn: Mutex<Connection>,
     sealer: Arc<dyn Sealer>,
     /// Shared with the vaults [`Vault::open_sibling`] opens, so setting it once serves all.
@@ -400,9 +400,15 @@ impl Vault {
                 bucket: name.to_owned(),
             });
         }
+        // Uploads in progress are not objects: they go with the bucket, as on S3.
+        let uploads = crate::multipart::drop_bucket_uploads(&tx, name)?;
         tx.execute("DELETE FROM docs WHERE bucket = ?1", params![name])?;
         tx.execute("DELETE FROM buckets WHERE name = ?1", params![name])?;
         tx.commit()?;
+        drop(conn);
+        for blob_id in &uploads {
+            self.remove_parts(blob_id);
+        }
         Ok(())
     }
 
@@ -492,7 +498,7 @@ impl Vault {
         Ok(())
     }
 
-    fn typed_doc<T: serde::de::DeserializeOwned>(
+    pub(crate) fn typed_doc<T: serde::de::DeserializeOwned>(
         conn: &Connection,
         bucket: &str,
         kind: DocKind,
@@ -507,7 +513,7 @@ impl Vault {
 
     // ---- bodies -------------------------------------------------------------------------
 
-    fn blob_path(&self, blob_id: &str, compressed: bool) -> PathBuf {
+    pub(crate) fn blob_path(&self, blob_id: &str, compressed: bool) -> PathBuf {
         let shard = blob_id.get(..2).unwrap_or("00");
         let name = if compressed {
             format!("{blob_id}.gz")
@@ -519,14 +525,15 @@ impl Vault {
 
     /// Writes a file atomically: temp file, fsync, rename, fsync of the directory
     /// ([`cairn_core::fs::write_atomic`]).
-    fn write_blob(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write_blob(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let dir = path.parent().unwrap_or(&self.blobs);
         std::fs::create_dir_all(dir).map_err(|e| VaultError::io(dir, e))?;
         cairn_core::fs::write_atomic(path, bytes).map_err(|e| VaultError::io(path, e))
     }
 
-    fn remove_blob(&self, r: &Row) {
+    pub(crate) fn remove_blob(&self, r: &Row) {
         if let Some(id) = &r.blob_id {
+            self.remove_parts(id);
             let p = self.blob_path(id, r.compressed);
             if let Err(e) = std::fs::remove_file(&p)
                 && e.kind() != std::io::ErrorKind::NotFound
@@ -539,14 +546,27 @@ impl Vault {
     fn unwrap_key(&self, bucket: &str, r: &Row) -> Result<Zeroizing<[u8; 32]>> {
         let blob_id = r.blob_id.as_deref().unwrap_or_default();
         let wrapped = r.wrapped_key.as_deref().unwrap_or_default();
-        if r.sse == "aws:kms" {
+        self.unwrap_dek(bucket, &r.key, &r.sse, blob_id, wrapped)
+    }
+
+    /// The data key of body `blob_id` of `bucket`/`key`, unwrapped from `wrapped` by the KMS
+    /// (`sse` `aws:kms`) or the SSE-S3 root.
+    pub(crate) fn unwrap_dek(
+        &self,
+        bucket: &str,
+        key: &str,
+        sse: &str,
+        blob_id: &str,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<[u8; 32]>> {
+        if sse == "aws:kms" {
             let kms = self.kms.get().ok_or(VaultError::KmsUnavailable)?;
-            Ok(kms.decrypt_data_key(wrapped, &kms_context(bucket, &r.key))?)
+            Ok(kms.decrypt_data_key(wrapped, &kms_context(bucket, key))?)
         } else {
             let pt = self
                 .sealer
                 .open(&dek_context(blob_id), wrapped)
-                .map_err(|e| VaultError::Corrupt(format!("data key of {}: {e}", r.key)))?;
+                .map_err(|e| VaultError::Corrupt(format!("data key of {key}: {e}")))?;
             let mut k = Zeroizing::new([0u8; 32]);
             if pt.len() != 32 {
                 return Err(VaultError::Corrupt("data key has the wrong length".into()));
@@ -564,6 +584,9 @@ impl Vault {
         let dek = self.unwrap_key(bucket, r)?;
         let path = self.blob_path(blob_id, r.compressed);
         let file = std::fs::read(&path).map_err(|e| VaultError::io(&path, e))?;
+        if !r.compressed && crate::multipart::is_manifest(&file) {
+            return self.read_parts(&dek, blob_id, &file, r.size);
+        }
         let aad_id = if r.compressed {
             format!("{blob_id}:gz")
         } else {
@@ -596,65 +619,9 @@ impl Vault {
         // safe as relative paths: no `..`, no absolute keys, no control characters.
         cairn_store::validate_key(key).map_err(|e| VaultError::InvalidArgument(e.to_string()))?;
         let b = self.bucket(bucket)?;
-        let encryption: Option<BucketEncryption> =
-            Self::typed_doc(&self.conn(), bucket, DocKind::Encryption)?;
-        let lock: Option<ObjectLockConfig> =
-            Self::typed_doc(&self.conn(), bucket, DocKind::ObjectLock)?;
-        if (req.retention.is_some() || req.legal_hold) && !b.object_lock {
-            return Err(VaultError::InvalidRequest(
-                "Bucket is missing Object Lock Configuration".into(),
-            ));
-        }
-        let retention = req.retention.or_else(|| {
-            let d = lock.as_ref()?.default_retention.as_ref()?;
-            let days =
-                d.days.map(i64::from).unwrap_or(0) + d.years.map(i64::from).unwrap_or(0) * 365;
-            Some(Retention {
-                mode: d.mode,
-                retain_until: now + time::Duration::days(days),
-            })
-        });
-        // Encryption: the request's, else the bucket default, else SSE-S3.
-        let kms_key = match &req.sse {
-            SseRequest::S3 => None,
-            SseRequest::Kms(Some(k)) => Some(k.clone()),
-            SseRequest::Kms(None) => Some(
-                encryption
-                    .as_ref()
-                    .and_then(|e| e.kms_key_id.clone())
-                    .unwrap_or_else(|| "alias/aws/s3".to_owned()),
-            ),
-            SseRequest::BucketDefault => match &encryption {
-                Some(e) if e.algorithm == "aws:kms" => Some(
-                    e.kms_key_id
-                        .clone()
-                        .unwrap_or_else(|| "alias/aws/s3".to_owned()),
-                ),
-                _ => None,
-            },
-        };
+        let retention = self.retention_for(&b, req, now)?;
         let blob_id = uuid::Uuid::new_v4().simple().to_string();
-        let (dek, wrapped, sse, kms_arn) = match kms_key {
-            None => {
-                let dek = crypto::new_data_key().map_err(|e| VaultError::Corrupt(e.into()))?;
-                let wrapped = self
-                    .sealer
-                    .seal(&dek_context(&blob_id), dek.as_ref())
-                    .map_err(VaultError::Corrupt)?;
-                (dek, wrapped, "AES256", None)
-            }
-            Some(key_id) => {
-                let kms = self.kms.get().ok_or(VaultError::KmsUnavailable)?;
-                let account = if req.account.is_empty() {
-                    &b.account
-                } else {
-                    &req.account
-                };
-                let (dek, blob, arn) =
-                    kms.generate_data_key(account, &key_id, &kms_context(bucket, key))?;
-                (dek, blob, "aws:kms", Some(arn))
-            }
-        };
+        let (dek, wrapped, sse, kms_arn) = self.new_data_key(&b, key, req, &blob_id)?;
         let ct = crypto::encrypt_body(&dek, &blob_id, body)
             .map_err(|e| VaultError::Corrupt(e.into()))?;
         drop(dek);
@@ -695,7 +662,87 @@ impl Vault {
         }
     }
 
-    fn commit_put(
+    /// The retention a new version of bucket `b` gets: the request's, else the bucket's
+    /// default retention from `now`. Refused when the bucket has no object lock.
+    pub(crate) fn retention_for(
+        &self,
+        b: &BucketInfo,
+        req: &PutRequest,
+        now: OffsetDateTime,
+    ) -> Result<Option<Retention>> {
+        let lock: Option<ObjectLockConfig> =
+            Self::typed_doc(&self.conn(), &b.name, DocKind::ObjectLock)?;
+        if (req.retention.is_some() || req.legal_hold) && !b.object_lock {
+            return Err(VaultError::InvalidRequest(
+                "Bucket is missing Object Lock Configuration".into(),
+            ));
+        }
+        Ok(req.retention.or_else(|| {
+            let d = lock.as_ref()?.default_retention.as_ref()?;
+            let days =
+                d.days.map(i64::from).unwrap_or(0) + d.years.map(i64::from).unwrap_or(0) * 365;
+            Some(Retention {
+                mode: d.mode,
+                retain_until: now + time::Duration::days(days),
+            })
+        }))
+    }
+
+    /// A fresh data key for body `blob_id` of `key` in bucket `b`, wrapped as `req` asks
+    /// (the request's encryption, else the bucket default, else SSE-S3):
+    /// (plaintext key, wrapped key, `AES256` or `aws:kms`, KMS key ARN).
+    pub(crate) fn new_data_key(
+        &self,
+        b: &BucketInfo,
+        key: &str,
+        req: &PutRequest,
+        blob_id: &str,
+    ) -> Result<NewDataKey> {
+        let encryption: Option<BucketEncryption> =
+            Self::typed_doc(&self.conn(), &b.name, DocKind::Encryption)?;
+        // Encryption: the request's, else the bucket default, else SSE-S3.
+        let kms_key = match &req.sse {
+            SseRequest::S3 => None,
+            SseRequest::Kms(Some(k)) => Some(k.clone()),
+            SseRequest::Kms(None) => Some(
+                encryption
+                    .as_ref()
+                    .and_then(|e| e.kms_key_id.clone())
+                    .unwrap_or_else(|| "alias/aws/s3".to_owned()),
+            ),
+            SseRequest::BucketDefault => match &encryption {
+                Some(e) if e.algorithm == "aws:kms" => Some(
+                    e.kms_key_id
+                        .clone()
+                        .unwrap_or_else(|| "alias/aws/s3".to_owned()),
+                ),
+                _ => None,
+            },
+        };
+        Ok(match kms_key {
+            None => {
+                let dek = crypto::new_data_key().map_err(|e| VaultError::Corrupt(e.into()))?;
+                let wrapped = self
+                    .sealer
+                    .seal(&dek_context(blob_id), dek.as_ref())
+                    .map_err(VaultError::Corrupt)?;
+                (dek, wrapped, "AES256", None)
+            }
+            Some(key_id) => {
+                let kms = self.kms.get().ok_or(VaultError::KmsUnavailable)?;
+                let account = if req.account.is_empty() {
+                    &b.account
+                } else {
+                    &req.account
+                };
+                let (dek, blob, arn) =
+                    kms.generate_data_key(account, &key_id, &kms_context(&b.name, key))?;
+                (dek, blob, "aws:kms", Some(arn))
+            }
+        })
+    }
+
+    pub(crate) fn commit_put(
         &self,
         b: &BucketInfo,
         key: &str,
@@ -1353,15 +1400,19 @@ impl Vault {
     }
 }
 
-struct NewVersion<'a> {
-    size: i64,
-    etag: &'a str,
-    req: &'a PutRequest,
-    sse: &'a str,
-    kms_arn: Option<&'a str>,
-    wrapped: &'a [u8],
-    blob_id: &'a str,
-    retention: Option<Retention>,
+/// A fresh data key: (plaintext, wrapped, `AES256` or `aws:kms`, KMS key ARN).
+pub(crate) type NewDataKey = (Zeroizing<[u8; 32]>, Vec<u8>, &'static str, Option<String>);
+
+/// What [`Vault::commit_put`] records for a new version whose body is already on disk.
+pub(crate) struct NewVersion<'a> {
+    pub(crate) size: i64,
+    pub(crate) etag: &'a str,
+    pub(crate) req: &'a PutRequest,
+    pub(crate) sse: &'a str,
+    pub(crate) kms_arn: Option<&'a str>,
+    pub(crate) wrapped: &'a [u8],
+    pub(crate) blob_id: &'a str,
+    pub(crate) retention: Option<Retention>,
 }
 
 fn bucket_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<BucketInfo> {

@@ -8,6 +8,7 @@ mod dataplane;
 mod iam;
 mod kms;
 mod monitor;
+mod multipart;
 mod notification;
 mod s3;
 mod sqs;

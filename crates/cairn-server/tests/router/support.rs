@@ -277,7 +277,8 @@ fn build(req: &Req, headers: Vec<(String, String)>) -> http::Request<axum::body:
     b.body(axum::body::Body::from(req.body.clone())).unwrap()
 }
 
-fn between<'a>(s: &'a str, a: &str, b: &str) -> &'a str {
+/// The text of `s` between the first `a` and the next `b`.
+pub fn between<'a>(s: &'a str, a: &str, b: &str) -> &'a str {
     let i = s.find(a).unwrap_or_else(|| panic!("{a} not in {s}")) + a.len();
     let j = s[i..].find(b).unwrap() + i;
     &s[i..j]

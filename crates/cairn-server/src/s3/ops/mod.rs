@@ -21,11 +21,13 @@ use crate::state::AppState;
 
 mod bucket;
 mod ctx;
+mod multipart;
 mod notification;
 mod object;
 
 use bucket::*;
 pub(crate) use ctx::{BucketCtx, RequestCtx};
+use multipart::*;
 use object::*;
 
 /// Every S3 operation the endpoint recognises.
@@ -99,6 +101,18 @@ pub enum S3Op {
     GetObjectRetention,
     /// `PUT /b/k?retention`.
     PutObjectRetention,
+    /// `POST /b/k?uploads`.
+    CreateMultipartUpload,
+    /// `PUT /b/k?partNumber=N&uploadId=U`.
+    UploadPart,
+    /// `POST /b/k?uploadId=U`.
+    CompleteMultipartUpload,
+    /// `DELETE /b/k?uploadId=U`.
+    AbortMultipartUpload,
+    /// `GET /b/k?uploadId=U`.
+    ListParts,
+    /// `GET /b?uploads`.
+    ListMultipartUploads,
     /// An S3 operation Cairn does not implement (named after the subresource).
     NotImplemented(&'static str),
 }
@@ -111,8 +125,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
     ("website", "the website subresource"),
     ("logging", "the logging subresource"),
     ("replication", "the replication subresource"),
-    ("uploads", "multipart upload"),
-    ("uploadId", "multipart upload"),
     ("legal-hold", "the legal-hold subresource"),
     ("accelerate", "the accelerate subresource"),
     ("requestPayment", "the requestPayment subresource"),
@@ -171,6 +183,9 @@ pub(crate) fn classify(
         return NotImplemented(what);
     }
     let has = |k: &str| query.contains_key(k);
+    if target.bucket.is_some() && (has("uploads") || has("uploadId")) {
+        return classify_multipart(method, target, query, headers);
+    }
     match (&target.bucket, &target.key) {
         (None, _) => match *method {
             Method::GET => ListBuckets,
@@ -239,6 +254,12 @@ impl S3Op {
             DeleteObject => "DeleteObject",
             GetObjectRetention => "GetObjectRetention",
             PutObjectRetention => "PutObjectRetention",
+            CreateMultipartUpload => "CreateMultipartUpload",
+            UploadPart => "UploadPart",
+            CompleteMultipartUpload => "CompleteMultipartUpload",
+            AbortMultipartUpload => "AbortMultipartUpload",
+            ListParts => "ListParts",
+            ListMultipartUploads => "ListMultipartUploads",
             NotImplemented(_) => "NotImplemented",
         }
     }
@@ -264,6 +285,8 @@ impl S3Op {
                 | GetObject
                 | HeadObject
                 | GetObjectRetention
+                | ListParts
+                | ListMultipartUploads
         )
     }
 
@@ -279,6 +302,11 @@ impl S3Op {
                 | DeleteObject
                 | GetObjectRetention
                 | PutObjectRetention
+                | CreateMultipartUpload
+                | UploadPart
+                | CompleteMultipartUpload
+                | AbortMultipartUpload
+                | ListParts
         )
     }
 
@@ -288,7 +316,11 @@ impl S3Op {
         self.is_object_level()
             || matches!(
                 self,
-                DeleteObjects | ListObjects | ListObjectsV2 | ListObjectVersions
+                DeleteObjects
+                    | ListObjects
+                    | ListObjectsV2
+                    | ListObjectVersions
+                    | ListMultipartUploads
             )
     }
 }
@@ -473,6 +505,12 @@ pub(crate) fn execute(
         DeleteObject => delete_object(cx),
         GetObjectRetention => get_object_retention(cx),
         PutObjectRetention => put_object_retention(cx),
+        CreateMultipartUpload => create_multipart_upload(cx),
+        UploadPart => upload_part(cx),
+        CompleteMultipartUpload => complete_multipart_upload(cx),
+        AbortMultipartUpload => abort_multipart_upload(cx),
+        ListParts => list_parts(cx),
+        ListMultipartUploads => list_multipart_uploads(cx),
         NotImplemented(_) | ListBuckets | CreateBucket => {
             Err(S3Error::internal("unreachable S3 operation"))
         }
@@ -543,8 +581,57 @@ mod tests {
                 &q("uploads"),
                 &h
             ),
-            S3Op::NotImplemented("multipart upload")
+            S3Op::CreateMultipartUpload
         );
+        let multipart = [
+            (
+                Method::PUT,
+                Some("k"),
+                "partNumber=1&uploadId=u",
+                S3Op::UploadPart,
+            ),
+            (
+                Method::POST,
+                Some("k"),
+                "uploadId=u",
+                S3Op::CompleteMultipartUpload,
+            ),
+            (
+                Method::DELETE,
+                Some("k"),
+                "uploadId=u",
+                S3Op::AbortMultipartUpload,
+            ),
+            (Method::GET, Some("k"), "uploadId=u", S3Op::ListParts),
+            (Method::GET, None, "uploads", S3Op::ListMultipartUploads),
+            (
+                Method::HEAD,
+                Some("k"),
+                "uploadId=u",
+                S3Op::NotImplemented("this multipart upload operation"),
+            ),
+        ];
+        for (method, key, query, op) in multipart {
+            let t = Target::new(Some("b"), key);
+            assert_eq!(
+                classify(&method, &t, &q(query), &h),
+                op,
+                "{method} ?{query}"
+            );
+        }
+        let mut part_copy = HeaderMap::new();
+        part_copy.insert("x-amz-copy-source", "/a/b".parse().unwrap());
+        assert_eq!(
+            classify(
+                &Method::PUT,
+                &Target::new(Some("b"), Some("k")),
+                &q("partNumber=1&uploadId=u"),
+                &part_copy
+            ),
+            S3Op::NotImplemented("UploadPartCopy")
+        );
+        assert!(S3Op::UploadPart.is_data_event() && S3Op::ListMultipartUploads.is_data_event());
+        assert!(S3Op::ListParts.read_only() && !S3Op::CompleteMultipartUpload.read_only());
         let mut copy = HeaderMap::new();
         copy.insert("x-amz-copy-source", "/a/b".parse().unwrap());
         assert_eq!(

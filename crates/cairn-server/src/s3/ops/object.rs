@@ -348,7 +348,19 @@ pub(super) fn put_object(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
     let key = cx.key();
     cx.authorize_object("s3:PutObject", key)?;
     check_key(key)?;
-    if let Some(md5) = cx.req.header("content-md5") {
+    check_content_md5(cx.req)?;
+    let bypass = cx.bypass(key)?;
+    let p = put_request(cx.req, cx.b, bypass)?;
+    cx.authorize_put_kms(&p, key)?;
+    let o = cx
+        .vault()
+        .put_object(&cx.b.name, key, &cx.req.body, &p, cx.req.now)?;
+    Ok(put_outcome(&o, cx.versioned()))
+}
+
+/// A `Content-MD5` header, when sent, must be the MD5 of the body (PutObject, UploadPart).
+pub(super) fn check_content_md5(req: &Request) -> Result<(), S3Error> {
+    if let Some(md5) = req.header("content-md5") {
         use base64::Engine;
         let want = base64::engine::general_purpose::STANDARD
             .decode(md5)
@@ -359,7 +371,7 @@ pub(super) fn put_object(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
                     "The Content-MD5 you specified was invalid.",
                 )
             })?;
-        if hex::encode(want) != cairn_store::md5_hex(&cx.req.body) {
+        if hex::encode(want) != cairn_store::md5_hex(&req.body) {
             return Err(S3Error::new(
                 400,
                 "BadDigest",
@@ -367,13 +379,7 @@ pub(super) fn put_object(cx: &BucketCtx<'_>) -> Result<S3Response, S3Error> {
             ));
         }
     }
-    let bypass = cx.bypass(key)?;
-    let p = put_request(cx.req, cx.b, bypass)?;
-    cx.authorize_put_kms(&p, key)?;
-    let o = cx
-        .vault()
-        .put_object(&cx.b.name, key, &cx.req.body, &p, cx.req.now)?;
-    Ok(put_outcome(&o, cx.versioned()))
+    Ok(())
 }
 
 /// The key rules every object key that enters a bucket obeys ([`cairn_store::validate_key`]:
