@@ -5,11 +5,11 @@ use http::StatusCode;
 use serde_json::json;
 
 fn ct(op: &str) -> Req {
-    Req::json(
-        "cloudtrail",
-        &format!("CloudTrail_20131101.{op}"),
-        json!({}),
-    )
+    call(op, json!({}))
+}
+
+fn call(op: &str, body: serde_json::Value) -> Req {
+    Req::json("cloudtrail", &format!("CloudTrail_20131101.{op}"), body)
 }
 
 #[tokio::test]
@@ -74,10 +74,6 @@ async fn internal_errors_show_only_an_error_id() {
     assert_generic_internal(&message);
     assert!(!message.contains("history"));
     assert_eq!(s.last_event("LookupEvents")["errorCode"], "InternalFailure");
-}
-
-fn call(op: &str, body: serde_json::Value) -> Req {
-    Req::json("cloudtrail", &format!("CloudTrail_20131101.{op}"), body)
 }
 
 /// Sends `req` as root, asserts a 400 with `code`, and that the call is recorded with it.
