@@ -31,12 +31,14 @@ _G = "tests/test_cloudtrail/test_cloudtrail_tags.py::"
 _API = "https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/"
 
 # moto's create_trail_advanced() (used by 8 tests) creates an SNS topic (no SNS API on this
-# branch yet), then a trail whose CloudWatchLogsLogGroupArn is "cwllga", role "cwlra" and
-# KmsKeyId "kki": none is an ARN or key id, so CloudTrail refuses the trail even with SNS.
+# branch yet) with the default topic policy, then a trail on it whose CloudWatchLogsLogGroupArn
+# is "cwllga", role "cwlra" and KmsKeyId "kki": CloudTrail refuses that trail even with SNS.
 _ADVANCED = (
-    "moto's create_trail_advanced() passes CloudWatchLogsLogGroupArn='cwllga' (not an ARN of a "
-    "log group in the account; CloudTrail answers InvalidCloudWatchLogsLogGroupArnException) and "
-    "KmsKeyId='kki'; it also needs the SNS API (pending SNS)",
+    "moto's create_trail_advanced() names an SNS topic whose (default) policy does not let "
+    "cloudtrail.amazonaws.com publish (InsufficientSnsTopicPolicyException), and passes "
+    "CloudWatchLogsLogGroupArn='cwllga' (not the ARN of a log group of the account: "
+    "InvalidCloudWatchLogsLogGroupArnException) and KmsKeyId='kki'; today it stops earlier, at "
+    "sns.create_topic (pending SNS)",
     _API + "API_CreateTrail.html",
 )
 _LIST = (
