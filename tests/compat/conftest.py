@@ -69,9 +69,9 @@ class Cairn:
             raise AssertionError(f"cairn {args} failed: {out.stderr}")
         return out
 
-    def start(self):
+    def start(self, listen="127.0.0.1:0"):
         self.proc = subprocess.Popen(
-            [CAIRN, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
+            [CAIRN, "serve", "--listen", listen, "--data-dir", str(self.data_dir),
              "--config", str(self.config_path)],
             env=self.env(),
             stdout=subprocess.PIPE,

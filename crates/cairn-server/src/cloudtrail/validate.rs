@@ -17,18 +17,22 @@ pub(crate) fn trail_name(name: &str) -> Result<(), ApiError> {
             "Trail name too long. Maximum allowed length: 128 characters. Specified name length: {len} characters."
         ));
     }
+    // CloudTrail judges the first and last character before the rest: `trail!` is told it
+    // must end with a letter or number (moto's suite pins this). A non-ASCII end character
+    // is reported as what it is, a character outside the allowed set.
+    let bytes = name.as_bytes();
+    let bad_end = |b: u8| b.is_ascii() && !b.is_ascii_alphanumeric();
+    if bad_end(bytes[0]) {
+        return err("Trail name must starts with a letter or number.".into());
+    }
+    if bad_end(bytes[bytes.len() - 1]) {
+        return err("Trail name must ends with a letter or number.".into());
+    }
     if !name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
         return err("Trail name or ARN can only contain uppercase letters, lowercase letters, numbers, periods (.), hyphens (-), and underscores (_).".into());
-    }
-    let bytes = name.as_bytes();
-    if !bytes[0].is_ascii_alphanumeric() {
-        return err("Trail name must starts with a letter or number.".into());
-    }
-    if !bytes[bytes.len() - 1].is_ascii_alphanumeric() {
-        return err("Trail name must ends with a letter or number.".into());
     }
     if bytes
         .windows(2)
@@ -170,6 +174,9 @@ mod tests {
             (&*"a".repeat(129), "too long"),
             ("-abc", "starts with"),
             ("abc_", "ends with"),
+            ("trail!", "ends with"),
+            ("!trail", "starts with"),
+            ("my#trail", "can only contain"),
             ("my-_namespace", "adjacent"),
             ("my--namespace", "adjacent"),
             ("a..b", "adjacent"),

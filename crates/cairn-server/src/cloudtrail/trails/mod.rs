@@ -772,7 +772,20 @@ impl ControlPlane {
 
     fn get_trail_status(&self, ctx: &CallContext, body: &Value) -> Result<Value, ApiError> {
         let req: NameOnly = parse(body)?;
-        let t = self.resolve(ctx, require(&req.name, "Name")?, false)?;
+        let name = require(&req.name, "Name")?;
+        // GetTrailStatus names a missing trail by the ARN the name would have in the
+        // caller's region, where GetTrail repeats the name (CloudTrail's answers, pinned by
+        // moto's suite).
+        let t = self.resolve(ctx, name, false).map_err(|e| {
+            if e.code == "TrailNotFoundException" && !name.starts_with("arn:") {
+                not_found(
+                    &crate::model::trail_arn(&ctx.region, &ctx.account, name),
+                    &ctx.account,
+                )
+            } else {
+                e
+            }
+        })?;
         let st = self
             .status
             .get(&t.arn(), &ctx.region, &ctx.account)

@@ -150,6 +150,9 @@ impl ControlPlane {
         s: &TrailSettings,
         create: bool,
     ) -> Result<(), ApiError> {
+        // CloudTrail checks the region scope before it looks at the bucket: a multi-Region
+        // trail without global service events is refused even when its bucket is missing.
+        apply_region_scope(t, s, create)?;
         if let Some(b) = &s.s3_bucket_name {
             self.check_bucket(b)?;
             t.s3_bucket_name = b.clone();
@@ -177,21 +180,6 @@ impl ControlPlane {
                     ),
                 ));
             }
-        }
-        if let Some(m) = s.is_multi_region_trail {
-            if m != t.is_multi_region && s.include_global_service_events.is_none() && !create {
-                t.include_global_service_events = m;
-            }
-            t.is_multi_region = m;
-        }
-        if let Some(g) = s.include_global_service_events {
-            t.include_global_service_events = g;
-        }
-        if t.is_multi_region && !t.include_global_service_events {
-            return Err(ApiError::client(
-                "InvalidParameterCombinationException",
-                "Multi-Region trail must include global service events.",
-            ));
         }
         if let Some(v) = s.enable_log_file_validation {
             t.log_file_validation = v;
@@ -364,4 +352,26 @@ impl ControlPlane {
         }
         Ok(())
     }
+}
+
+/// Applies `IsMultiRegionTrail` and `IncludeGlobalServiceEvents`; a multi-Region trail must
+/// include global service events (`InvalidParameterCombinationException`). On update, turning
+/// multi-Region on or off without naming `IncludeGlobalServiceEvents` moves it along.
+fn apply_region_scope(t: &mut Trail, s: &TrailSettings, create: bool) -> Result<(), ApiError> {
+    if let Some(m) = s.is_multi_region_trail {
+        if m != t.is_multi_region && s.include_global_service_events.is_none() && !create {
+            t.include_global_service_events = m;
+        }
+        t.is_multi_region = m;
+    }
+    if let Some(g) = s.include_global_service_events {
+        t.include_global_service_events = g;
+    }
+    if t.is_multi_region && !t.include_global_service_events {
+        return Err(ApiError::client(
+            "InvalidParameterCombinationException",
+            "Multi-Region trail must include global service events.",
+        ));
+    }
+    Ok(())
 }
