@@ -106,7 +106,7 @@ pub use logs::{LOGS_OPERATIONS, MAX_METRIC_FILTERS, MAX_SUBSCRIPTION_FILTERS, RE
 pub use seal::StorageKey;
 pub use sns::{
     AttemptOutcome, DeliveryReport, FailedNotification, OutboundNotification, Protocol,
-    PublishInput, QueueSink, SETTABLE_SUBSCRIPTION_ATTRIBUTES, SETTABLE_TOPIC_ATTRIBUTES,
+    PublishInput, QueueSink, SETTABLE_SUBSCRIPTION_ATTRIBUTES, SETTABLE_TOPIC_ATTRIBUTES, SnsError,
     SubscribeRequest, Subscribed, Subscription, SubscriptionInfo, TOKEN_TTL_MS, TopicAttributes,
     default_topic_policy, verify_sns_signature,
 };

@@ -91,8 +91,31 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics))
+        .route("/_cairn/sns-cert.pem", axum::routing::get(sns_cert))
+        .route("/_cairn/sns/confirm", axum::routing::get(sns_confirm))
         .fallback(dispatch)
         .with_state(front)
+}
+
+/// The SNS signing certificate (`SigningCertURL` of every signed message).
+async fn sns_cert(State(front): State<Front>) -> Response {
+    crate::api::sns::certificate(&front.state)
+}
+
+/// A `SubscribeURL`: ConfirmSubscription by the token in the URL, recorded like any call.
+async fn sns_confirm(
+    State(front): State<Front>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: http::Request<Body>,
+) -> Response {
+    let secure = req
+        .extensions()
+        .get::<Transport>()
+        .copied()
+        .unwrap_or_default()
+        .secure;
+    let (parts, _) = req.into_parts();
+    crate::api::sns::confirm_url(front.state.clone(), parts, peer, secure).await
 }
 
 async fn healthz() -> &'static str {
@@ -327,6 +350,7 @@ fn body_limit(service: &str, path: &str) -> usize {
         "cloudtrail-data" => PUT_AUDIT_EVENTS_MAX_BODY,
         "logs" => LOGS_MAX_BODY,
         "sqs" => SQS_MAX_BODY,
+        "sns" => crate::api::sns::MAX_BODY,
         _ => CONTROL_PLANE_MAX_BODY,
     }
 }
@@ -662,6 +686,9 @@ async fn dispatch(
         request_id,
         now,
     };
+    if service == "sns" {
+        return crate::api::sns::handle(&ctx).await;
+    }
     if let Some(svc) = QueryService::from_scope(&service) {
         return crate::api::iam::handle(&ctx, svc).await;
     }

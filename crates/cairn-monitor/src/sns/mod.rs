@@ -40,6 +40,7 @@
 //! ComparisonOperator, Threshold, ...}`).
 
 mod delivery;
+mod error;
 mod message;
 mod policy;
 mod sign;
@@ -49,6 +50,7 @@ mod topics;
 use std::collections::BTreeMap;
 
 pub(crate) use delivery::enqueue_for_action;
+pub use error::SnsError;
 pub(crate) use message::{alarm_message, alarm_subject};
 pub use policy::default_topic_policy;
 pub(crate) use sign::Signer;

@@ -9,5 +9,6 @@ mod iam;
 mod kms;
 mod monitor;
 mod s3;
+mod sns;
 mod sqs;
 mod support;
