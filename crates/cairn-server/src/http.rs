@@ -102,18 +102,22 @@ async fn sns_cert(State(front): State<Front>) -> Response {
     crate::api::sns::certificate(&front.state)
 }
 
+/// Whether the request came over TLS.
+fn is_secure<B>(req: &http::Request<B>) -> bool {
+    req.extensions()
+        .get::<Transport>()
+        .copied()
+        .unwrap_or_default()
+        .secure
+}
+
 /// A `SubscribeURL`: ConfirmSubscription by the token in the URL, recorded like any call.
 async fn sns_confirm(
     State(front): State<Front>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: http::Request<Body>,
 ) -> Response {
-    let secure = req
-        .extensions()
-        .get::<Transport>()
-        .copied()
-        .unwrap_or_default()
-        .secure;
+    let secure = is_secure(&req);
     let (parts, _) = req.into_parts();
     crate::api::sns::confirm_url(front.state.clone(), parts, peer, secure).await
 }
@@ -570,12 +574,7 @@ async fn dispatch(
     req: http::Request<Body>,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let secure = req
-        .extensions()
-        .get::<Transport>()
-        .copied()
-        .unwrap_or_default()
-        .secure;
+    let secure = is_secure(&req);
     let (parts, body) = req.into_parts();
     let head_protocol = protocol_of(if crate::s3::signed_for_s3(&parts) {
         Some("s3")

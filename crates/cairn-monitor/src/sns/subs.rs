@@ -311,18 +311,7 @@ impl Monitor {
     /// Removes a subscription.
     pub fn unsubscribe(&self, subscription_arn: &str) -> Result<()> {
         let conn = self.db();
-        let topic: Option<i64> = conn
-            .query_row(
-                "SELECT topic_id FROM subscriptions WHERE arn = ?1",
-                [subscription_arn],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(topic) = topic else {
-            return Err(MonitorError::not_found(format!(
-                "Subscription does not exist: {subscription_arn}"
-            )));
-        };
+        let topic: i64 = sub_column(&conn, subscription_arn, "topic_id")?;
         conn.execute(
             "DELETE FROM subscriptions WHERE arn = ?1",
             [subscription_arn],
@@ -392,11 +381,7 @@ impl Monitor {
         subscription_arn: &str,
     ) -> Result<BTreeMap<String, String>> {
         let info = self.subscription(subscription_arn)?;
-        let attrs: String = self.db().query_row(
-            "SELECT attributes FROM subscriptions WHERE arn = ?1",
-            [subscription_arn],
-            |r| r.get(0),
-        )?;
+        let attrs: String = sub_column(&self.db(), subscription_arn, "attributes")?;
         let stored: Map<String, Value> = serde_json::from_str(&attrs).unwrap_or_default();
         let mut out: BTreeMap<String, String> = stored
             .into_iter()
@@ -429,18 +414,7 @@ impl Monitor {
     ) -> Result<()> {
         check_sub_attribute(name, value)?;
         let conn = self.db();
-        let attrs: Option<String> = conn
-            .query_row(
-                "SELECT attributes FROM subscriptions WHERE arn = ?1",
-                [subscription_arn],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(attrs) = attrs else {
-            return Err(MonitorError::not_found(format!(
-                "Subscription does not exist: {subscription_arn}"
-            )));
-        };
+        let attrs: String = sub_column(&conn, subscription_arn, "attributes")?;
         let mut m: Map<String, Value> = serde_json::from_str(&attrs).unwrap_or_default();
         m.insert(name.to_owned(), Value::String(value.to_owned()));
         conn.execute(
@@ -458,6 +432,23 @@ impl Monitor {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?)
     }
+}
+
+/// One column of a subscription (`NotFound` when there is none).
+fn sub_column<T: rusqlite::types::FromSql>(
+    conn: &rusqlite::Connection,
+    subscription_arn: &str,
+    column: &'static str,
+) -> Result<T> {
+    conn.query_row(
+        &format!("SELECT {column} FROM subscriptions WHERE arn = ?1"),
+        [subscription_arn],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| {
+        MonitorError::not_found(format!("Subscription does not exist: {subscription_arn}"))
+    })
 }
 
 fn topic_id(conn: &rusqlite::Connection, topic_arn: &str) -> Result<i64> {

@@ -383,16 +383,13 @@ fn subscribe(c: &SnsCall<'_>) -> Result<Outcome, ApiError> {
     let topic = c.param("TopicArn")?;
     c.authorize_topic(topic)?;
     let protocol_name = c.param("Protocol")?;
-    let protocol = match Protocol::parse(protocol_name) {
-        Some(p) => p,
-        None => {
-            return Err(ApiError::client(
-                "InvalidParameter",
-                format!(
-                    "Invalid parameter: Protocol `{protocol_name}` (served: http, https, email, sqs, webhook-slack, webhook-json)"
-                ),
-            ));
-        }
+    let Some(protocol) = Protocol::parse(protocol_name) else {
+        return Err(ApiError::client(
+            "InvalidParameter",
+            format!(
+                "Invalid parameter: Protocol `{protocol_name}` (served: http, https, email, sqs, webhook-slack, webhook-json)"
+            ),
+        ));
     };
     let req = SubscribeRequest {
         account: &c.caller.account,
