@@ -143,6 +143,22 @@ def test_handshake_publish_and_an_independent_signature_check(cairn, endpoint):
     assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
 
 
+def test_an_alarm_notifies_a_confirmed_http_subscriber_in_cloudwatchs_format(cairn, endpoint):
+    sns, cw = cairn.client("sns"), cairn.client("cloudwatch")
+    topic = sns.create_topic(Name="alarms")["TopicArn"]
+    subscribe_confirmed(cairn, sns, topic, endpoint)
+    cw.put_metric_alarm(AlarmName="root-usage", MetricName="RootUsage", Namespace="CIS",
+                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1,
+                        ComparisonOperator="GreaterThanOrEqualToThreshold", AlarmActions=[topic])
+    cw.set_alarm_state(AlarmName="root-usage", StateValue="ALARM", StateReason="test")
+    _, note = endpoint.next("Notification", timeout=30)
+    assert note["Subject"] == 'ALARM: "root-usage" in US East (N. Virginia)'
+    alarm = json.loads(note["Message"])
+    assert alarm["AlarmName"] == "root-usage" and alarm["NewStateValue"] == "ALARM"
+    assert alarm["Trigger"]["MetricName"] == "RootUsage"
+    verify(note, cairn)
+
+
 def test_a_wrong_token_and_other_accounts_are_refused_and_recorded(cairn, endpoint):
     sns = cairn.client("sns")
     topic = sns.create_topic(Name="private")["TopicArn"]

@@ -119,6 +119,10 @@ async fn sns_confirm(
 ) -> Response {
     let secure = is_secure(&req);
     let (parts, _) = req.into_parts();
+    let Ok(_slot) = front.budget.requests.clone().try_acquire_owned() else {
+        let e = throttled("too many requests in flight; retry later");
+        return Wire::Query(QueryService::Sns).error(&e, &uuid::Uuid::new_v4().to_string());
+    };
     crate::api::sns::confirm_url(front.state.clone(), parts, peer, secure).await
 }
 
