@@ -108,7 +108,7 @@ pub use sns::{
     AttemptOutcome, DeliveryReport, FailedNotification, OutboundNotification, Protocol,
     PublishInput, QueueSink, SETTABLE_SUBSCRIPTION_ATTRIBUTES, SETTABLE_TOPIC_ATTRIBUTES, SnsError,
     SubscribeRequest, Subscribed, Subscription, SubscriptionInfo, TOKEN_TTL_MS, TopicAttributes,
-    default_topic_policy, verify_sns_signature,
+    default_topic_policy, queue_sink_conformance, verify_sns_signature,
 };
 pub use stream::{Destination, StreamReport};
 

@@ -232,26 +232,6 @@ pub struct Bootstrap {
     pub generated: bool,
 }
 
-/// SNS → SQS: a notification for an `sqs` subscription is sent to the queue of its ARN,
-/// with SNS's sender id. Sends are at least once (a retry after a lost answer may repeat one).
-struct SnsQueueSink(Arc<cairn_sqs::Sqs>);
-
-impl cairn_monitor::QueueSink for SnsQueueSink {
-    fn send(&self, queue_arn: &str, body: &str, _dedupe_id: &str) -> Result<(), String> {
-        let queue = cairn_sqs::QueueId::from_arn(queue_arn)
-            .ok_or_else(|| format!("`{queue_arn}` is not an SQS queue ARN"))?;
-        let msg = cairn_sqs::SendMessage {
-            body: body.to_owned(),
-            sender_id: "AIDAIT2UOQQY3AUEKVGXU".to_owned(),
-            ..cairn_sqs::SendMessage::default()
-        };
-        self.0
-            .send_message(&queue, &msg)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// The monitor's settings from `[notifications]`.
 fn monitor_config(config: &Config) -> Result<cairn_monitor::MonitorConfig, StartError> {
     let n = &config.notifications;
@@ -424,7 +404,7 @@ impl AppState {
                 .map_err(|e| StartError::Sqs(cairn_sqs::SqsError::Crypto(e.to_string())))?,
         )?);
         // `sqs` subscriptions of SNS topics deliver into the built-in SQS.
-        monitor.set_queue_sink(Arc::new(SnsQueueSink(sqs.clone())));
+        monitor.set_queue_sink(Arc::new(crate::api::sns::SqsSink::new(sqs.clone())));
         // SSE-KMS in local buckets (a trail's KmsKeyId, PutObject with aws:kms) uses it.
         buckets
             .vault_arc()

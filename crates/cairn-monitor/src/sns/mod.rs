@@ -66,6 +66,43 @@ pub trait QueueSink: Send + Sync {
     fn send(&self, queue_arn: &str, body: &str, dedupe_id: &str) -> Result<(), String>;
 }
 
+/// The conformance suite of a [`QueueSink`]: what every implementation must do for SNS's
+/// at-least-once delivery. `queue_arn` names an existing, empty queue; `missing_arn` a queue
+/// that does not exist; `received` reads the bodies the queue holds. A sink must deliver a body
+/// byte for byte (SNS envelopes are signed: one changed byte breaks the signature), and must
+/// answer `Err` for a queue it cannot deliver to (an `Ok` would mark the notification delivered
+/// and drop it). Returns what failed, if anything.
+pub fn queue_sink_conformance(
+    sink: &dyn QueueSink,
+    queue_arn: &str,
+    missing_arn: &str,
+    received: &dyn Fn() -> Vec<String>,
+) -> Result<(), String> {
+    let body = r#"{"Type":"Notification","Message":"caf\u00e9 \"quoted\" \u2603 \n line","MessageId":"m-1"}"#;
+    sink.send(queue_arn, body, "m-1")
+        .map_err(|e| format!("send to an existing queue failed: {e}"))?;
+    sink.send(queue_arn, "raw message \u{2603}", "m-2")
+        .map_err(|e| format!("a raw message failed: {e}"))?;
+    let got = received();
+    if got != [body.to_owned(), "raw message \u{2603}".to_owned()] {
+        return Err(format!(
+            "the queue holds {got:?}, not the two bodies as sent"
+        ));
+    }
+    if sink.send(missing_arn, body, "m-3").is_ok() {
+        return Err(format!(
+            "a send to the missing queue {missing_arn} answered Ok"
+        ));
+    }
+    if sink.send("not-an-arn", body, "m-4").is_ok() {
+        return Err("a send to `not-an-arn` answered Ok".into());
+    }
+    if received().len() != 2 {
+        return Err("refused sends changed the queue".into());
+    }
+    Ok(())
+}
+
 /// A message published to a topic.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishInput {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use cairn_monitor::{
     ManualClock, Monitor, Protocol, PublishInput, QueueSink, SubscribeRequest, Subscription,
-    TOKEN_TTL_MS, verify_sns_signature,
+    TOKEN_TTL_MS, queue_sink_conformance, verify_sns_signature,
 };
 use serde_json::Value;
 
@@ -14,6 +14,7 @@ use crate::common::*;
 
 const OTHER: &str = "210987654321";
 
+/// Queues in memory: every `arn:aws:sqs:…` ARN but those ending in `missing` exists.
 #[derive(Default)]
 struct FakeSink {
     sent: Mutex<Vec<(String, String, String)>>,
@@ -22,6 +23,9 @@ struct FakeSink {
 
 impl QueueSink for FakeSink {
     fn send(&self, queue_arn: &str, body: &str, dedupe_id: &str) -> Result<(), String> {
+        if !queue_arn.starts_with("arn:aws:sqs:") || queue_arn.ends_with("missing") {
+            return Err(format!("no queue {queue_arn}"));
+        }
         let mut f = self.fail_first.lock().unwrap();
         if *f > 0 {
             *f -= 1;
@@ -33,6 +37,21 @@ impl QueueSink for FakeSink {
             .push((queue_arn.into(), body.into(), dedupe_id.into()));
         Ok(())
     }
+}
+
+#[test]
+fn the_fake_sink_passes_the_queue_sink_conformance_suite() {
+    let sink = FakeSink::default();
+    let queue = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:q");
+    let received = || {
+        sink.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, b, _)| b.clone())
+            .collect()
+    };
+    queue_sink_conformance(&sink, &queue, &format!("{queue}-missing"), &received).unwrap();
 }
 
 fn req<'a>(topic: &'a str, protocol: Protocol, endpoint: &str) -> SubscribeRequest<'a> {

@@ -371,3 +371,33 @@ async fn sqs_subscriptions_of_the_same_account_receive_published_messages() {
     assert_eq!(env["Message"], "to the queue");
     assert_eq!(env["TopicArn"], arn);
 }
+
+#[tokio::test]
+async fn the_sqs_sink_passes_the_queue_sink_conformance_suite() {
+    let s = TestServer::new();
+    let sqs = s.state.sqs.clone();
+    let id = cairn_sqs::QueueId::new(&s.account(), "us-east-1", "conformance");
+    sqs.create_queue(&id, &Default::default(), &Default::default())
+        .unwrap();
+    let sink = cairn_server::api::sns::SqsSink::new(sqs.clone());
+    let received = || {
+        let opts = cairn_sqs::ReceiveOptions {
+            max_messages: 10,
+            visibility_timeout: None,
+        };
+        let got = sqs.receive_message(&id, opts).unwrap();
+        // Visible again at once: the next read sees them again.
+        for m in &got {
+            sqs.change_message_visibility(&id, &m.receipt_handle, 0)
+                .unwrap();
+        }
+        got.into_iter().map(|m| m.body).collect::<Vec<String>>()
+    };
+    cairn_monitor::queue_sink_conformance(
+        &sink,
+        &id.arn(),
+        &format!("{}-missing", id.arn()),
+        &received,
+    )
+    .unwrap();
+}

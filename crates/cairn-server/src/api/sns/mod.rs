@@ -220,5 +220,33 @@ pub async fn confirm_url(
     ctx.run(WIRE, call, Ok(()), work).await
 }
 
+/// SNS → SQS: a notification for an `sqs` subscription is sent to the queue of its ARN, with
+/// SNS's sender id. Sends are at least once (a retry after a lost answer may repeat one).
+#[derive(Debug)]
+pub struct SqsSink(Arc<cairn_sqs::Sqs>);
+
+impl SqsSink {
+    /// A sink into `sqs`.
+    pub fn new(sqs: Arc<cairn_sqs::Sqs>) -> Self {
+        Self(sqs)
+    }
+}
+
+impl cairn_monitor::QueueSink for SqsSink {
+    fn send(&self, queue_arn: &str, body: &str, _dedupe_id: &str) -> Result<(), String> {
+        let queue = cairn_sqs::QueueId::from_arn(queue_arn)
+            .ok_or_else(|| format!("`{queue_arn}` is not an SQS queue ARN"))?;
+        let msg = cairn_sqs::SendMessage {
+            body: body.to_owned(),
+            sender_id: "AIDAIT2UOQQY3AUEKVGXU".to_owned(),
+            ..cairn_sqs::SendMessage::default()
+        };
+        self.0
+            .send_message(&queue, &msg)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The reply type of the SNS operations.
 pub(crate) type SnsReply = QueryReply;
