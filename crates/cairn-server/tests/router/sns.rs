@@ -152,6 +152,8 @@ async fn topics_attributes_tags_and_errors_in_xml() {
         .await;
     a.assert_xml_error(StatusCode::BAD_REQUEST, "NotImplemented");
     assert_eq!(s.last_event("AddPermission")["errorCode"], "NotImplemented");
+    let a = s.signed(&sns("Frobnicate", &[]), &s.root()).await;
+    a.assert_xml_error(StatusCode::BAD_REQUEST, "InvalidAction");
     ok(&s, &sns("DeleteTopic", &[("TopicArn", &arn)])).await;
     let e = s.last_event("DeleteTopic");
     assert_eq!(e["eventSource"], "sns.amazonaws.com");

@@ -54,6 +54,37 @@ const SERVED: &[(&str, bool)] = &[
     ("UntagResource", false),
 ];
 
+/// SNS actions Cairn knows but does not serve: `NotImplemented` (anything else is
+/// `InvalidAction`, as SNS answers an unknown action).
+pub(crate) const NOT_SERVED: &[&str] = &[
+    "AddPermission",
+    "CheckIfPhoneNumberIsOptedOut",
+    "CreatePlatformApplication",
+    "CreatePlatformEndpoint",
+    "CreateSMSSandboxPhoneNumber",
+    "DeleteEndpoint",
+    "DeletePlatformApplication",
+    "DeleteSMSSandboxPhoneNumber",
+    "GetDataProtectionPolicy",
+    "GetEndpointAttributes",
+    "GetPlatformApplicationAttributes",
+    "GetSMSAttributes",
+    "GetSMSSandboxAccountStatus",
+    "ListEndpointsByPlatformApplication",
+    "ListOriginationNumbers",
+    "ListPhoneNumbersOptedOut",
+    "ListPlatformApplications",
+    "ListSMSSandboxPhoneNumbers",
+    "OptInPhoneNumber",
+    "PublishBatch",
+    "PutDataProtectionPolicy",
+    "RemovePermission",
+    "SetEndpointAttributes",
+    "SetPlatformApplicationAttributes",
+    "SetSMSAttributes",
+    "VerifySMSSandboxPhoneNumber",
+];
+
 /// Whether an action only reads (`Get*`, `List*`, `Check*`; unknown ones too).
 fn read_only(action: &str) -> bool {
     SERVED.iter().find(|(n, _)| *n == action).map_or_else(

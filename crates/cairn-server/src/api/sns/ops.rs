@@ -342,10 +342,16 @@ pub(crate) fn execute(c: &SnsCall<'_>) -> Result<Outcome, ApiError> {
         }
         "Publish" => publish(c)?,
         "TagResource" | "UntagResource" | "ListTagsForResource" => (tagging(c)?, none()),
-        other => {
+        other if super::NOT_SERVED.contains(&other) => {
             return Err(ApiError::client(
                 "NotImplemented",
                 format!("the SNS action {other} is not implemented by this Cairn server"),
+            ));
+        }
+        other => {
+            return Err(ApiError::client(
+                "InvalidAction",
+                format!("Could not find operation {other} for version 2010-03-31"),
             ));
         }
     })
