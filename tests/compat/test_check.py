@@ -312,8 +312,8 @@ CAIRN_EXPECTED = {
     "S3.6": "pass", "S3.7": "pass",
     "DE.1": "pass", "DE.2": "pass",
     "CW.1": "pass", "CW.2": "pass", "CW.3": "pass",
-    # Topics live behind /_cairn/monitor; there is no SNS API to list subscriptions.
-    "CW.4": "unknown",
+    # The CIS pack's topic has the operator-made (confirmed) subscription; read through the SNS API.
+    "CW.4": "pass",
     "IAM.1": "pass",
     # Cairn's only way to the first IAM principal is the account's root: root created the
     # admin user (and `cairn iam init-org` its role) within the window, truthfully reported.
@@ -326,7 +326,7 @@ def test_compliant_cairn(compliant_cairn):
     code, doc, err = ccheck(compliant_cairn, "--regions", REGIONS)
     assert verdicts(doc) == CAIRN_EXPECTED, json.dumps(doc["checks"], indent=1)
     assert code == 1 and doc["exitCode"] == 1, err
-    assert doc["summary"] == {"pass": 17, "fail": 1, "unknown": 3, "info": 2}
+    assert doc["summary"] == {"pass": 18, "fail": 1, "unknown": 2, "info": 2}
     assert doc["regions"] == sorted(REGIONS.split(","))
     ev = evidence(doc, "CT.2")
     for region in REGIONS.split(","):
@@ -349,13 +349,13 @@ def test_compliant_cairn(compliant_cairn):
     assert "user trail-admin => has AWSCloudTrail_FullAccess" in evidence(doc, "IAM.1")
     # The unknowns name the call Cairn lacks, and nothing else is wrong with the bucket.
     for cid, api in [("S3.2", "s3 GetBucketAcl: NotImplemented"),
-                     ("S3.5", "s3 GetBucketLogging: NotImplemented"),
-                     ("CW.4", "sns ListSubscriptionsByTopic: UnknownServiceException")]:
+                     ("S3.5", "s3 GetBucketLogging: NotImplemented")]:
         [c] = [c for c in doc["checks"] if c["id"] == cid]
         assert all(api in e["detail"] for e in c["evidence"]), (cid, evidence(doc, cid))
     assert "advanced selector s3: all AWS::S3::Object resources, reads and writes" in evidence(doc, "DE.1")
     assert "DescribeLogStreams lastIngestionTime" in evidence(doc, "CW.1")
     assert "CIS-CloudWatch.14-VPCChanges" in evidence(doc, "CW.2")
+    assert f"arn:aws:sns:us-east-1:{MGMT}:cis-alarms => 1 confirmed subscription(s)" in evidence(doc, "CW.4")
     # Root's bootstrap of the admin user is the evidence, and nothing else root did: the
     # rest of the setup ran as trail-admin; this run's own read calls are not counted.
     [c] = [c for c in doc["checks"] if c["id"] == "IAM.2"]
@@ -612,7 +612,7 @@ def test_table_output(compliant_cairn):
     assert re.search(r"^CT\.1\s+PASS\s+multi-region-trail", text, re.M), text
     assert re.search(r"^IAM\.2\s+FAIL\s+root-unused", text, re.M), text
     assert re.search(r"^S3\.6\s+PASS\s+bucket-lifecycle", text, re.M), text
-    assert "17 passed, 1 failed, 3 unknown, 2 info" in text
+    assert "18 passed, 1 failed, 2 unknown, 2 info" in text
 
 
 # -- (c) SARIF and the documented JSON --------------------------------------------------------

@@ -14,9 +14,9 @@ use time::OffsetDateTime;
 
 use crate::error::{CwCode, MonitorError, Result};
 use crate::ingest::{AlarmStateChange, BUCKET_S, points_from, store_points};
-use crate::notify::OutboundNotification;
+use crate::sns::OutboundNotification;
 use crate::util::{self, Api};
-use crate::{Monitor, notify};
+use crate::{Monitor, sns as notify};
 
 /// CloudWatch operations known to this module; the others answer
 /// `UnsupportedOperationException`.

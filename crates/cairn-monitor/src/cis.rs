@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::error::{MonitorError, Result};
-use crate::notify::Subscription;
+use crate::sns::Subscription;
 use crate::{Monitor, logs};
 
 pub use cairn_pattern::cis::{CIS_NAMESPACE, cis_filters};

@@ -9,11 +9,31 @@ use crate::error::{MonitorError, Result};
 /// Step 1 is the schema of the files made before the runner (which left `user_version` at
 /// 0 and kept `meta.schema_version`): every statement is idempotent, so on such a file it
 /// changes nothing but the version. Never edit a step: add one.
-fn steps() -> [String; 1] {
-    [format!(
-        "{SCHEMA_V1}INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
-    )]
+fn steps() -> [String; 2] {
+    [
+        format!(
+            "{SCHEMA_V1}INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');"
+        ),
+        SCHEMA_V2.to_owned(),
+    ]
 }
+
+/// Version 2: the SNS API. Topic attributes and tags, the count of deleted subscriptions;
+/// subscription states with their confirmation token, the subscribing account, attributes
+/// and the URL base the subscriber was told. Subscriptions stored before are `confirmed`
+/// (operator-made, as they were).
+const SCHEMA_V2: &str = r#"
+ALTER TABLE topics ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE topics ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE topics ADD COLUMN subs_deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN status TEXT NOT NULL DEFAULT 'confirmed';
+ALTER TABLE subscriptions ADD COLUMN token TEXT;
+ALTER TABLE subscriptions ADD COLUMN token_expires_ms INTEGER;
+ALTER TABLE subscriptions ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE subscriptions ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE subscriptions ADD COLUMN url_base TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS subscriptions_token ON subscriptions(topic_id, token);
+"#;
 
 /// The tables of version 1, as the files made before the runner have them.
 const SCHEMA_V1: &str = r#"
@@ -163,26 +183,38 @@ mod tests {
         let path = dir.path().join("monitor.sqlite");
         let old = open_as_before(&path);
         meta_set(&old, "probe", "kept").unwrap();
+        old.execute_batch(
+            "INSERT INTO topics(arn, account, region, name, created_ms) VALUES ('arn:aws:sns:us-east-1:1:t', '1', 'us-east-1', 't', 0);
+             INSERT INTO subscriptions(arn, topic_id, protocol, endpoint, created_ms) VALUES ('arn:aws:sns:us-east-1:1:t:s', 1, 'http', 'http://h/', 0);",
+        )
+        .unwrap();
         let before = schema(&old);
         assert!(before.len() > 10, "{before:?}");
         drop(old);
         let conn = open(&path).unwrap();
-        assert_eq!(schema(&conn), before);
+        // Version 1 is kept as it was; version 2 adds the SNS columns, and a subscription
+        // stored before stays confirmed.
+        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 2);
+        let status: String = conn
+            .query_row("SELECT status FROM subscriptions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(status, "confirmed");
+        let after = schema(&conn);
         assert_eq!(meta_get(&conn, "probe").unwrap().as_deref(), Some("kept"));
         assert_eq!(
             meta_get(&conn, "schema_version").unwrap().as_deref(),
             Some("1")
         );
-        assert_eq!(cairn_core::migrate::version(&conn).unwrap(), 1);
         drop(conn);
         // And a second open is a no-op.
-        assert_eq!(schema(&open(&path).unwrap()), before);
+        assert_eq!(schema(&open(&path).unwrap()), after);
     }
 
     #[test]
-    fn a_new_file_gets_the_schema_of_before() {
+    fn a_new_file_gets_the_schema_of_an_upgraded_one() {
         let dir = tempfile::tempdir().unwrap();
-        let old = open_as_before(&dir.path().join("old.sqlite"));
+        drop(open_as_before(&dir.path().join("old.sqlite")));
+        let old = open(&dir.path().join("old.sqlite")).unwrap();
         let new = open(&dir.path().join("new.sqlite")).unwrap();
         assert_eq!(schema(&new), schema(&old));
         assert_eq!(

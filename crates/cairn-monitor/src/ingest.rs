@@ -13,7 +13,7 @@ use cairn_pattern::{
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::error::{MonitorError, Result};
-use crate::notify::OutboundNotification;
+use crate::sns::OutboundNotification;
 use crate::{Monitor, alarms, util};
 
 /// Largest CloudTrail record sent to a log group (256 KiB), as AWS does.

@@ -88,8 +88,8 @@ mod ingest;
 mod logs;
 mod mail;
 mod metrics;
-mod notify;
 mod seal;
+mod sns;
 mod stream;
 mod util;
 
@@ -103,11 +103,13 @@ pub use cis::{CIS_NAMESPACE, CisReport, cis_filters};
 pub use error::{CwCode, ErrorClass, MonitorError, Result};
 pub use ingest::{AlarmStateChange, IngestOutcome, MAX_TRAIL_RECORD_BYTES};
 pub use logs::{LOGS_OPERATIONS, MAX_METRIC_FILTERS, MAX_SUBSCRIPTION_FILTERS, RETENTION_DAYS};
-pub use notify::{
-    AttemptOutcome, DeliveryReport, FailedNotification, OutboundNotification, Protocol,
-    Subscription, SubscriptionInfo, verify_sns_signature,
-};
 pub use seal::StorageKey;
+pub use sns::{
+    AttemptOutcome, DeliveryReport, FailedNotification, OutboundNotification, Protocol,
+    PublishInput, QueueSink, SETTABLE_SUBSCRIPTION_ATTRIBUTES, SETTABLE_TOPIC_ATTRIBUTES, SnsError,
+    SubscribeRequest, Subscribed, Subscription, SubscriptionInfo, TOKEN_TTL_MS, TopicAttributes,
+    default_topic_policy, queue_sink_conformance, verify_sns_signature,
+};
 pub use stream::{Destination, StreamReport};
 
 pub use cairn_core::clock::{Clock, ManualClock, SystemClock};
@@ -274,6 +276,16 @@ struct Counters {
     last_delivery_lag_ms: AtomicI64,
 }
 
+/// Where `sqs` subscriptions deliver, once the server installed it.
+#[derive(Default)]
+struct SinkSlot(std::sync::RwLock<Option<Arc<dyn QueueSink>>>);
+
+impl std::fmt::Debug for SinkSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SinkSlot")
+    }
+}
+
 /// The monitoring service. `Send + Sync`; share it in an `Arc`.
 #[derive(Debug)]
 pub struct Monitor {
@@ -281,7 +293,8 @@ pub struct Monitor {
     clock: Arc<dyn Clock>,
     config: MonitorConfig,
     filters: Mutex<HashMap<i64, Arc<ingest::GroupFilters>>>,
-    signer: notify::Signer,
+    signer: sns::Signer,
+    queue_sink: SinkSlot,
     tls: Arc<rustls::ClientConfig>,
     mailer: Option<Arc<mail::Mailer>>,
     instance: u64,
@@ -309,7 +322,7 @@ impl Monitor {
         if let Some(key) = &config.storage_key {
             seal::seal_stored(&conn, key)?;
         }
-        let signer = notify::Signer::load_or_create(&conn, config.storage_key.as_ref())?;
+        let signer = sns::Signer::load_or_create(&conn, config.storage_key.as_ref())?;
         let extra_ca = httpc::parse_pem_certs(&config.extra_ca_pem)?;
         let tls = httpc::client_config(&extra_ca)?;
         let mailer = match &config.smtp {
@@ -331,11 +344,25 @@ impl Monitor {
             config,
             filters: Mutex::new(HashMap::new()),
             signer,
+            queue_sink: SinkSlot::default(),
             tls,
             mailer,
             instance,
             counters: Counters::default(),
         })
+    }
+
+    /// Installs where `sqs` subscriptions deliver (the server's queue service).
+    pub fn set_queue_sink(&self, sink: Arc<dyn QueueSink>) {
+        *self.queue_sink.0.write().unwrap_or_else(|e| e.into_inner()) = Some(sink);
+    }
+
+    fn queue_sink(&self) -> Option<Arc<dyn QueueSink>> {
+        self.queue_sink
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The configuration in force.

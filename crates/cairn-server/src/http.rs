@@ -91,8 +91,39 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", axum::routing::get(healthz))
         .route("/metrics", axum::routing::get(metrics))
+        .route("/_cairn/sns-cert.pem", axum::routing::get(sns_cert))
+        .route("/_cairn/sns/confirm", axum::routing::get(sns_confirm))
         .fallback(dispatch)
         .with_state(front)
+}
+
+/// The SNS signing certificate (`SigningCertURL` of every signed message).
+async fn sns_cert(State(front): State<Front>) -> Response {
+    crate::api::sns::certificate(&front.state)
+}
+
+/// Whether the request came over TLS.
+fn is_secure<B>(req: &http::Request<B>) -> bool {
+    req.extensions()
+        .get::<Transport>()
+        .copied()
+        .unwrap_or_default()
+        .secure
+}
+
+/// A `SubscribeURL`: ConfirmSubscription by the token in the URL, recorded like any call.
+async fn sns_confirm(
+    State(front): State<Front>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: http::Request<Body>,
+) -> Response {
+    let secure = is_secure(&req);
+    let (parts, _) = req.into_parts();
+    let Ok(_slot) = front.budget.requests.clone().try_acquire_owned() else {
+        let e = throttled("too many requests in flight; retry later");
+        return Wire::Query(QueryService::Sns).error(&e, &uuid::Uuid::new_v4().to_string());
+    };
+    crate::api::sns::confirm_url(front.state.clone(), parts, peer, secure).await
 }
 
 async fn healthz() -> &'static str {
@@ -327,6 +358,7 @@ fn body_limit(service: &str, path: &str) -> usize {
         "cloudtrail-data" => PUT_AUDIT_EVENTS_MAX_BODY,
         "logs" => LOGS_MAX_BODY,
         "sqs" => SQS_MAX_BODY,
+        "sns" => crate::api::sns::MAX_BODY,
         _ => CONTROL_PLANE_MAX_BODY,
     }
 }
@@ -546,12 +578,7 @@ async fn dispatch(
     req: http::Request<Body>,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
-    let secure = req
-        .extensions()
-        .get::<Transport>()
-        .copied()
-        .unwrap_or_default()
-        .secure;
+    let secure = is_secure(&req);
     let (parts, body) = req.into_parts();
     let head_protocol = protocol_of(if crate::s3::signed_for_s3(&parts) {
         Some("s3")
@@ -662,6 +689,9 @@ async fn dispatch(
         request_id,
         now,
     };
+    if service == "sns" {
+        return crate::api::sns::handle(&ctx).await;
+    }
     if let Some(svc) = QueryService::from_scope(&service) {
         return crate::api::iam::handle(&ctx, svc).await;
     }

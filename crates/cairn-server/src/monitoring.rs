@@ -45,7 +45,7 @@ pub fn cairn_call(
             let protocol_name = field("protocol")?;
             let protocol = cairn_monitor::Protocol::parse(&protocol_name).ok_or_else(|| {
                 ApiError::invalid_parameter(format!(
-                    "protocol `{protocol_name}` is not one of http, https, webhook-slack, webhook-json, email"
+                    "protocol `{protocol_name}` is not one of http, https, webhook-slack, webhook-json, email, sqs"
                 ))
             })?;
             // Only the topic's own account may subscribe to it (no topic policies here).
@@ -102,7 +102,7 @@ pub fn enable_cis(state: &AppState, caller: &Caller, body: &Value) -> Result<Val
         Some(endpoint) => {
             let protocol = cairn_monitor::Protocol::parse(&req.subscriber_protocol).ok_or_else(|| {
                 ApiError::invalid_parameter(format!(
-                    "subscriberProtocol `{}` is not one of http, https, webhook-slack, webhook-json, email",
+                    "subscriberProtocol `{}` is not one of http, https, webhook-slack, webhook-json, email, sqs",
                     req.subscriber_protocol
                 ))
             })?;

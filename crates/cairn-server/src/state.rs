@@ -405,6 +405,8 @@ impl AppState {
             cairn_core::seal::SealKey::new(&*master.derive(crate::secrets::purpose::SQS)?)
                 .map_err(|e| StartError::Sqs(cairn_sqs::SqsError::Crypto(e.to_string())))?,
         )?);
+        // `sqs` subscriptions of SNS topics deliver into the built-in SQS.
+        monitor.set_queue_sink(Arc::new(crate::api::sns::SqsSink::new(sqs.clone())));
         // SSE-KMS in local buckets (a trail's KmsKeyId, PutObject with aws:kms) uses it.
         buckets
             .vault_arc()

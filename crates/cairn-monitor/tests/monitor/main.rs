@@ -7,5 +7,6 @@ mod common;
 mod email_https;
 mod end_to_end;
 mod logs_api;
+mod sns_api;
 mod storage_at_rest;
 mod streaming;

@@ -11,11 +11,14 @@ use super::{Call, Reply, RequestCtx, Wire, respond};
 use crate::iam::api::Service;
 use crate::iam::wire::Node;
 
-/// A query-protocol result: the action's `<…Result>` node.
-struct QueryReply {
-    action: String,
-    node: Node,
-    audit: Value,
+/// A query-protocol result: the action's `<…Result>` node (IAM, STS and SNS).
+pub(crate) struct QueryReply {
+    /// The action (`<{action}Response>`).
+    pub(crate) action: String,
+    /// The result.
+    pub(crate) node: Node,
+    /// `responseElements`.
+    pub(crate) audit: Value,
 }
 
 impl Reply for QueryReply {

@@ -14,6 +14,7 @@ pub mod dataplane;
 pub mod iam;
 pub mod kms;
 pub mod monitor;
+pub mod sns;
 pub mod sqs;
 
 use std::borrow::Cow;

@@ -26,6 +26,8 @@ pub enum Service {
     Iam,
     /// STS, `2011-06-15`.
     Sts,
+    /// SNS, `2010-03-31` (served by `crate::api::sns`, which shares the query protocol).
+    Sns,
 }
 
 impl Service {
@@ -34,6 +36,7 @@ impl Service {
         match name {
             "iam" => Some(Self::Iam),
             "sts" => Some(Self::Sts),
+            "sns" => Some(Self::Sns),
             _ => None,
         }
     }
@@ -43,6 +46,7 @@ impl Service {
         match self {
             Self::Iam => "https://iam.amazonaws.com/doc/2010-05-08/",
             Self::Sts => "https://sts.amazonaws.com/doc/2011-06-15/",
+            Self::Sns => "http://sns.amazonaws.com/doc/2010-03-31/",
         }
     }
 
@@ -51,6 +55,7 @@ impl Service {
         match self {
             Self::Iam => "2010-05-08",
             Self::Sts => "2011-06-15",
+            Self::Sns => "2010-03-31",
         }
     }
 
@@ -59,6 +64,7 @@ impl Service {
         match self {
             Self::Iam => "iam.amazonaws.com",
             Self::Sts => "sts.amazonaws.com",
+            Self::Sns => "sns.amazonaws.com",
         }
     }
 }
@@ -159,6 +165,8 @@ pub fn call(
             StsOp::from_name(&req.action).ok_or_else(unknown)?,
             &ctx("sts"),
         ),
+        // SNS is served by `crate::api::sns`; the front never routes it here.
+        Service::Sns => Err(unknown()),
     }
 }
 

@@ -11,5 +11,6 @@ mod monitor;
 mod multipart;
 mod notification;
 mod s3;
+mod sns;
 mod sqs;
 mod support;
