@@ -25,7 +25,8 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from conftest import CAIRN, MEMBER, MGMT, ROOT_KEY, ROOT_SECRET, Cairn
+from conftest import CAIRN, CONFIG as BASE_CONFIG, MEMBER, MGMT, ROOT_KEY, ROOT_SECRET, Cairn
+from test_security_lake import make_user, policy, stmt
 
 HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATE = HERE / "fixtures" / "collector-config.json.tmpl"
@@ -38,37 +39,21 @@ REGIONS = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1"]
 TRAILS = {"alpha": "alpha", "beta": "beta"}  # trail name -> S3 key prefix
 # The visibility timeout the collector asks for on every ReceiveMessage (its aws.py).
 COLLECTOR_VISIBILITY = 180
+# What it does with the queue: receive, delete, and send back a message whose file failed.
+QUEUE_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage"]
 
-CONFIG = f"""
-version = 1
-account_id = "{MGMT}"
-home_region = "us-east-1"
-regions = {json.dumps(REGIONS)}
-
-[organization]
-id = "o-cairntest01"
-member_accounts = ["{MEMBER}"]
-
-[delivery]
-interval = "1s"
-"""
+# The suite's server, with trails that deliver every second.
+CONFIG = BASE_CONFIG + '\n[delivery]\ninterval = "1s"\n'
 
 
 @pytest.fixture
-def feed(tmp_path):
+def feed(tmp_path, request):
     """A Cairn whose trails deliver every second, and the bucket they deliver into."""
     assert COLLECTOR.exists(), f"{COLLECTOR} is missing: run ./scripts/test.sh (it installs the collector)"
     server = Cairn(tmp_path / "data", config=CONFIG)
     server.cli("bucket", "create", BUCKET)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def policy(*statements):
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    request.addfinalizer(server.stop)
+    return server.start()
 
 
 def make_queue(cairn, name="trail-files"):
@@ -103,23 +88,11 @@ def make_trails(cairn):
         ct.start_logging(Name=name)
 
 
-def make_user(cairn, name, statements):
-    iam = cairn.client("iam")
-    iam.create_user(UserName=name)
-    if statements:
-        iam.put_user_policy(UserName=name, PolicyName="collector", PolicyDocument=policy(*statements))
-    key = iam.create_access_key(UserName=name)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
-
-
 def collector_user(cairn, queue_arn):
     """What the collector needs and nothing more: the queue's messages (SendMessage for its
     retry path) and the bucket's objects."""
-    return make_user(cairn, "collector", [
-        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage"],
-         "Resource": queue_arn},
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{BUCKET}/*"},
-    ])
+    return make_user(cairn, "collector", stmt("Allow", QUEUE_ACTIONS, queue_arn),
+                     stmt("Allow", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/*"))
 
 
 def ingest(cairn, tmp_path, per_region):
@@ -231,17 +204,16 @@ class Collector:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=20)
 
-    def keys(self):
-        """The S3 keys it has written out (its file sink mirrors the key, less `.gz`)."""
-        return {str(p.relative_to(self.out)) + ".gz" for p in self.out.rglob("*") if p.is_file()}
-
-    def records(self):
-        """Every record it emitted, duplicates kept, and how many documents were torn."""
-        out, torn = [], 0
+    def documents(self):
+        """{S3 key: the log-file documents it wrote for that key} (its file sink mirrors the
+        key, less `.gz`, and appends: a file read twice holds two documents), and how many
+        writes the kill tore."""
+        out, torn = {}, 0
         dec = json.JSONDecoder()
         for p in self.out.rglob("*"):
             if not p.is_file():
                 continue
+            docs = out.setdefault(str(p.relative_to(self.out)) + ".gz", [])
             text, pos = p.read_text(), 0
             while True:
                 while pos < len(text) and text[pos].isspace():
@@ -250,7 +222,7 @@ class Collector:
                     break
                 try:
                     doc, pos = dec.raw_decode(text, pos)
-                    out += doc["Records"]
+                    docs.append(doc)
                 except json.JSONDecodeError:
                     # A write cut by the kill: skip to the next whole document.
                     torn += 1
@@ -259,6 +231,9 @@ class Collector:
                         break
                     pos = nxt
         return out, torn
+
+    def keys(self):
+        return set(self.documents()[0])
 
     def log_text(self):
         return self.log.read_text() if self.log.exists() else ""
@@ -270,7 +245,7 @@ def wait_until(pred, timeout, what, step=0.05):
         if pred():
             return
         time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def drain(cairn, url):
@@ -303,7 +278,7 @@ def test_collector_receives_exactly_the_delivered_records_across_a_restart(feed,
     try:
         col.start()
         # Kill it mid-batch: as soon as its first file is out, while it holds others invisible.
-        wait_until(lambda: col.keys(), 60, "the collector's first file\n" + col.log_text())
+        wait_until(lambda: col.keys(), 60, lambda: "the collector's first file\n" + col.log_text())
         col.kill()
         at_kill, files_at_kill = col.keys(), set(bucket.refresh().files)
         assert 0 < len(at_kill) < len(files_at_kill), (len(at_kill), len(files_at_kill))
@@ -317,9 +292,8 @@ def test_collector_receives_exactly_the_delivered_records_across_a_restart(feed,
         col.start()
         # What it received before the kill comes back after the 180 s visibility timeout.
         started = time.time()
-        wanted = {r["eventID"] for recs in before.values() for r in recs}
-        wait_until(lambda: {r["eventID"] for r in col.records()[0]} >= wanted,
-                   COLLECTOR_VISIBILITY + 90, "every delivered record at the collector", step=1)
+        wait_until(lambda: col.keys() >= set(before), COLLECTOR_VISIBILITY + 90,
+                   "every file delivered before the restart at the collector", step=1)
         took = time.time() - started
         # Stop it while it waits on an empty queue, then let the last files land.
         time.sleep(1.5)
@@ -327,21 +301,24 @@ def test_collector_receives_exactly_the_delivered_records_across_a_restart(feed,
         bucket.wait_quiet()
     finally:
         col.kill(signal.SIGTERM)
-    emitted, torn = col.records()
+    docs, torn = col.documents()
     queued = drain(feed, url)
     # Every delivered file reached the collector or still waits in the queue (the files that
     # record the collector's own last calls, if SQS calls are in these trails); nothing else.
-    assert col.keys() | set(queued) == set(bucket.files), "delivered files lost on the way"
-    assert col.keys() >= set(before), "files delivered before the restart not all read"
-    ids = [r["eventID"] for r in emitted]
-    fetched = {r["eventID"] for k in col.keys() for r in bucket.files[k]}
-    assert set(ids) == fetched, "the records it emitted are not those of the files it read"
+    assert set(docs) | set(queued) == set(bucket.files), "delivered files lost on the way"
+    assert set(docs) >= set(before), "files delivered before the restart not all read"
+    # Unchanged: each document it wrote is the delivered file, record for record.
+    for key, written in docs.items():
+        for doc in written:
+            assert doc == {"Records": bucket.files[key]}, f"{key} arrived changed"
     # At-least-once: a file received, written and not yet deleted at the kill is read again
-    # after the restart; all of its records then appear twice.
-    repeated = {k for k in col.keys() if ids.count(bucket.files[k][0]["eventID"]) > 1}
+    # after the restart (two documents for its key). One ReceiveMessage holds at most 10.
+    repeated = [k for k, written in docs.items() if len(written) > 1]
+    records = sum(len(bucket.files[k]) for k in docs)
     print(f"collector: {len(bucket.files)} files delivered, {len(before)} before the restart, "
-          f"{len(at_kill)} out before the kill, {len(repeated)} read twice, {torn} torn writes, "
-          f"{len(queued)} still queued at the end; the restart caught up in {took:.0f} s")
+          f"{len(at_kill)} out before the kill, {len(docs)} read ({records} records), "
+          f"{len(repeated)} read twice, {torn} torn writes, {len(queued)} still queued at the end; "
+          f"the restart caught up in {took:.0f} s")
     assert len(repeated) <= 10, "more files read twice than one killed batch explains"
     assert torn == 0
 
@@ -355,14 +332,12 @@ def test_a_collector_without_rights_gets_nothing_and_is_recorded(feed, tmp_path)
     make_trails(feed)
     ingested = ingest(feed, tmp_path, per_region=5)
     Bucket(feed).wait_for(ingested)
-    nobody = make_user(feed, "nobody", [])
-    queue_only = make_user(feed, "queue-only", [
-        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage"],
-         "Resource": arn}])
+    nobody = make_user(feed, "nobody")
+    queue_only = make_user(feed, "queue-only", stmt("Allow", QUEUE_ACTIONS, arn))
     member_iam = feed.client("iam", creds=feed.member_credentials())
     member_iam.create_user(UserName="outsider")
-    member_iam.put_user_policy(UserName="outsider", PolicyName="all", PolicyDocument=policy(
-        {"Effect": "Allow", "Action": ["sqs:*", "s3:*"], "Resource": "*"}))
+    member_iam.put_user_policy(UserName="outsider", PolicyName="all",
+                               PolicyDocument=policy(stmt("Allow", ["sqs:*", "s3:*"])))
     k = member_iam.create_access_key(UserName="outsider")["AccessKey"]
     outsider = (k["AccessKeyId"], k["SecretAccessKey"])
 
@@ -383,7 +358,7 @@ def test_a_collector_without_rights_gets_nothing_and_is_recorded(feed, tmp_path)
         for c in cols:
             c.kill(signal.SIGTERM)
     for c in cols:
-        assert c.records() == ([], 0), f"{c.config.parent.name} emitted records"
+        assert c.documents() == ({}, 0), f"{c.config.parent.name} emitted records"
     for name, user, account in [("ReceiveMessage", "nobody", MGMT), ("ReceiveMessage", "outsider", MEMBER),
                                 ("GetObject", "queue-only", MGMT)]:
         ev = denied(name, user, account)[-1]
