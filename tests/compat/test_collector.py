@@ -6,10 +6,10 @@ every line to its file sink. It is pointed at Cairn only through `AWS_ENDPOINT_U
 its own changed, nothing patched), with the least-privilege credentials of an IAM user.
 
 Two trails deliver into one bucket under two prefixes; the bucket's notification configuration
-sends each new log file to a queue. The collector must emit exactly the records of the
-delivered files (compared by eventID with the files read back through S3), and a collector
-killed mid-batch and started again must lose nothing: the messages it had received but not
-deleted come back when their visibility timeout (the collector's own 180 s) runs out.
+sends each new log file to a queue. The collector must write out exactly the delivered files
+(each document it writes equal to the file read back through S3, record for record), and a
+collector killed mid-batch and started again must lose nothing: the messages it had received
+but not deleted come back when their visibility timeout (the collector's own 180 s) runs out.
 `scripts/test.sh` installs the collector into `<target>/collector-venv`."""
 
 import gzip
@@ -25,7 +25,7 @@ import uuid
 import botocore.exceptions
 import pytest
 
-from conftest import CAIRN, CONFIG as BASE_CONFIG, MEMBER, MGMT, ROOT_KEY, ROOT_SECRET, Cairn
+from conftest import CAIRN, CONFIG as BASE_CONFIG, MEMBER, MGMT, ROOT_KEY, ROOT_SECRET, Cairn, error_code
 from test_security_lake import make_user, policy, stmt
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -364,5 +364,6 @@ def test_a_collector_without_rights_gets_nothing_and_is_recorded(feed, tmp_path)
         ev = denied(name, user, account)[-1]
         assert ev["errorCode"] in ("AccessDenied", "AccessDeniedException"), ev
     # Going around the queue does not help: the same user is refused the file itself.
-    with pytest.raises(botocore.exceptions.ClientError):
+    with pytest.raises(botocore.exceptions.ClientError) as e:
         feed.client("s3", creds=nobody).get_object(Bucket=BUCKET, Key=next(iter(Bucket(feed).refresh().files)))
+    assert error_code(e.value) == "AccessDenied"
