@@ -30,6 +30,18 @@ fi
 if ! python3 -c 'import duckdb' 2>/dev/null; then
   python3 -m pip install --quiet --disable-pip-version-check duckdb
 fi
+# test_collector.py runs a real SQS-driven S3 collector against Cairn: SAP's ECS LogForwarder
+# (PyPI sap-ecs-log-forwarder), pinned, in its own venv beside the binary so its dependencies
+# never move the suite's boto3.
+COLLECTOR_VENV="${CARGO_TARGET_DIR:-$PWD/target}/collector-venv"
+if ! cmp -s tests/compat/fixtures/collector-requirements.txt "$COLLECTOR_VENV/requirements.txt" \
+  || ! "$COLLECTOR_VENV/bin/python" -c 'import sap_ecs_log_forwarder' 2>/dev/null; then
+  rm -rf "$COLLECTOR_VENV"
+  python3 -m venv "$COLLECTOR_VENV"
+  "$COLLECTOR_VENV/bin/pip" install --quiet --disable-pip-version-check \
+    -r tests/compat/fixtures/collector-requirements.txt
+  cp tests/compat/fixtures/collector-requirements.txt "$COLLECTOR_VENV/requirements.txt"
+fi
 # The TLS test makes its certificate with the openssl CLI (in the base image; installed if not).
 if ! command -v openssl >/dev/null; then
   apt-get update -qq && apt-get install -y -qq openssl
