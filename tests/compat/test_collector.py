@@ -304,7 +304,8 @@ def test_collector_receives_exactly_the_delivered_records_across_a_restart(feed,
     docs, torn = col.documents()
     queued = drain(feed, url)
     # Every delivered file reached the collector or still waits in the queue (the files that
-    # record the collector's own last calls, if SQS calls are in these trails); nothing else.
+    # record the test's own last management calls); nothing else. The collector's queue calls
+    # are data events these trails do not log, so they make no files of their own.
     assert set(docs) | set(queued) == set(bucket.files), "delivered files lost on the way"
     assert set(docs) >= set(before), "files delivered before the restart not all read"
     # Unchanged: each document it wrote is the delivered file, record for record.

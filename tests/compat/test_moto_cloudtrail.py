@@ -30,15 +30,14 @@ _E = "tests/test_cloudtrail/test_cloudtrail_eventselectors.py::"
 _G = "tests/test_cloudtrail/test_cloudtrail_tags.py::"
 _API = "https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/"
 
-# moto's create_trail_advanced() (used by 8 tests) creates an SNS topic (no SNS API on this
-# branch yet) with the default topic policy, then a trail on it whose CloudWatchLogsLogGroupArn
-# is "cwllga", role "cwlra" and KmsKeyId "kki": CloudTrail refuses that trail even with SNS.
+# moto's create_trail_advanced() (used by 8 tests) creates an SNS topic with the default topic
+# policy, then a trail on it whose CloudWatchLogsLogGroupArn is "cwllga", role "cwlra" and
+# KmsKeyId "kki": CloudTrail refuses that trail.
 _ADVANCED = (
     "moto's create_trail_advanced() names an SNS topic whose (default) policy does not let "
     "cloudtrail.amazonaws.com publish (InsufficientSnsTopicPolicyException), and passes "
     "CloudWatchLogsLogGroupArn='cwllga' (not the ARN of a log group of the account: "
-    "InvalidCloudWatchLogsLogGroupArnException) and KmsKeyId='kki'; today it stops earlier, at "
-    "sns.create_topic (pending SNS)",
+    "InvalidCloudWatchLogsLogGroupArnException) and KmsKeyId='kki'",
     _API + "API_CreateTrail.html",
 )
 _LIST = (
@@ -81,8 +80,6 @@ EXPECTED_FAILURES = {
         "'kki' that do not exist",
         _API + "API_UpdateTrail.html",
     ),
-    _T + "test_create_trail_with_nonexisting_topic": (
-        "pending SNS: the message for a missing topic is the SNS helper's (trails/settings.rs)", ""),
     _T + "test_get_trail_status_after_starting": _DELIVERY,
     _T + "test_get_trail_status_after_starting_and_stopping": _DELIVERY,
     _E + "test_put_event_selectors": _EXCLUDE,

@@ -74,6 +74,13 @@ pub trait TrailSet: Send + Sync {
     /// Whether the owner of `t`'s bucket lets this trail deliver there (checked before every
     /// delivery attempt).
     fn delivery_consent(&self, t: &Trail) -> Result<(), ConsentError>;
+    /// Publishes CloudTrail's notification that log file `key` was delivered into `bucket`
+    /// to `t`'s SNS topic, if it has one (`Ok(false)` when it has none). The error is what
+    /// `GetTrailStatus` shows as `LatestNotificationError`. The default has no topics.
+    fn notify_delivered(&self, t: &Trail, bucket: &str, key: &str) -> Result<bool, String> {
+        let _ = (t, bucket, key);
+        Ok(false)
+    }
 }
 
 /// Key of one delivery state: (trail ARN, region, account), as `GetTrailStatus` asks for it.

@@ -540,7 +540,11 @@ impl AppState {
             )
         })?;
         start_once(&self.s3_events, || {
-            crate::s3::notify::NotifyWorker::start(self.buckets.vault_arc(), self.sqs.clone())
+            crate::s3::notify::NotifyWorker::start(
+                self.buckets.vault_arc(),
+                self.sqs.clone(),
+                self.monitor.clone(),
+            )
         })?;
         start_once(&self.digests, || {
             crate::pipeline::digest::DigestWriter::start(crate::pipeline::digest::DigestDeps {

@@ -48,6 +48,9 @@ impl TrailSet for ControlPlane {
             message: e.message,
         })
     }
+    fn notify_delivered(&self, t: &Trail, bucket: &str, key: &str) -> Result<bool, String> {
+        ControlPlane::notify_delivered(self, t, bucket, key)
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,17 @@
 //!
 //! Every outbox row goes to its queue with [`cairn_sqs::Sqs::send_message_once`] keyed by
 //! the row's dedupe id, and is removed after: a crash between the two repeats the send,
-//! which the queue drops, so each object event reaches each destination exactly once. A
-//! destination that cannot take it (queue deleted, database error) keeps the row, retried
-//! with doubling backoff up to five minutes; nothing is dropped.
+//! which the queue drops, so each object event reaches each queue exactly once. A topic
+//! destination gets the message published (subject `Amazon S3 Notification`) when the
+//! topic's policy still lets `s3.amazonaws.com` publish for the bucket; SNS is at-least-once,
+//! and so is this path (a crash between the publish and the removal publishes again). A
+//! destination that cannot take it (queue or topic deleted, policy changed, database error)
+//! keeps the row, retried with doubling backoff up to five minutes; nothing is dropped.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use cairn_monitor::Monitor;
 use cairn_sqs::{QueueId, SendMessage, Sqs};
 use cairn_vault::{PendingEvent, Vault};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -113,8 +117,41 @@ fn backoff(attempts: u32) -> time::Duration {
     time::Duration::seconds(1i64 << attempts.min(9)).min(time::Duration::minutes(5))
 }
 
+/// Where events go: queues, and topics.
+#[derive(Clone, Copy)]
+pub struct Destinations<'a> {
+    /// The queues.
+    pub sqs: &'a Sqs,
+    /// The topics.
+    pub sns: &'a Monitor,
+}
+
 /// Delivers one event. `Ok(())` also when the queue had it already.
-fn deliver(sqs: &Sqs, e: &PendingEvent) -> Result<(), String> {
+fn deliver(to: Destinations<'_>, e: &PendingEvent) -> Result<(), String> {
+    if e.destination.split(':').nth(2) == Some("sns") {
+        let bucket_arn = format!("arn:aws:s3:::{}", e.bucket);
+        if !to
+            .sns
+            .can_publish(&e.destination, "s3.amazonaws.com", &bucket_arn)
+        {
+            return Err(format!(
+                "{}: the topic is gone or its policy does not let S3 publish",
+                e.destination
+            ));
+        }
+        let input = cairn_monitor::PublishInput {
+            subject: "Amazon S3 Notification".to_owned(),
+            message: event_message(e),
+            ..cairn_monitor::PublishInput::default()
+        };
+        // Stored before this returns; the monitor delivers to subscribers (with retries).
+        return to
+            .sns
+            .publish_message(&e.destination, &input)
+            .map(|_| ())
+            .map_err(|err| format!("{}: {err}", e.destination));
+    }
+    let sqs = to.sqs;
     let Some(queue) = QueueId::from_arn(&e.destination) else {
         return Err(format!(
             "{} is not a destination Cairn serves",
@@ -132,7 +169,7 @@ fn deliver(sqs: &Sqs, e: &PendingEvent) -> Result<(), String> {
 }
 
 /// Delivers every event due now; returns how many were delivered.
-pub fn drain(vault: &Vault, sqs: &Sqs) -> Result<usize, String> {
+pub fn drain(vault: &Vault, to: Destinations<'_>) -> Result<usize, String> {
     let mut delivered = 0;
     loop {
         let now = OffsetDateTime::now_utc();
@@ -142,7 +179,7 @@ pub fn drain(vault: &Vault, sqs: &Sqs) -> Result<usize, String> {
         }
         let mut progressed = false;
         for e in &due {
-            match deliver(sqs, e) {
+            match deliver(to, e) {
                 Ok(()) => {
                     vault.event_delivered(e.id).map_err(|e| e.to_string())?;
                     delivered += 1;
@@ -171,11 +208,15 @@ pub struct NotifyWorker {
 impl NotifyWorker {
     /// Starts delivering `vault`'s events into `sqs`: at once when a commit adds some, and
     /// every second for retries.
-    pub fn start(vault: Arc<Vault>, sqs: Arc<Sqs>) -> std::io::Result<Self> {
+    pub fn start(vault: Arc<Vault>, sqs: Arc<Sqs>, sns: Arc<Monitor>) -> std::io::Result<Self> {
         let worker = cairn_core::Worker::spawn("cairn-s3-events", move |c| {
             let mut seen = 0;
             while !c.stopping() {
-                if let Err(e) = drain(&vault, &sqs) {
+                let to = Destinations {
+                    sqs: &sqs,
+                    sns: &sns,
+                };
+                if let Err(e) = drain(&vault, to) {
                     tracing::error!(error = %e, "s3 event notifications: outbox unreadable");
                     c.report(Err(e));
                     if c.sleep(Duration::from_secs(1)) {

@@ -90,7 +90,11 @@ async fn receive(s: &TestServer, url: &str) -> Vec<Value> {
 }
 
 fn drain(s: &TestServer) -> usize {
-    cairn_server::s3::notify::drain(s.state.buckets.vault(), &s.state.sqs).unwrap()
+    let to = cairn_server::s3::notify::Destinations {
+        sqs: &s.state.sqs,
+        sns: &s.state.monitor,
+    };
+    cairn_server::s3::notify::drain(s.state.buckets.vault(), to).unwrap()
 }
 
 #[tokio::test]

@@ -173,12 +173,7 @@ impl ControlPlane {
             if topic.is_empty() {
                 t.sns_topic_arn = None;
             } else {
-                return Err(ApiError::client(
-                    "InsufficientSnsTopicPolicyException",
-                    format!(
-                        "SNS Topic {topic} does not exist or the topic policy is incorrect! (no SNS topics are configured on this Cairn server)"
-                    ),
-                ));
+                t.sns_topic_arn = Some(self.check_topic(t, topic)?);
             }
         }
         if let Some(v) = s.enable_log_file_validation {
@@ -270,6 +265,68 @@ impl ControlPlane {
     /// Applies `CloudWatchLogsLogGroupArn` and `CloudWatchLogsRoleArn`: both or neither,
     /// both empty to clear; the log group must exist in the trail's own account, the role
     /// must be one of that account's.
+    /// The ARN of the trail's notification topic `topic` (a name in the trail's account and
+    /// home Region, or an ARN), if CloudTrail may publish there: the topic exists and its
+    /// policy allows `cloudtrail.amazonaws.com` `sns:Publish` for this trail
+    /// (`aws:SourceArn`), as CloudTrail checks on Create/UpdateTrail.
+    fn check_topic(&self, t: &Trail, topic: &str) -> Result<String, ApiError> {
+        let arn = if topic.starts_with("arn:") {
+            topic.to_owned()
+        } else {
+            format!("arn:aws:sns:{}:{}:{topic}", t.home_region, t.account_id)
+        };
+        let allowed = self
+            .services
+            .monitor
+            .as_ref()
+            .is_some_and(|m| m.can_publish(&arn, "cloudtrail.amazonaws.com", &t.arn()));
+        if !allowed {
+            return Err(ApiError::client(
+                "InsufficientSnsTopicPolicyException",
+                "SNS Topic does not exist or the topic policy is incorrect!",
+            ));
+        }
+        Ok(arn)
+    }
+
+    /// CloudTrail's notification of a delivered log file (`{"s3Bucket", "s3ObjectKey": [..]}`)
+    /// to `t`'s topic: `Ok(false)` without a topic; the SNS error code when the topic is gone
+    /// or its policy no longer lets CloudTrail publish. The notification is stored before
+    /// this returns and delivered to the subscribers in the background (with retries).
+    pub(crate) fn notify_delivered(
+        &self,
+        t: &Trail,
+        bucket: &str,
+        key: &str,
+    ) -> Result<bool, String> {
+        let Some(topic) = &t.sns_topic_arn else {
+            return Ok(false);
+        };
+        let monitor = self.services.monitor.as_ref().ok_or("NotFound")?;
+        if !monitor.can_publish(topic, "cloudtrail.amazonaws.com", &t.arn()) {
+            return Err(if matches!(monitor.topic_owner(topic), Ok(Some(_))) {
+                "AuthorizationError".to_owned()
+            } else {
+                "NotFound".to_owned()
+            });
+        }
+        let message = serde_json::json!({ "s3Bucket": bucket, "s3ObjectKey": [key] });
+        let (_, notes) = monitor
+            .publish_message(
+                topic,
+                &cairn_monitor::PublishInput {
+                    message: message.to_string(),
+                    ..cairn_monitor::PublishInput::default()
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let m = monitor.clone();
+            rt.spawn(async move { m.deliver_notifications(&notes).await });
+        }
+        Ok(true)
+    }
+
     fn apply_log_group(
         &self,
         t: &mut Trail,

@@ -97,7 +97,10 @@ fn may_deliver(cx: &BucketCtx<'_>, d: &Destination) -> bool {
                 )
             })
         }
-        // SNS topics as destinations land with the SNS API.
-        Destination::Topic(_) => false,
+        Destination::Topic(arn) => {
+            cx.state
+                .monitor
+                .can_publish(arn, "s3.amazonaws.com", &bucket_arn(&cx.b.name))
+        }
     }
 }
