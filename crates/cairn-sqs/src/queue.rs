@@ -757,12 +757,19 @@ impl Sqs {
         let want = opts.max_messages as usize;
         let mut out = Vec::new();
         let mut moved = false;
+        // Messages handled by this call: with a visibility timeout of 0 they stay visible,
+        // and one answer must not hold a message twice.
+        let mut taken = BTreeSet::new();
         loop {
-            let batch = ready(&tx, row, now, want - out.len())?;
+            let batch: Vec<_> = ready(&tx, row, now, want - out.len() + taken.len())?
+                .into_iter()
+                .filter(|m| !taken.contains(&m.seq))
+                .collect();
             if batch.is_empty() {
                 break;
             }
             for m in batch {
+                taken.insert(m.seq);
                 if let Some((dl, max)) = dlq
                     && m.receives >= i64::from(max)
                 {

@@ -801,3 +801,23 @@ fn a_send_once_repeated_with_its_dedupe_id_makes_one_message_until_the_window_en
             .is_some()
     );
 }
+
+#[test]
+fn a_receive_with_no_visibility_timeout_holds_each_message_once() {
+    let (sqs, _) = service();
+    let id = create(&sqs, "zero", &[]);
+    send(&sqs, &id, "a");
+    send(&sqs, &id, "b");
+    let got = sqs
+        .receive_message(
+            &id,
+            ReceiveOptions {
+                max_messages: 10,
+                visibility_timeout: Some(0),
+            },
+        )
+        .unwrap();
+    assert_eq!(bodies(&got), vec!["a", "b"]);
+    // Still visible: the next receive gets them again.
+    assert_eq!(bodies(&receive(&sqs, &id, 10)), vec!["a", "b"]);
+}
