@@ -62,7 +62,9 @@ pub use topics::{SETTABLE_TOPIC_ATTRIBUTES, TopicAttributes};
 /// `send` must be idempotent enough for at-least-once delivery (`dedupe_id` is the
 /// notification's `MessageId`, the same on every retry).
 pub trait QueueSink: Send + Sync {
-    /// Sends `body` to the queue `queue_arn`; `Err` is retried with backoff.
+    /// Sends `body` to the queue `queue_arn`; `Err` is retried with backoff. A send repeated
+    /// with the same `dedupe_id` to the same queue (a retry after a crash between the send and
+    /// the notification's `delivered` mark) adds nothing: one message per notification.
     fn send(&self, queue_arn: &str, body: &str, dedupe_id: &str) -> Result<(), String>;
 }
 
@@ -71,7 +73,8 @@ pub trait QueueSink: Send + Sync {
 /// that does not exist; `received` reads the bodies the queue holds. A sink must deliver a body
 /// byte for byte (SNS envelopes are signed: one changed byte breaks the signature), and must
 /// answer `Err` for a queue it cannot deliver to (an `Ok` would mark the notification delivered
-/// and drop it). Returns what failed, if anything.
+/// and drop it). A repeated dedupe id adds nothing to the queue. Returns what failed, if
+/// anything.
 pub fn queue_sink_conformance(
     sink: &dyn QueueSink,
     queue_arn: &str,
@@ -83,10 +86,12 @@ pub fn queue_sink_conformance(
         .map_err(|e| format!("send to an existing queue failed: {e}"))?;
     sink.send(queue_arn, "raw message \u{2603}", "m-2")
         .map_err(|e| format!("a raw message failed: {e}"))?;
+    sink.send(queue_arn, body, "m-1")
+        .map_err(|e| format!("a repeated send failed: {e}"))?;
     let got = received();
     if got != [body.to_owned(), "raw message \u{2603}".to_owned()] {
         return Err(format!(
-            "the queue holds {got:?}, not the two bodies as sent"
+            "the queue holds {got:?}, not the two bodies as sent, each once"
         ));
     }
     if sink.send(missing_arn, body, "m-3").is_ok() {

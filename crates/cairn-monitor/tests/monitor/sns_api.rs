@@ -31,10 +31,13 @@ impl QueueSink for FakeSink {
             *f -= 1;
             return Err("queue unavailable".into());
         }
-        self.sent
-            .lock()
-            .unwrap()
-            .push((queue_arn.into(), body.into(), dedupe_id.into()));
+        let mut sent = self.sent.lock().unwrap();
+        if !sent
+            .iter()
+            .any(|(q, _, d)| q == queue_arn && d == dedupe_id)
+        {
+            sent.push((queue_arn.into(), body.into(), dedupe_id.into()));
+        }
         Ok(())
     }
 }

@@ -264,7 +264,9 @@ impl SqsSink {
 }
 
 impl cairn_monitor::QueueSink for SqsSink {
-    fn send(&self, queue_arn: &str, body: &str, _dedupe_id: &str) -> Result<(), String> {
+    /// Sends once per `dedupe_id` (the notification's): a retry after a crash between the
+    /// send and the notification's `delivered` mark makes no second message.
+    fn send(&self, queue_arn: &str, body: &str, dedupe_id: &str) -> Result<(), String> {
         let queue = cairn_sqs::QueueId::from_arn(queue_arn)
             .ok_or_else(|| format!("`{queue_arn}` is not an SQS queue ARN"))?;
         let msg = cairn_sqs::SendMessage {
@@ -273,7 +275,7 @@ impl cairn_monitor::QueueSink for SqsSink {
             ..cairn_sqs::SendMessage::default()
         };
         self.0
-            .send_message(&queue, &msg)
+            .send_message_once(&queue, &msg, &format!("sns:{queue_arn}:{dedupe_id}"))
             .map(|_| ())
             .map_err(|e| e.to_string())
     }
