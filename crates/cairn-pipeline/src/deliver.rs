@@ -325,34 +325,7 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
                 let delivered = now_secs();
                 // The notification goes before the batch is marked delivered: a crash in
                 // between re-sends the file (idempotently) and notifies again, at least once.
-                if let Some(t) = trail.clone().filter(|t| t.sns_topic_arn.is_some()) {
-                    let (trails, bucket, key) = (
-                        deps.trails.clone(),
-                        row.bucket.clone(),
-                        row.object_key.clone(),
-                    );
-                    let sent = tokio::task::spawn_blocking(move || {
-                        trails.notify_delivered(&t, &bucket, &key)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(e.to_string()));
-                    let at = now_secs() as f64;
-                    status_update(deps.status.as_ref(), &row, |s| match sent {
-                        Ok(false) => {}
-                        Ok(true) => {
-                            s.latest_notification_time = Some(at);
-                            s.latest_notification_attempt_time = Some(at);
-                            s.latest_notification_attempt_succeeded = Some(true);
-                            s.latest_notification_error = None;
-                        }
-                        Err(code) => {
-                            tracing::warn!(trail = %row.trail_arn, error = %code, "log file notification not published");
-                            s.latest_notification_attempt_time = Some(at);
-                            s.latest_notification_attempt_succeeded = Some(false);
-                            s.latest_notification_error = Some(code);
-                        }
-                    });
-                }
+                notify(&deps, trail.as_ref(), &row).await;
                 let oldest = encoded.oldest_event_time.map(|t| t.unix_timestamp());
                 let newest = encoded.newest_event_time.map(|t| t.unix_timestamp());
                 let cat = deps.catalog.clone();
@@ -389,6 +362,38 @@ async fn upload(job: UploadJob, deps: Arc<UploadDeps>, done: mpsc::Sender<Comple
             }
         }
     }
+}
+
+/// Publishes the trail's notification of `row`'s log file, if the trail has a topic, and
+/// reports the outcome as the trail's notification status.
+async fn notify(deps: &UploadDeps, trail: Option<&Trail>, row: &BatchRow) {
+    let Some(t) = trail.filter(|t| t.sns_topic_arn.is_some()).cloned() else {
+        return;
+    };
+    let (trails, bucket, key) = (
+        deps.trails.clone(),
+        row.bucket.clone(),
+        row.object_key.clone(),
+    );
+    let sent = tokio::task::spawn_blocking(move || trails.notify_delivered(&t, &bucket, &key))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    let at = now_secs() as f64;
+    status_update(deps.status.as_ref(), row, |s| match sent {
+        Ok(false) => {}
+        Ok(true) => {
+            s.latest_notification_time = Some(at);
+            s.latest_notification_attempt_time = Some(at);
+            s.latest_notification_attempt_succeeded = Some(true);
+            s.latest_notification_error = None;
+        }
+        Err(code) => {
+            tracing::warn!(trail = %row.trail_arn, error = %code, "log file notification not published");
+            s.latest_notification_attempt_time = Some(at);
+            s.latest_notification_attempt_succeeded = Some(false);
+            s.latest_notification_error = Some(code);
+        }
+    });
 }
 
 struct UploadDeps {
