@@ -193,6 +193,14 @@ def test_a_wrong_token_and_other_accounts_are_refused_and_recorded(cairn, endpoi
     assert error_code(e.value) == "AuthorizationError"
 
 
+def sns_may_send(queue_arn, topic):
+    """The queue policy SQS needs before SNS delivers: sns.amazonaws.com, for `topic` only."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+        "Action": "sqs:SendMessage", "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]})
+
+
 def test_sns_to_sqs_delivers_the_signed_envelope_or_the_raw_message(cairn):
     sns, sqs = cairn.client("sns"), cairn.client("sqs")
     topic = sns.create_topic(Name="fanout")["TopicArn"]
@@ -200,6 +208,7 @@ def test_sns_to_sqs_delivers_the_signed_envelope_or_the_raw_message(cairn):
     for name in ("envelope", "raw"):
         urls[name] = sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=urls[name], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.set_queue_attributes(QueueUrl=urls[name], Attributes={"Policy": sns_may_send(arn, topic)})
         attrs = {"RawMessageDelivery": "true"} if name == "raw" else {}
         sub = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes=attrs,
                             ReturnSubscriptionArn=True)

@@ -10,7 +10,7 @@ import botocore.exceptions
 import pytest
 
 from conftest import CONFIG, MGMT, Cairn, error_code
-from test_sns import Endpoint, subscribe_confirmed, verify
+from test_sns import Endpoint, sns_may_send, subscribe_confirmed, verify
 
 FAST = CONFIG + '\n[delivery]\ninterval = "1s"\n'
 BUCKET = "trail-notes"
@@ -99,6 +99,7 @@ def test_s3_events_published_to_a_topic_reach_its_queue(cairn):
     topic = sns.create_topic(Name="s3-events")["TopicArn"]
     url = sqs.create_queue(QueueName="from-topic")["QueueUrl"]
     qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": sns_may_send(qarn, topic)})
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"})
     config = {"TopicConfigurations": [{"TopicArn": topic, "Events": ["s3:ObjectCreated:*"]}]}
     with pytest.raises(botocore.exceptions.ClientError) as e:

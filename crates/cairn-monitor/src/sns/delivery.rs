@@ -196,10 +196,11 @@ async fn attempt_once(
             ));
         };
         let (sink, n) = (sink.clone(), n.clone());
-        let sent =
-            tokio::task::spawn_blocking(move || sink.send(&n.endpoint, &n.body, &n.message_id))
-                .await
-                .unwrap_or_else(|e| Err(format!("queue delivery task failed: {e}")));
+        let sent = tokio::task::spawn_blocking(move || {
+            sink.send(&n.endpoint, &n.topic_arn, &n.body, &n.message_id)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("queue delivery task failed: {e}")));
         return sent.map(|()| 200).map_err(|e| (None, e, true));
     }
     if n.protocol == Protocol::Email {

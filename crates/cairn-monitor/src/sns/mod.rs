@@ -62,14 +62,23 @@ pub use topics::{SETTABLE_TOPIC_ATTRIBUTES, TopicAttributes};
 /// `send` must be idempotent enough for at-least-once delivery (`dedupe_id` is the
 /// notification's `MessageId`, the same on every retry).
 pub trait QueueSink: Send + Sync {
-    /// Sends `body` to the queue `queue_arn`; `Err` is retried with backoff. A send repeated
-    /// with the same `dedupe_id` to the same queue (a retry after a crash between the send and
-    /// the notification's `delivered` mark) adds nothing: one message per notification.
-    fn send(&self, queue_arn: &str, body: &str, dedupe_id: &str) -> Result<(), String>;
+    /// Sends `body`, a notification of topic `topic_arn`, to the queue `queue_arn`; `Err` is
+    /// retried with backoff. A send repeated with the same `dedupe_id` to the same queue (a
+    /// retry after a crash between the send and the notification's `delivered` mark) adds
+    /// nothing: one message per notification. A sink with queue policies refuses a queue
+    /// whose policy does not let `sns.amazonaws.com` send for `topic_arn`, as SQS does.
+    fn send(
+        &self,
+        queue_arn: &str,
+        topic_arn: &str,
+        body: &str,
+        dedupe_id: &str,
+    ) -> Result<(), String>;
 }
 
 /// The conformance suite of a [`QueueSink`]: what every implementation must do for SNS's
-/// at-least-once delivery. `queue_arn` names an existing, empty queue; `missing_arn` a queue
+/// at-least-once delivery. `queue_arn` names an existing, empty queue that takes `topic_arn`'s
+/// notifications; `missing_arn` a queue
 /// that does not exist; `received` reads the bodies the queue holds. A sink must deliver a body
 /// byte for byte (SNS envelopes are signed: one changed byte breaks the signature), and must
 /// answer `Err` for a queue it cannot deliver to (an `Ok` would mark the notification delivered
@@ -79,14 +88,15 @@ pub fn queue_sink_conformance(
     sink: &dyn QueueSink,
     queue_arn: &str,
     missing_arn: &str,
+    topic_arn: &str,
     received: &dyn Fn() -> Vec<String>,
 ) -> Result<(), String> {
     let body = r#"{"Type":"Notification","Message":"caf\u00e9 \"quoted\" \u2603 \n line","MessageId":"m-1"}"#;
-    sink.send(queue_arn, body, "m-1")
+    sink.send(queue_arn, topic_arn, body, "m-1")
         .map_err(|e| format!("send to an existing queue failed: {e}"))?;
-    sink.send(queue_arn, "raw message \u{2603}", "m-2")
+    sink.send(queue_arn, topic_arn, "raw message \u{2603}", "m-2")
         .map_err(|e| format!("a raw message failed: {e}"))?;
-    sink.send(queue_arn, body, "m-1")
+    sink.send(queue_arn, topic_arn, body, "m-1")
         .map_err(|e| format!("a repeated send failed: {e}"))?;
     let got = received();
     if got != [body.to_owned(), "raw message \u{2603}".to_owned()] {
@@ -94,12 +104,12 @@ pub fn queue_sink_conformance(
             "the queue holds {got:?}, not the two bodies as sent, each once"
         ));
     }
-    if sink.send(missing_arn, body, "m-3").is_ok() {
+    if sink.send(missing_arn, topic_arn, body, "m-3").is_ok() {
         return Err(format!(
             "a send to the missing queue {missing_arn} answered Ok"
         ));
     }
-    if sink.send("not-an-arn", body, "m-4").is_ok() {
+    if sink.send("not-an-arn", topic_arn, body, "m-4").is_ok() {
         return Err("a send to `not-an-arn` answered Ok".into());
     }
     if received().len() != 2 {

@@ -22,7 +22,13 @@ struct FakeSink {
 }
 
 impl QueueSink for FakeSink {
-    fn send(&self, queue_arn: &str, body: &str, dedupe_id: &str) -> Result<(), String> {
+    fn send(
+        &self,
+        queue_arn: &str,
+        _topic_arn: &str,
+        body: &str,
+        dedupe_id: &str,
+    ) -> Result<(), String> {
         if !queue_arn.starts_with("arn:aws:sqs:") || queue_arn.ends_with("missing") {
             return Err(format!("no queue {queue_arn}"));
         }
@@ -54,7 +60,15 @@ fn the_fake_sink_passes_the_queue_sink_conformance_suite() {
             .map(|(_, b, _)| b.clone())
             .collect()
     };
-    queue_sink_conformance(&sink, &queue, &format!("{queue}-missing"), &received).unwrap();
+    let topic = format!("arn:aws:sns:{REGION}:{ACCOUNT}:t");
+    queue_sink_conformance(
+        &sink,
+        &queue,
+        &format!("{queue}-missing"),
+        &topic,
+        &received,
+    )
+    .unwrap();
 }
 
 fn req<'a>(topic: &'a str, protocol: Protocol, endpoint: &str) -> SubscribeRequest<'a> {

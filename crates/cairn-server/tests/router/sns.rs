@@ -328,14 +328,14 @@ async fn http_subscriptions_confirm_through_the_subscribe_url_and_publish_keeps_
 async fn sqs_subscriptions_of_the_same_account_receive_published_messages() {
     let s = TestServer::new();
     let arn = create(&s, "to-queue").await;
+    let queue_arn = format!("arn:aws:sqs:us-east-1:{}:inbox", s.account());
     let q = Req::json(
         "sqs",
         "AmazonSQS.CreateQueue",
-        json!({"QueueName": "inbox"}),
+        json!({"QueueName": "inbox", "Attributes": {"Policy": sns_may_send(&queue_arn, &arn)}}),
     );
     let a = s.signed(&q, &s.root()).await;
     let url = a.json()["QueueUrl"].as_str().unwrap().to_owned();
-    let queue_arn = format!("arn:aws:sqs:us-east-1:{}:inbox", s.account());
     let t = ok(
         &s,
         &sns(
@@ -374,13 +374,64 @@ async fn sqs_subscriptions_of_the_same_account_receive_published_messages() {
     assert_eq!(env["TopicArn"], arn);
 }
 
+/// The queue policy SQS needs before SNS may deliver: `sns.amazonaws.com` may send, for
+/// `topic` only.
+fn sns_may_send(queue_arn: &str, topic: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic}}
+        }]
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_sqs_sink_refuses_a_queue_whose_policy_does_not_let_the_topic_send() {
+    use cairn_monitor::QueueSink as _;
+    let s = TestServer::new();
+    let sqs = s.state.sqs.clone();
+    let sink = cairn_server::api::sns::SqsSink::new(sqs.clone());
+    let topic = format!("arn:aws:sns:us-east-1:{}:mine", s.account());
+    // Another account's topic subscribing this account's queue: the queue has no policy.
+    let victim = cairn_sqs::QueueId::new(&s.account(), "us-east-1", "victim");
+    sqs.create_queue(&victim, &Default::default(), &Default::default())
+        .unwrap();
+    let foreign = "arn:aws:sns:us-east-1:210987654321:spam";
+    let err = sink.send(&victim.arn(), foreign, "{}", "n-1").unwrap_err();
+    assert!(err.starts_with("AccessDenied"), "{err}");
+    // Nor does a policy for another topic let this one in.
+    let other = cairn_sqs::QueueId::new(&s.account(), "us-east-1", "other");
+    let attrs = std::collections::BTreeMap::from([(
+        "Policy".to_owned(),
+        sns_may_send(&other.arn(), &topic),
+    )]);
+    sqs.create_queue(&other, &attrs, &Default::default())
+        .unwrap();
+    assert!(sink.send(&other.arn(), foreign, "{}", "n-2").is_err());
+    sink.send(&other.arn(), &topic, "{}", "n-3").unwrap();
+    for (id, n) in [(&victim, 0), (&other, 1)] {
+        let opts = cairn_sqs::ReceiveOptions {
+            max_messages: 10,
+            visibility_timeout: None,
+        };
+        assert_eq!(sqs.receive_message(id, opts).unwrap().len(), n);
+    }
+}
+
 #[tokio::test]
 async fn the_sqs_sink_passes_the_queue_sink_conformance_suite() {
     let s = TestServer::new();
     let sqs = s.state.sqs.clone();
     let id = cairn_sqs::QueueId::new(&s.account(), "us-east-1", "conformance");
-    sqs.create_queue(&id, &Default::default(), &Default::default())
-        .unwrap();
+    let topic = format!("arn:aws:sns:us-east-1:{}:conformance", s.account());
+    let attrs =
+        std::collections::BTreeMap::from([("Policy".to_owned(), sns_may_send(&id.arn(), &topic))]);
+    sqs.create_queue(&id, &attrs, &Default::default()).unwrap();
     let sink = cairn_server::api::sns::SqsSink::new(sqs.clone());
     let received = || {
         let opts = cairn_sqs::ReceiveOptions {
@@ -399,6 +450,7 @@ async fn the_sqs_sink_passes_the_queue_sink_conformance_suite() {
         &sink,
         &id.arn(),
         &format!("{}-missing", id.arn()),
+        &topic,
         &received,
     )
     .unwrap();

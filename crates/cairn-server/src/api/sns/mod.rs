@@ -252,7 +252,8 @@ pub async fn confirm_url(
 }
 
 /// SNS → SQS: a notification for an `sqs` subscription is sent to the queue of its ARN, with
-/// SNS's sender id. Sends are at least once (a retry after a lost answer may repeat one).
+/// SNS's sender id, when the queue's policy lets `sns.amazonaws.com` send for the topic
+/// (`aws:SourceArn`), as SQS requires of SNS in any account; once per notification and queue.
 #[derive(Debug)]
 pub struct SqsSink(Arc<cairn_sqs::Sqs>);
 
@@ -266,9 +267,38 @@ impl SqsSink {
 impl cairn_monitor::QueueSink for SqsSink {
     /// Sends once per `dedupe_id` (the notification's): a retry after a crash between the
     /// send and the notification's `delivered` mark makes no second message.
-    fn send(&self, queue_arn: &str, body: &str, dedupe_id: &str) -> Result<(), String> {
+    fn send(
+        &self,
+        queue_arn: &str,
+        topic_arn: &str,
+        body: &str,
+        dedupe_id: &str,
+    ) -> Result<(), String> {
         let queue = cairn_sqs::QueueId::from_arn(queue_arn)
             .ok_or_else(|| format!("`{queue_arn}` is not an SQS queue ARN"))?;
+        let policy = self
+            .0
+            .get_queue(&queue)
+            .map_err(|e| e.to_string())?
+            .attributes
+            .policy;
+        let topic_account = topic_arn.split(':').nth(4).unwrap_or_default();
+        let allowed = policy.as_deref().is_some_and(|p| {
+            crate::authz::service_may(
+                p,
+                "sns.amazonaws.com",
+                "sqs:SendMessage",
+                queue_arn,
+                &queue.account,
+                topic_arn,
+                topic_account,
+            )
+        });
+        if !allowed {
+            return Err(format!(
+                "AccessDenied: the policy of {queue_arn} does not let sns.amazonaws.com send messages from {topic_arn}"
+            ));
+        }
         let msg = cairn_sqs::SendMessage {
             body: body.to_owned(),
             sender_id: "AIDAIT2UOQQY3AUEKVGXU".to_owned(),
