@@ -162,6 +162,17 @@ def cairn():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@pytest.fixture
+def fast(tmp_path):
+    """A server that delivers log files every second (`[delivery] interval = "1s"`)."""
+    c = Cairn(tmp_path / "data", config=CONFIG + '\n[delivery]\ninterval = "1s"\n')
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
 def error_code(exc):
     return exc.response["Error"]["Code"]
 

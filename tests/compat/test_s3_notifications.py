@@ -11,20 +11,10 @@ import urllib.parse
 import botocore.exceptions
 import pytest
 
-from conftest import CONFIG, MGMT, Cairn, error_code
+from conftest import MGMT, error_code
 
 BUCKET = "trail-feed"
-FAST = CONFIG + '\n[delivery]\ninterval = "1s"\n'
 
-
-@pytest.fixture
-def fast(tmp_path):
-    c = Cairn(tmp_path / "data", config=FAST)
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def queue_policy(queue_arn, bucket=BUCKET, account=MGMT):

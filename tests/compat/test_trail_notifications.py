@@ -9,21 +9,11 @@ import time
 import botocore.exceptions
 import pytest
 
-from conftest import CONFIG, MGMT, Cairn, error_code
+from conftest import MGMT, error_code
 from test_sns import Endpoint, sns_may_send, subscribe_confirmed, verify
 
-FAST = CONFIG + '\n[delivery]\ninterval = "1s"\n'
 BUCKET = "trail-notes"
 
-
-@pytest.fixture
-def fast(tmp_path):
-    c = Cairn(tmp_path / "data", config=FAST)
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture

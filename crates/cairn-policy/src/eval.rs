@@ -157,6 +157,33 @@ pub fn evaluate(req: &Request, set: &PolicySet) -> Decision {
     decide(req, set, false)
 }
 
+/// Whether resource policy `policy` lets AWS service `service` (e.g. `s3.amazonaws.com`) do
+/// `action` on `resource` (owned by `resource_account`) on behalf of `source_arn` in
+/// `source_account`: the `aws:SourceArn` / `aws:SourceAccount` keys a confused-deputy-safe
+/// policy conditions on (an empty one is left out of the request). How S3 delivers to a
+/// queue or topic, SNS to a queue, CloudTrail to a topic.
+pub fn service_may(
+    policy: &crate::Policy,
+    service: &str,
+    action: &str,
+    (resource, resource_account): (&str, &str),
+    (source_arn, source_account): (&str, &str),
+) -> bool {
+    let mut req = Request::new(crate::PrincipalInfo::service(service), action, resource)
+        .with_resource_account(resource_account);
+    if !source_arn.is_empty() {
+        req = req.with_context("aws:SourceArn", source_arn.to_owned());
+    }
+    if !source_account.is_empty() {
+        req = req.with_context("aws:SourceAccount", source_account.to_owned());
+    }
+    let set = PolicySet {
+        resource: Some(("resource-policy".to_owned(), policy.clone())),
+        ..PolicySet::default()
+    };
+    evaluate(&req, &set).is_allowed()
+}
+
 /// Like [`evaluate`], also recording which conditions failed in statements
 /// that otherwise matched (for `cairn policy simulate` and [`explain`]).
 pub fn simulate(req: &Request, set: &PolicySet) -> Decision {

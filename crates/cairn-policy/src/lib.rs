@@ -110,7 +110,7 @@ pub use condition::{ConditionFailure, OPERATORS};
 pub use error::{ErrorClass, Location, PolicyError};
 pub use eval::{
     Decision, DecisionEffect, MatchedStatement, NearMiss, PolicySet, PolicySource, evaluate,
-    explain, simulate,
+    explain, service_may, simulate,
 };
 pub use policy::{
     Effect, INLINE_GROUP_POLICY_MAX_CHARS, INLINE_ROLE_POLICY_MAX_CHARS,

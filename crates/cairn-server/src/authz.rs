@@ -165,37 +165,17 @@ pub fn resource_policy_allows(
         })
 }
 
-/// Whether resource policy `policy` (JSON) lets AWS service `service` (e.g.
-/// `s3.amazonaws.com`) do `action` on `resource` of `resource_account` on behalf of
-/// `source_arn` in `source_account` (the `aws:SourceArn` / `aws:SourceAccount` condition
-/// keys a confused-deputy-safe policy names). A policy that does not parse allows nothing.
+/// [`cairn_policy::service_may`] for a policy document as stored (JSON text); a policy
+/// that does not parse allows nothing.
 pub fn service_may(
     policy: &str,
     service: &str,
     action: &str,
-    resource: &str,
-    resource_account: &str,
-    source_arn: &str,
-    source_account: &str,
+    resource: (&str, &str),
+    source: (&str, &str),
 ) -> bool {
-    let Ok(policy) = Policy::parse(policy) else {
-        return false;
-    };
-    let mut context = std::collections::BTreeMap::new();
-    context.insert("aws:sourcearn".into(), source_arn.to_owned().into());
-    context.insert("aws:sourceaccount".into(), source_account.to_owned().into());
-    let request = cairn_policy::Request {
-        principal: PrincipalInfo::service(service),
-        action: action.to_owned(),
-        resource: resource.to_owned(),
-        resource_account: Some(resource_account.to_owned()),
-        context,
-    };
-    let set = PolicySet {
-        resource: Some(("resource-policy".to_owned(), policy)),
-        ..PolicySet::default()
-    };
-    cairn_policy::evaluate(&request, &set).is_allowed()
+    Policy::parse(policy)
+        .is_ok_and(|p| cairn_policy::service_may(&p, service, action, resource, source))
 }
 
 /// The policy-language request for `access` by `caller`, with the global condition keys.

@@ -2,7 +2,7 @@
 //! principals (CloudTrail). Callers with credentials are authorized by the server's one
 //! authorization seam, which takes [`Monitor::topic_policy`] as the resource policy.
 
-use cairn_policy::{Policy, PolicySet, PrincipalInfo, Request};
+use cairn_policy::Policy;
 use serde_json::{Map, Value, json};
 
 use crate::Monitor;
@@ -74,18 +74,13 @@ impl Monitor {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let mut req = Request::new(PrincipalInfo::service(service), "sns:Publish", topic_arn)
-            .with_resource_account(&owner);
-        if !source_arn.is_empty() {
-            req = req.with_context("aws:SourceArn", source_arn.to_owned());
-            if let Some(account) = source_arn.split(':').nth(4).filter(|a| !a.is_empty()) {
-                req = req.with_context("aws:SourceAccount", account.to_owned());
-            }
-        }
-        let set = PolicySet {
-            resource: Some(("topic-policy".into(), policy)),
-            ..PolicySet::default()
-        };
-        cairn_policy::evaluate(&req, &set).is_allowed()
+        let source_account = source_arn.split(':').nth(4).unwrap_or_default();
+        cairn_policy::service_may(
+            &policy,
+            service,
+            "sns:Publish",
+            (topic_arn, &owner),
+            (source_arn, source_account),
+        )
     }
 }

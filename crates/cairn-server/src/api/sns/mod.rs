@@ -288,10 +288,8 @@ impl cairn_monitor::QueueSink for SqsSink {
                 p,
                 "sns.amazonaws.com",
                 "sqs:SendMessage",
-                queue_arn,
-                &queue.account,
-                topic_arn,
-                topic_account,
+                (queue_arn, &queue.account),
+                (topic_arn, topic_account),
             )
         });
         if !allowed {

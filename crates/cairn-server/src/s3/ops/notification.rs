@@ -90,10 +90,8 @@ fn may_deliver(cx: &BucketCtx<'_>, d: &Destination) -> bool {
                     policy,
                     "s3.amazonaws.com",
                     "sqs:SendMessage",
-                    arn,
-                    &id.account,
-                    &bucket_arn(&cx.b.name),
-                    &cx.b.account,
+                    (arn, &id.account),
+                    (&bucket_arn(&cx.b.name), &cx.b.account),
                 )
             })
         }
