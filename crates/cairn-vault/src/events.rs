@@ -43,8 +43,6 @@ pub enum CreatedBy {
     /// `PutObject` (and Cairn's own log and digest deliveries).
     #[default]
     Put,
-    /// `POST` object (browser upload).
-    Post,
     /// `CopyObject`.
     Copy,
     /// `CompleteMultipartUpload`.
@@ -56,7 +54,6 @@ impl CreatedBy {
     pub fn event_name(self) -> &'static str {
         match self {
             CreatedBy::Put => "ObjectCreated:Put",
-            CreatedBy::Post => "ObjectCreated:Post",
             CreatedBy::Copy => "ObjectCreated:Copy",
             CreatedBy::CompleteMultipartUpload => "ObjectCreated:CompleteMultipartUpload",
         }
